@@ -1,0 +1,228 @@
+"""Label-consistent augmentation: noisy copies of inputs, targets kept as they are.
+
+Noise kinds (each with a per-character or per-string rate, all driven by one seeded
+``random.Random``): adjacent swaps, insertions, deletions, keyboard-neighbour and phonetic
+substitutions, doubled letters (typo noise, applied to letters only: digits and punctuation
+carry information a typo model must not invent), case noise and whitespace noise.
+
+Which kinds are label-consistent depends on the task: case noise is only harmless when the
+targets' case does not depend on the input's, typo noise only when the pairs are typo fixes.
+``policy="auto"`` turns on each kind only where the pairs show evidence for it
+(``evidence``); ``"all"`` and ``"none"`` override that.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+# Sound-alike spellings, both directions where they occur in real misspellings.
+PHONETIC = (
+    ("ph", "f"), ("f", "ph"), ("i", "y"), ("y", "i"), ("th", "t"), ("ck", "k"), ("c", "k"),
+    ("k", "c"), ("s", "z"), ("z", "s"), ("ee", "ea"), ("ea", "ee"), ("ie", "ei"), ("ei", "ie"),
+    ("ou", "ow"), ("ow", "ou"), ("oo", "u"), ("er", "ar"), ("ar", "er"), ("an", "en"),
+    ("en", "an"), ("tion", "shun"), ("ght", "t"), ("wh", "w"), ("kn", "n"), ("mb", "m"),
+    ("x", "ks"), ("qu", "kw"), ("ae", "e"), ("j", "g"), ("g", "j"), ("v", "w"), ("w", "v"),
+)
+
+
+def _keyboard_neighbours() -> dict[str, str]:
+    grid = {c: (r, i) for r, row in enumerate(KEYBOARD_ROWS) for i, c in enumerate(row)}
+    out = {}
+    for c, (r, i) in grid.items():
+        near = [d for d, (r2, i2) in grid.items() if d != c and abs(r2 - r) <= 1 and abs(i2 - i) <= 1]
+        out[c] = "".join(near)
+    return out
+
+
+KEYBOARD = _keyboard_neighbours()
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    copies: int = 3  # noisy copies of each pair's input per epoch
+    identity: bool = True  # add target -> target pairs: clean values must stay unchanged
+    identity_copies: int = 1  # noisy copies of each target as input (when a noise kind is on)
+    swap: float = 0.02  # per letter: swap with the next letter
+    insert: float = 0.015  # per letter: insert a keyboard neighbour after it
+    delete: float = 0.015  # per letter: drop it
+    keyboard: float = 0.02  # per letter: replace with a keyboard neighbour
+    phonetic: float = 0.3  # per string: one sound-alike substitution
+    double: float = 0.015  # per letter: double it
+    case: float = 0.5  # per string: upper / lower / title / random-case the whole string
+    space: float = 0.3  # per string: doubled, leading or trailing spaces
+    policy: str = "auto"  # "auto" (noise kinds the pairs show evidence for), "all" or "none"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NoiseKinds:
+    typo: bool
+    case: bool
+    space: bool
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _letters(text: str) -> list[str]:
+    return sorted(c for c in text if c.isalpha())
+
+
+def evidence(pairs: Sequence[tuple[str, str]]) -> NoiseKinds:
+    """Which noise kinds these pairs support (see the module docstring)."""
+    changed = [(a, b) for a, b in pairs if a != b]
+    if not changed:
+        return NoiseKinds(typo=False, case=False, space=False)
+    min_count = max(2, len(changed) // 20)
+    case_hits = sum(
+        1 for a, b in changed if _letters(a.lower()) == _letters(b.lower()) and _letters(a) != _letters(b)
+    )
+    typo_hits = 0
+    for a, b in changed:
+        a2, b2 = _collapse(a).lower(), _collapse(b).lower()
+        if a2 != b2 and Levenshtein.distance(a2, b2) <= max(1, len(b2) // 6):
+            edits = Levenshtein.editops(a2, b2)
+            chars = [a2[e.src_pos] for e in edits if e.tag != "insert" and e.src_pos < len(a2)]
+            chars += [b2[e.dest_pos] for e in edits if e.tag != "delete" and e.dest_pos < len(b2)]
+            typo_hits += all(c.isalpha() for c in chars)
+    clean_targets = all(b == _collapse(b) for _, b in pairs)
+    return NoiseKinds(typo=typo_hits >= min_count, case=case_hits >= min_count, space=clean_targets)
+
+
+def _typo(text: str, cfg: AugmentConfig, rng: random.Random) -> str:
+    out: list[str] = []
+    chars = list(text)
+    i = 0
+    while i < len(chars):
+        c = chars[i]
+        if not c.isalpha():
+            out.append(c)
+            i += 1
+            continue
+        low = c.lower()
+        r = rng.random()
+        if r < cfg.swap and i + 1 < len(chars) and chars[i + 1].isalpha():
+            out += [chars[i + 1], c]
+            i += 2
+            continue
+        r -= cfg.swap
+        if r < cfg.delete and len(chars) > 2:
+            pass
+        elif (r := r - cfg.delete) < cfg.keyboard and low in KEYBOARD:
+            sub = rng.choice(KEYBOARD[low])
+            out.append(sub.upper() if c.isupper() else sub)
+        elif (r := r - cfg.keyboard) < cfg.insert and low in KEYBOARD:
+            ins = rng.choice(KEYBOARD[low])
+            out += [c, ins.upper() if c.isupper() else ins]
+        elif r - cfg.insert < cfg.double:
+            out += [c, c]
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _phonetic(text: str, rng: random.Random) -> str:
+    low = text.lower()
+    options = [(i, a, b) for a, b in PHONETIC for i in range(len(low)) if low.startswith(a, i)]
+    if not options:
+        return text
+    i, a, b = rng.choice(options)
+    if text[i : i + len(a)].isupper():
+        b = b.upper()
+    return text[:i] + b + text[i + len(a) :]
+
+
+def _case(text: str, rng: random.Random) -> str:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return text.upper()
+    if kind == 1:
+        return text.lower()
+    if kind == 2:
+        return text.title()
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in text)
+
+
+def _space(text: str, rng: random.Random) -> str:
+    kind = rng.randrange(3)
+    if kind == 0 and " " in text:
+        spaces = [i for i, c in enumerate(text) if c == " "]
+        i = rng.choice(spaces)
+        return text[:i] + " " + text[i:]
+    if kind == 1:
+        return " " + text
+    return text + " "
+
+
+def noisy(text: str, kinds: NoiseKinds, cfg: AugmentConfig, rng: random.Random) -> str:
+    """One noisy copy of ``text`` using the enabled noise kinds."""
+    if kinds.typo:
+        if rng.random() < cfg.phonetic:
+            text = _phonetic(text, rng)
+        text = _typo(text, cfg, rng)
+    if kinds.case and rng.random() < cfg.case:
+        text = _case(text, rng)
+    if kinds.space and rng.random() < cfg.space:
+        text = _space(text, rng)
+    return text
+
+
+def resolve_kinds(pairs: Sequence[tuple[str, str]], cfg: AugmentConfig) -> NoiseKinds:
+    if cfg.policy == "all":
+        return NoiseKinds(True, True, True)
+    if cfg.policy == "none":
+        return NoiseKinds(False, False, False)
+    if cfg.policy == "auto":
+        return evidence(pairs)
+    raise ValueError(f"augmentation policy must be auto, all or none, not {cfg.policy!r}")
+
+
+def augment(
+    pairs: Sequence[tuple[str, str]],
+    cfg: AugmentConfig,
+    seed: int,
+    kinds: NoiseKinds | None = None,
+    protected: dict[str, str] | None = None,
+    max_len: int | None = None,
+) -> list[tuple[str, str]]:
+    """The pairs, their noisy copies and identity pairs; every target is a real target.
+
+    ``protected`` maps inputs to targets that must never be contradicted (by default the
+    pairs themselves): a noisy input equal to a protected input with another target is dropped.
+    Duplicates are removed; order is deterministic for a given ``seed``.
+    """
+    rng = random.Random(seed)
+    kinds = resolve_kinds(pairs, cfg) if kinds is None else kinds
+    protected = dict(pairs) if protected is None else protected
+    any_noise = kinds.typo or kinds.case or kinds.space
+    out: dict[tuple[str, str], None] = {}
+
+    def add(src: str, tgt: str) -> None:
+        if not src or (max_len is not None and len(src) > max_len):
+            return
+        if protected.get(src, tgt) != tgt:
+            return
+        out[(src, tgt)] = None
+
+    for src, tgt in pairs:
+        add(src, tgt)
+        if cfg.identity:
+            add(tgt, tgt)
+        if not any_noise:
+            continue
+        for _ in range(cfg.copies):
+            add(noisy(src, kinds, cfg, rng), tgt)
+        if cfg.identity:
+            for _ in range(cfg.identity_copies):
+                add(noisy(tgt, kinds, cfg, rng), tgt)
+    return list(out)

@@ -1,0 +1,131 @@
+"""Model bundles: a folder a stranger can read, written atomically, verified on load.
+
+```
+MODEL_DIR/
+  encoder.onnx          the encoder graph
+  decoder_step.onnx     one decoder step
+  vocab.json            the character vocabulary (plain JSON)
+  weights.safetensors   the PyTorch weights (for fine-tuning and re-export; never needed to predict)
+  manifest.json         configs, metrics, calibration, data fingerprint, sha256 of every file
+```
+
+Torch-free. Nothing here (or anywhere in strseq) unpickles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+FORMAT = "strseq-bundle/1"
+MANIFEST = "manifest.json"
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder_step.onnx"
+VOCAB_FILE = "vocab.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+
+class BundleError(Exception):
+    """A model folder that is missing, incomplete, of another format or tampered with."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_pairs(pairs: Iterable[tuple[str, str]]) -> str:
+    """sha256 over the sorted pairs: the same data in any order gives the same fingerprint."""
+    digest = hashlib.sha256()
+    for src, tgt in sorted(pairs):
+        digest.update(json.dumps([src, tgt], ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _manifest_checksum(manifest: dict) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool = False) -> dict:
+    """Build a bundle in a temporary folder beside ``out_dir``, then move it into place.
+
+    ``build(folder)`` writes the bundle's files and returns the manifest body; hashes, format
+    and creation time are added here. A failure anywhere leaves ``out_dir`` as it was.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise BundleError(f"{out_dir} already exists (pass --force to replace it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is as readable as any folder
+    try:
+        manifest = dict(build(tmp))
+        manifest["format"] = FORMAT
+        manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != MANIFEST}
+        manifest["manifest_sha256"] = _manifest_checksum(manifest)
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+        _fsync_dir(out_dir.parent)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_manifest(folder: Path) -> dict:
+    """The verified manifest of a bundle: every listed file present with its recorded sha256."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise BundleError(f"{folder} is not a model folder (no such directory)")
+    if not path.is_file():
+        raise BundleError(f"{folder} is not a model folder: {MANIFEST} is missing")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{path}: not a {FORMAT} manifest")
+    if manifest.get("manifest_sha256") != _manifest_checksum(manifest):
+        raise BundleError(f"{path} was modified after the bundle was written (checksum mismatch)")
+    for name, expected in manifest.get("files", {}).items():
+        file = folder / name
+        if Path(name).name != name:
+            raise BundleError(f"{path} lists a file outside the bundle: {name!r}")
+        if not file.is_file():
+            raise BundleError(f"{folder} is incomplete: {name} is missing")
+        if sha256_file(file) != expected:
+            raise BundleError(f"{file} does not match its sha256 in {MANIFEST}: the bundle was altered")
+    return manifest

@@ -1,0 +1,243 @@
+"""The ``strseq`` command: train, predict, evaluate.
+
+``predict`` and ``evaluate`` run onnxruntime only; ``train`` imports torch (the ``train`` extra).
+Exit codes: 0 success, 1 failure, 2 bad input or usage (the message names file, row and column).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .bundle import BundleError
+from .io import InputFileError, read_inputs, read_pairs, write_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Learn a string normalizer from a few (input, target) pairs; apply it with onnxruntime.")
+log = logging.getLogger("strseq")
+
+OUTPUT_COLUMNS = ("prediction", "confidence", "status")
+DEFAULT_MAX_LEN = 128
+
+
+class Policy(StrEnum):
+    auto = "auto"
+    all = "all"
+    none = "none"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(message)s",
+                        stream=sys.stderr)
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def print_metrics(metrics: dict, reliability: list[dict] | None = None) -> None:
+    labels = {
+        "rows": "rows", "exact_match": "exact match", "cer": "character error rate (CER)",
+        "harm": "harm (clean inputs changed)", "clean_rows": "clean rows (input == target)",
+        "accuracy_at_50": "accuracy of the 50% most confident", "accuracy_at_80": "accuracy of the 80% most confident",
+        "coverage_at_99": "coverage at >= 99% precision", "coverage_at_threshold": "coverage at confidence >= threshold",
+        "accuracy_at_threshold": "accuracy at confidence >= threshold", "threshold": "threshold",
+        "ece": "expected calibration error",
+    }
+    width = max(len(v) for v in labels.values())
+    for key, label in labels.items():
+        if key in metrics:
+            typer.echo(f"  {label:<{width}}  {_fmt(metrics[key])}")
+    if reliability:
+        typer.echo("\n  reliability (confidence bin: rows, mean confidence, accuracy)")
+        for row in reliability:
+            typer.echo(f"    {row['bin']}: {row['rows']:>6}  {row['confidence']:.3f}  {row['accuracy']:.3f}")
+
+
+@app.command()
+def train(
+    pairs: Annotated[Path, typer.Option(help="CSV (header input,target) or Parquet file of curated pairs.")],
+    out: Annotated[Path, typer.Option(help="Model folder to write (written atomically).")],
+    seed: Annotated[int, typer.Option(help="Random seed (split, augmentation, initialization).")] = 0,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping usually ends sooner).")] = 40,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop training after this many minutes.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
+    val_fraction: Annotated[float, typer.Option(help="Share of pairs held out for validation.")] = 0.15,
+    augment: Annotated[Policy, typer.Option(help="Noise kinds: auto (those the pairs show), all, none.")] = Policy.auto,
+    max_len: Annotated[int, typer.Option(help="Longest input/target in characters the model accepts.")] = DEFAULT_MAX_LEN,
+    name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
+) -> None:
+    """Train a normalizer on PAIRS and write a model bundle to OUT."""
+    _setup_logging(quiet)
+    if out.exists() and not force:
+        _fail(f"{out} already exists (pass --force to replace it)")
+    try:
+        report = read_pairs(pairs, max_len)
+    except InputFileError as exc:
+        _fail(str(exc))
+    if report.duplicates:
+        log.warning("%s: dropped %d duplicate pair(s)", pairs, report.duplicates)
+    from .augment import AugmentConfig  # torch-free
+    from .pipeline import TrainingDataError, train_bundle
+    from .training import TrainConfig
+
+    cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+                      val_fraction=val_fraction, augment=AugmentConfig(policy=augment.value))
+    with _EpochProgress(epochs, quiet) as progress:
+        try:
+            outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
+                                   data_info={"source": str(pairs), "rows": report.rows,
+                                              "duplicates_dropped": report.duplicates},
+                                   on_epoch=progress.update)
+        except (TrainingDataError, FileExistsError) as exc:
+            _fail(str(exc))
+    manifest = outcome.manifest
+    training = manifest["training"]
+    typer.echo(f"\nmodel written to {out}")
+    typer.echo(f"  epochs {training['epochs']} (best {training['best_epoch']}, stopped by {training['stopped']}), "
+               f"{training['seconds']:.0f} s; {manifest['data']['train_pairs']} training / "
+               f"{manifest['data']['validation_pairs']} validation pairs")
+    typer.echo("validation metrics (held-out pairs):")
+    print_metrics(manifest["metrics"]["validation"])
+
+
+class _EpochProgress:
+    """A tqdm bar with loss and validation exact match on a terminal; log lines elsewhere."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.total, self.quiet, self.bar = total, quiet, None
+
+    def __enter__(self):
+        if not self.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc="training", unit="epoch", file=sys.stderr)
+        return self
+
+    def update(self, r) -> None:
+        stats = {"loss": f"{r.train_loss:.3f}", "val_loss": f"{r.val_loss:.3f}", "val_exact": f"{r.val_exact:.3f}"}
+        if self.bar is not None:
+            self.bar.set_postfix(stats)
+            self.bar.update(1)
+        elif not self.quiet:
+            log.info("epoch %d/%d %s%s", r.epoch, self.total, " ".join(f"{k}={v}" for k, v in stats.items()),
+                     " (best)" if r.best else "")
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _load_normalizer(model: Path, threads: int | None):
+    from .runtime import Normalizer
+
+    try:
+        return Normalizer(model, threads=threads)
+    except BundleError as exc:
+        _fail(str(exc))
+
+
+def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, batch_size: int, quiet: bool):
+    from tqdm import tqdm
+
+    with tqdm(total=len(texts), desc="normalizing", unit="row", file=sys.stderr,
+              disable=quiet or not sys.stderr.isatty()) as bar:
+        return normalizer.normalize(texts, beam=beam, batch_size=batch_size, on_batch=bar.update)
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option(help="Model folder written by `strseq train`.")],
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet with an `input` column.")],
+    output: Annotated[Path, typer.Option(help="CSV or Parquet to write (input columns + prediction, confidence, status).")],
+    beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
+    _setup_logging(quiet)
+    try:
+        frame = read_inputs(input)
+    except InputFileError as exc:
+        _fail(str(exc))
+    clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    if clash:
+        _fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
+    normalizer = _load_normalizer(model, threads)
+    predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet)
+    out = frame.copy()
+    out["prediction"] = [p.text for p in predictions]
+    out["confidence"] = [round(p.confidence, 6) for p in predictions]
+    out["status"] = [p.status for p in predictions]
+    write_table(out, output)
+    changed = sum(p.text != t for p, t in zip(predictions, frame["input"]))
+    flagged = sum(p.status != "ok" for p in predictions)
+    log.info("wrote %d predictions to %s (%d changed, %d passed through as empty/too long)",
+             len(out), output, changed, flagged)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model folder written by `strseq train`.")],
+    pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (input,target).")],
+    beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's).")] = None,
+    threshold: Annotated[float, typer.Option(help="Confidence threshold for accuracy at threshold.")] = 0.9,
+    output: Annotated[Path | None, typer.Option(help="Also write per-row predictions here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
+    from .metrics import reliability_table, summarize
+
+    _setup_logging(quiet)
+    normalizer = _load_normalizer(model, threads)
+    try:
+        report = read_pairs(pairs, normalizer.max_len)
+    except InputFileError as exc:
+        _fail(str(exc))
+    inputs = [a for a, _ in report.pairs]
+    targets = [b for _, b in report.pairs]
+    predictions = _normalize_with_progress(normalizer, inputs, beam, batch_size, quiet)
+    outputs = [p.text for p in predictions]
+    confidence = [p.confidence for p in predictions]
+    metrics = summarize(inputs, targets, outputs, confidence, threshold=threshold)
+    reliability = reliability_table([o == t for o, t in zip(outputs, targets)], confidence)
+    typer.echo(f"{normalizer.name} on {pairs} ({len(inputs)} pairs)")
+    print_metrics(metrics, reliability)
+    if output is not None:
+        import pandas as pd
+
+        write_table(pd.DataFrame({"input": inputs, "target": targets, "prediction": outputs,
+                                  "confidence": confidence, "correct": [o == t for o, t in zip(outputs, targets)]}),
+                    output)
+    if json_out is not None:
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+        json_out.write_text(json.dumps({"metrics": clean, "reliability": reliability}, indent=2))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

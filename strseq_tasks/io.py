@@ -1,0 +1,154 @@
+"""Pairs and inputs from CSV or Parquet files, with errors that name file, row and column.
+
+CSV files are UTF-8 (a byte-order mark is accepted and dropped), RFC 4180 quoting, with a
+header row. Every value is read as text, exactly as written: "NA", "null", "0012" stay strings.
+Rows are counted from 1 after the header (row 1 is the first data row); encoding and NUL-byte
+errors, found before parsing, name the physical line instead.
+Values are normalized to Unicode NFC when they are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .vocab import normalize_text
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class InputFileError(ValueError):
+    """A problem with an input file, located as precisely as it can be."""
+
+    def __init__(self, path: Path | str, message: str, row: int | None = None, column: str | None = None,
+                 line: int | None = None):
+        self.path, self.row, self.column, self.line = str(path), row, column, line
+        where = [self.path]
+        if line is not None:
+            where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+def _decode_csv(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputFileError(path, "the file is empty (expected a header row)")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputFileError(path, "contains a NUL byte (is it a binary or UTF-16 file?)",
+                             line=data.count(b"\n", 0, nul) + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(path, f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                                   "re-save it as UTF-8", line=line) from None
+
+
+def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
+    """All columns of a CSV or Parquet file as text; ``required`` columns must be present."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file")
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
+    else:
+        text = _decode_csv(path)
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+                                quoting=csv.QUOTE_MINIMAL, skip_blank_lines=False)
+        except (pd.errors.ParserError, csv.Error) as exc:
+            raise InputFileError(path, f"is not a well-formed CSV file: {exc}") from None
+        except pd.errors.EmptyDataError:
+            raise InputFileError(path, "the file is empty (expected a header row)") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise InputFileError(path, f"missing column(s) {', '.join(missing)}; the header must include "
+                                   f"{','.join(required)} (found: {found})")
+    for column in required:
+        _check_text_column(path, frame, column)
+    return frame
+
+
+def _check_text_column(path: Path, frame: pd.DataFrame, column: str) -> None:
+    values = frame[column]
+    nulls = values.isna().to_numpy().nonzero()[0]
+    if len(nulls):
+        raise InputFileError(path, "missing value (null)", row=int(nulls[0]) + 1, column=column)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
+                                 row=i + 1, column=column)
+
+
+@dataclass(frozen=True)
+class PairsReport:
+    pairs: list[tuple[str, str]]
+    rows: int  # data rows in the file
+    duplicates: int  # exact duplicate pairs dropped
+
+
+def read_pairs(path: Path | str, max_len: int) -> PairsReport:
+    """Curated ``(input, target)`` pairs; refuses empty, over-long and conflicting pairs."""
+    path = Path(path)
+    frame = read_table(path, ("input", "target"))
+    if frame.empty:
+        raise InputFileError(path, "has a header but no pairs")
+    seen: dict[str, tuple[str, int]] = {}
+    pairs, duplicates = [], 0
+    for i, (src, tgt) in enumerate(zip(frame["input"], frame["target"], strict=True), start=1):
+        for column, value in (("input", src), ("target", tgt)):
+            if not value.strip():
+                raise InputFileError(path, "empty value: every pair needs a non-blank input and target",
+                                     row=i, column=column)
+            if len(normalize_text(value)) > max_len:
+                raise InputFileError(path, f"value is {len(value)} characters long; the limit is {max_len} "
+                                           "(raise it with --max-len)", row=i, column=column)
+        src, tgt = normalize_text(src), normalize_text(tgt)
+        if src in seen:
+            other, row = seen[src]
+            if other != tgt:
+                raise InputFileError(path, f"input {src!r} maps to {tgt!r} here but to {other!r} in row {row}; "
+                                           "each input must have one target", row=i, column="target")
+            duplicates += 1
+            continue
+        seen[src] = (tgt, i)
+        pairs.append((src, tgt))
+    return PairsReport(pairs, len(frame), duplicates)
+
+
+def read_inputs(path: Path | str) -> pd.DataFrame:
+    """Rows to normalize: an ``input`` column (other columns are carried through untouched)."""
+    return read_table(path, ("input",))
+
+
+def write_table(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,125 @@
+"""Evaluation metrics for string normalization. Pure Python and numpy.
+
+- exact match: share of rows whose prediction equals the target;
+- CER: character edit distance summed over rows, divided by total target length;
+- harm: among rows whose input already equals the target, the share the model changed;
+- accuracy at coverage: accuracy of the most confident X% of rows;
+- coverage at precision: the largest share of rows, taken most confident first, whose
+  accuracy stays at or above the given precision (0 when even the single most confident row is wrong).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+
+def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
+    if not targets:
+        return float("nan")
+    return sum(p == t for p, t in zip(predictions, targets, strict=True)) / len(targets)
+
+
+def character_error_rate(predictions: Sequence[str], targets: Sequence[str]) -> float:
+    total = sum(len(t) for t in targets)
+    edits = sum(Levenshtein.distance(p, t) for p, t in zip(predictions, targets, strict=True))
+    return edits / total if total else float("nan")
+
+
+def harm(inputs: Sequence[str], predictions: Sequence[str], targets: Sequence[str]) -> float:
+    """Share of already-clean rows (input == target) that the model changed; NaN if none."""
+    clean = [(i, p) for i, p, t in zip(inputs, predictions, targets, strict=True) if i == t]
+    if not clean:
+        return float("nan")
+    return sum(i != p for i, p in clean) / len(clean)
+
+
+def _sorted_correct(correct: Sequence[bool], confidence: Sequence[float]) -> np.ndarray:
+    order = np.argsort(-np.asarray(confidence, dtype=np.float64), kind="stable")
+    return np.asarray(correct, dtype=np.float64)[order]
+
+
+def accuracy_at_coverage(correct: Sequence[bool], confidence: Sequence[float], coverage: float) -> float:
+    ranked = _sorted_correct(correct, confidence)
+    if not len(ranked):
+        return float("nan")
+    keep = max(1, int(round(coverage * len(ranked))))
+    return float(ranked[:keep].mean())
+
+
+def coverage_at_precision(correct: Sequence[bool], confidence: Sequence[float], precision: float) -> float:
+    ranked = _sorted_correct(correct, confidence)
+    if not len(ranked):
+        return float("nan")
+    running = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
+    ok = np.nonzero(running >= precision - 1e-12)[0]
+    return float((ok[-1] + 1) / len(ranked)) if len(ok) else 0.0
+
+
+def accuracy_at_threshold(
+    correct: Sequence[bool], confidence: Sequence[float], threshold: float
+) -> tuple[float, float]:
+    """(coverage, accuracy) of the rows whose confidence is at least ``threshold``."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    keep = conf >= threshold
+    if not len(conf):
+        return float("nan"), float("nan")
+    accuracy = float(np.asarray(correct, dtype=np.float64)[keep].mean()) if keep.any() else float("nan")
+    return float(keep.mean()), accuracy
+
+
+def reliability_table(correct: Sequence[bool], confidence: Sequence[float], bins: int = 10) -> list[dict]:
+    """Per confidence bin: rows, mean confidence and accuracy (empty bins are left out)."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    corr = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    table = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            table.append(
+                {
+                    "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                    "rows": int(mask.sum()),
+                    "confidence": float(conf[mask].mean()),
+                    "accuracy": float(corr[mask].mean()),
+                }
+            )
+    return table
+
+
+def expected_calibration_error(correct: Sequence[bool], confidence: Sequence[float], bins: int = 10) -> float:
+    table = reliability_table(correct, confidence, bins)
+    total = sum(row["rows"] for row in table)
+    if not total:
+        return float("nan")
+    return sum(row["rows"] * abs(row["accuracy"] - row["confidence"]) for row in table) / total
+
+
+def summarize(
+    inputs: Sequence[str],
+    targets: Sequence[str],
+    predictions: Sequence[str],
+    confidence: Sequence[float],
+    threshold: float = 0.9,
+) -> dict:
+    """Every metric strseq reports, as one flat dict of floats (NaN where undefined)."""
+    correct = [p == t for p, t in zip(predictions, targets, strict=True)]
+    covered, accurate = accuracy_at_threshold(correct, confidence, threshold)
+    return {
+        "rows": len(targets),
+        "exact_match": exact_match(predictions, targets),
+        "cer": character_error_rate(predictions, targets),
+        "harm": harm(inputs, predictions, targets),
+        "clean_rows": sum(i == t for i, t in zip(inputs, targets, strict=True)),
+        "accuracy_at_50": accuracy_at_coverage(correct, confidence, 0.5),
+        "accuracy_at_80": accuracy_at_coverage(correct, confidence, 0.8),
+        "coverage_at_99": coverage_at_precision(correct, confidence, 0.99),
+        "threshold": threshold,
+        "coverage_at_threshold": covered,
+        "accuracy_at_threshold": accurate,
+        "ece": expected_calibration_error(correct, confidence),
+    }

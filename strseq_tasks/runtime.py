@@ -1,0 +1,135 @@
+"""The torch-free runtime: load a verified bundle and normalize strings with onnxruntime.
+
+Imports numpy and onnxruntime only (``tests/integration/test_torch_free.py`` proves it), so a
+CPU server installs strseq without torch and predicts.
+
+    from strseq_tasks.runtime import Normalizer
+    normalizer = Normalizer("models/names")
+    for p in normalizer.normalize(["SMITH, John", "mary o'neil"]):
+        print(p.text, p.confidence, p.status)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .batching import SourceBatch
+from .bundle import DECODER_FILE, ENCODER_FILE, VOCAB_FILE, read_manifest
+from .calibration import Calibration
+from .decoding import State
+from .transduce import transduce
+from .vocab import CharVocab, normalize_text
+
+STATUS_OK = "ok"  # the model's output
+STATUS_EMPTY = "empty"  # empty input: returned unchanged, not normalized
+STATUS_TOO_LONG = "too_long"  # longer than the model's limit: returned unchanged, confidence 0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    confidence: float
+    status: str
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or 0  # 0: one per core
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if "torch" in sys.modules and sys.modules["torch"] is not None:
+        # spinning ORT threads starve torch ops in the same process (~50x slower; ORT #13808)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def open_sessions(folder: Path, threads: int | None = None) -> tuple[ort.InferenceSession, ort.InferenceSession]:
+    """onnxruntime sessions for a bundle's encoder and decoder step (CPU)."""
+    opts = session_options(threads)
+    providers = ["CPUExecutionProvider"]
+    encoder = ort.InferenceSession(str(Path(folder) / ENCODER_FILE), opts, providers=providers)
+    decoder = ort.InferenceSession(str(Path(folder) / DECODER_FILE), opts, providers=providers)
+    return encoder, decoder
+
+
+class OrtStepper:
+    """Runs the encoder once per batch; then one decoder step per call (shared decoding API)."""
+
+    def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession, source: SourceBatch):
+        self.decoder = decoder
+        enc_out, keys, src_mask, hidden = encoder.run(None, {"src_ids": source.ids, "src_lengths": source.lengths})
+        self.context = (enc_out, keys, src_mask, source.copy_map)
+        batch, src_len = source.ids.shape
+        self.state: State = (
+            hidden,
+            np.zeros((batch, src_len), dtype=np.float32),
+            np.zeros((batch, hidden.shape[1]), dtype=np.float32),
+        )
+        self._rows: np.ndarray | None = None
+        self._gathered: tuple[np.ndarray, ...] = self.context
+
+    def _context_for(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        if self._rows is None or not np.array_equal(self._rows, rows):
+            identity = len(rows) == len(self.context[0]) and np.array_equal(rows, np.arange(len(rows)))
+            self._gathered = self.context if identity else tuple(c[rows] for c in self.context)
+            self._rows = rows.copy()
+        return self._gathered
+
+    def __call__(self, tokens: np.ndarray, state: State, rows: np.ndarray):
+        enc_out, keys, src_mask, copy_map = self._context_for(rows)
+        hidden, attn, feed = state
+        log_probs, hidden, attn, feed = self.decoder.run(None, {
+            "prev_ids": tokens, "hidden": hidden, "prev_attn": attn, "feed": feed,
+            "enc_out": enc_out, "enc_keys": keys, "src_mask": src_mask, "copy_map": copy_map,
+        })
+        return log_probs, (hidden, attn, feed)
+
+
+class Normalizer:
+    """A loaded model bundle. Verifies every file's sha256 before creating any session."""
+
+    def __init__(self, bundle: str | Path, threads: int | None = None):
+        self.path = Path(bundle)
+        self.manifest = read_manifest(self.path)
+        self.vocab = CharVocab.from_json((self.path / VOCAB_FILE).read_text(encoding="utf-8"))
+        self.calibration = Calibration(**self.manifest.get("calibration", {}))
+        self.max_len = int(self.manifest["model_config"]["max_len"])
+        self.default_beam = int(self.manifest.get("decoding", {}).get("beam", 1))
+        self.encoder, self.decoder = open_sessions(self.path, threads)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.path.name))
+
+    def stepper(self, source: SourceBatch) -> OrtStepper:
+        return OrtStepper(self.encoder, self.decoder, source)
+
+    def normalize(
+        self,
+        texts: Sequence[str],
+        beam: int | None = None,
+        batch_size: int = 64,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[Prediction]:
+        """Predictions in input order. Empty and over-long inputs come back unchanged, flagged."""
+        texts = [normalize_text(t) for t in texts]
+        ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
+        outputs, logprob = transduce(
+            [texts[i] for i in ok], self.vocab, self.stepper, self.max_len,
+            beam=beam or self.default_beam, batch_size=batch_size, on_batch=on_batch,
+        )
+        confidence = self.calibration.confidence(logprob) if ok else np.zeros(0)
+        result = [
+            Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in texts
+        ]
+        for j, i in enumerate(ok):
+            result[i] = Prediction(outputs[j], float(confidence[j]), STATUS_OK)
+        if on_batch is not None and len(ok) < len(texts):
+            on_batch(len(texts) - len(ok))
+        return result

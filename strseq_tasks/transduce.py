@@ -1,0 +1,47 @@
+"""Strings in, strings out: batching, the shared decoder, and mapping ids back to text.
+
+Engine-agnostic and torch-free: ``make_stepper(source_batch)`` returns a step function with an
+initial ``state`` (``model.TorchStepper`` for PyTorch, ``runtime.OrtStepper`` for onnxruntime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .batching import SourceBatch, decode_row, encode_sources, max_output_lengths
+from .decoding import decode
+from .vocab import CharVocab, normalize_text
+
+
+def transduce(
+    texts: Sequence[str],
+    vocab: CharVocab,
+    make_stepper: Callable[[SourceBatch], object],
+    max_len: int,
+    beam: int = 1,
+    batch_size: int = 64,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Decode every text; returns outputs and their log-probabilities, in input order.
+
+    Texts are NFC-normalized. Empty texts come back empty with log-probability 0. Texts are
+    grouped by length so that each batch pads little; ``on_batch(n)`` reports progress.
+    Callers must reject texts longer than ``max_len`` beforehand.
+    """
+    texts = [normalize_text(t) for t in texts]
+    outputs = [""] * len(texts)
+    logprob = np.zeros(len(texts), dtype=np.float64)
+    order = sorted((i for i, t in enumerate(texts) if t), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        source = encode_sources(vocab, [texts[i] for i in index])
+        stepper = make_stepper(source)
+        result = decode(stepper, stepper.state, max_output_lengths(source.lengths, max_len), beam)
+        for row, i in enumerate(index):
+            outputs[i] = decode_row(vocab, result.ids[row], source.oov[row])
+            logprob[i] = result.logprob[row]
+        if on_batch is not None:
+            on_batch(len(index))
+    return outputs, logprob

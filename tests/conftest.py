@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny models trained once per session on tiny data (seconds)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Small enough to train in seconds, big enough to exercise every part of the model.
+TINY_MODEL = {"emb_dim": 16, "case_dim": 4, "enc_hidden": 24, "dec_hidden": 48, "attn_dim": 24,
+              "loc_filters": 4, "loc_kernel": 3, "max_len": 64}
+
+
+def read_csv_pairs(path: Path) -> list[tuple[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(row["input"], row["target"]) for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="session")
+def name_pairs() -> list[tuple[str, str]]:
+    return read_csv_pairs(EXAMPLES / "names_pairs.csv")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
+    """A real bundle (ONNX graphs, vocab, manifest) from a tiny model trained for a few epochs."""
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.training import TrainConfig
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    train_bundle(name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny")
+    return out
