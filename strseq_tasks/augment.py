@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from .vocab import lower_char
+
 KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 # Sound-alike spellings, both directions where they occur in real misspellings.
@@ -32,11 +34,14 @@ PHONETIC = (
 
 
 def _keyboard_neighbours() -> dict[str, str]:
+    """Letters next to each letter on a QWERTY keyboard (never digits: typos must not invent them)."""
     grid = {c: (r, i) for r, row in enumerate(KEYBOARD_ROWS) for i, c in enumerate(row)}
     out = {}
     for c, (r, i) in grid.items():
-        near = [d for d, (r2, i2) in grid.items() if d != c and abs(r2 - r) <= 1 and abs(i2 - i) <= 1]
-        out[c] = "".join(near)
+        near = [d for d, (r2, i2) in grid.items()
+                if d != c and d.isalpha() and abs(r2 - r) <= 1 and abs(i2 - i) <= 1]
+        if c.isalpha():
+            out[c] = "".join(near)
     return out
 
 
@@ -99,40 +104,51 @@ def evidence(pairs: Sequence[tuple[str, str]]) -> NoiseKinds:
 
 
 def _typo(text: str, cfg: AugmentConfig, rng: random.Random) -> str:
+    """Per letter, at most one edit, each kind at its own rate (a rate of 0 turns it off)."""
     out: list[str] = []
     chars = list(text)
     i = 0
     while i < len(chars):
         c = chars[i]
+        low = c.lower()
         if not c.isalpha():
             out.append(c)
             i += 1
             continue
-        low = c.lower()
+        options = [("double", cfg.double)]
+        if i + 1 < len(chars) and chars[i + 1].isalpha():
+            options.append(("swap", cfg.swap))
+        if len(chars) > 2:
+            options.append(("delete", cfg.delete))
+        if low in KEYBOARD:
+            options += [("keyboard", cfg.keyboard), ("insert", cfg.insert)]
         r = rng.random()
-        if r < cfg.swap and i + 1 < len(chars) and chars[i + 1].isalpha():
+        edit = None
+        for kind, rate in options:
+            if r < rate:
+                edit = kind
+                break
+            r -= rate
+        if edit == "swap":
             out += [chars[i + 1], c]
             i += 2
             continue
-        r -= cfg.swap
-        if r < cfg.delete and len(chars) > 2:
-            pass
-        elif (r := r - cfg.delete) < cfg.keyboard and low in KEYBOARD:
+        if edit == "keyboard":
             sub = rng.choice(KEYBOARD[low])
             out.append(sub.upper() if c.isupper() else sub)
-        elif (r := r - cfg.keyboard) < cfg.insert and low in KEYBOARD:
+        elif edit == "insert":
             ins = rng.choice(KEYBOARD[low])
             out += [c, ins.upper() if c.isupper() else ins]
-        elif r - cfg.insert < cfg.double:
+        elif edit == "double":
             out += [c, c]
-        else:
+        elif edit is None:
             out.append(c)
         i += 1
     return "".join(out)
 
 
 def _phonetic(text: str, rng: random.Random) -> str:
-    low = text.lower()
+    low = "".join(lower_char(c) for c in text)  # same length as text ("İ".lower() is two chars)
     options = [(i, a, b) for a, b in PHONETIC for i in range(len(low)) if low.startswith(a, i)]
     if not options:
         return text

@@ -50,11 +50,20 @@ def accuracy_at_coverage(correct: Sequence[bool], confidence: Sequence[float], c
 
 
 def coverage_at_precision(correct: Sequence[bool], confidence: Sequence[float], precision: float) -> float:
-    ranked = _sorted_correct(correct, confidence)
+    """Largest share of rows above some confidence threshold with accuracy >= ``precision``.
+
+    Only thresholds are counted: rows with tied confidence are taken all or none, so the
+    figure does not depend on row order.
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    order = np.argsort(-conf, kind="stable")
+    ranked = np.asarray(correct, dtype=np.float64)[order]
     if not len(ranked):
         return float("nan")
     running = np.cumsum(ranked) / np.arange(1, len(ranked) + 1)
-    ok = np.nonzero(running >= precision - 1e-12)[0]
+    sorted_conf = conf[order]
+    boundary = np.append(sorted_conf[1:] != sorted_conf[:-1], True)  # last row of each tie group
+    ok = np.nonzero((running >= precision - 1e-12) & boundary)[0]
     return float((ok[-1] + 1) / len(ranked)) if len(ok) else 0.0
 
 

@@ -1,0 +1,103 @@
+"""Platt scaling of sequence log-probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from strseq_tasks.calibration import Calibration, fit_calibration
+
+
+def _nll(confidence: np.ndarray, correct: np.ndarray) -> float:
+    confidence = np.clip(confidence, 1e-12, 1 - 1e-12)
+    return float(-np.mean(np.where(correct, np.log(confidence), np.log1p(-confidence))))
+
+
+def test_default_calibration_is_the_raw_probability():
+    p = np.array([1e-6, 0.1, 0.5, 0.9, 0.999])
+    np.testing.assert_allclose(Calibration().confidence(np.log(p)), p, rtol=1e-6)
+    assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0}
+
+
+def test_confidence_is_finite_at_the_extremes():
+    conf = Calibration(scale=3.0, shift=1.0).confidence(np.array([0.0, -1e-12, -800.0, -np.inf]))
+    assert np.all((conf >= 0.0) & (conf <= 1.0))
+    assert conf[0] > 0.99 and conf[2] < 1e-12 and conf[3] == 0.0
+
+
+def test_fit_is_near_identity_on_perfectly_calibrated_data():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.995, 5000)
+    correct = rng.random(5000) < p
+    fitted = fit_calibration(np.log(p), correct)
+    assert fitted.scale == pytest.approx(1.0, abs=0.1)
+    assert fitted.shift == pytest.approx(0.0, abs=0.15)
+
+
+def test_fit_tempers_an_overconfident_model_and_lowers_nll():
+    rng = np.random.default_rng(1)
+    logit = rng.normal(0.0, 3.0, 4000)
+    raw = 1 / (1 + np.exp(-logit))  # what the model claims
+    correct = rng.random(4000) < 1 / (1 + np.exp(-0.4 * logit))  # how often it is right
+    logprob = np.log(raw)
+    fitted = fit_calibration(logprob, correct)
+    assert fitted.scale == pytest.approx(0.4, abs=0.1)  # a is an inverse temperature
+    assert _nll(fitted.confidence(logprob), correct) < _nll(raw, correct) - 0.05
+
+
+def test_fit_sharpens_an_underconfident_model():
+    rng = np.random.default_rng(2)
+    logit = rng.normal(0.0, 1.0, 4000)
+    correct = rng.random(4000) < 1 / (1 + np.exp(-3.0 * logit))
+    raw = 1 / (1 + np.exp(-logit))
+    fitted = fit_calibration(np.log(raw), correct)
+    assert fitted.scale > 2.0
+    assert _nll(fitted.confidence(np.log(raw)), correct) < _nll(raw, correct)
+
+
+@pytest.mark.parametrize("calibration", [Calibration(), Calibration(0.3, -2.0), Calibration(4.0, 1.5)])
+def test_confidence_is_monotone_in_logprob_when_scale_is_positive(calibration):
+    logprob = np.linspace(-20.0, -1e-6, 2001)
+    conf = calibration.confidence(logprob)
+    assert np.all(np.diff(conf) >= 0.0)
+    assert conf[-1] > conf[0]
+
+
+def test_all_correct_validation_stays_finite_and_near_the_prior():
+    rng = np.random.default_rng(3)
+    logprob = np.log(rng.uniform(0.5, 0.999, 20))
+    fitted = fit_calibration(logprob, np.ones(20, dtype=bool))
+    assert np.isfinite(fitted.scale) and np.isfinite(fitted.shift)
+    assert 0.5 < fitted.scale < 3.0 and abs(fitted.shift) < 3.0  # moved, not collapsed
+    conf = fitted.confidence(logprob)
+    assert np.all(conf < 1.0)
+    # still ranks rows like the raw probability does
+    order = np.argsort(logprob)
+    assert np.all(np.diff(conf[order]) >= 0.0)
+    # with one row there is almost no evidence: the mapping barely moves
+    one = fit_calibration(np.log(np.array([0.9])), np.array([True]))
+    assert one.scale == pytest.approx(1.0, abs=0.3) and one.shift == pytest.approx(0.0, abs=0.3)
+
+
+def test_all_wrong_validation_stays_finite():
+    fitted = fit_calibration(np.log(np.full(30, 0.8)), np.zeros(30, dtype=bool))
+    assert np.isfinite(fitted.scale) and np.isfinite(fitted.shift)
+    assert fitted.confidence(np.log(np.array([0.8])))[0] < 0.8
+
+
+def test_stronger_prior_moves_less():
+    rng = np.random.default_rng(4)
+    logprob = np.log(rng.uniform(0.3, 0.999, 200))
+    correct = np.ones(200, dtype=bool)
+    weak = fit_calibration(logprob, correct, prior=0.1)
+    strong = fit_calibration(logprob, correct, prior=100.0)
+    assert abs(strong.scale - 1.0) + abs(strong.shift) < abs(weak.scale - 1.0) + abs(weak.shift)
+
+
+def test_fit_with_no_rows_is_the_identity():
+    assert fit_calibration(np.array([]), np.array([])) == Calibration()
+
+
+def test_fit_accepts_logprob_zero():
+    fitted = fit_calibration(np.array([0.0, -0.1, -3.0, -0.01]), np.array([True, True, False, True]))
+    assert np.isfinite(fitted.scale) and np.isfinite(fitted.shift)
