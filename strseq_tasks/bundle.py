@@ -29,6 +29,7 @@ ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder_step.onnx"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.safetensors"
+REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, VOCAB_FILE)  # what prediction reads
 
 
 class BundleError(Exception):
@@ -83,6 +84,11 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
         manifest = dict(build(tmp))
         manifest["format"] = FORMAT
         manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        missing = [name for name in REQUIRED_FILES if not (tmp / name).is_file()]
+        if missing:
+            raise BundleError(f"bundle build wrote no {', '.join(missing)}")
+        for path in tmp.iterdir():
+            os.chmod(path, 0o666 & ~umask)  # some writers (safetensors) create files 0600
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != MANIFEST}
         manifest["manifest_sha256"] = _manifest_checksum(manifest)
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
@@ -93,7 +99,11 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
+            try:
+                os.replace(tmp, out_dir)
+            except BaseException:
+                os.replace(old, out_dir)  # put the previous bundle back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out_dir)
@@ -120,7 +130,10 @@ def read_manifest(folder: Path) -> dict:
         raise BundleError(f"{path}: not a {FORMAT} manifest")
     if manifest.get("manifest_sha256") != _manifest_checksum(manifest):
         raise BundleError(f"{path} was modified after the bundle was written (checksum mismatch)")
-    for name, expected in manifest.get("files", {}).items():
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
+        raise BundleError(f"{path} does not list the hashes of {', '.join(REQUIRED_FILES)}")
+    for name, expected in files.items():
         file = folder / name
         if Path(name).name != name:
             raise BundleError(f"{path} lists a file outside the bundle: {name!r}")

@@ -95,8 +95,13 @@ def train(
     if report.duplicates:
         log.warning("%s: dropped %d duplicate pair(s)", pairs, report.duplicates)
     from .augment import AugmentConfig  # torch-free
-    from .pipeline import TrainingDataError, train_bundle
-    from .training import TrainConfig
+
+    try:
+        from .pipeline import TrainingDataError, train_bundle
+        from .training import TrainConfig
+    except ImportError as exc:
+        _fail(f"training needs the train extra ({exc}); install it with: "
+              "pip install torch==2.13.0 && pip install 'strseq[train]'", code=1)
 
     cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                       val_fraction=val_fraction, augment=AugmentConfig(policy=augment.value))

@@ -4,6 +4,7 @@ CSV files are UTF-8 (a byte-order mark is accepted and dropped), RFC 4180 quotin
 header row. Every value is read as text, exactly as written: "NA", "null", "0012" stay strings.
 Rows are counted from 1 after the header (row 1 is the first data row); encoding and NUL-byte
 errors, found before parsing, name the physical line instead.
+Blank lines are skipped (write an empty value in a one-column file as ``""``).
 Values are normalized to Unicode NFC when they are read.
 """
 
@@ -68,9 +69,13 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
             raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
     else:
         text = _decode_csv(path)
+        header = next(csv.reader(io.StringIO(text)), [])
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise InputFileError(path, f"the header repeats column(s) {', '.join(repeated)}", line=1)
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                                quoting=csv.QUOTE_MINIMAL, skip_blank_lines=False)
+                                quoting=csv.QUOTE_MINIMAL, skip_blank_lines=True)
         except (pd.errors.ParserError, csv.Error) as exc:
             raise InputFileError(path, f"is not a well-formed CSV file: {exc}") from None
         except pd.errors.EmptyDataError:
@@ -116,8 +121,9 @@ def read_pairs(path: Path | str, max_len: int) -> PairsReport:
             if not value.strip():
                 raise InputFileError(path, "empty value: every pair needs a non-blank input and target",
                                      row=i, column=column)
-            if len(normalize_text(value)) > max_len:
-                raise InputFileError(path, f"value is {len(value)} characters long; the limit is {max_len} "
+            length = len(normalize_text(value))
+            if length > max_len:
+                raise InputFileError(path, f"value is {length} characters long; the limit is {max_len} "
                                            "(raise it with --max-len)", row=i, column=column)
         src, tgt = normalize_text(src), normalize_text(tgt)
         if src in seen:

@@ -187,7 +187,7 @@ def fit(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         val_loss = _val_loss(model, vocab, val_set, 128) if val_set else float("nan")
         outputs, _ = predict_torch(model, vocab, val_inputs) if val_set else ([], None)
         exact = float(np.mean([o == t for o, t in zip(outputs, val_targets)])) if val_set else 0.0

@@ -38,3 +38,9 @@ def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
     out = tmp_path_factory.mktemp("bundles") / "tiny"
     train_bundle(name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny")
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config() -> dict:
+    """``TINY_MODEL`` for tests outside this folder's import path (tests/integration is a package)."""
+    return dict(TINY_MODEL)

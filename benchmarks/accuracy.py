@@ -1,0 +1,147 @@
+"""Learning curves: strseq vs the identity and nearest-neighbour baselines on four tasks.
+
+    .venv/bin/python benchmarks/accuracy.py                       # all tasks, 50/200/1000 pairs
+    .venv/bin/python benchmarks/accuracy.py --tasks dates --sizes 200
+
+Each run trains through the product path (``pipeline.train_bundle``: augmentation, early
+stopping, ONNX export) and scores the bundle with the onnxruntime ``Normalizer`` on a test set
+whose targets never occur in training. Prints a markdown table and writes
+``benchmarks/results/accuracy.json`` and ``accuracy.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rapidfuzz import process  # noqa: E402
+from rapidfuzz.distance import Levenshtein  # noqa: E402
+
+from benchmarks.tasks import TASKS  # noqa: E402
+from strseq_tasks.metrics import summarize  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COLUMNS = ("exact_match", "cer", "harm", "coverage_at_99")
+
+
+def identity_baseline(train, test):
+    inputs = [a for a, _ in test]
+    return inputs, [1.0] * len(inputs)
+
+
+def nearest_neighbour_baseline(train, test):
+    """The target of the most similar training input (normalized Levenshtein similarity)."""
+    lookup = [a for a, _ in train]
+    targets = [b for _, b in train]
+    outputs, confidence = [], []
+    for src, _ in test:
+        _, score, index = process.extractOne(src, lookup, scorer=Levenshtein.normalized_similarity)
+        outputs.append(targets[index])
+        confidence.append(float(score))
+    return outputs, confidence
+
+
+def strseq_model(train, test, seed: int, epochs: int, minutes: float | None):
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.runtime import Normalizer
+    from strseq_tasks.training import TrainConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=minutes)
+        started = time.monotonic()
+        outcome = train_bundle(train, Path(tmp) / "model", cfg)
+        seconds = time.monotonic() - started
+        predictions = Normalizer(outcome.path).normalize([a for a, _ in test])
+    extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
+             "best_epoch": outcome.manifest["training"]["best_epoch"]}
+    return [p.text for p in predictions], [p.confidence for p in predictions], extra
+
+
+def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | None) -> list[dict]:
+    rows = []
+    for task in tasks:
+        for size in sizes:
+            train, test = TASKS[task](size, test_size, seed)
+            inputs, targets = [a for a, _ in test], [b for _, b in test]
+            methods = {
+                "identity": identity_baseline(train, test) + ({},),
+                "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
+                "strseq": strseq_model(train, test, seed, epochs, minutes),
+            }
+            for method, (outputs, confidence, extra) in methods.items():
+                metrics = summarize(inputs, targets, outputs, confidence)
+                row = {"task": task, "pairs": size, "method": method,
+                       **{k: metrics[k] for k in COLUMNS}, **extra}
+                rows.append(row)
+                print(_line(row), flush=True)
+    return rows
+
+
+def _fmt(value) -> str:
+    return "n/a" if value != value else f"{100 * value:.1f}"  # NaN check
+
+
+def _line(row: dict) -> str:
+    extra = f"{row['train_seconds']:.0f} s" if "train_seconds" in row else ""
+    return (f"| {row['task']} | {row['pairs']} | {row['method']} | {_fmt(row['exact_match'])} | "
+            f"{_fmt(row['cer'])} | {_fmt(row['harm'])} | {_fmt(row['coverage_at_99'])} | {extra} |")
+
+
+def table(rows: list[dict]) -> str:
+    head = ("| task | pairs | method | exact match % | CER % | harm % | coverage at 99% precision % | train time |\n"
+            "|---|---:|---|---:|---:|---:|---:|---:|")
+    return "\n".join([head] + [_line(r) for r in rows])
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({r["task"] for r in rows}, key=list(TASKS).index)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method in ("strseq", "nearest-neighbour", "identity"):
+            pts = sorted((r["pairs"], r["exact_match"]) for r in rows if r["task"] == task and r["method"] == method)
+            ax.plot([p for p, _ in pts], [100 * e for _, e in pts], marker="o", label=method)
+        ax.set_xscale("log")
+        ax.set_title(task)
+        ax.set_xlabel("training pairs")
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("exact match % (unseen targets)")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[50, 200, 1000])
+    parser.add_argument("--test-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (the train default)")
+    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print(table([]))
+    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "accuracy" if set(args.tasks) == set(TASKS) else "accuracy-" + "-".join(args.tasks)
+    (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "rows": rows},
+                                                      indent=2))
+    plot(rows, args.out / f"{name}.png")
+    print(f"\nwrote {args.out / (name + '.json')} and {name}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""A modified or incomplete bundle is refused before any graph runs: by ``Normalizer`` with a
+``BundleError`` naming the problem, and by ``strseq predict`` with exit code 2.
+
+Every test tampers with its own copy of ``tiny_bundle``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from strseq_tasks.bundle import BundleError, sha256_file
+from strseq_tasks.runtime import Normalizer
+
+from .cli_harness import run_strseq, write_csv
+
+
+def _reseal(manifest: dict) -> dict:
+    """Recompute the manifest's own checksum, as a careless tool (or a forger) would."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    manifest["manifest_sha256"] = hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return manifest
+
+
+def _edit_manifest(folder: Path, change: Callable[[dict], None], reseal: bool) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    change(manifest)
+    if reseal:
+        _reseal(manifest)
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def flip_one_encoder_byte(folder: Path) -> None:
+    path = folder / "encoder.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def edit_vocab(folder: Path) -> None:
+    path = folder / "vocab.json"
+    vocab = json.loads(path.read_text(encoding="utf-8"))
+    vocab["chars"][-1], vocab["chars"][-2] = vocab["chars"][-2], vocab["chars"][-1]  # same size, other ids
+    path.write_text(json.dumps(vocab, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def edit_a_metric(folder: Path) -> None:
+    def better(manifest: dict) -> None:
+        manifest["metrics"]["validation"]["exact_match"] = 0.99
+
+    _edit_manifest(folder, better, reseal=False)
+
+
+def delete_decoder(folder: Path) -> None:
+    (folder / "decoder_step.onnx").unlink()
+
+
+def list_a_file_outside(folder: Path) -> None:
+    # A real file with the right hash sits beside the bundle: only its path is wrong.
+    outside = folder.parent / "escape.onnx"
+    shutil.copy(folder / "encoder.onnx", outside)
+
+    def add(manifest: dict) -> None:
+        manifest["files"]["../escape.onnx"] = sha256_file(outside)
+
+    _edit_manifest(folder, add, reseal=True)
+
+
+# tamper -> fragments the error must contain
+TAMPERING = {
+    "encoder_byte": (flip_one_encoder_byte, ["encoder.onnx", "sha256"]),
+    "vocab_edit": (edit_vocab, ["vocab.json", "sha256"]),
+    "manifest_metric": (edit_a_metric, ["manifest.json", "modified"]),
+    "decoder_deleted": (delete_decoder, ["decoder_step.onnx", "missing"]),
+    "path_outside": (list_a_file_outside, ["../escape.onnx", "outside"]),
+}
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bundle, folder)
+    Normalizer(folder)  # the untouched copy loads
+    return folder
+
+
+@pytest.mark.parametrize("case", list(TAMPERING))
+def test_normalizer_refuses_a_tampered_bundle(case, bundle_copy):
+    tamper, fragments = TAMPERING[case]
+    tamper(bundle_copy)
+    with pytest.raises(BundleError) as caught:
+        Normalizer(bundle_copy)
+    for fragment in fragments:
+        assert fragment in str(caught.value), (fragment, str(caught.value))
+
+
+@pytest.mark.parametrize("case", list(TAMPERING))
+def test_predict_refuses_a_tampered_bundle(case, bundle_copy, tmp_path):
+    tamper, fragments = TAMPERING[case]
+    tamper(bundle_copy)
+    source = write_csv(tmp_path / "inputs.csv", ["input"], [["SMITH, John"]])
+    output = tmp_path / "out.csv"
+    proc = run_strseq("predict", "--model", bundle_copy, "--input", source, "--output", output)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, (fragment, proc.stderr)
+    assert not output.exists()
+
+
+def test_predict_refuses_a_folder_that_is_not_a_bundle(tmp_path):
+    source = write_csv(tmp_path / "inputs.csv", ["input"], [["SMITH, John"]])
+    for folder, fragment in ((tmp_path / "absent", "no such directory"), (tmp_path, "manifest.json is missing")):
+        proc = run_strseq("predict", "--model", folder, "--input", source, "--output", tmp_path / "out.csv")
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_normalizer_refuses_a_manifest_that_does_not_cover_the_graphs(bundle_copy):
+    _edit_manifest(bundle_copy, lambda manifest: manifest["files"].pop("encoder.onnx"), reseal=True)
+    flip_one_encoder_byte(bundle_copy)
+    with pytest.raises(BundleError, match="encoder.onnx"):
+        Normalizer(bundle_copy)
