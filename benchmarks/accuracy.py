@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -64,24 +66,34 @@ def strseq_model(train, test, seed: int, epochs: int, minutes: float | None):
     return [p.text for p in predictions], [p.confidence for p in predictions], extra
 
 
-def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | None) -> list[dict]:
+def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None) -> list[dict]:
+    """Every method on one (task, training size) cell."""
+    logging.basicConfig(level=logging.WARNING)
+    train, test = TASKS[task](size, test_size, seed)
+    inputs, targets = [a for a, _ in test], [b for _, b in test]
+    methods = {
+        "identity": identity_baseline(train, test) + ({},),
+        "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
+        "strseq": strseq_model(train, test, seed, epochs, minutes),
+    }
     rows = []
-    for task in tasks:
-        for size in sizes:
-            train, test = TASKS[task](size, test_size, seed)
-            inputs, targets = [a for a, _ in test], [b for _, b in test]
-            methods = {
-                "identity": identity_baseline(train, test) + ({},),
-                "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
-                "strseq": strseq_model(train, test, seed, epochs, minutes),
-            }
-            for method, (outputs, confidence, extra) in methods.items():
-                metrics = summarize(inputs, targets, outputs, confidence)
-                row = {"task": task, "pairs": size, "method": method,
-                       **{k: metrics[k] for k in COLUMNS}, **extra}
-                rows.append(row)
-                print(_line(row), flush=True)
+    for method, (outputs, confidence, extra) in methods.items():
+        metrics = summarize(inputs, targets, outputs, confidence)
+        rows.append({"task": task, "pairs": size, "method": method, **{k: metrics[k] for k in COLUMNS}, **extra})
     return rows
+
+
+def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | None, jobs: int) -> list[dict]:
+    """All cells, ``jobs`` at a time (one single-threaded process each), largest first."""
+    cells = sorted(((t, n) for t in tasks for n in sizes), key=lambda c: -c[1])
+    results: dict[tuple[str, int], list[dict]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(evaluate_cell, t, n, test_size, seed, epochs, minutes): (t, n) for t, n in cells}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            for row in results[futures[future]]:
+                print(_line(row), flush=True)
+    return [row for t in tasks for n in sorted(sizes) for row in results[(t, n)]]
 
 
 def _fmt(value) -> str:
@@ -130,11 +142,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (the train default)")
     parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--jobs", type=int, default=2, help="cells trained in parallel (one core each)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(table([]))
-    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes)
+    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs)
+    print("\n" + table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
     name = "accuracy" if set(args.tasks) == set(TASKS) else "accuracy-" + "-".join(args.tasks)
     (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "rows": rows},

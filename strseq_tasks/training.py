@@ -42,6 +42,7 @@ class TrainConfig:
     min_val: int = 8  # hold out at least this many pairs (when there are 2x as many)
     val_copies: int = 3  # noisy copies of each held-out pair added to the validation set
     max_minutes: float | None = None  # stop after this much training time, keeping the best
+    threads: int = 1  # torch intra-op threads: these small GRUs train 2.5x faster on 1 than on 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict:
@@ -157,6 +158,15 @@ def fit(
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> FitResult:
     """Train on ``pairs`` (holding out a validation split) and return the best model found."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _fit(model, vocab, pairs, cfg, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(model, vocab, pairs, cfg, on_epoch) -> FitResult:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     train, val = split_pairs(pairs, cfg.val_fraction, cfg.min_val, cfg.seed)
