@@ -111,6 +111,30 @@ def beam_search(
     return Decoded(ids, scores[best])
 
 
+def score(step: StepFn, state: State, sequences: list[np.ndarray]) -> np.ndarray:
+    """Log-probability of given output sequences (each followed by EOS), teacher-forced.
+
+    Row ``b`` of the step's batch scores ``sequences[b]``; rows leave the batch at their EOS.
+    """
+    n_rows = len(sequences)
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    padded = np.full((n_rows, int(lengths.max(initial=0)) + 1), EOS, dtype=np.int64)
+    for b, seq in enumerate(sequences):
+        padded[b, : len(seq)] = seq
+    rows = np.arange(n_rows)
+    tokens = np.full(n_rows, BOS, dtype=np.int64)
+    logprob = np.zeros(n_rows, dtype=np.float64)
+    t = 0
+    while len(rows):
+        log_probs, state = step(tokens, state, rows)
+        target = padded[rows, t]
+        logprob[rows] += log_probs[np.arange(len(rows)), target]
+        alive = lengths[rows] > t
+        rows, state, tokens = rows[alive], _take(state, alive), target[alive]
+        t += 1
+    return logprob
+
+
 def decode(step: StepFn, state: State, max_lengths: np.ndarray, beam: int = 1) -> Decoded:
     """Greedy search for ``beam == 1``, beam search otherwise."""
     if beam == 1:

@@ -67,7 +67,7 @@ def train_bundle(
     result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch)
     val_inputs = [a for a, _ in result.val_pairs]
     val_targets = [b for _, b in result.val_pairs]
-    outputs, logprob = predict_torch(result.model, vocab, val_inputs)
+    outputs, logprob = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin)
     confidence = result.calibration.confidence(logprob)
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
@@ -97,7 +97,7 @@ def train_bundle(
             "metrics": {"validation": _jsonable(metrics)},
             "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),
             "calibration": result.calibration.to_dict(),
-            "decoding": {"beam": 1},
+            "decoding": {"beam": 1, "identity_margin": result.identity_margin},
             "onnx_parity": parity,
         }
 

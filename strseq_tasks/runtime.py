@@ -100,7 +100,10 @@ class Normalizer:
         self.vocab = CharVocab.from_json((self.path / VOCAB_FILE).read_text(encoding="utf-8"))
         self.calibration = Calibration(**self.manifest.get("calibration", {}))
         self.max_len = int(self.manifest["model_config"]["max_len"])
-        self.default_beam = int(self.manifest.get("decoding", {}).get("beam", 1))
+        decoding = self.manifest.get("decoding", {})
+        self.default_beam = int(decoding.get("beam", 1))
+        # keep an input unless the model's answer is this much (nats) more probable; None: off
+        self.identity_margin = decoding.get("identity_margin")
         self.encoder, self.decoder = open_sessions(self.path, threads)
 
     @property
@@ -123,6 +126,7 @@ class Normalizer:
         outputs, logprob = transduce(
             [texts[i] for i in ok], self.vocab, self.stepper, self.max_len,
             beam=beam or self.default_beam, batch_size=batch_size, on_batch=on_batch,
+            identity_margin=self.identity_margin,
         )
         confidence = self.calibration.confidence(logprob) if ok else np.zeros(0)
         result = [

@@ -26,6 +26,9 @@ from .vocab import CharVocab
 
 Pair = tuple[str, str]
 
+# Candidate margins (nats) by which an answer must beat leaving the input unchanged.
+IDENTITY_MARGINS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -42,6 +45,7 @@ class TrainConfig:
     min_val: int = 8  # hold out at least this many pairs (when there are 2x as many)
     val_copies: int = 3  # noisy copies of each held-out pair added to the validation set
     max_minutes: float | None = None  # stop after this much training time, keeping the best
+    max_harm: float = 0.01  # validation harm allowed when choosing the identity margin
     threads: int = 1  # torch intra-op threads: these small GRUs train 2.5x faster on 1 than on 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -70,6 +74,7 @@ class FitResult:
     kinds: NoiseKinds
     val_pairs: list[Pair]
     stopped: str  # why training ended: "patience", "max_epochs" or "time"
+    identity_margin: float  # chosen on validation: keep the input unless the answer beats it by this (nats)
 
 
 def _hash_unit(text: str, seed: int) -> float:
@@ -121,8 +126,9 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64):
-    """Outputs and log-probabilities from PyTorch, through the shared decoder."""
+def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64,
+                  identity_margin: float | None = None):
+    """Outputs and log-probabilities from PyTorch, through the shared decoder (see ``transduce``)."""
     was_training = model.training
     model.eval()
     try:
@@ -133,6 +139,7 @@ def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: 
             model.cfg.max_len,
             beam=beam,
             batch_size=batch_size,
+            identity_margin=identity_margin,
         )
     finally:
         model.train(was_training)
@@ -221,8 +228,25 @@ def _fit(model, vocab, pairs, cfg, on_epoch) -> FitResult:
             break
     model.load_state_dict(best_state)
     model.eval()
-    calibration = Calibration()
+    calibration, margin = Calibration(), None
     if val_set:
-        outputs, logprob = predict_torch(model, vocab, val_inputs)
+        margin, outputs, logprob = choose_identity_margin(model, vocab, val_inputs, val_targets, cfg.max_harm)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]))
-    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped)
+    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin)
+
+
+def choose_identity_margin(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
+                           max_harm: float):
+    """The identity margin (see ``transduce``) with the best validation exact match among those
+    whose validation harm is at most ``max_harm`` (or the least harmful, if none is)."""
+    clean = [i == t for i, t in zip(inputs, targets)]
+    trials = []
+    for margin in IDENTITY_MARGINS:
+        outputs, logprob = predict_torch(model, vocab, inputs, identity_margin=margin)
+        exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))
+        changed = [o != i for o, i, c in zip(outputs, inputs, clean) if c]
+        harm = float(np.mean(changed)) if changed else 0.0
+        trials.append((harm, exact, margin, outputs, logprob))
+    allowed = [t for t in trials if t[0] <= max_harm] or [min(trials, key=lambda t: t[0])]
+    harm, exact, margin, outputs, logprob = max(allowed, key=lambda t: (t[1], t[2]))  # ties: more conservative
+    return margin, outputs, logprob

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .batching import SourceBatch, decode_row, encode_sources, max_output_lengths
-from .decoding import decode
+from .decoding import decode, score
 from .vocab import CharVocab, normalize_text
 
 
@@ -23,12 +23,17 @@ def transduce(
     beam: int = 1,
     batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
+    identity_margin: float | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Decode every text; returns outputs and their log-probabilities, in input order.
 
     Texts are NFC-normalized. Empty texts come back empty with log-probability 0. Texts are
     grouped by length so that each batch pads little; ``on_batch(n)`` reports progress.
     Callers must reject texts longer than ``max_len`` beforehand.
+
+    With ``identity_margin`` (nats), the input itself is scored as an output, and kept unless
+    the decoded answer is more than ``margin`` more log-probable: a change must earn its place
+    (0 simply picks the more probable of the two).
     """
     texts = [normalize_text(t) for t in texts]
     outputs = [""] * len(texts)
@@ -39,9 +44,17 @@ def transduce(
         source = encode_sources(vocab, [texts[i] for i in index])
         stepper = make_stepper(source)
         result = decode(stepper, stepper.state, max_output_lengths(source.lengths, max_len), beam)
+        best = result.logprob.copy()
+        if identity_margin is not None:
+            # the input itself as an output: keep it unless the model's answer is clearly better
+            copies = [np.array([source.ext_index[r][c] for c in texts[i]], dtype=np.int64)
+                      for r, i in enumerate(index)]
+            kept = score(stepper, stepper.state, copies)
         for row, i in enumerate(index):
             outputs[i] = decode_row(vocab, result.ids[row], source.oov[row])
-            logprob[i] = result.logprob[row]
+            if identity_margin is not None and outputs[i] != texts[i] and kept[row] >= best[row] - identity_margin:
+                outputs[i], best[row] = texts[i], kept[row]
+            logprob[i] = best[row]
         if on_batch is not None:
             on_batch(len(index))
     return outputs, logprob

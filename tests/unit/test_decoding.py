@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from strseq_tasks.decoding import beam_search, decode, greedy_search
+from strseq_tasks.decoding import beam_search, decode, greedy_search, score
 from strseq_tasks.vocab import BOS, EOS
 
 A, B, C = 4, 5, 6  # ordinary output ids after the four specials
@@ -211,3 +211,18 @@ def test_state_stays_aligned_with_surviving_rows(beam):
     state = (np.array([[0], [-3], [-1], [-2]], dtype=np.int64),)
     result = decode(CountdownStep(), state, np.full(4, 10), beam=beam)
     assert [ids.tolist() for ids in result.ids] == [[], [A, C, B], [B], [C, B]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_score_matches_a_step_by_step_rescoring(seed):
+    step = RandomRNNStep(seed, 3)
+    sequences = [np.array([], dtype=np.int64), np.array([4, 5, 6]), np.array([6, 4])]
+    scores = score(step, (step.init,), sequences)
+    for row, seq in enumerate(sequences):
+        assert scores[row] == pytest.approx(_score(step, row, seq.tolist()), abs=1e-5)
+
+
+def test_score_of_the_greedy_output_is_its_logprob():
+    step = RandomRNNStep(5, 4)
+    result = greedy_search(step, (step.init,), np.array([3, 5, 7, 9]))
+    np.testing.assert_allclose(score(step, (step.init,), result.ids), result.logprob, atol=1e-5)

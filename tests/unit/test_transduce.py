@@ -1,0 +1,57 @@
+"""transduce: order, empty inputs, and the identity margin (keep the input unless clearly beaten)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from strseq_tasks.transduce import transduce
+from strseq_tasks.vocab import EOS, CharVocab
+
+VOCAB = CharVocab(tuple("abxy"))
+
+
+class PreferX:
+    """Emits "x" for every source character with log-probability ``log_x`` and copies with the rest.
+
+    The identity output ("ab" for "ab") then scores n * log(1 - p_x) + log p(EOS), the answer
+    "xx" scores n * log p_x + log p(EOS): the gap is set by ``p_x``.
+    """
+
+    def __init__(self, source, p_x: float):
+        self.source, self.p_x = source, p_x
+        self.state = (np.zeros((source.size, 1), dtype=np.int64),)  # position in the source
+
+    def __call__(self, tokens, state, rows):
+        (pos,) = state
+        ext = self.source.copy_map.shape[2]
+        out = np.full((len(rows), ext), -50.0)
+        for k, (row, p) in enumerate(zip(rows, pos[:, 0])):
+            length = int(self.source.lengths[row])
+            if p >= length:
+                out[k, EOS] = 0.0
+                continue
+            out[k, VOCAB.id("x")] = np.log(self.p_x)
+            out[k, int(self.source.ids[row, p])] = np.log(1 - self.p_x)
+        return out, (pos + 1,)
+
+
+@pytest.mark.parametrize("p_x, margin, expected", [
+    (0.9, None, "xx"),   # no identity check: the best output wins
+    (0.6, 0.0, "xx"),    # "xx" is more probable than "ab"
+    (0.6, 1.0, "ab"),    # ... but by 2 * log(0.6 / 0.4) = 0.81 nats < 1: keep the input
+    (0.9, 1.0, "xx"),    # 2 * log(9) = 4.4 nats > 1: change
+    (0.9, 8.0, "ab"),
+])
+def test_identity_margin_keeps_the_input_unless_clearly_beaten(p_x, margin, expected):
+    outputs, logprob = transduce(["ab"], VOCAB, lambda s: PreferX(s, p_x), max_len=10, identity_margin=margin)
+    assert outputs == [expected]
+    p_char = p_x if expected == "xx" else 1 - p_x
+    assert logprob[0] == pytest.approx(2 * np.log(p_char), abs=1e-6)
+
+
+def test_order_is_kept_and_empty_inputs_come_back_empty():
+    texts = ["abab", "", "a", "bb"]
+    outputs, logprob = transduce(texts, VOCAB, lambda s: PreferX(s, 0.1), max_len=10, batch_size=2)
+    assert outputs == ["abab", "", "a", "bb"]
+    assert logprob[1] == 0.0
