@@ -9,6 +9,11 @@ in several tests and, with onnxscript < 0.7.1, wrote GRU gates with the wrong fo
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +27,8 @@ from .bundle import DECODER_FILE, ENCODER_FILE
 from .decoding import greedy_search
 from .model import Seq2Seq, TorchStepper
 from .vocab import BOS, EOS, CharVocab
+
+log = logging.getLogger("strseq")
 
 OPSET = 17
 ENCODER_INPUTS = ("src_ids", "src_lengths")
@@ -41,6 +48,24 @@ class _EncoderGraph(nn.Module):
         return self.model.encode(src_ids, lengths)
 
 
+@contextlib.contextmanager
+def _native_stderr_to_log():
+    """Route what C++ code prints on file descriptor 2 during export (shape-inference warnings
+    about PackPadded that do not affect the graph; the parity check proves it) to the debug log."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            for line in sink.read().decode(errors="replace").splitlines():
+                log.debug("onnx export: %s", line)
+
+
 def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
     """Write ``encoder.onnx`` and ``decoder_step.onnx`` into ``folder`` (dynamic batch/length axes)."""
     model.eval()
@@ -51,7 +76,7 @@ def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
     hidden, attn, feed = model.initial_state(hidden, src.shape[1])
     prev = torch.full((2,), BOS, dtype=torch.long)
     batch_time = {0: "batch", 1: "src_len"}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_stderr_to_log():
         warnings.simplefilter("ignore")  # exporter chatter about GRU batch sizes and tracing
         torch.onnx.export(
             _EncoderGraph(model).eval(), (src, lengths), str(folder / ENCODER_FILE),
