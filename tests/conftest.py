@@ -19,6 +19,21 @@ TINY_MODEL = {"emb_dim": 16, "case_dim": 4, "enc_hidden": 24, "dec_hidden": 48, 
               "loc_filters": 4, "loc_kernel": 3, "max_len": 64}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def single_threaded_torch():
+    """Toy tensors gain nothing from threads; on a busy 2-core machine torch's spinning OpenMP
+    pool made tiny training ~20x slower. Results do not depend on it. (Subprocesses: OMP_NUM_THREADS.)"""
+    try:
+        import torch
+    except ImportError:  # a torch-free environment: nothing to set
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def read_csv_pairs(path: Path) -> list[tuple[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return [(row["input"], row["target"]) for row in csv.DictReader(f)]

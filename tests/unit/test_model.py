@@ -16,15 +16,6 @@ PAIRS = [("SMITH, john", "John Smith"), ("dr. jørgen", "Jørgen")]  # "ø", "g"
 GOLDEN_LOSS = 3.2023  # teacher-forced loss of the seed-0 toy model on PAIRS (eval mode)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Toy tensors gain nothing from threads; on a busy 2-core box waking them costs ms per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def vocab() -> CharVocab:
     return CharVocab.build(["SMITH, john John Smith dr."])
