@@ -90,8 +90,13 @@ def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | N
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(evaluate_cell, t, n, test_size, seed, epochs, minutes): (t, n) for t, n in cells}
         for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            for row in results[futures[future]]:
+            task, size = futures[future]
+            try:
+                results[(task, size)] = future.result()
+            except Exception as exc:  # one failed cell must not lose the others
+                print(f"| {task} | {size} | FAILED: {exc!r} |", flush=True)
+                results[(task, size)] = []
+            for row in results[(task, size)]:
                 print(_line(row), flush=True)
     return [row for t in tasks for n in sorted(sizes) for row in results[(t, n)]]
 

@@ -79,8 +79,9 @@ def train_bundle(
         encoder, decoder = open_sessions(folder)
         parity = check_parity(result.model, vocab, lambda s: OrtStepper(encoder, decoder, s),
                               (val_inputs or [a for a, _ in pairs])[:64])
-        log.info("ONNX parity with PyTorch on %d rows: identical outputs, max |log-prob diff| %.1e",
-                 parity["rows"], parity["max_token_logprob_diff"])
+        log.info("ONNX parity with PyTorch on %d rows: identical outputs; max differences: sequence log-prob "
+                 "%.1e, token probability %.1e", parity["rows"], parity["max_seq_logprob_diff"],
+                 parity["max_token_prob_diff"])
         return {
             "name": name or out_dir.name,
             "strseq_version": __version__,

