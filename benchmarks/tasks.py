@@ -148,16 +148,18 @@ def phones(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Pair], list[P
     fmt = pn.PhoneNumberFormat
 
     def number(rng: random.Random):
-        region = rng.choice(PHONE_REGIONS)
-        example = pn.example_number_for_type(region, rng.choice([pn.PhoneNumberType.FIXED_LINE,
-                                                                 pn.PhoneNumberType.MOBILE]))
-        digits = str(example.national_number)
         while True:
-            keep = min(len(digits), 3)
-            candidate = digits[:keep] + "".join(rng.choice("0123456789") for _ in digits[keep:])
-            num = pn.parse("+" + str(example.country_code) + candidate)
-            if pn.is_valid_number(num):
-                return region, num
+            region = rng.choice(PHONE_REGIONS)
+            kind = rng.choice([pn.PhoneNumberType.FIXED_LINE, pn.PhoneNumberType.MOBILE])
+            example = pn.example_number_for_type(region, kind)
+            # the national significant number keeps Italy's leading zero, which national_number drops
+            digits = pn.national_significant_number(example)
+            for _ in range(50):
+                keep = min(len(digits), 3)
+                candidate = digits[:keep] + "".join(rng.choice("0123456789") for _ in digits[keep:])
+                num = pn.parse("+" + str(example.country_code) + candidate)
+                if pn.is_valid_number(num):
+                    return region, num
 
     def make(rng: random.Random) -> Pair:
         region, num = number(rng)
