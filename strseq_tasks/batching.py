@@ -35,14 +35,14 @@ class SourceBatch:
         return int(self.ids.shape[0])
 
 
-def _row_ext_index(vocab: CharVocab, text: str) -> tuple[dict[str, int], list[str]]:
+def _row_ext_index(vocab: CharVocab, text: str, hidden: frozenset[str]) -> tuple[dict[str, int], list[str]]:
     index: dict[str, int] = {}
     oov: list[str] = []
     for char in text:
         for variant in (char, lower_char(char), upper_char(char)):
             if variant in index:
                 continue
-            if variant in vocab:
+            if variant in vocab and variant not in hidden:
                 index[variant] = vocab.id(variant)
             else:
                 index[variant] = len(vocab) + len(oov)
@@ -50,12 +50,16 @@ def _row_ext_index(vocab: CharVocab, text: str) -> tuple[dict[str, int], list[st
     return index, oov
 
 
-def encode_sources(vocab: CharVocab, texts: Sequence[str]) -> SourceBatch:
-    """Pad a batch of source strings and build each row's copy map."""
+def encode_sources(vocab: CharVocab, texts: Sequence[str], hidden: frozenset[str] = frozenset()) -> SourceBatch:
+    """Pad a batch of source strings and build each row's copy map.
+
+    Characters in ``hidden`` are treated as unknown to the vocabulary (training uses this to
+    teach the model to copy characters it has never seen).
+    """
     texts = [normalize_text(t) for t in texts]
     batch = len(texts)
     src_len = max(1, max((len(t) for t in texts), default=1))
-    rows = [_row_ext_index(vocab, t) for t in texts]
+    rows = [_row_ext_index(vocab, t, hidden) for t in texts]
     ext_size = len(vocab) + max((len(oov) for _, oov in rows), default=0)
     ids = np.full((batch, src_len), PAD, dtype=np.int64)
     lengths = np.ones(batch, dtype=np.int64)
@@ -63,7 +67,7 @@ def encode_sources(vocab: CharVocab, texts: Sequence[str]) -> SourceBatch:
     for b, (text, (index, _)) in enumerate(zip(texts, rows, strict=True)):
         if not text:
             continue
-        ids[b, : len(text)] = [vocab.id(c) for c in text]
+        ids[b, : len(text)] = [UNK if c in hidden else vocab.id(c) for c in text]
         lengths[b] = len(text)
         for j, char in enumerate(text):
             for m, variant in enumerate((char, lower_char(char), upper_char(char))):
@@ -77,14 +81,15 @@ def encode_sources(vocab: CharVocab, texts: Sequence[str]) -> SourceBatch:
     )
 
 
-def encode_targets(vocab: CharVocab, texts: Sequence[str], source: SourceBatch) -> np.ndarray:
+def encode_targets(vocab: CharVocab, texts: Sequence[str], source: SourceBatch,
+                   hidden: frozenset[str] = frozenset()) -> np.ndarray:
     """Target ids (extended where a character can only be copied), EOS-terminated, PAD-padded."""
     texts = [normalize_text(t) for t in texts]
     tgt_len = max(len(t) for t in texts) + 1
     out = np.full((len(texts), tgt_len), PAD, dtype=np.int64)
     for b, text in enumerate(texts):
         index = source.ext_index[b]
-        ids = [vocab.id(c) if c in vocab else index.get(c, UNK) for c in text]
+        ids = [vocab.id(c) if c in vocab and c not in hidden else index.get(c, UNK) for c in text]
         out[b, : len(ids)] = ids
         out[b, len(ids)] = EOS
     return out

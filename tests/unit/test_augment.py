@@ -265,3 +265,19 @@ def test_resolve_kinds():
     assert resolve_kinds(TYPO_PAIRS, AugmentConfig(policy="auto")) == evidence(TYPO_PAIRS)
     with pytest.raises(ValueError, match="auto, all or none"):
         resolve_kinds(TYPO_PAIRS, AugmentConfig(policy="some"))
+
+
+def test_hidden_letters_can_always_be_copied_from_each_input():
+    from strseq_tasks.training import hide_characters
+
+    batch = [("SMITH, john", "John Smith"), ("dr. ann x", "Ann X"), ("bob", "Robert")]
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(200):
+        hidden = hide_characters(batch, 0.5, rng)
+        seen |= hidden
+        # "r", "e", "t" of "Robert" are not all in "bob": never hidden
+        assert not hidden & {"e", "t", "E", "T"}
+        assert all(c.upper() in hidden for c in hidden if c.islower())
+    assert {"s", "m", "j", "o"} <= seen
+    assert hide_characters(batch, 0.0, rng) == frozenset()

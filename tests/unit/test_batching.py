@@ -154,3 +154,14 @@ def test_any_source_copied_as_is_round_trips(texts):
         ids = [_copied(source, row, pos, 0) for pos in range(len(text))] + [EOS]
         assert decode_row(vocab, ids, source.oov[row]) == text
         assert decode_row(vocab, targets[row], source.oov[row]) == text
+
+
+def test_hidden_characters_are_encoded_as_unknown_but_still_copyable():
+    vocab = CharVocab.build(["raul perales"])
+    hidden = frozenset({"u", "U"})
+    source = encode_sources(vocab, ["raul"], hidden)
+    assert source.ids[0, 2] == UNK
+    assert source.oov[0] and "u" in source.oov[0]
+    targets = encode_targets(vocab, ["Raul"], source, hidden)
+    assert targets[0, 2] >= len(vocab)  # reachable only by copying
+    assert decode_row(vocab, targets[0], source.oov[0]) == "Raul"
