@@ -137,7 +137,10 @@ class _EpochProgress:
     def __enter__(self):
         if not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
+            self.redirect = logging_redirect_tqdm()  # log lines print above the bar, not through it
+            self.redirect.__enter__()
             self.bar = tqdm(total=self.total, desc="training", unit="epoch", file=sys.stderr)
         return self
 
@@ -153,6 +156,7 @@ class _EpochProgress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.redirect.__exit__(*exc)
 
 
 def _load_normalizer(model: Path, threads: int | None):
