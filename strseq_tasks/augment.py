@@ -8,7 +8,7 @@ carry information a typo model must not invent), case noise and whitespace noise
 One kind changes targets too, identically on both sides: *digit resampling* replaces digit runs
 that the target copies verbatim from the input ("Sep 29, 1957" -> "1957-09-29") by random digits
 ("Sep 66, 0487" -> "0487-09-66"). Formatting tasks (dates, phone numbers, codes) then see each
-rare token ("Sep") in many more contexts; it lifted date reformatting at 200 pairs from 79% to 98%.
+rare token ("Sep") in many more contexts.
 
 Which kinds are label-consistent depends on the task: case noise is only harmless when the
 targets' case does not depend on the input's, typo noise only when the pairs are typo fixes.

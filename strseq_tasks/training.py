@@ -47,7 +47,7 @@ class TrainConfig:
     unk_rate: float = 0.05  # per batch, share of letters presented as unknown (learn to copy unseen ones)
     max_minutes: float | None = None  # stop after this much training time, keeping the best
     max_harm: float = 0.01  # validation harm allowed when choosing the identity margin
-    threads: int = 1  # torch intra-op threads: these small GRUs train 2.5x faster on 1 than on 2
+    threads: int = 1  # torch intra-op threads: these small GRUs train faster on 1 than on 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict:
