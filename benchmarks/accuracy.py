@@ -50,13 +50,30 @@ def nearest_neighbour_baseline(train, test):
     return outputs, confidence
 
 
-def strseq_model(train, test, seed: int, epochs: int, minutes: float | None):
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.runtime import Normalizer
+def train_config(seed: int, epochs: int, minutes: float | None, options: dict[str, str]):
+    """TrainConfig with ``--set`` overrides: ``unk_rate=0``, ``augment.digit_copies=0``, ..."""
+    from dataclasses import fields, replace
+
     from strseq_tasks.training import TrainConfig
 
+    cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=minutes)
+    for key, raw in options.items():
+        target_name, _, field = key.rpartition(".")
+        target = cfg.augment if target_name == "augment" else cfg
+        kinds = {f.name: f.type for f in fields(target)}
+        if field not in kinds:
+            raise SystemExit(f"--set {key}: no such option (choose from {', '.join(kinds)})")
+        value = type(getattr(target, field))(raw) if getattr(target, field) is not None else float(raw)
+        updated = replace(target, **{field: value})
+        cfg = replace(cfg, augment=updated) if target_name == "augment" else updated
+    return cfg
+
+
+def strseq_model(train, test, cfg):
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.runtime import Normalizer
+
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=minutes)
         started = time.monotonic()
         outcome = train_bundle(train, Path(tmp) / "model", cfg)
         seconds = time.monotonic() - started
@@ -66,7 +83,8 @@ def strseq_model(train, test, seed: int, epochs: int, minutes: float | None):
     return [p.text for p in predictions], [p.confidence for p in predictions], extra
 
 
-def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None) -> list[dict]:
+def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None,
+                  options: dict[str, str]) -> list[dict]:
     """Every method on one (task, training size) cell."""
     logging.basicConfig(level=logging.WARNING)
     train, test = TASKS[task](size, test_size, seed)
@@ -74,7 +92,7 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
     methods = {
         "identity": identity_baseline(train, test) + ({},),
         "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
-        "strseq": strseq_model(train, test, seed, epochs, minutes),
+        "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options)),
     }
     rows = []
     for method, (outputs, confidence, extra) in methods.items():
@@ -83,12 +101,14 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
     return rows
 
 
-def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | None, jobs: int) -> list[dict]:
+def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | None, jobs: int,
+        options: dict[str, str]) -> list[dict]:
     """All cells, ``jobs`` at a time (one single-threaded process each), largest first."""
     cells = sorted(((t, n) for t in tasks for n in sizes), key=lambda c: -c[1])
     results: dict[tuple[str, int], list[dict]] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(evaluate_cell, t, n, test_size, seed, epochs, minutes): (t, n) for t, n in cells}
+        futures = {pool.submit(evaluate_cell, t, n, test_size, seed, epochs, minutes, options): (t, n)
+                   for t, n in cells}
         for future in as_completed(futures):
             task, size = futures[future]
             try:
@@ -148,14 +168,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (the train default)")
     parser.add_argument("--max-minutes", type=float, default=None)
     parser.add_argument("--jobs", type=int, default=2, help="cells trained in parallel (one core each)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a TrainConfig field for an ablation, e.g. unk_rate=0, "
+                             "augment.digit_copies=0, augment.policy=none (repeatable)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(table([]))
-    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs)
+    options = dict(item.split("=", 1) for item in args.set)
+    train_config(args.seed, args.epochs, args.max_minutes, options)  # fail fast on a bad --set
+    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs, options)
     print("\n" + table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
     name = "accuracy" if set(args.tasks) == set(TASKS) else "accuracy-" + "-".join(args.tasks)
+    if options:
+        name += "-" + "-".join(f"{k}={v}" for k, v in sorted(options.items())).replace("/", "_")
     (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "rows": rows},
                                                       indent=2))
     plot(rows, args.out / f"{name}.png")
