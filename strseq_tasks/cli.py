@@ -221,7 +221,7 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
-    from .metrics import reliability_table, summarize
+    from .metrics import jsonable, reliability_table, summarize
 
     _setup_logging(quiet)
     normalizer = _load_normalizer(model, threads)
@@ -245,8 +245,7 @@ def evaluate(
                                   "confidence": confidence, "correct": [o == t for o, t in zip(outputs, targets)]}),
                     output)
     if json_out is not None:
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
-        json_out.write_text(json.dumps({"metrics": clean, "reliability": reliability}, indent=2))
+        json_out.write_text(json.dumps({"metrics": jsonable(metrics), "reliability": reliability}, indent=2))
 
 
 def main() -> None:

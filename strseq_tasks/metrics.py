@@ -132,3 +132,8 @@ def summarize(
         "accuracy_at_threshold": accurate,
         "ece": expected_calibration_error(correct, confidence),
     }
+
+
+def jsonable(metrics: dict) -> dict:
+    """The metrics with NaN (undefined) values as None, as JSON wants them."""
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}

@@ -12,14 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_model
 
 from . import __version__
 from .bundle import VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
 from .export import check_parity, export_onnx
-from .metrics import reliability_table, summarize
+from .metrics import jsonable, reliability_table, summarize
 from .model import build_model
 from .runtime import OrtStepper, open_sessions
 from .training import EpochReport, TrainConfig, fit, predict_torch
@@ -95,7 +94,7 @@ def train_bundle(
             "training": {"epochs": len(result.history), "best_epoch": result.best_epoch,
                          "stopped": result.stopped, "seconds": round(train_seconds, 1),
                          "history": [_history_row(r) for r in result.history]},
-            "metrics": {"validation": _jsonable(metrics)},
+            "metrics": {"validation": jsonable(metrics)},
             "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),
             "calibration": result.calibration.to_dict(),
             "decoding": {"beam": 1, "identity_margin": result.identity_margin},
@@ -106,7 +105,3 @@ def train_bundle(
     log.info("wrote %s (best epoch %d of %d, validation exact match %.3f)", out_dir, result.best_epoch,
              len(result.history), metrics["exact_match"])
     return TrainOutcome(out_dir, manifest)
-
-
-def _jsonable(metrics: dict) -> dict:
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}
