@@ -66,7 +66,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool = False) -> dict:
+def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool = False, fmt: str = FORMAT,
+                 required: tuple[str, ...] = REQUIRED_FILES) -> dict:
     """Build a bundle in a temporary folder beside ``out_dir``, then move it into place.
 
     ``build(folder)`` writes the bundle's files and returns the manifest body; hashes, format
@@ -82,9 +83,9 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is as readable as any folder
     try:
         manifest = dict(build(tmp))
-        manifest["format"] = FORMAT
+        manifest["format"] = fmt
         manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        missing = [name for name in REQUIRED_FILES if not (tmp / name).is_file()]
+        missing = [name for name in required if not (tmp / name).is_file()]
         if missing:
             raise BundleError(f"bundle build wrote no {', '.join(missing)}")
         for path in tmp.iterdir():
@@ -114,25 +115,31 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
         raise
 
 
-def read_manifest(folder: Path) -> dict:
-    """The verified manifest of a bundle: every listed file present with its recorded sha256."""
+def read_manifest(folder: Path, fmt: str = FORMAT, required: tuple[str, ...] = REQUIRED_FILES,
+                  kind: str = "model") -> dict:
+    """The verified manifest of a bundle: every listed file present with its recorded sha256.
+
+    ``fmt``, ``required`` and ``kind`` (for messages) select the bundle type: model bundles by
+    default, language-model bundles from ``lm_bundle``.
+    """
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise BundleError(f"{folder} is not a model folder (no such directory)")
+        raise BundleError(f"{folder} is not a {kind} folder (no such directory)")
     if not path.is_file():
-        raise BundleError(f"{folder} is not a model folder: {MANIFEST} is missing")
+        raise BundleError(f"{folder} is not a {kind} folder: {MANIFEST} is missing")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{path}: not a {FORMAT} manifest")
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BundleError(f"{path}: not a {fmt} manifest" + (f" (it is {found})" if found else ""))
     if manifest.get("manifest_sha256") != _manifest_checksum(manifest):
         raise BundleError(f"{path} was modified after the bundle was written (checksum mismatch)")
     files = manifest.get("files")
-    if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
-        raise BundleError(f"{path} does not list the hashes of {', '.join(REQUIRED_FILES)}")
+    if not isinstance(files, dict) or any(name not in files for name in required):
+        raise BundleError(f"{path} does not list the hashes of {', '.join(required)}")
     for name, expected in files.items():
         file = folder / name
         if Path(name).name != name:

@@ -1,4 +1,4 @@
-"""The ``strseq`` command: train, predict, evaluate.
+"""The ``strseq`` command: pretrain, train, predict, evaluate.
 
 ``predict`` and ``evaluate`` run onnxruntime only; ``train`` imports torch (the ``train`` extra).
 Exit codes: 0 success, 1 failure, 2 bad input or usage (the message names file, row and column).
@@ -82,13 +82,22 @@ def train(
     max_len: Annotated[int, typer.Option(help="Longest input/target in characters the model accepts.")] = DEFAULT_MAX_LEN,
     threads: Annotated[int, typer.Option(help="torch threads for training (small GRUs train fastest on 1).")] = 1,
     name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
+    pretrained: Annotated[Path | None, typer.Option(help="LM folder (from `strseq pretrain`) to fine-tune from; default: the LM shipped with strseq.")] = None,
+    no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from scratch (no pretrained LM).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
 ) -> None:
-    """Train a normalizer on PAIRS and write a model bundle to OUT."""
+    """Train a normalizer on PAIRS and write a model bundle to OUT.
+
+    By default it fine-tunes the pretrained character LM shipped with strseq (--pretrained picks
+    another, e.g. one adapted to your column with `strseq pretrain --from`; --no-pretrained
+    starts from random weights).
+    """
     _setup_logging(quiet)
     if out.exists() and not force:
         _fail(f"{out} already exists (pass --force to replace it)")
+    if pretrained is not None and no_pretrained:
+        _fail("--pretrained and --no-pretrained exclude each other")
     try:
         report = read_pairs(pairs, max_len)
     except InputFileError as exc:
@@ -104,6 +113,9 @@ def train(
         _fail(f"training needs the train extra ({exc}); install it with: "
               "pip install torch==2.13.0 && pip install 'strseq[train]'", code=1)
 
+    from .lm_bundle import default_lm_path
+
+    lm_dir = None if no_pretrained else (pretrained or default_lm_path())
     cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                       val_fraction=val_fraction, threads=threads, augment=AugmentConfig(policy=augment.value))
     with _EpochProgress(epochs, quiet) as progress:
@@ -111,8 +123,10 @@ def train(
             outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
                                    data_info={"source": str(pairs), "rows": report.rows,
                                               "duplicates_dropped": report.duplicates},
-                                   on_epoch=progress.update)
-        except (TrainingDataError, FileExistsError) as exc:
+                                   on_epoch=progress.update, pretrained=lm_dir)
+        except BundleError as exc:
+            _fail(f"pretrained LM: {exc}")
+        except (TrainingDataError, FileExistsError, ValueError) as exc:
             _fail(str(exc))
     manifest = outcome.manifest
     training = manifest["training"]
@@ -120,6 +134,8 @@ def train(
     typer.echo(f"  epochs {training['epochs']} (best {training['best_epoch']}, stopped by {training['stopped']}), "
                f"{training['seconds']:.0f} s; {manifest['data']['train_pairs']} training / "
                f"{manifest['data']['validation_pairs']} validation pairs")
+    lm = manifest.get("pretrained")
+    typer.echo(f"  started from: {lm['path'] + ' (pretrained LM)' if lm else 'random weights (--no-pretrained)'}")
     margin = manifest["decoding"]["identity_margin"]
     kinds = ", ".join(k for k, on in manifest["augmentation_kinds"].items() if on) or "none"
     typer.echo(f"  noise kinds used: {kinds}; identity margin {margin} nats "
@@ -157,6 +173,96 @@ class _EpochProgress:
         if self.bar is not None:
             self.bar.close()
             self.redirect.__exit__(*exc)
+
+
+class _EvalProgress:
+    """A tqdm bar over the time budget (or epochs) with bits per character; log lines elsewhere."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar, self.done = quiet, None, 0
+
+    def __enter__(self):
+        if not self.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, desc="pretraining", unit="%", file=sys.stderr)
+        return self
+
+    def update(self, r) -> None:
+        stats = {"step": r.step, "train_bpc": f"{r.train_bpc:.3f}", "heldout_bpc": f"{r.heldout_bpc['decoder']:.3f}"}
+        if self.bar is not None:
+            self.bar.set_postfix(stats)
+            self.bar.update(int(100 * r.progress) - self.done)
+            self.done = int(100 * r.progress)
+        elif not self.quiet:
+            log.info("pretraining %3.0f%% %s%s", 100 * r.progress, " ".join(f"{k}={v}" for k, v in stats.items()),
+                     " (best)" if r.best else "")
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@app.command()
+def pretrain(
+    corpus: Annotated[list[Path], typer.Option(help="Text file (one string per line), CSV or Parquet; more files may follow.")],
+    out: Annotated[Path, typer.Option(help="LM folder to write (written atomically).")],
+    more: Annotated[list[Path] | None, typer.Argument(help="More corpus files.", show_default=False)] = None,
+    from_: Annotated[Path | None, typer.Option("--from", help="Continue from this LM folder (domain-adaptive pretraining on your own column).")] = None,
+    column: Annotated[str | None, typer.Option(help="Column of CSV/Parquet corpus files (default: the only column, or `input`).")] = None,
+    minutes: Annotated[float, typer.Option(help="Time budget; the best held-out state is kept.")] = 10.0,
+    epochs: Annotated[int, typer.Option(help="Maximum passes over the corpus.")] = 50,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 2e-3; 1e-3 with --from).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (held-out slice, initialization, batches).")] = 0,
+    min_count: Annotated[int, typer.Option(help="Characters seen fewer times stay out of the vocabulary.")] = 3,
+    max_len: Annotated[int, typer.Option(help="Strings longer than this are skipped.")] = DEFAULT_MAX_LEN,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
+    name: Annotated[str | None, typer.Option(help="LM name recorded in the manifest.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing LM folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Pretrain a character language model on unlabeled strings (or adapt one with --from).
+
+    The LM folder can then be fine-tuned into a normalizer: `strseq train --pretrained OUT`.
+    """
+    from .io import read_corpus
+
+    _setup_logging(quiet)
+    if out.exists() and not force:
+        _fail(f"{out} already exists (pass --force to replace it)")
+    files = [*corpus, *(more or [])]
+    try:
+        report = read_corpus(files, column, max_len)
+    except InputFileError as exc:
+        _fail(str(exc))
+    if report.blank or report.too_long:
+        log.warning("skipped %d blank value(s) and %d string(s) longer than %d characters",
+                    report.blank, report.too_long, max_len)
+    try:
+        from .lm_bundle import pretrain_bundle
+        from .pretraining import PretrainConfig
+    except ImportError as exc:
+        _fail(f"pretraining needs the train extra ({exc})", code=1)
+    cfg = PretrainConfig(seed=seed, minutes=minutes, max_epochs=epochs, threads=threads,
+                         lr=lr if lr is not None else (1e-3 if from_ is not None else 2e-3))
+    with _EvalProgress(quiet) as progress:
+        try:
+            manifest = pretrain_bundle(report.texts, out, cfg, parent=from_, min_count=min_count, name=name,
+                                       overwrite=force, corpus_info={"sources": report.sources,
+                                                                     "blank_skipped": report.blank,
+                                                                     "too_long_skipped": report.too_long},
+                                       on_eval=progress.update)
+        except BundleError as exc:
+            _fail(f"--from: {exc}")
+        except (FileExistsError, ValueError) as exc:
+            _fail(str(exc))
+    held = manifest["heldout"]
+    typer.echo(f"\nLM written to {out}: {manifest['corpus']['strings']} strings, "
+               f"{manifest['training']['steps']} steps ({manifest['training']['epochs']} epochs), "
+               f"{manifest['training']['seconds']:.0f} s")
+    typer.echo(f"  bits per character on {held['strings'] or 'training'} {held['scored_on']}: "
+               + ", ".join(f"{k} {v:.3f} (was {held['initial_bits_per_char'][k]:.3f})"
+                           for k, v in held["bits_per_char"].items()))
 
 
 def _load_normalizer(model: Path, threads: int | None):

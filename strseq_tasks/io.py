@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ def _decode_csv(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise InputFileError(path, "the file is empty (expected a header row)")
+    return _decode_utf8(path, data)
+
+
+def _decode_utf8(path: Path, data: bytes) -> str:
     nul = data.find(b"\x00")
     if nul >= 0:
         raise InputFileError(path, "contains a NUL byte (is it a binary or UTF-16 file?)",
@@ -158,3 +163,73 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+LINE_ENDS = re.compile(r"\r\n|\r|\n")  # only these end a line (str.splitlines also splits on U+2028, ...)
+
+
+@dataclass(frozen=True)
+class CorpusReport:
+    texts: list[str]
+    sources: list[dict]  # per file: path, column (tables), strings kept
+    blank: int  # blank lines / empty or null values skipped
+    too_long: int  # strings longer than max_len skipped
+
+
+def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
+    if column is not None:
+        if column not in frame.columns:
+            found = ", ".join(map(str, frame.columns)) or "none"
+            raise InputFileError(path, f"no column {column!r} (found: {found})")
+        return column
+    if len(frame.columns) == 1:
+        return str(frame.columns[0])
+    if "input" in frame.columns:
+        return "input"
+    raise InputFileError(path, f"has several columns ({', '.join(map(str, frame.columns))}); "
+                               "name the one to learn from with --column")
+
+
+def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = 128) -> CorpusReport:
+    """Unlabeled strings for language-model pretraining, in file order (repeats kept).
+
+    Text files give one string per line (UTF-8; CRLF and CR line ends are accepted); CSV and
+    Parquet files give one column (``column``, or the only column, or ``input``). Blank and
+    null values are skipped, and so are strings longer than ``max_len`` (both counted).
+    """
+    texts: list[str] = []
+    sources: list[dict] = []
+    blank = too_long = 0
+    for raw in paths:
+        path = Path(raw)
+        suffix = path.suffix.lower()
+        if suffix in PARQUET_SUFFIXES or suffix == ".csv":
+            frame = read_table(path, ())
+            name = _corpus_column(path, frame, column)
+            values = frame[name]
+            for i, value in enumerate(values):
+                if value is not None and not isinstance(value, str) and not pd.isna(value):
+                    raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
+                                         row=i + 1, column=name)
+            candidates = [v for v in values if isinstance(v, str)]
+            blank += len(values) - len(candidates)
+            where = {"path": str(path), "column": name}
+        else:
+            if not path.is_file():
+                raise InputFileError(path, "no such file")
+            candidates = LINE_ENDS.split(_decode_utf8(path, path.read_bytes()))
+            where = {"path": str(path)}
+        kept = 0
+        for value in candidates:
+            value = normalize_text(value)
+            if not value.strip():
+                blank += 1
+            elif len(value) > max_len:
+                too_long += 1
+            else:
+                texts.append(value)
+                kept += 1
+        sources.append({**where, "strings": kept})
+    if not texts:
+        raise InputFileError(", ".join(map(str, paths)), "no usable strings (every value was blank or too long)")
+    return CorpusReport(texts, sources, blank, too_long)

@@ -18,6 +18,8 @@ from safetensors.torch import save_model
 from . import __version__
 from .bundle import VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
 from .export import check_parity, export_onnx
+from .lm import extend_vocab, initialize_from_lm
+from .lm_bundle import default_lm_path, load_lm
 from .metrics import jsonable, reliability_table, summarize
 from .model import build_model
 from .runtime import OrtStepper, open_sessions
@@ -25,6 +27,9 @@ from .training import EpochReport, TrainConfig, fit, predict_torch
 from .vocab import CharVocab
 
 log = logging.getLogger("strseq")
+
+
+DEFAULT_LM = "default"  # train_bundle(pretrained=...): the LM shipped with strseq
 
 
 class TrainingDataError(ValueError):
@@ -51,16 +56,39 @@ def train_bundle(
     overwrite: bool = False,
     data_info: dict | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    pretrained: Path | str | None = DEFAULT_LM,
 ) -> TrainOutcome:
-    """Train on ``pairs`` and write a verified bundle to ``out_dir`` (nothing is written on failure)."""
+    """Train on ``pairs`` and write a verified bundle to ``out_dir`` (nothing is written on failure).
+
+    ``pretrained`` names an LM bundle (``lm_bundle``) to start from: the model takes its sizes,
+    its vocabulary (extended with the pairs' new characters) and its weights. The default is the
+    LM shipped with strseq; ``None`` trains from scratch.
+    """
     out_dir = Path(out_dir)
     if len(pairs) < 4:
         raise TrainingDataError(f"need at least 4 pairs to train (and hold some out), got {len(pairs)}")
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists (pass --force to replace it)")
     started = time.monotonic()
-    vocab = CharVocab.build(t for pair in pairs for t in pair)
-    model = build_model(vocab, train_cfg.seed, **(model_overrides or {}))
+    texts = [t for pair in pairs for t in pair]
+    lm_info = None
+    if pretrained is not None:
+        loaded = load_lm(default_lm_path() if pretrained == DEFAULT_LM else pretrained)
+        vocab = extend_vocab(loaded.vocab, texts)
+        dims = loaded.lm.cfg.model_dims()
+        clashes = {k: v for k, v in (model_overrides or {}).items() if k in dims and dims[k] != v}
+        if clashes:
+            raise ValueError(f"model sizes {clashes} differ from the pretrained LM's {dims}; "
+                             "train --no-pretrained to choose other sizes")
+        model = build_model(vocab, train_cfg.seed, **{**(model_overrides or {}), **dims})
+        copied = initialize_from_lm(model, vocab, loaded.lm, loaded.vocab)
+        lm_info = {**loaded.summary(), "added_characters": len(vocab) - len(loaded.vocab),
+                   "initialized_tensors": len(copied)}
+        log.info("starting from the pretrained LM %s (%d tensors copied; %d of the pairs' characters are new to it)",
+                 pretrained, len(copied), len(vocab) - len(loaded.vocab))
+    else:
+        vocab = CharVocab.build(texts)
+        model = build_model(vocab, train_cfg.seed, **(model_overrides or {}))
     log.info("training on %d pairs: %d characters in the vocabulary, %d parameters",
              len(pairs), len(vocab), sum(p.numel() for p in model.parameters()))
     result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch)
@@ -86,6 +114,7 @@ def train_bundle(
             "strseq_version": __version__,
             "torch_version": torch.__version__,
             "model_config": result.model.cfg.to_dict(),
+            "pretrained": lm_info,
             "training_config": train_cfg.to_dict(),
             "augmentation_kinds": vars(result.kinds),
             "data": {"pairs": len(pairs), "train_pairs": len(pairs) - len(result.val_pairs),

@@ -51,7 +51,7 @@ def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
     from strseq_tasks.training import TrainConfig
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    train_bundle(name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny")
+    train_bundle(name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny", pretrained=None)
     return out
 
 

@@ -192,7 +192,8 @@ def _boom(*args, **kwargs):
 def test_failed_build_leaves_no_folder(stage, tmp_path, monkeypatch, name_pairs, tiny_model_config):
     monkeypatch.setattr(pipeline, stage, _boom)
     with pytest.raises(RuntimeError, match="simulated"):
-        pipeline.train_bundle(name_pairs[:20], tmp_path / "model", TrainConfig(max_epochs=1), tiny_model_config)
+        pipeline.train_bundle(name_pairs[:20], tmp_path / "model", TrainConfig(max_epochs=1), tiny_model_config,
+                              pretrained=None)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -203,7 +204,8 @@ def test_failed_build_with_overwrite_keeps_the_existing_folder(tmp_path, monkeyp
     before = snapshot(out)
     monkeypatch.setattr(pipeline, "export_onnx", _boom)
     with pytest.raises(RuntimeError, match="simulated"):
-        pipeline.train_bundle(name_pairs[:20], out, TrainConfig(max_epochs=1), tiny_model_config, overwrite=True)
+        pipeline.train_bundle(name_pairs[:20], out, TrainConfig(max_epochs=1), tiny_model_config,
+                              overwrite=True, pretrained=None)
     assert snapshot(out) == before
     assert hidden_entries(tmp_path) == []
 
