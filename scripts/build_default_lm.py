@@ -21,6 +21,7 @@ import os
 import random
 import sys
 from collections import Counter
+from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -150,7 +151,9 @@ def main() -> None:
 
     manifest = pretrain_bundle(texts, args.out, cfg, name="strseq-default-lm", overwrite=True, min_count=20,
                                corpus_info={"composition": composition, "seed": args.seed,
-                                            "built_by": "scripts/build_default_lm.py"},
+                                            "built_by": "scripts/build_default_lm.py",
+                                            "packages": {p: version(p) for p in ("wordfreq", "faker", "phonenumbers")},
+                                            "word_lists": WORD_LANGUAGES, "locales": list(LOCALES)},
                                on_eval=report)
     size = sum(p.stat().st_size for p in args.out.iterdir())
     print(f"wrote {args.out} ({size / 1e6:.1f} MB): held-out bits/char {manifest['heldout']['bits_per_char']}")

@@ -118,7 +118,7 @@ def train(
     lm_dir = None if no_pretrained else (pretrained or default_lm_path())
     cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                       val_fraction=val_fraction, threads=threads, augment=AugmentConfig(policy=augment.value))
-    with _EpochProgress(epochs, quiet) as progress:
+    with _epoch_progress(quiet, epochs) as progress:
         try:
             outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
                                    data_info={"source": str(pairs), "rows": report.rows,
@@ -144,30 +144,34 @@ def train(
     print_metrics(manifest["metrics"]["validation"])
 
 
-class _EpochProgress:
-    """A tqdm bar with loss and validation exact match on a terminal; log lines elsewhere."""
+class _Progress:
+    """A tqdm bar on a terminal; log lines elsewhere. Log lines print above the bar, not through it.
 
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self.bar = total, quiet, None
+    ``measure(report)`` returns (position on the bar, stats to show, whether it is the best so far).
+    """
+
+    def __init__(self, quiet: bool, total: int, desc: str, unit: str, measure):
+        self.quiet, self.total, self.desc, self.unit, self.measure = quiet, total, desc, unit, measure
+        self.bar = None
 
     def __enter__(self):
         if not self.quiet and sys.stderr.isatty():
             from tqdm import tqdm
             from tqdm.contrib.logging import logging_redirect_tqdm
 
-            self.redirect = logging_redirect_tqdm()  # log lines print above the bar, not through it
+            self.redirect = logging_redirect_tqdm()
             self.redirect.__enter__()
-            self.bar = tqdm(total=self.total, desc="training", unit="epoch", file=sys.stderr)
+            self.bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, file=sys.stderr)
         return self
 
-    def update(self, r) -> None:
-        stats = {"loss": f"{r.train_loss:.3f}", "val_loss": f"{r.val_loss:.3f}", "val_exact": f"{r.val_exact:.3f}"}
+    def update(self, report) -> None:
+        position, stats, best = self.measure(report)
         if self.bar is not None:
             self.bar.set_postfix(stats)
-            self.bar.update(1)
+            self.bar.update(position - self.bar.n)
         elif not self.quiet:
-            log.info("epoch %d/%d %s%s", r.epoch, self.total, " ".join(f"{k}={v}" for k, v in stats.items()),
-                     " (best)" if r.best else "")
+            log.info("%s %d/%d %s%s", self.desc, position, self.total, " ".join(f"{k}={v}" for k, v in stats.items()),
+                     " (best)" if best else "")
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
@@ -175,32 +179,18 @@ class _EpochProgress:
             self.redirect.__exit__(*exc)
 
 
-class _EvalProgress:
-    """A tqdm bar over the time budget (or epochs) with bits per character; log lines elsewhere."""
+def _epoch_progress(quiet: bool, epochs: int) -> _Progress:
+    def measure(r):
+        return r.epoch, {"loss": f"{r.train_loss:.3f}", "val_loss": f"{r.val_loss:.3f}",
+                         "val_exact": f"{r.val_exact:.3f}"}, r.best
+    return _Progress(quiet, epochs, "training", "epoch", measure)
 
-    def __init__(self, quiet: bool):
-        self.quiet, self.bar, self.done = quiet, None, 0
 
-    def __enter__(self):
-        if not self.quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=100, desc="pretraining", unit="%", file=sys.stderr)
-        return self
-
-    def update(self, r) -> None:
-        stats = {"step": r.step, "train_bpc": f"{r.train_bpc:.3f}", "heldout_bpc": f"{r.heldout_bpc['decoder']:.3f}"}
-        if self.bar is not None:
-            self.bar.set_postfix(stats)
-            self.bar.update(int(100 * r.progress) - self.done)
-            self.done = int(100 * r.progress)
-        elif not self.quiet:
-            log.info("pretraining %3.0f%% %s%s", 100 * r.progress, " ".join(f"{k}={v}" for k, v in stats.items()),
-                     " (best)" if r.best else "")
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _budget_progress(quiet: bool) -> _Progress:
+    def measure(r):
+        return int(100 * r.progress), {"step": r.step, "train_bpc": f"{r.train_bpc:.3f}",
+                                       "heldout_bpc": f"{r.heldout_bpc['decoder']:.3f}"}, r.best
+    return _Progress(quiet, 100, "pretraining %", "%", measure)
 
 
 @app.command()
@@ -245,7 +235,7 @@ def pretrain(
         _fail(f"pretraining needs the train extra ({exc})", code=1)
     cfg = PretrainConfig(seed=seed, minutes=minutes, max_epochs=epochs, threads=threads,
                          lr=lr if lr is not None else (1e-3 if from_ is not None else 2e-3))
-    with _EvalProgress(quiet) as progress:
+    with _budget_progress(quiet) as progress:
         try:
             manifest = pretrain_bundle(report.texts, out, cfg, parent=from_, min_count=min_count, name=name,
                                        overwrite=force, corpus_info={"sources": report.sources,

@@ -228,9 +228,14 @@ def initialize_from_lm(model: Seq2Seq, model_vocab: CharVocab, lm: CharLM, lm_vo
     with torch.no_grad():
         for name, value in plan.items():
             _copy_rows(params[name], value)
-        # the decoder LM's combine saw the hidden state only; the context columns stay fresh
         params["step.combine.weight"][:, :h] = lm_state["combine.weight"]
-    return sorted([*plan, "step.combine.weight"])
+        # Connections the LM did not have start at zero, so the decoder starts out computing exactly
+        # the decoder LM (attention context ignored, initial state zero) and learns to use them:
+        # the attention context's columns of combine, and the encoder-to-decoder initial state.
+        params["step.combine.weight"][:, h:] = 0.0
+        params["encoder.init_state.weight"].zero_()
+        params["encoder.init_state.bias"].zero_()
+    return sorted([*plan, "step.combine.weight", "encoder.init_state.weight", "encoder.init_state.bias"])
 
 
 __all__ = ["CharLM", "LMConfig", "SPECIALS", "bits_per_char", "build_lm", "extend_vocab", "initialize_from_lm",

@@ -6,7 +6,6 @@ No file I/O; progress goes to an optional ``on_eval`` callback (the CLI draws a 
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import random
 import time
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from .lm import HEADS, CharLM, bits_per_char
+from .training import hash_unit, length_batches
 from .vocab import PAD, CharVocab
 
 
@@ -65,9 +65,6 @@ class PretrainResult:
 
 def split_corpus(texts: Sequence[str], cfg: PretrainConfig) -> tuple[list[str], list[str]]:
     """Held-out slice chosen by a hash of the string: a value and its repeats stay on one side."""
-    def unit(text: str) -> float:
-        return int.from_bytes(hashlib.sha256(f"{cfg.seed}:{text}".encode()).digest()[:8], "big") / 2**64
-
     distinct = len(set(texts))
     # a small corpus holds out a larger share (up to 20%, aiming at 100 strings) so bpc means something
     fraction = max(cfg.heldout_fraction, min(0.2, 100 / max(distinct, 1)))
@@ -76,7 +73,7 @@ def split_corpus(texts: Sequence[str], cfg: PretrainConfig) -> tuple[list[str], 
         fraction = 0.0  # too few to hold any out: report training bits per character instead
     train, heldout = [], []
     for text in texts:
-        (heldout if unit(text) < fraction else train).append(text)
+        (heldout if hash_unit(text, cfg.seed) < fraction else train).append(text)
     return train, heldout
 
 
@@ -86,18 +83,6 @@ def encode_batch(vocab: CharVocab, texts: Sequence[str]) -> tuple[torch.Tensor, 
     for i, text in enumerate(texts):
         ids[i, : len(text)] = vocab.encode(text)
     return torch.from_numpy(ids), torch.tensor(lengths, dtype=torch.int64)
-
-
-def _batches(texts: list[str], size: int, rng: random.Random) -> list[list[str]]:
-    texts = texts[:]
-    rng.shuffle(texts)
-    chunk = size * 32
-    out = []
-    for start in range(0, len(texts), chunk):
-        block = sorted(texts[start : start + chunk], key=len)
-        out += [block[i : i + size] for i in range(0, len(block), size)]
-    rng.shuffle(out)
-    return out
 
 
 def evaluate_lm(lm: CharLM, vocab: CharVocab, texts: Sequence[str], batch_size: int = 256) -> dict[str, float]:
@@ -162,7 +147,7 @@ def _fit_lm(lm, vocab, texts, cfg, on_eval) -> PretrainResult:
 
     lm.train()
     for _ in range(cfg.max_epochs):
-        for batch in _batches(train, cfg.batch_size, rng):
+        for batch in length_batches(train, cfg.batch_size, rng, len, window=32):
             # warm-up, then cosine decay to 5% over whichever runs out first: time or epochs
             warm = min(1.0, (step + 1) / cfg.warmup_steps)
             for group in opt.param_groups:

@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from .transduce import transduce
 from .vocab import CharVocab, lower_char, upper_char
 
 Pair = tuple[str, str]
+T = TypeVar("T")
 
 # Candidate margins (nats) by which an answer must beat leaving the input unchanged.
 IDENTITY_MARGINS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -78,7 +80,8 @@ class FitResult:
     identity_margin: float  # chosen on validation: keep the input unless the answer beats it by this (nats)
 
 
-def _hash_unit(text: str, seed: int) -> float:
+def hash_unit(text: str, seed: int) -> float:
+    """A stable pseudo-random number in [0, 1) for ``text``: decides which side of a split it is on."""
     digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -88,8 +91,8 @@ def split_pairs(pairs: Sequence[Pair], fraction: float, min_val: int, seed: int 
 
     At least ``min_val`` pairs are held out when there are at least twice as many pairs.
     """
-    scored = sorted(pairs, key=lambda p: _hash_unit(p[0], seed))
-    n_val = sum(_hash_unit(p[0], seed) < fraction for p in pairs)
+    scored = sorted(pairs, key=lambda p: hash_unit(p[0], seed))
+    n_val = sum(hash_unit(p[0], seed) < fraction for p in pairs)
     if len(pairs) >= 2 * min_val:
         n_val = max(n_val, min_val)
     n_val = min(n_val, len(pairs) - 1)
@@ -107,14 +110,16 @@ def _tensors(vocab: CharVocab, pairs: Sequence[Pair], hidden: frozenset[str] = f
     )
 
 
-def _batches(pairs: list[Pair], batch_size: int, rng: random.Random) -> list[list[Pair]]:
-    """Shuffled batches of similar length (less padding, same randomness)."""
-    pairs = pairs[:]
-    rng.shuffle(pairs)
-    chunk = batch_size * 16
+def length_batches(items: Sequence[T], batch_size: int, rng: random.Random, length: Callable[[T], object],
+                   window: int = 16) -> list[list[T]]:
+    """Shuffled batches of similar length (less padding, same randomness): items are shuffled,
+    sorted by ``length`` within windows of ``window`` batches, cut into batches, and the batches shuffled."""
+    items = list(items)
+    rng.shuffle(items)
+    chunk = batch_size * window
     batches = []
-    for start in range(0, len(pairs), chunk):
-        block = sorted(pairs[start : start + chunk], key=lambda p: (len(p[0]), len(p[1])))
+    for start in range(0, len(items), chunk):
+        block = sorted(items[start : start + chunk], key=length)
         batches += [block[i : i + batch_size] for i in range(0, len(block), batch_size)]
     rng.shuffle(batches)
     return batches
@@ -207,7 +212,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch) -> FitResult:
         t0 = time.monotonic()
         data = augment(train, cfg.augment, seed=cfg.seed + epoch, kinds=kinds, protected=protected,
                        max_len=model.cfg.max_len)
-        batches = _batches(data, cfg.batch_size, rng)
+        batches = length_batches(data, cfg.batch_size, rng, lambda p: (len(p[0]), len(p[1])))
         model.train()
         losses = []
         for i, batch in enumerate(batches):

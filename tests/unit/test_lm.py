@@ -124,10 +124,11 @@ def test_initialize_from_lm_copies_every_mapped_tensor():
     for dst, name in pairs.items():
         assert torch.equal(got[dst][: src[name].shape[0]], src[name]), dst
     assert torch.equal(got["step.combine.weight"][:, :h], src["combine.weight"])
-    assert torch.equal(got["step.combine.weight"][:, h:], fresh["step.combine.weight"][:, h:])  # context: fresh
+    assert not got["step.combine.weight"][:, h:].any()  # the context columns start at zero
+    assert not got["encoder.init_state.weight"].any() and not got["encoder.init_state.bias"].any()
     assert torch.equal(got["embedding.rows.weight"][n:], fresh["embedding.rows.weight"][n:])  # new characters
     assert torch.equal(got["step.attention.query.weight"], fresh["step.attention.query.weight"])
-    assert set(copied) == {*pairs, "step.combine.weight"}
+    assert set(copied) == {*pairs, "step.combine.weight", "encoder.init_state.weight", "encoder.init_state.bias"}
 
 
 def test_initialized_encoder_reproduces_the_lms_hidden_states_in_both_directions():
