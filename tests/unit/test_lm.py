@@ -157,3 +157,12 @@ def test_initialize_refuses_other_sizes_or_a_vocabulary_that_does_not_extend_the
     model = build_model(shuffled, seed=0, **DIMS, **MODEL_EXTRA)
     with pytest.raises(ValueError, match="extend"):
         initialize_from_lm(model, shuffled, lm, vocab)
+
+
+def test_pretraining_without_a_time_budget_is_reproducible():
+    texts = toy_corpus(200)
+    vocab = lm_vocab(texts)
+    cfg = PretrainConfig(minutes=None, max_epochs=2, batch_size=32, eval_every=5, threads=1, warmup_steps=3)
+    first = fit_lm(build_lm(vocab, seed=3, **DIMS), vocab, texts, cfg).lm.state_dict()
+    second = fit_lm(build_lm(vocab, seed=3, **DIMS), vocab, texts, cfg).lm.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
