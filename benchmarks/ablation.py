@@ -156,17 +156,33 @@ def table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def pivot(summary: list[dict]) -> str:
+    """One row per (task, pairs): exact match % (harm %) of every configuration, mean over seeds."""
+    configs = [(i, a) for i in INITS for a in AUGS]
+    lines = ["| task | pairs | seeds | " + " | ".join(f"{i}, aug {a}" for i, a in configs) + " |",
+             "|---|---:|---:|" + "---:|" * len(configs)]
+    cells = {(r["task"], r["pairs"], r["init"], r["aug"]): r for r in summary}
+    for task, pairs in dict.fromkeys((r["task"], r["pairs"]) for r in summary):
+        row = [cells.get((task, pairs, i, a)) for i, a in configs]
+        seeds = min(r["seeds"] for r in row if r)
+        lines.append(f"| {task} | {pairs} | {seeds} | " + " | ".join(
+            f"{r['exact_match']:.1f} ({r['harm']:.1f})" if r else "" for r in row) + " |")
+    return "\n".join(lines)
+
+
 def verdict(summary: list[dict]) -> str:
-    """The issue's target: defaults (pretrained + augmentation) vs scratch without augmentation."""
-    lines = ["| pairs | scratch, no augmentation | pretrained + augmentation (default) | gain (points) |",
-             "|---:|---:|---:|---:|"]
+    """Mean exact match over tasks per size: the issue's baseline (scratch, no augmentation) against
+    augmentation from each starting point, with the gain in points."""
     def mean_of(pairs, init, aug):
         vals = [r["exact_match"] for r in summary if (r["pairs"], r["init"], r["aug"]) == (pairs, init, aug)]
         return statistics.mean(vals) if vals else float("nan")
 
+    lines = ["| pairs | scratch, no augmentation | scratch + augmentation | pretrained + augmentation | "
+             "adapted + augmentation |", "|---:|---:|---:|---:|---:|"]
     for pairs in sorted({r["pairs"] for r in summary}):
-        base, default = mean_of(pairs, "scratch", "off"), mean_of(pairs, "pretrained", "on")
-        lines.append(f"| {pairs} | {base:.1f} | {default:.1f} | {default - base:+.1f} |")
+        base = mean_of(pairs, "scratch", "off")
+        cells = [f"{mean_of(pairs, init, 'on'):.1f} ({mean_of(pairs, init, 'on') - base:+.1f})" for init in INITS]
+        lines.append(f"| {pairs} | {base:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -186,7 +202,8 @@ def plot(summary: list[dict], path: Path) -> None:
                 if not pts:
                     continue
                 xs = [p[0] for p in pts]
-                line = ax.plot(xs, [p[1] for p in pts], style, marker="o", label=f"{init}, aug {aug}")[0]
+                line = ax.plot(xs, [p[1] for p in pts], style, marker="o", color=f"C{INITS.index(init)}",
+                               label=f"{init}, aug {aug}")[0]
                 ax.fill_between(xs, [p[2] for p in pts], [p[3] for p in pts], color=line.get_color(), alpha=0.12)
         ax.set_xscale("log")
         ax.set_title(task)
@@ -201,7 +218,7 @@ def plot(summary: list[dict], path: Path) -> None:
 def report(args) -> None:
     rows = [r for r in load_rows(args.out / "ablation.jsonl") if r["task"] in args.tasks]
     summary = summarize_rows(rows)
-    print(table(summary) + "\n\n" + verdict(summary))
+    print(table(summary) + "\n\n" + pivot(summary) + "\n\n" + verdict(summary))
     (args.out / "ablation.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
     plot(summary, args.out / "ablation.png")
     print(f"\nwrote {args.out / 'ablation.json'} and ablation.png")

@@ -69,13 +69,13 @@ def train_config(seed: int, epochs: int, minutes: float | None, options: dict[st
     return cfg
 
 
-def strseq_model(train, test, cfg):
+def strseq_model(train, test, cfg, pretrained: str | None):
     from strseq_tasks.pipeline import train_bundle
     from strseq_tasks.runtime import Normalizer
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        outcome = train_bundle(train, Path(tmp) / "model", cfg)
+        outcome = train_bundle(train, Path(tmp) / "model", cfg, pretrained=pretrained)
         seconds = time.monotonic() - started
         predictions = Normalizer(outcome.path).normalize([a for a, _ in test])
     extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
@@ -84,7 +84,7 @@ def strseq_model(train, test, cfg):
 
 
 def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None,
-                  options: dict[str, str]) -> list[dict]:
+                  options: dict[str, str], pretrained: str | None) -> list[dict]:
     """Every method on one (task, training size) cell."""
     logging.basicConfig(level=logging.WARNING)
     train, test = TASKS[task](size, test_size, seed)
@@ -92,7 +92,7 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
     methods = {
         "identity": identity_baseline(train, test) + ({},),
         "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
-        "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options)),
+        "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options), pretrained),
     }
     rows = []
     for method, (outputs, confidence, extra) in methods.items():
@@ -102,12 +102,12 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
 
 
 def run(tasks, sizes, test_size: int, seed: int, epochs: int, minutes: float | None, jobs: int,
-        options: dict[str, str]) -> list[dict]:
+        options: dict[str, str], pretrained: str | None) -> list[dict]:
     """All cells, ``jobs`` at a time (one single-threaded process each), largest first."""
     cells = sorted(((t, n) for t in tasks for n in sizes), key=lambda c: -c[1])
     results: dict[tuple[str, int], list[dict]] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(evaluate_cell, t, n, test_size, seed, epochs, minutes, options): (t, n)
+        futures = {pool.submit(evaluate_cell, t, n, test_size, seed, epochs, minutes, options, pretrained): (t, n)
                    for t, n in cells}
         for future in as_completed(futures):
             task, size = futures[future]
@@ -171,18 +171,23 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a TrainConfig field for an ablation, e.g. unk_rate=0, "
                              "augment.digit_copies=0, augment.policy=none (repeatable)")
+    parser.add_argument("--pretrained", default=None,
+                        help="start from a pretrained LM: `default` (the shipped one) or an LM folder")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(table([]))
     options = dict(item.split("=", 1) for item in args.set)
     train_config(args.seed, args.epochs, args.max_minutes, options)  # fail fast on a bad --set
-    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs, options)
+    rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs, options,
+               args.pretrained)
     print("\n" + table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
     name = "accuracy" if set(args.tasks) == set(TASKS) else "accuracy-" + "-".join(args.tasks)
     if options:
         name += "-" + "-".join(f"{k}={v}" for k, v in sorted(options.items())).replace("/", "_")
+    if args.pretrained:
+        name += "-pretrained-" + Path(args.pretrained).name
     (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)}, "rows": rows},
                                                       indent=2))
     plot(rows, args.out / f"{name}.png")

@@ -61,6 +61,7 @@ def test_train_writes_a_complete_verified_bundle(csv_training, name_pairs):
     assert manifest["data"]["rows"] == manifest["data"]["pairs"] == 60
     assert manifest["data"]["fingerprint"] == fingerprint_pairs(name_pairs[:60])
     assert manifest["training"]["epochs"] <= 2
+    assert manifest["pretrained"] is None  # from scratch unless --pretrained (see the ablation)
     assert manifest["onnx_parity"]["mismatched_outputs"] == 0
 
 

@@ -156,6 +156,15 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
     assert f"started from: {adapted} (pretrained LM)" in proc.stdout
 
 
+def test_train_from_the_shipped_lm(tmp_path, name_pairs):
+    pairs = write_csv(tmp_path / "pairs.csv", ["input", "target"], name_pairs[:30])
+    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--epochs", 1, "--pretrained", "default")
+    assert proc.returncode == 0, proc.stderr
+    lm = json.loads((tmp_path / "model" / MANIFEST).read_text())["pretrained"]
+    assert Path(lm["path"]) == default_lm_path() and lm["name"] == "strseq-default-lm"
+    assert lm["manifest_sha256"] == load_lm(default_lm_path()).manifest["manifest_sha256"]
+
+
 def test_pretrain_refuses_bad_input_and_leaves_nothing(tmp_path):
     many = write_csv(tmp_path / "many.csv", ["id", "name"], [["1", "Anna"]])
     proc = run_strseq("pretrain", "--corpus", many, "--out", tmp_path / "lm")
