@@ -42,6 +42,7 @@ CACHE = RESULTS / ".cache"  # adapted LMs (regenerable, not committed)
 INITS = ("scratch", "pretrained", "adapted")
 AUGS = ("off", "on")
 UNLABELED = 3000
+SIZES = (50, 200, 1000)
 
 
 def _adapted_path(task: str, seed: int, minutes: float) -> Path:
@@ -110,7 +111,8 @@ def run(args) -> None:
     lms: dict[tuple[str, int], str] = {}
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         needed = sorted({(t, s) for t, _, i, _, s in cells if i == "adapted"})
-        futures = {pool.submit(adapt_lm, t, s, args.sizes, args.test_size, args.adapt_minutes): (t, s)
+        futures = {pool.submit(adapt_lm, t, s, sorted({*SIZES, *args.sizes}), args.test_size,
+                               args.adapt_minutes): (t, s)
                    for t, s in needed}
         for future in as_completed(futures):
             lms[futures[future]] = future.result()
@@ -227,7 +229,7 @@ def report(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--sizes", nargs="+", type=int, default=[50, 200, 1000])
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)
     parser.add_argument("--test-size", type=int, default=500)
