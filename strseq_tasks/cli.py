@@ -169,7 +169,8 @@ class _Progress:
             self.bar.set_postfix(stats)
             self.bar.update(position - self.bar.n)
         elif not self.quiet:
-            log.info("%s %d/%d %s%s", self.desc, position, self.total, " ".join(f"{k}={v}" for k, v in stats.items()),
+            where = f"{position}%" if self.unit == "%" else f"{self.unit} {position}/{self.total}"
+            log.info("%s %s %s%s", self.desc, where, " ".join(f"{k}={v}" for k, v in stats.items()),
                      " (best)" if best else "")
 
     def __exit__(self, *exc) -> None:
@@ -189,7 +190,7 @@ def _budget_progress(quiet: bool) -> _Progress:
     def measure(r):
         return int(100 * r.progress), {"step": r.step, "train_bpc": f"{r.train_bpc:.3f}",
                                        "heldout_bpc": f"{r.heldout_bpc['decoder']:.3f}"}, r.best
-    return _Progress(quiet, 100, "pretraining %", "%", measure)
+    return _Progress(quiet, 100, "pretraining", "%", measure)
 
 
 @app.command()

@@ -140,6 +140,7 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
     proc = run_strseq("pretrain", "--corpus", corpus, "--out", base, "--minutes", 0.05, "--threads", 1)
     assert proc.returncode == 0, proc.stderr
     assert "LM written to" in proc.stdout and "bits per character" in proc.stdout
+    assert "pretraining 100% step=" in proc.stderr and "heldout_bpc=" in proc.stderr  # progress, as log lines
     adapted = tmp_path / "adapted_lm"
     proc = run_strseq("pretrain", "--corpus", column, "--column", "customer", "--from", base, "--out", adapted,
                       "--minutes", 0.05, "--threads", 1)
