@@ -52,6 +52,27 @@ def _history_row(r: EpochReport) -> dict:
             "val_exact": round(r.val_exact, 5), "lr": r.lr, "seconds": round(r.seconds, 2)}
 
 
+def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None, pretrained: Path | str | None):
+    """Vocabulary and model to fine-tune: fresh, or from a pretrained LM (then also what the manifest
+    records about it)."""
+    if pretrained is None:
+        vocab = CharVocab.build(texts)
+        return vocab, build_model(vocab, seed, **(model_overrides or {})), None
+    loaded = load_lm(default_lm_path() if pretrained == DEFAULT_LM else pretrained)
+    vocab = extend_vocab(loaded.vocab, texts)
+    dims = loaded.lm.cfg.model_dims()
+    clashes = {k: v for k, v in (model_overrides or {}).items() if k in dims and dims[k] != v}
+    if clashes:
+        raise ValueError(f"model sizes {clashes} differ from the pretrained LM's {dims}; "
+                         "train without --pretrained to choose other sizes")
+    model = build_model(vocab, seed, **{**(model_overrides or {}), **dims})
+    copied = initialize_from_lm(model, vocab, loaded.lm, loaded.vocab)
+    log.info("starting from the pretrained LM %s (%d tensors copied; %d of the pairs' characters are new to it)",
+             loaded.path, len(copied), len(vocab) - len(loaded.vocab))
+    return vocab, model, {**loaded.summary(), "added_characters": len(vocab) - len(loaded.vocab),
+                          "initialized_tensors": len(copied)}
+
+
 def train_bundle(
     pairs: Sequence[tuple[str, str]],
     out_dir: Path | str,
@@ -76,25 +97,8 @@ def train_bundle(
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists (pass --force to replace it)")
     started = time.monotonic()
-    texts = [t for pair in pairs for t in pair]
-    lm_info = None
-    if pretrained is not None:
-        loaded = load_lm(default_lm_path() if pretrained == DEFAULT_LM else pretrained)
-        vocab = extend_vocab(loaded.vocab, texts)
-        dims = loaded.lm.cfg.model_dims()
-        clashes = {k: v for k, v in (model_overrides or {}).items() if k in dims and dims[k] != v}
-        if clashes:
-            raise ValueError(f"model sizes {clashes} differ from the pretrained LM's {dims}; "
-                             "train without --pretrained to choose other sizes")
-        model = build_model(vocab, train_cfg.seed, **{**(model_overrides or {}), **dims})
-        copied = initialize_from_lm(model, vocab, loaded.lm, loaded.vocab)
-        lm_info = {**loaded.summary(), "added_characters": len(vocab) - len(loaded.vocab),
-                   "initialized_tensors": len(copied)}
-        log.info("starting from the pretrained LM %s (%d tensors copied; %d of the pairs' characters are new to it)",
-                 pretrained, len(copied), len(vocab) - len(loaded.vocab))
-    else:
-        vocab = CharVocab.build(texts)
-        model = build_model(vocab, train_cfg.seed, **(model_overrides or {}))
+    vocab, model, lm_info = initial_model([t for pair in pairs for t in pair], train_cfg.seed, model_overrides,
+                                          pretrained)
     log.info("training on %d pairs: %d characters in the vocabulary, %d parameters",
              len(pairs), len(vocab), sum(p.numel() for p in model.parameters()))
     result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch)
