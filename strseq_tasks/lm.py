@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .model import NEG, CharEmbedding, ModelConfig, Seq2Seq
-from .vocab import BOS, EOS, PAD, SPECIALS, UNK, CharVocab, lower_char, normalize_text, upper_char
+from .vocab import BOS, EOS, PAD, UNK, CharVocab, lower_char, normalize_text, upper_char
 
 # Model dimensions an LM fixes for every normalizer fine-tuned from it.
 SHARED_DIMS = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
@@ -238,5 +238,5 @@ def initialize_from_lm(model: Seq2Seq, model_vocab: CharVocab, lm: CharLM, lm_vo
     return sorted([*plan, "step.combine.weight", "encoder.init_state.weight", "encoder.init_state.bias"])
 
 
-__all__ = ["CharLM", "LMConfig", "SPECIALS", "bits_per_char", "build_lm", "extend_vocab", "initialize_from_lm",
+__all__ = ["CharLM", "LMConfig", "bits_per_char", "build_lm", "extend_vocab", "initialize_from_lm",
            "lm_vocab", "resize_lm"]
