@@ -1,5 +1,10 @@
 """Learning curves: strseq vs the identity and nearest-neighbour baselines on four tasks.
 
+Tasks with a list of valid values (``tasks.KNOWN_VALUES``: typos, whose dictionary is the word
+list) also get ``strseq+known`` (trained and decoding with that list, see
+``strseq_tasks.known``) and the ``known-nearest`` baseline (the nearest value of the list by
+edit distance, most frequent first on ties; the input where none is within 2 edits).
+
     .venv/bin/python benchmarks/accuracy.py                       # all tasks, 50/200/1000 pairs
     .venv/bin/python benchmarks/accuracy.py --tasks dates --sizes 200
 
@@ -26,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rapidfuzz import process  # noqa: E402
 from rapidfuzz.distance import Levenshtein  # noqa: E402
 
-from benchmarks.tasks import TASKS  # noqa: E402
+from benchmarks.tasks import KNOWN_VALUES, TASKS  # noqa: E402
 from strseq_tasks.metrics import summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,6 +55,16 @@ def nearest_neighbour_baseline(train, test):
     return outputs, confidence
 
 
+def known_nearest_baseline(known, test):
+    """The nearest known value (list order on ties), else the input; confidence 1 - distance / 3."""
+    outputs, confidence = [], []
+    for src, _ in test:
+        near = known.near(src)
+        outputs.append(near.values[0] if near else src)
+        confidence.append(1.0 - (near.distance if near else known.max_distance + 1) / (known.max_distance + 1))
+    return outputs, confidence
+
+
 def train_config(seed: int, epochs: int, minutes: float | None, options: dict[str, str]):
     """TrainConfig with ``--set`` overrides: ``unk_rate=0``, ``augment.digit_copies=0``, ..."""
     from dataclasses import fields, replace
@@ -69,13 +84,13 @@ def train_config(seed: int, epochs: int, minutes: float | None, options: dict[st
     return cfg
 
 
-def strseq_model(train, test, cfg, pretrained: str | None):
+def strseq_model(train, test, cfg, pretrained: str | None, known=None):
     from strseq_tasks.pipeline import train_bundle
     from strseq_tasks.runtime import Normalizer
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        outcome = train_bundle(train, Path(tmp) / "model", cfg, pretrained=pretrained)
+        outcome = train_bundle(train, Path(tmp) / "model", cfg, pretrained=pretrained, known=known)
         seconds = time.monotonic() - started
         predictions = Normalizer(outcome.path).normalize([a for a, _ in test])
     extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
@@ -94,6 +109,13 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
         "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
         "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options), pretrained),
     }
+    if task in KNOWN_VALUES:
+        from strseq_tasks.known import KnownValues
+
+        known = KnownValues(KNOWN_VALUES[task]())
+        methods["known-nearest"] = known_nearest_baseline(known, test) + ({},)
+        methods["strseq+known"] = strseq_model(train, test, train_config(seed, epochs, minutes, options),
+                                               pretrained, known=KnownValues([*known.values, *(b for _, b in train)]))
     rows = []
     for method, (outputs, confidence, extra) in methods.items():
         metrics = summarize(inputs, targets, outputs, confidence)
@@ -146,8 +168,10 @@ def plot(rows: list[dict], path: Path) -> None:
     tasks = sorted({r["task"] for r in rows}, key=list(TASKS).index)
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for method in ("strseq", "nearest-neighbour", "identity"):
+        for method in ("strseq", "strseq+known", "known-nearest", "nearest-neighbour", "identity"):
             pts = sorted((r["pairs"], r["exact_match"]) for r in rows if r["task"] == task and r["method"] == method)
+            if not pts:
+                continue
             ax.plot([p for p, _ in pts], [100 * e for _, e in pts], marker="o", label=method)
         ax.set_xscale("log")
         ax.set_title(task)

@@ -55,10 +55,17 @@ def _split_by_target(make: Callable[[random.Random], Pair], n_train: int, n_test
     return train, test
 
 
-def typos(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+def typo_words() -> list[str]:
+    """The dictionary the typos task draws from: wordfreq's 30,000 most frequent English words
+    (letters only, 4-12 long), most frequent first. Also the task's known values: a spell
+    checker's dictionary is what a data team correcting words would have."""
     from wordfreq import top_n_list
 
-    words = [w for w in top_n_list("en", 30000) if w.isalpha() and 4 <= len(w) <= 12]
+    return [w for w in top_n_list("en", 30000) if w.isalpha() and 4 <= len(w) <= 12]
+
+
+def typos(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    words = typo_words()
     kinds = NoiseKinds(typo=True, case=False, space=False)
     cfg = AugmentConfig(swap=0.04, insert=0.03, delete=0.03, keyboard=0.04, double=0.03, phonetic=0.5)
 
@@ -181,3 +188,6 @@ TASKS: dict[str, Callable[[int, int, int], tuple[list[Pair], list[Pair]]]] = {
     "dates": dates,
     "phones": phones,
 }
+
+# tasks whose valid outputs form a list a user would have (see strseq_tasks.known)
+KNOWN_VALUES: dict[str, Callable[[], list[str]]] = {"typos": typo_words}

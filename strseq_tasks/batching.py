@@ -95,6 +95,16 @@ def encode_targets(vocab: CharVocab, texts: Sequence[str], source: SourceBatch,
     return out
 
 
+def target_ids(vocab: CharVocab, source: SourceBatch, row: int, text: str) -> np.ndarray:
+    """Extended ids of ``text`` as an output of source row ``row`` (to score it as a candidate).
+
+    A character of the row's source takes its extended id (so a copied unseen character scores
+    as a copy); any other character its vocabulary id, UNK if the vocabulary lacks it.
+    """
+    index = source.ext_index[row]
+    return np.array([index[c] if c in index else vocab.id(c) for c in text], dtype=np.int64)
+
+
 def decode_row(vocab: CharVocab, ids: Sequence[int], oov: Sequence[str]) -> str:
     """Text of one row of extended output ids (stops at EOS)."""
     out = []

@@ -29,6 +29,7 @@ ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder_step.onnx"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.safetensors"
+KNOWN_FILE = "known_values.json"  # optional: the known values decoding prefers (see known.py)
 REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, VOCAB_FILE)  # what prediction reads
 
 

@@ -18,6 +18,7 @@ import typer
 
 from .bundle import BundleError
 from .io import InputFileError, read_inputs, read_pairs, write_table
+from .known import DEFAULT_MAX_DISTANCE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn a string normalizer from a few (input, target) pairs; apply it with onnxruntime.")
@@ -84,6 +85,9 @@ def train(
     name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Fine-tune from a pretrained character LM: `default` (the LM shipped with strseq) or an LM folder from `strseq pretrain`. Default: from scratch (see README, Pretrained language model).")] = None,
     no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from scratch (the default; explicit for scripts).")] = False,
+    known_values: Annotated[list[Path] | None, typer.Option(help="File(s) of valid output values (text: one per line; CSV/Parquet: --known-column). Stored in the model: inputs that are known values are kept, inputs within --max-distance edits of known values become the nearest one. The pairs' targets are added. Repeat for several files.")] = None,
+    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files (default: the only column, or `input`).")] = None,
+    max_distance: Annotated[int, typer.Option(help="Edits (insert, delete, substitute, swap) within which an input snaps to a known value.")] = DEFAULT_MAX_DISTANCE,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
 ) -> None:
@@ -92,6 +96,9 @@ def train(
     By default it starts from random weights: on the benchmark, augmentation from scratch matched
     or beat fine-tuning the shipped LM. --pretrained default fine-tunes the LM shipped with strseq,
     --pretrained LM_DIR another one (e.g. adapted to your column with `strseq pretrain --from`).
+
+    With --known-values (a dictionary, a catalogue, the clean values of the column), outputs
+    prefer those values: the way to correct misspellings of values the pairs never showed.
     """
     _setup_logging(quiet)
     if out.exists() and not force:
@@ -104,6 +111,9 @@ def train(
         _fail(str(exc))
     if report.duplicates:
         log.warning("%s: dropped %d duplicate pair(s)", pairs, report.duplicates)
+    known = None
+    if known_values:
+        known = _read_known(known_values, known_column, max_distance, extra=[b for _, b in report.pairs])
     from .augment import AugmentConfig  # torch-free
 
     try:
@@ -122,7 +132,7 @@ def train(
             outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
                                    data_info={"source": str(pairs), "rows": report.rows,
                                               "duplicates_dropped": report.duplicates},
-                                   on_epoch=progress.update, pretrained=lm_dir)
+                                   on_epoch=progress.update, pretrained=lm_dir, known=known)
         except BundleError as exc:
             _fail(f"pretrained LM: {exc}")
         except (TrainingDataError, FileExistsError, ValueError) as exc:
@@ -136,6 +146,9 @@ def train(
     lm = manifest.get("pretrained")
     typer.echo(f"  started from: {lm['path'] + ' (pretrained LM)' if lm else 'random weights (no pretrained LM)'}")
     margin = manifest["decoding"]["identity_margin"]
+    if manifest["decoding"].get("known_values"):
+        info = manifest["decoding"]["known_values"]
+        typer.echo(f"  known values: {info['values']} (inputs within {info['max_distance']} edits snap to them)")
     kinds = ", ".join(k for k, on in manifest["augmentation_kinds"].items() if on) or "none"
     typer.echo(f"  noise kinds used: {kinds}; identity margin {margin} nats "
                "(an input is kept unless the answer beats it by this)")
@@ -255,13 +268,48 @@ def pretrain(
                            for k, v in held["bits_per_char"].items()))
 
 
-def _load_normalizer(model: Path, threads: int | None):
+def _read_known(paths: list[Path], column: str | None, max_distance: int, extra: list[str] = ()):
+    """Known values from files (and ``extra`` values, e.g. the pairs' targets), or exit clearly."""
+    from .io import read_corpus
+    from .known import KnownValues
+
+    if max_distance < 0:
+        _fail(f"--max-distance must be >= 0, got {max_distance}")
+    try:
+        report = read_corpus(paths, column, max_len=10_000)
+    except InputFileError as exc:
+        _fail(f"--known-values: {exc}")
+    known = KnownValues([*report.texts, *extra], max_distance=max_distance)
+    log.info("known values: %d distinct (%d read from %s%s%s)", len(known), len(report.texts),
+             ", ".join(map(str, paths)), f", {len(extra)} pair targets added" if extra else "",
+             f"; {report.blank} blank skipped" if report.blank else "")
+    return known
+
+
+def _load_normalizer(model: Path, threads: int | None, known_values: list[Path] | None = None,
+                     known_column: str | None = None, max_distance: int | None = None,
+                     no_known_values: bool = False):
+    from .known import KnownValues
     from .runtime import Normalizer
 
+    if known_values and no_known_values:
+        _fail("--known-values and --no-known-values exclude each other")
+    known = None
+    if no_known_values:
+        known = KnownValues([])
+    elif known_values:
+        known = _read_known(known_values, known_column,
+                            DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
     try:
-        return Normalizer(model, threads=threads)
+        normalizer = Normalizer(model, threads=threads, known=known)
     except BundleError as exc:
         _fail(str(exc))
+    if max_distance is not None and not known_values and normalizer.known:
+        normalizer.known = KnownValues(normalizer.known.values, max_distance=max_distance)
+    if normalizer.known:
+        log.info("decoding prefers %d known values (within %d edits)", len(normalizer.known),
+                 normalizer.known.max_distance)
+    return normalizer
 
 
 def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, batch_size: int, quiet: bool):
@@ -280,6 +328,10 @@ def predict(
     beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
+    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
+    max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
+    no_known_values: Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
@@ -291,7 +343,7 @@ def predict(
     clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
     if clash:
         _fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
-    normalizer = _load_normalizer(model, threads)
+    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values)
     predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet)
     out = frame.copy()
     out["prediction"] = [p.text for p in predictions]
@@ -314,13 +366,17 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
+    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
+    max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
+    no_known_values: Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
     from .metrics import jsonable, reliability_table, summarize
 
     _setup_logging(quiet)
-    normalizer = _load_normalizer(model, threads)
+    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values)
     try:
         report = read_pairs(pairs, normalizer.max_len)
     except InputFileError as exc:

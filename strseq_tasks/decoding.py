@@ -111,26 +111,32 @@ def beam_search(
     return Decoded(ids, scores[best])
 
 
-def score(step: StepFn, state: State, sequences: list[np.ndarray]) -> np.ndarray:
+def score(step: StepFn, state: State, sequences: list[np.ndarray], source_rows: np.ndarray | None = None) -> np.ndarray:
     """Log-probability of given output sequences (each followed by EOS), teacher-forced.
 
-    Row ``b`` of the step's batch scores ``sequences[b]``; rows leave the batch at their EOS.
+    ``sequences[k]`` is scored against source row ``source_rows[k]`` (by default row ``k``), so
+    one source row can score several candidates; rows leave the batch at their EOS.
     """
-    n_rows = len(sequences)
+    n_seq = len(sequences)
+    if n_seq == 0:
+        return np.zeros(0, dtype=np.float64)
+    sources = np.arange(n_seq) if source_rows is None else np.asarray(source_rows, dtype=np.int64)
+    if source_rows is not None:
+        state = _take(state, sources)
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    padded = np.full((n_rows, int(lengths.max(initial=0)) + 1), EOS, dtype=np.int64)
+    padded = np.full((n_seq, int(lengths.max(initial=0)) + 1), EOS, dtype=np.int64)
     for b, seq in enumerate(sequences):
         padded[b, : len(seq)] = seq
-    rows = np.arange(n_rows)
-    tokens = np.full(n_rows, BOS, dtype=np.int64)
-    logprob = np.zeros(n_rows, dtype=np.float64)
+    alive_seq = np.arange(n_seq)
+    tokens = np.full(n_seq, BOS, dtype=np.int64)
+    logprob = np.zeros(n_seq, dtype=np.float64)
     t = 0
-    while len(rows):
-        log_probs, state = step(tokens, state, rows)
-        target = padded[rows, t]
-        logprob[rows] += log_probs[np.arange(len(rows)), target]
-        alive = lengths[rows] > t
-        rows, state, tokens = rows[alive], _take(state, alive), target[alive]
+    while len(alive_seq):
+        log_probs, state = step(tokens, state, sources[alive_seq])
+        target = padded[alive_seq, t]
+        logprob[alive_seq] += log_probs[np.arange(len(alive_seq)), target]
+        alive = lengths[alive_seq] > t
+        alive_seq, state, tokens = alive_seq[alive], _take(state, alive), target[alive]
         t += 1
     return logprob
 

@@ -16,8 +16,9 @@ import torch
 from safetensors.torch import save_model
 
 from . import __version__
-from .bundle import VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
+from .bundle import KNOWN_FILE, VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
 from .export import check_parity, export_onnx
+from .known import KnownValues
 from .lm import extend_vocab, initialize_from_lm
 from .lm_bundle import default_lm_path, load_lm
 from .metrics import jsonable, reliability_table, summarize
@@ -83,6 +84,7 @@ def train_bundle(
     data_info: dict | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
     pretrained: Path | str | None = DEFAULT_PRETRAINED,
+    known: KnownValues | None = None,
 ) -> TrainOutcome:
     """Train on ``pairs`` and write a verified bundle to ``out_dir`` (nothing is written on failure).
 
@@ -90,6 +92,9 @@ def train_bundle(
     its vocabulary (extended with the pairs' new characters) and its weights; ``DEFAULT_LM`` is
     the LM shipped with strseq; ``None`` trains from scratch (``DEFAULT_PRETRAINED`` says which
     of these is the default, and why).
+
+    ``known`` values (``known.KnownValues``) are stored in the bundle and used whenever it
+    predicts; validation metrics, identity margin and calibration are measured with them.
     """
     out_dir = Path(out_dir)
     if len(pairs) < 4:
@@ -101,10 +106,11 @@ def train_bundle(
                                           pretrained)
     log.info("training on %d pairs: %d characters in the vocabulary, %d parameters",
              len(pairs), len(vocab), sum(p.numel() for p in model.parameters()))
-    result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch)
+    result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch, known=known)
     val_inputs = [a for a, _ in result.val_pairs]
     val_targets = [b for _, b in result.val_pairs]
-    outputs, logprob = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin)
+    outputs, logprob = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin,
+                                     known=known)
     confidence = result.calibration.confidence(logprob)
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
@@ -113,6 +119,8 @@ def train_bundle(
         export_onnx(result.model, vocab, folder)
         (folder / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
         save_model(result.model, str(folder / WEIGHTS_FILE))
+        if known is not None:
+            (folder / KNOWN_FILE).write_text(known.to_json(), encoding="utf-8")
         encoder, decoder = open_sessions(folder)
         parity = check_parity(result.model, vocab, lambda s: OrtStepper(encoder, decoder, s),
                               (val_inputs or [a for a, _ in pairs])[:64])
@@ -136,7 +144,10 @@ def train_bundle(
             "metrics": {"validation": jsonable(metrics)},
             "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),
             "calibration": result.calibration.to_dict(),
-            "decoding": {"beam": 1, "identity_margin": result.identity_margin},
+            "decoding": {"beam": 1, "identity_margin": result.identity_margin,
+                         "known_values": None if known is None else {
+                             "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
+                             "fingerprint": known.fingerprint()}},
             "onnx_parity": parity,
         }
 

@@ -20,9 +20,10 @@ import numpy as np
 import onnxruntime as ort
 
 from .batching import SourceBatch
-from .bundle import DECODER_FILE, ENCODER_FILE, VOCAB_FILE, read_manifest
+from .bundle import DECODER_FILE, ENCODER_FILE, KNOWN_FILE, VOCAB_FILE, BundleError, read_manifest
 from .calibration import Calibration
 from .decoding import State
+from .known import KnownValues
 from .transduce import transduce
 from .vocab import CharVocab, normalize_text
 
@@ -92,9 +93,13 @@ class OrtStepper:
 
 
 class Normalizer:
-    """A loaded model bundle. Verifies every file's sha256 before creating any session."""
+    """A loaded model bundle. Verifies every file's sha256 before creating any session.
 
-    def __init__(self, bundle: str | Path, threads: int | None = None):
+    ``known`` replaces the bundle's known values (``known.KnownValues``; an empty list turns
+    them off); by default the bundle's own list, if it has one, is used.
+    """
+
+    def __init__(self, bundle: str | Path, threads: int | None = None, known: KnownValues | None = None):
         self.path = Path(bundle)
         self.manifest = read_manifest(self.path)
         self.vocab = CharVocab.from_json((self.path / VOCAB_FILE).read_text(encoding="utf-8"))
@@ -104,7 +109,18 @@ class Normalizer:
         self.default_beam = int(decoding.get("beam", 1))
         # keep an input unless the model's answer is this much (nats) more probable; None: off
         self.identity_margin = decoding.get("identity_margin")
+        self.known = known if known is not None else self._bundle_known(decoding.get("known_values"))
         self.encoder, self.decoder = open_sessions(self.path, threads)
+
+    def _bundle_known(self, info: dict | None) -> KnownValues | None:
+        if not info:
+            return None
+        if info.get("file") != KNOWN_FILE or KNOWN_FILE not in self.manifest["files"]:
+            raise BundleError(f"{self.path}: the manifest names known values but does not list {KNOWN_FILE}")
+        try:
+            return KnownValues.from_json((self.path / KNOWN_FILE).read_text(encoding="utf-8"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"{self.path / KNOWN_FILE} is not a known-values file: {exc}") from None
 
     @property
     def name(self) -> str:
@@ -126,7 +142,7 @@ class Normalizer:
         outputs, logprob = transduce(
             [texts[i] for i in ok], self.vocab, self.stepper, self.max_len,
             beam=beam or self.default_beam, batch_size=batch_size, on_batch=on_batch,
-            identity_margin=self.identity_margin,
+            identity_margin=self.identity_margin, known=self.known or None,
         )
         confidence = self.calibration.confidence(logprob) if ok else np.zeros(0)
         result = [

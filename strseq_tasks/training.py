@@ -21,6 +21,7 @@ import torch
 from .augment import AugmentConfig, NoiseKinds, augment, resolve_kinds
 from .batching import encode_sources, encode_targets
 from .calibration import Calibration, fit_calibration
+from .known import KnownValues
 from .model import Seq2Seq, TorchStepper, sequence_loss
 from .transduce import transduce
 from .vocab import CharVocab, lower_char, upper_char
@@ -147,7 +148,7 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
 
 
 def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64,
-                  identity_margin: float | None = None):
+                  identity_margin: float | None = None, known: KnownValues | None = None):
     """Outputs and log-probabilities from PyTorch, through the shared decoder (see ``transduce``)."""
     was_training = model.training
     model.eval()
@@ -160,6 +161,7 @@ def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: 
             beam=beam,
             batch_size=batch_size,
             identity_margin=identity_margin,
+            known=known,
         )
     finally:
         model.train(was_training)
@@ -183,17 +185,22 @@ def fit(
     pairs: Sequence[Pair],
     cfg: TrainConfig,
     on_epoch: Callable[[EpochReport], None] | None = None,
+    known: KnownValues | None = None,
 ) -> FitResult:
-    """Train on ``pairs`` (holding out a validation split) and return the best model found."""
+    """Train on ``pairs`` (holding out a validation split) and return the best model found.
+
+    Early stopping watches the model's own validation exact match; the identity margin and the
+    calibration are chosen on validation decoded as prediction will decode (with ``known``).
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _fit(model, vocab, pairs, cfg, on_epoch)
+        return _fit(model, vocab, pairs, cfg, on_epoch, known)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(model, vocab, pairs, cfg, on_epoch) -> FitResult:
+def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     train, val = split_pairs(pairs, cfg.val_fraction, cfg.min_val, cfg.seed)
@@ -250,19 +257,20 @@ def _fit(model, vocab, pairs, cfg, on_epoch) -> FitResult:
     model.eval()
     calibration, margin = Calibration(), None
     if val_set:
-        margin, outputs, logprob = choose_identity_margin(model, vocab, val_inputs, val_targets, cfg.max_harm)
+        margin, outputs, logprob = choose_identity_margin(model, vocab, val_inputs, val_targets, cfg.max_harm, known)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]))
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin)
 
 
 def choose_identity_margin(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
-                           max_harm: float):
+                           max_harm: float, known: KnownValues | None = None):
     """The identity margin (see ``transduce``) with the best validation exact match among those
-    whose validation harm is at most ``max_harm`` (or the least harmful, if none is)."""
+    whose validation harm is at most ``max_harm`` (or the least harmful, if none is), decoding
+    with the ``known`` values if any."""
     clean = [i == t for i, t in zip(inputs, targets)]
     trials = []
     for margin in IDENTITY_MARGINS:
-        outputs, logprob = predict_torch(model, vocab, inputs, identity_margin=margin)
+        outputs, logprob = predict_torch(model, vocab, inputs, identity_margin=margin, known=known)
         exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))
         changed = [o != i for o, i, c in zip(outputs, inputs, clean) if c]
         harm = float(np.mean(changed)) if changed else 0.0

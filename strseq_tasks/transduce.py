@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .batching import SourceBatch, decode_row, encode_sources, max_output_lengths
+from .batching import SourceBatch, decode_row, encode_sources, max_output_lengths, target_ids
 from .decoding import decode, score
+from .known import KnownValues, Near
 from .vocab import CharVocab, normalize_text
 
 
@@ -24,6 +25,7 @@ def transduce(
     batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
     identity_margin: float | None = None,
+    known: KnownValues | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Decode every text; returns outputs and their log-probabilities, in input order.
 
@@ -34,21 +36,27 @@ def transduce(
     With ``identity_margin`` (nats), the input itself is scored as an output, and kept unless
     the decoded answer is more than ``margin`` more log-probable: a change must earn its place
     (0 simply picks the more probable of the two).
+
+    With ``known`` values (see ``known.KnownValues``), a text that is a known value is kept, and a
+    text within the list's edit distance of known values becomes the nearest one (the model's
+    log-probability picks among ties); only the other texts are decoded freely.
     """
     texts = [normalize_text(t) for t in texts]
     outputs = [""] * len(texts)
     logprob = np.zeros(len(texts), dtype=np.float64)
-    order = sorted((i for i, t in enumerate(texts) if t), key=lambda i: len(texts[i]))
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    nearest: dict[str, Near | None] = {}
+    if known is not None:
+        nearest = {t: known.near(t) for t in set(texts) if t}
+    snapped = [i for i, t in enumerate(texts) if nearest.get(t) is not None]
+    free = [i for i, t in enumerate(texts) if t and nearest.get(t) is None]
+    for index in _length_batches(texts, free, batch_size):
         source = encode_sources(vocab, [texts[i] for i in index])
         stepper = make_stepper(source)
         result = decode(stepper, stepper.state, max_output_lengths(source.lengths, max_len), beam)
         best = result.logprob.copy()
         if identity_margin is not None:
             # the input itself as an output: keep it unless the model's answer is clearly better
-            copies = [np.array([source.ext_index[r][c] for c in texts[i]], dtype=np.int64)
-                      for r, i in enumerate(index)]
+            copies = [target_ids(vocab, source, r, texts[i]) for r, i in enumerate(index)]
             kept = score(stepper, stepper.state, copies)
         for row, i in enumerate(index):
             outputs[i] = decode_row(vocab, result.ids[row], source.oov[row])
@@ -57,4 +65,28 @@ def transduce(
             logprob[i] = best[row]
         if on_batch is not None:
             on_batch(len(index))
+    for index in _length_batches(texts, snapped, batch_size):
+        source = encode_sources(vocab, [texts[i] for i in index])
+        stepper = make_stepper(source)
+        rows, candidates = [], []
+        for row, i in enumerate(index):
+            for value in nearest[texts[i]].values:
+                rows.append(row)
+                candidates.append(value)
+        scores = score(stepper, stepper.state, [target_ids(vocab, source, r, c) for r, c in zip(rows, candidates)],
+                       np.array(rows, dtype=np.int64))
+        start = 0
+        for i in index:
+            count = len(nearest[texts[i]].values)
+            pick = start + int(np.argmax(scores[start : start + count]))  # first on ties: list order
+            outputs[i], logprob[i] = candidates[pick], scores[pick]
+            start += count
+        if on_batch is not None:
+            on_batch(len(index))
     return outputs, logprob
+
+
+def _length_batches(texts: Sequence[str], index: Sequence[int], batch_size: int):
+    order = sorted(index, key=lambda i: len(texts[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]

@@ -226,3 +226,13 @@ def test_score_of_the_greedy_output_is_its_logprob():
     step = RandomRNNStep(5, 4)
     result = greedy_search(step, (step.init,), np.array([3, 5, 7, 9]))
     np.testing.assert_allclose(score(step, (step.init,), result.ids), result.logprob, atol=1e-5)
+
+
+def test_score_with_source_rows_scores_several_candidates_per_row():
+    step = RandomRNNStep(7, 3)
+    sequences = [np.array([4, 5]), np.array([6]), np.array([], dtype=np.int64), np.array([5, 5, 4]), np.array([4])]
+    rows = np.array([0, 0, 2, 2, 1])
+    scores = score(step, (step.init,), sequences, rows)
+    for k, (row, seq) in enumerate(zip(rows, sequences)):
+        assert scores[k] == pytest.approx(_score(step, int(row), seq.tolist()), abs=1e-5)
+    assert score(step, (step.init,), [], np.zeros(0, dtype=np.int64)).shape == (0,)

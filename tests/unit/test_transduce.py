@@ -55,3 +55,24 @@ def test_order_is_kept_and_empty_inputs_come_back_empty():
     outputs, logprob = transduce(texts, VOCAB, lambda s: PreferX(s, 0.1), max_len=10, batch_size=2)
     assert outputs == ["abab", "", "a", "bb"]
     assert logprob[1] == 0.0
+
+
+def test_known_values_keep_known_inputs_and_snap_near_ones():
+    from strseq_tasks.known import KnownValues
+
+    # the model wants "xx..." everywhere; known values override it where one is near
+    known = KnownValues(["ab", "bab", "abba"])
+    texts = ["ab", "bb", "abbb", "yyyyyy", ""]
+    outputs, logprob = transduce(texts, VOCAB, lambda s: PreferX(s, 0.9), max_len=10, known=known, batch_size=2)
+    assert outputs == ["ab", "ab", "abba", "xxxxxx", ""]   # "bb": 1 edit from "ab" and "bab"; the model prefers
+    assert logprob[0] == pytest.approx(2 * np.log(0.1), abs=1e-6)  # the known value's own log-prob
+
+
+def test_the_model_breaks_ties_between_equally_near_values():
+    from strseq_tasks.known import KnownValues
+
+    # "ay" and "xb" are both one edit from "ab"; PreferX(0.9) makes "x" likelier than copying "a"
+    outputs, _ = transduce(["ab"], VOCAB, lambda s: PreferX(s, 0.9), max_len=10,
+                           known=KnownValues(["zz", "ay", "xb"], max_distance=1))
+    # "ay": log .1 + (y unlikely: -50); "xb": log .9 + log .1 -> "xb"
+    assert outputs == ["xb"]
