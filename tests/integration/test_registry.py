@@ -1,0 +1,172 @@
+"""The model registry on a local folder and on fsspec's memory filesystem."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import uuid
+
+import pytest
+
+from strseq_tasks.bundle import MANIFEST, BundleError
+from strseq_tasks.registry import PRODUCTION, ModelRef, Registry, RegistryError, parse_model_ref
+from strseq_tasks.runtime import Normalizer
+
+
+@pytest.fixture(params=["local", "memory"])
+def registry(request, tmp_path):
+    if request.param == "local":
+        yield Registry(tmp_path / "registry")
+        return
+    url = f"memory://reg-{uuid.uuid4().hex}"
+    yield Registry(url, cache_dir=tmp_path / "cache")
+    registry = Registry(url)
+    if registry.fs.exists(registry.root):
+        registry.fs.rm(registry.root, recursive=True)
+
+
+def _listing(registry: Registry) -> dict:
+    """Everything in the registry: path -> bytes (what 'exactly as before' compares)."""
+    if not registry.fs.exists(registry.root):
+        return {}
+    return {p: registry.fs.cat_file(p) for p in registry.fs.find(registry.root)}
+
+
+def test_publish_numbers_versions_and_fetch_gives_a_working_bundle(registry, tiny_bundle):
+    assert registry.names() == [] and registry.versions("names") == []
+    assert registry.publish("names", tiny_bundle, {"run": "a"}) == 1
+    assert registry.publish("names", tiny_bundle) == 2
+    assert registry.names() == ["names"] and registry.versions("names") == [1, 2]
+    assert registry.publication("names", 1)["run"] == "a"
+    folder = registry.fetch("names", 2)
+    assert Normalizer(folder).normalize(["SMITH, John"])[0].status == "ok"
+    assert registry.manifest("names", 1)["name"] == "tiny"
+
+
+def test_aliases_move_and_roll_back(registry, tiny_bundle):
+    for _ in range(3):
+        registry.publish("names", tiny_bundle)
+    registry.set_alias("names", PRODUCTION, 1, "first")
+    registry.set_alias("names", PRODUCTION, 3, "better")
+    assert registry.resolve("names", PRODUCTION) == 3
+    assert registry.alias("names", PRODUCTION).history == (1,)
+    state = registry.rollback("names")
+    assert state.version == 1 and state.history == () and "from version 3" in state.reason
+    with pytest.raises(RegistryError, match="no earlier version"):
+        registry.rollback("names")
+    assert registry.resolve("names", "latest") == 3 and registry.resolve("names", "2") == 2
+    assert list(registry.aliases("names")) == [PRODUCTION]
+
+
+@pytest.mark.parametrize("name, selector, message", [
+    ("nope", "production", "no model 'nope'"),
+    ("names", "7", "no version 7"),
+    ("names", "staging", "no alias 'staging'"),
+])
+def test_unknown_models_versions_and_aliases_are_named(registry, tiny_bundle, name, selector, message):
+    registry.publish("names", tiny_bundle)
+    with pytest.raises(RegistryError, match=message):
+        registry.resolve(name, selector)
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", ".hidden", "", "x" * 101, "semi;colon"])
+def test_names_that_could_escape_the_registry_are_refused(registry, tiny_bundle, name):
+    with pytest.raises(RegistryError, match="invalid model name"):
+        registry.publish(name, tiny_bundle)
+
+
+def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry, tiny_bundle, monkeypatch):
+    registry.publish("names", tiny_bundle)
+    registry.set_alias("names", PRODUCTION, 1, "first")
+    before = _listing(registry)
+    calls = {"n": 0}
+
+    def disk_full(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    if registry.local:
+        real = shutil.copy2
+        monkeypatch.setattr(shutil, "copy2", disk_full)
+    else:
+        real = registry.fs.pipe_file
+        monkeypatch.setattr(registry.fs, "pipe_file", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        registry.publish("names", tiny_bundle)
+    monkeypatch.undo()
+    after = {p: b for p, b in _listing(registry).items()}
+    assert after == before
+    assert registry.versions("names") == [1] and registry.resolve("names", PRODUCTION) == 1
+    assert registry.publish("names", tiny_bundle) == 2  # and the registry still works
+
+
+def test_a_version_without_manifest_is_not_a_version(registry, tiny_bundle):
+    """What a publisher killed mid-upload leaves on an object store: ignored, its number skipped."""
+    registry.publish("names", tiny_bundle)
+    registry.fs.makedirs(f"{registry.root}/names/versions/2", exist_ok=True)
+    registry.fs.pipe_file(f"{registry.root}/names/versions/2/.claim", b"dead publisher")
+    registry.fs.pipe_file(f"{registry.root}/names/versions/2/vocab.json", b"{}")
+    assert registry.versions("names") == [1] and registry.resolve("names", "latest") == 1
+    assert registry.publish("names", tiny_bundle) == 3
+
+
+def test_an_altered_bundle_in_the_registry_is_refused(registry, tiny_bundle):
+    registry.publish("names", tiny_bundle)
+    path = f"{registry.root}/names/versions/1/vocab.json"
+    registry.fs.pipe_file(path, registry.fs.cat_file(path).replace(b'"a"', b'"q"', 1) + b" ")
+    with pytest.raises(BundleError, match="altered"):
+        registry.fetch("names", 1)
+
+
+def test_remote_fetch_uses_a_verified_cache(tmp_path, tiny_bundle):
+    url = f"memory://reg-{uuid.uuid4().hex}"
+    registry = Registry(url, cache_dir=tmp_path / "cache")
+    registry.publish("names", tiny_bundle)
+    first = registry.fetch("names", 1)
+    assert first.is_relative_to(tmp_path / "cache")
+    (first / "vocab.json").write_text("{}", encoding="utf-8")  # a damaged cache entry
+    again = registry.fetch("names", 1)
+    assert again == first and json.loads((again / "vocab.json").read_text()) != {}
+    assert not list(first.parent.glob(".*tmp*"))
+
+
+def _publish_in_process(args):
+    root, bundle = args
+    return Registry(root).publish("names", bundle)
+
+
+def test_concurrent_publishers_never_share_a_version_number(tmp_path, tiny_bundle):
+    root = tmp_path / "registry"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        numbers = pool.map(_publish_in_process, [(root, tiny_bundle)] * 8)
+    assert sorted(numbers) == list(range(1, 9))
+    registry = Registry(root)
+    assert registry.versions("names") == list(range(1, 9))
+    assert not list((root / "names" / ".staging").iterdir())
+    for version in registry.versions("names"):
+        registry.fetch("names", version)  # each one complete and verified
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("models/names@production", ModelRef("models", "names", "production")),
+    ("s3://bucket/reg/names@3", ModelRef("s3://bucket/reg", "names", "3")),
+    ("/abs/reg/names@latest", ModelRef("/abs/reg", "names", "latest")),
+    ("models/names", None),
+    ("names@production", None),
+    ("models/na me@production", None),
+])
+def test_parse_model_ref(text, expected):
+    assert parse_model_ref(text) == expected
+
+
+def test_manifest_is_the_commit_point_on_remote_registries(tmp_path, tiny_bundle):
+    registry = Registry(f"memory://reg-{uuid.uuid4().hex}")
+    registry.publish("names", tiny_bundle)
+    order = []
+    real = registry.fs.pipe_file
+    registry.fs.pipe_file = lambda path, data, **kw: (order.append(path.rsplit("/", 1)[1]), real(path, data, **kw))
+    registry.publish("names", tiny_bundle)
+    assert order[-1] == MANIFEST
