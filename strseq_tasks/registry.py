@@ -125,7 +125,8 @@ class Registry:
 
     def versions(self, name: str) -> list[int]:
         """Committed versions of ``name`` (those with a manifest), ascending."""
-        return [v for v in self._numbered(check_name(name)) if self.fs.isfile(self._path(name, "versions", v, MANIFEST))]
+        check_name(name)
+        return [v for v in self._numbered(name) if self.fs.isfile(self._path(name, "versions", v, MANIFEST))]
 
     def _numbered(self, name: str) -> list[int]:
         folder = self._path(name, "versions")
