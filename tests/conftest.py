@@ -59,3 +59,32 @@ def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
 def tiny_model_config() -> dict:
     """``TINY_MODEL`` for tests outside this folder's import path (tests/integration is a package)."""
     return dict(TINY_MODEL)
+
+
+POSTGRES_ENV = "STRSEQ_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A real, empty database: a SQLite file, or a fresh schema on the PostgreSQL server named by
+    $STRSEQ_TEST_POSTGRES_URL (skipped where it is not set; `.ci/run` sets it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"strseq_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    # every connection of the test lands in its own schema
+    separator = "&" if "?" in url else "?"
+    yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

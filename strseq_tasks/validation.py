@@ -1,0 +1,180 @@
+"""Validate curated pairs with the Great Expectations suite kept in ``expectations/``.
+
+The suite is reviewed JSON (``expectations/string_pairs.json``) loaded into an ephemeral GX
+context at run time; nothing GX writes is kept. Two columns are derived before validation so
+that plain GX expectations can check them: ``row`` (where to look in the source) and
+``targets_per_input`` (the number of distinct targets of each row's input: above 1 means the
+same input maps to two targets). Expectations with ``severity: warning`` are reported but do
+not fail; any other failure raises ``PairsValidationError`` carrying the report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+SUITE_FILE = "string_pairs.json"
+MAX_LISTED = 20  # offending rows listed per expectation in reports
+
+
+def suites_dir() -> Path:
+    """The suites: installed as ``strseq_tasks/expectations`` from a wheel, else ``expectations/``
+    of the source checkout (an editable install maps the package there without copying)."""
+    installed = Path(__file__).resolve().parent / "expectations"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "expectations"
+
+
+@dataclass(frozen=True)
+class Check:
+    expectation: str
+    column: str | None
+    severity: str  # "critical" or "warning" (or "info")
+    success: bool
+    why: str
+    unexpected: int  # offending rows (0 for table-level checks)
+    rows: list[dict] = field(default_factory=list)  # the first MAX_LISTED: {"row": ..., "input": ..., ...}
+    observed: object = None  # table-level checks: what was measured (e.g. the row count)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    suite: str
+    rows: int
+    checks: list[Check]
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.success and c.severity not in ("warning", "info")]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if not c.success and c.severity in ("warning", "info")]
+
+    def summary(self) -> str:
+        """A few lines for a log: the verdict and each failed check with its first rows."""
+        verdict = "passed" if self.success else "FAILED"
+        lines = [f"validation of {self.rows} pairs against suite {self.suite!r} {verdict}: "
+                 f"{len(self.checks) - len(self.failures) - len(self.warnings)} of {len(self.checks)} "
+                 f"expectations met, {len(self.failures)} failed, {len(self.warnings)} warnings"]
+        for check in self.failures + self.warnings:
+            label = "warning" if check in self.warnings else "failed"
+            lines.append(f"  {label}: {_describe(check)}")
+            for row in check.rows[:5]:
+                lines.append(f"    row {row.get('row')}: " + ", ".join(f"{k}={v!r}" for k, v in row.items()
+                                                                        if k != "row"))
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The report as markdown (a Prefect artifact): a table of checks, then offending rows."""
+        verdict = "passed" if self.success else "**failed**"
+        out = [f"### Validation of {self.rows} pairs: {verdict}", "",
+               f"Suite `{self.suite}` (`expectations/{SUITE_FILE}`)", "",
+               "| expectation | column | severity | result | offending rows |", "|---|---|---|---|---:|"]
+        for c in self.checks:
+            result = "ok" if c.success else ("warning" if c.severity in ("warning", "info") else "**failed**")
+            out.append(f"| {c.expectation} | {c.column or ''} | {c.severity} | {result} | {c.unexpected} |")
+        for c in self.failures + self.warnings:
+            out += ["", f"#### {_describe(c)}", ""]
+            if c.rows:
+                keys = list(c.rows[0])
+                out += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+                out += ["| " + " | ".join(_cell(r.get(k)) for k in keys) + " |" for r in c.rows]
+                if c.unexpected > len(c.rows):
+                    out.append(f"\n... and {c.unexpected - len(c.rows)} more")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict:
+        return {"suite": self.suite, "rows": self.rows, "success": self.success,
+                "checks": [{**c.__dict__, "observed": _plain(c.observed)} for c in self.checks]}
+
+
+class PairsValidationError(Exception):
+    """The pairs failed their expectation suite; ``report`` says where."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        super().__init__(report.summary())
+
+
+def _describe(check: Check) -> str:
+    where = f" on {check.column}" if check.column else ""
+    count = f" ({check.unexpected} rows)" if check.unexpected else ""
+    observed = f" (observed {check.observed})" if check.observed is not None and not check.unexpected else ""
+    return f"{check.why or check.expectation}{where}{count}{observed}"
+
+
+def _cell(value: object) -> str:
+    text = "null" if value is None else repr(value) if isinstance(value, str) else str(value)
+    return text.replace("|", "\\|").replace("\n", "\\n")
+
+
+def _plain(value: object) -> object:
+    """A JSON-friendly value: numpy scalars unwrapped, NaN as None, long strings shortened."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str) and len(value) > 80:
+        return value[:77] + "..."
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
+
+
+def _ordered(row: dict) -> dict:
+    first = [k for k in ("row", "input", "target") if k in row]
+    return {k: _plain(row[k]) for k in [*first, *(k for k in row if k not in first)]}
+
+
+def with_derived_columns(pairs: pd.DataFrame) -> pd.DataFrame:
+    """``row``, ``input``, ``target`` plus ``targets_per_input`` (distinct targets per input)."""
+    frame = pairs[["row", "input", "target"]].copy()
+    frame["targets_per_input"] = frame.groupby("input", dropna=False)["target"].transform("nunique").astype("int64")
+    return frame
+
+
+def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, suite_path: Path | None = None
+                   ) -> ValidationReport:
+    """Run the pairs suite on a frame with columns ``row``, ``input``, ``target``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    path = suite_path or suites_dir() / SUITE_FILE
+    suite = gx.ExpectationSuite(**json.loads(Path(path).read_text(encoding="utf-8")))
+    context = gx.get_context(mode="ephemeral")
+    # GX draws a tqdm bar per validation unless told not to (TQDM_DISABLE does not reach it)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    frame = with_derived_columns(pairs)
+    batch = (context.data_sources.add_pandas("strseq").add_dataframe_asset("pairs")
+             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
+    result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_pairs": min_pairs},
+                            result_format={"result_format": "COMPLETE",
+                                           "unexpected_index_column_names": ["row", "input", "target"]})
+    checks = []
+    for item in result.results:
+        config = item.expectation_config
+        details = item.result or {}
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            raise RuntimeError(f"expectation {config.type} could not run: {item.exception_info['exception_message']}")
+        rows = [_ordered(r) for r in (details.get("unexpected_index_list") or [])]
+        rows.sort(key=lambda r: r.get("row", 0))
+        checks.append(Check(
+            expectation=config.type, column=config.kwargs.get("column"),
+            severity=str(getattr(config.severity, "value", config.severity) or "critical").lower(),
+            success=bool(item.success), why=(config.meta or {}).get("why", ""),
+            unexpected=int(details.get("unexpected_count") or 0), rows=rows[:MAX_LISTED],
+            observed=details.get("observed_value"),
+        ))
+    return ValidationReport(suite.name, len(frame), checks)

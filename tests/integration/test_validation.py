@@ -1,0 +1,55 @@
+"""The Great Expectations pairs suite (expectations/string_pairs.json) on small frames."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from strseq_tasks.validation import SUITE_FILE, PairsValidationError, suites_dir, validate_pairs
+
+
+def _frame(pairs):
+    return pd.DataFrame({"row": range(1, len(pairs) + 1), "input": [a for a, _ in pairs],
+                         "target": [b for _, b in pairs]})
+
+
+GOOD = [("SMITH, John", "John Smith"), ("mary o'neil", "Mary O'Neil"), ("Dr. Ann Lee", "Ann Lee"),
+        ("José  García", "José García"), ("John Smith", "John Smith")]
+
+
+def test_good_pairs_pass_every_expectation():
+    report = validate_pairs(_frame(GOOD), max_len=128)
+    assert report.success and not report.warnings
+    assert len(report.checks) == len(json.loads((suites_dir() / SUITE_FILE).read_text())["expectations"])
+    assert "passed" in report.summary()
+
+
+@pytest.mark.parametrize("bad, why, rows", [
+    ([("a", "A"), ("a", "B")], "the same input maps to two different targets", [6, 7]),
+    ([(None, "A")], "missing values", [6]),
+    ([("b", "   ")], "blank or whitespace-only values", [6]),
+    ([("x" * 40, "x")], "longer than the model accepts", [6]),
+    ([("tab\there", "x")], "control characters", [6]),
+    ([("zero\u200bwidth", "x")], "control characters", [6]),
+])
+def test_each_problem_fails_and_names_its_rows(bad, why, rows):
+    report = validate_pairs(_frame(GOOD + bad), max_len=32)
+    assert not report.success
+    failed = [c for c in report.failures if c.why.startswith(why)]
+    assert failed, report.summary()
+    assert [r["row"] for r in failed[0].rows] == rows
+    message = str(PairsValidationError(report))
+    assert why in message and f"row {rows[0]}" in message
+    assert "**failed**" in report.markdown()
+
+
+def test_duplicates_are_a_warning_and_the_row_count_a_parameter():
+    report = validate_pairs(_frame(GOOD + [GOOD[0]]), max_len=128)
+    assert report.success and [c.why for c in report.warnings] == ["duplicate pairs (kept once)"]
+    assert [r["row"] for r in report.warnings[0].rows] == [1, 6]
+    small = validate_pairs(_frame(GOOD), max_len=128, min_pairs=10)
+    assert not small.success and small.failures[0].expectation == "expect_table_row_count_to_be_between"
+    assert small.failures[0].observed == 5
+    assert json.loads(json.dumps(small.to_dict()))["success"] is False
