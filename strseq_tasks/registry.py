@@ -140,9 +140,13 @@ class Registry:
         return json.loads(self.fs.cat_file(self._path(name, "versions", version, MANIFEST)))
 
     def publication(self, name: str, version: int) -> dict:
+        return json.loads(self.attachment(name, version, PUBLICATION) or b"{}")
+
+    def attachment(self, name: str, version: int, file: str) -> bytes | None:
+        """A file stored beside a version's bundle (``publication.json``, ``report.md``, ...)."""
         self._require_version(name, version)
-        path = self._path(name, "versions", version, PUBLICATION)
-        return json.loads(self.fs.cat_file(path)) if self.fs.isfile(path) else {}
+        path = self._path(name, "versions", version, Path(file).name)
+        return self.fs.cat_file(path) if self.fs.isfile(path) else None
 
     def alias(self, name: str, alias: str) -> Alias | None:
         path = self._path(check_name(name), "aliases", f"{check_alias(alias)}.json")
@@ -216,18 +220,28 @@ class Registry:
 
     # --- writing -------------------------------------------------------------------------
 
-    def publish(self, name: str, bundle: Path, publication: dict | None = None) -> int:
-        """Copy a verified bundle folder in as the next version; returns its number."""
+    def publish(self, name: str, bundle: Path, publication: dict | None = None,
+                attachments: dict[str, bytes] | None = None) -> int:
+        """Copy a verified bundle folder in as the next version; returns its number.
+
+        ``publication`` (JSON) and ``attachments`` (e.g. ``report.md``, a plot) are stored beside
+        the bundle's files; they are not part of the bundle and not covered by its hashes.
+        """
         check_name(name)
         manifest = read_manifest(Path(bundle))
         files = [MANIFEST, *manifest["files"]]
-        record = json.dumps({"published": _now(), "name": name, "source": str(bundle), **(publication or {})},
-                            indent=2, ensure_ascii=False, default=str).encode("utf-8")
+        extra = {PUBLICATION: json.dumps({"published": _now(), "name": name, "source": str(bundle),
+                                          **(publication or {})}, indent=2, ensure_ascii=False,
+                                         default=str).encode("utf-8")}
+        for file, data in (attachments or {}).items():
+            if Path(file).name != file or file in files or file in extra or file.startswith("."):
+                raise RegistryError(f"invalid attachment name {file!r}")
+            extra[file] = data
         if self.local:
-            return self._publish_local(name, Path(bundle), files, record)
-        return self._publish_remote(name, Path(bundle), files, record)
+            return self._publish_local(name, Path(bundle), files, extra)
+        return self._publish_remote(name, Path(bundle), files, extra)
 
-    def _publish_local(self, name: str, bundle: Path, files: list[str], record: bytes) -> int:
+    def _publish_local(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
         staging_root = Path(self._path(name, ".staging"))
         staging_root.mkdir(parents=True, exist_ok=True)
         Path(self._path(name, "versions")).mkdir(parents=True, exist_ok=True)
@@ -235,7 +249,8 @@ class Registry:
         try:
             for file in files:
                 shutil.copy2(bundle / file, staging / file)
-            (staging / PUBLICATION).write_bytes(record)
+            for file, data in extra.items():
+                (staging / file).write_bytes(data)
             for path in staging.iterdir():
                 _fsync_file(path)
             os.chmod(staging, 0o755)
@@ -255,7 +270,7 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def _publish_remote(self, name: str, bundle: Path, files: list[str], record: bytes) -> int:
+    def _publish_remote(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
         version = max(self._numbered(name), default=0) + 1
         while True:
             claim = self._path(name, "versions", version, ".claim")
@@ -269,7 +284,8 @@ class Registry:
         try:
             for file in files[1:]:
                 self.fs.pipe_file(f"{folder}/{file}", (bundle / file).read_bytes())
-            self.fs.pipe_file(f"{folder}/{PUBLICATION}", record)
+            for file, data in extra.items():
+                self.fs.pipe_file(f"{folder}/{file}", data)
             self.fs.pipe_file(f"{folder}/{MANIFEST}", (bundle / MANIFEST).read_bytes())  # the commit
         except BaseException:
             try:

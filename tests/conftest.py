@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+# Prefect in tests: its own home in a temp folder (never the developer's), no telemetry. Set
+# before anything imports prefect (settings are read at import).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="strseq-test-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ.pop("PREFECT_API_URL", None)
 
 # Small enough to train in seconds, big enough to exercise every part of the model.
 TINY_MODEL = {"emb_dim": 16, "case_dim": 4, "enc_hidden": 24, "dec_hidden": 48, "attn_dim": 24,

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_model
 
-from strseq_tasks.export import check_parity
+from strseq_tasks.export import ParityError, check_parity
 from strseq_tasks.model import ModelConfig, Seq2Seq
 from strseq_tasks.runtime import Normalizer, OrtStepper, open_sessions
 from strseq_tasks.training import predict_torch
@@ -81,7 +81,7 @@ def test_parity_check_notices_different_weights(torch_model, ort_factory, tiny_b
     other.eval()
     with torch.no_grad():
         other.step.out.bias += 0.01 * torch.arange(other.cfg.vocab_size, dtype=other.step.out.bias.dtype)
-    with pytest.raises(AssertionError, match="differs"):
+    with pytest.raises(ParityError, match="differs"):
         check_parity(other, vocab, ort_factory, TEXTS[:16])
 
 

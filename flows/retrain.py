@@ -1,0 +1,135 @@
+"""Nightly retraining: validate the curated pairs, (adapt the LM,) fine-tune, evaluate against
+production on a stable held-out set, publish, and promote only when the gates pass.
+
+    from strseq_tasks.flows.retrain import retrain, RetrainParams   # or flows/retrain.py:retrain
+    retrain(RetrainParams(pairs="pairs.csv", registry="models", name="names"))
+
+Orchestration only: every step is a function of ``strseq_tasks`` (see ``retraining.py``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from strseq_tasks import retraining as rt
+from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
+from strseq_tasks.retraining import RetrainParams
+from strseq_tasks.sources import read_pair_frame, read_strings
+from strseq_tasks.validation import PairsValidationError, validate_pairs
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def load_pairs(params: RetrainParams):
+    return read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
+
+
+@task(cache_policy=NO_CACHE)
+def validate(frame, params: RetrainParams):
+    report = validate_pairs(frame, params.max_len, params.min_pairs)
+    create_markdown_artifact(report.markdown(), key=f"{_key(params.name)}-validation",
+                             description=f"validation of the pairs of {params.name}")
+    (get_run_logger().info if report.success else get_run_logger().error)(report.summary())
+    if not report.success:
+        raise PairsValidationError(report)
+    return report
+
+
+@task(cache_policy=NO_CACHE)
+def adapt_lm(params: RetrainParams, workdir: Path) -> str:
+    from strseq_tasks.lm_bundle import default_lm_path, pretrain_bundle
+    from strseq_tasks.pipeline import DEFAULT_LM
+    from strseq_tasks.pretraining import PretrainConfig
+
+    texts = read_strings(params.adapt_source(), params.adapt_column)
+    parent = None if params.pretrained in (None, DEFAULT_LM) else params.pretrained
+    out = workdir / "adapted-lm"
+    pretrain_bundle(texts, out, PretrainConfig(seed=params.seed, minutes=params.adapt_minutes, lr=1e-3),
+                    parent=parent or default_lm_path(), name=f"{params.name}-adapted")
+    get_run_logger().info("adapted the LM to %d strings from %s", len(texts), params.adapt_source().describe())
+    return str(out)
+
+
+@task(cache_policy=NO_CACHE)
+def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info: dict) -> Path:
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.training import TrainConfig
+
+    logger = get_run_logger()
+    cfg = TrainConfig(seed=params.seed, max_epochs=params.max_epochs, max_minutes=params.max_minutes,
+                      threads=params.threads)
+    known = rt.read_known(params.known_values, pairs)
+    outcome = train_bundle(pairs, workdir / "model", cfg, {**params.model_sizes, "max_len": params.max_len},
+                           name=params.name,
+                           data_info=data_info, pretrained=lm, known=known,
+                           on_epoch=lambda r: logger.info("epoch %d/%d loss %.3f validation exact %.3f%s", r.epoch,
+                                                          params.max_epochs, r.train_loss, r.val_exact,
+                                                          " (best)" if r.best else ""))
+    return outcome.path
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def fetch_champion(registry: Registry, name: str):
+    if name not in registry.names() or registry.alias(name, PRODUCTION) is None:
+        return None
+    path, version = registry.load(f"{name}@{PRODUCTION}")
+    return path, version
+
+
+@task(cache_policy=NO_CACHE)
+def evaluate(bundle: Path, heldout, version: int | None = None) -> rt.Evaluation:
+    return rt.evaluate_bundle(bundle, heldout, version)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str) -> int:
+    return registry.publish(name, bundle, record, {"report.md": report.encode("utf-8")})
+
+
+@flow(name="strseq-retrain", log_prints=True)
+def retrain(params: RetrainParams) -> dict:
+    """Retrain NAME from curated pairs and publish it to the registry (see RetrainParams)."""
+    logger = get_run_logger()
+    registry = Registry(params.registry)
+    frame = load_pairs(params)
+    validation = validate(frame, params)
+    pairs, duplicates = rt.frame_to_pairs(frame)
+    split = rt.split_heldout(pairs, params.heldout_fraction)
+    logger.info("%d pairs (%d duplicates dropped): %d to train on, %d held out (fingerprint %s)", len(pairs),
+                duplicates, len(split.train), len(split.heldout), split.fingerprint[:16])
+    data = {"source": params.pairs_source().describe(), "rows": len(frame), "duplicates": duplicates,
+            "heldout_pairs": len(split.heldout), "heldout_fingerprint": split.fingerprint}
+    with tempfile.TemporaryDirectory(prefix="strseq-retrain-") as tmp:
+        lm = adapt_lm(params, Path(tmp)) if params.adapt_on else params.pretrained
+        bundle = train(split.train, params, Path(tmp), lm, data)
+        challenger = evaluate(bundle, split.heldout)
+        champion = fetch_champion(registry, params.name)
+        incumbent = evaluate(champion[0], split.heldout, champion[1]) if champion else None
+        decision = rt.decide(challenger.metrics, incumbent.metrics if incumbent else None, params.gates,
+                             params.promote)
+        record = {"data": data, "validation": validation.to_dict(), "metrics": rt.jsonable(challenger.metrics),
+                  "champion": rt.champion_record(incumbent), "decision": vars(decision),
+                  "params": params.model_dump(mode="json")}
+        report = rt.report_markdown(params.name, data, split, challenger, incumbent, decision, None, split.heldout)
+        version = publish(registry, params.name, bundle, record, report)
+    registry.set_alias(params.name, CANDIDATE, version, "published by retrain")
+    if decision.promote:
+        registry.set_alias(params.name, PRODUCTION, version, "; ".join(decision.reasons))
+    report = report.replace("version None", f"version {version}", 1)
+    create_markdown_artifact(report, key=f"{_key(params.name)}-retrain", description=f"retraining {params.name}")
+    failed = [r for r in decision.reasons if r.startswith("FAIL")]
+    logger.info("published %s version %d; %s", params.name, version, "promoted to production" if decision.promote
+                else "not promoted: " + ("; ".join(failed) or "promotion turned off"))
+    return {"name": params.name, "version": version, "promoted": decision.promote, "reasons": decision.reasons,
+            "metrics": rt.jsonable(challenger.metrics),
+            "champion": rt.champion_record(incumbent), "heldout": {"pairs": len(split.heldout),
+                                                                   "fingerprint": split.fingerprint}}
+
+
+def _key(name: str) -> str:
+    """Prefect artifact keys: lower-case letters, digits and dashes."""
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "model"

@@ -1,0 +1,13 @@
+"""Flow tests: one Prefect test harness (a temporary API on SQLite) for the whole session."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

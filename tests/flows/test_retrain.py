@@ -1,0 +1,152 @@
+"""The retraining flow under a Prefect test harness, on real files and real databases."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prefect.artifacts import Artifact
+
+from strseq_tasks.flows.retrain import retrain
+from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
+from strseq_tasks.retraining import RetrainParams, heldout_unit
+from strseq_tasks.runtime import Normalizer
+from strseq_tasks.validation import PairsValidationError
+
+from conftest import EXAMPLES, TINY_MODEL, read_csv_pairs  # tests/ is on sys.path (rootdir conftest)
+
+SIZES = {k: v for k, v in TINY_MODEL.items() if k != "max_len"}
+LENIENT = {"min_exact_match": 0.0, "max_harm": 1.0}
+
+
+def lowercase_pairs(upper_targets_when_training: bool = False) -> list[tuple[str, str]]:
+    """Names -> lower case (a task a tiny model learns in a few epochs). With the flag, the
+    *training* rows (never the held-out ones) teach upper case instead: a worse model."""
+    names = sorted({b for _, b in read_csv_pairs(EXAMPLES / "names_pairs.csv")})
+    rng = random.Random(0)
+    pairs = []
+    for name in names:
+        target = name.lower()
+        source = rng.choice([name.upper(), name, target, target])
+        if upper_targets_when_training and heldout_unit(source) >= 0.15:
+            target = name.upper()
+        pairs.append((source, target))
+    return pairs
+
+
+def write_pairs(path: Path, pairs, header=("input", "target")) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(pairs)
+    return path
+
+
+def params(pairs: str, registry: Path, **extra) -> RetrainParams:
+    return RetrainParams(**{"pairs": pairs, "registry": str(registry), "name": "lower", "max_epochs": 6,
+                            "model_sizes": SIZES, "gates": LENIENT, **extra})
+
+
+def listing(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One good run: (pairs file, registry folder with version 1 in production, flow result)."""
+    folder = tmp_path_factory.mktemp("retrain")
+    pairs = write_pairs(folder / "pairs.csv", lowercase_pairs())
+    result = retrain(params(str(pairs), folder / "registry"))
+    return pairs, folder / "registry", result
+
+
+@pytest.fixture
+def registry_copy(first_run, tmp_path) -> Path:
+    copy = tmp_path / "registry"
+    shutil.copytree(first_run[1], copy)
+    return copy
+
+
+def test_a_good_source_publishes_version_1_and_sets_production(first_run):
+    _, root, result = first_run
+    registry = Registry(root)
+    assert result["version"] == 1 and result["promoted"]
+    assert registry.resolve("lower", PRODUCTION) == registry.resolve("lower", CANDIDATE) == 1
+    record = registry.publication("lower", 1)
+    assert record["decision"]["promote"] and record["validation"]["success"]
+    assert record["data"]["heldout_fingerprint"] == result["heldout"]["fingerprint"]
+    assert record["metrics"]["exact_match"] == result["metrics"]["exact_match"] > 0.2
+    assert "promoted to production" in registry.attachment("lower", 1, "report.md").decode()
+    assert Normalizer(registry.fetch("lower", 1)).normalize(["ANN LEE"])[0].status == "ok"
+    artifact = Artifact.get("lower-retrain")
+    assert artifact is not None and "version 1 **promoted" in artifact.data
+
+
+def test_the_heldout_set_is_stable_as_pairs_grow(first_run, tmp_path):
+    """Adding pairs never moves an old pair across the train / held-out line."""
+    from strseq_tasks.retraining import split_heldout
+
+    pairs = lowercase_pairs()
+    more = pairs + [(f"new name {i}", f"new name {i}") for i in range(200)]
+    before, after = split_heldout(pairs, 0.15), split_heldout(more, 0.15)
+    assert set(before.heldout) <= set(after.heldout) and set(before.train) <= set(after.train)
+
+
+def test_a_conflicting_pair_fails_validation_and_publishes_nothing(first_run, registry_copy, tmp_path):
+    pairs = lowercase_pairs()
+    bad = write_pairs(tmp_path / "bad.csv", pairs + [(pairs[0][0], "someone else")])
+    before = listing(registry_copy)
+    with pytest.raises(PairsValidationError, match="the same input maps to two different targets"):
+        retrain(params(str(bad), registry_copy))
+    assert listing(registry_copy) == before
+    report = Artifact.get("lower-validation").data
+    assert "**failed**" in report and f"| {len(pairs) + 1} |" in report  # the offending row is listed
+
+
+def test_a_worse_challenger_is_published_but_not_promoted(first_run, registry_copy, tmp_path):
+    worse = write_pairs(tmp_path / "worse.csv", lowercase_pairs(upper_targets_when_training=True))
+    result = retrain(params(str(worse), registry_copy))
+    registry = Registry(registry_copy)
+    assert result["version"] == 2 and not result["promoted"]
+    assert registry.resolve("lower", PRODUCTION) == 1 and registry.resolve("lower", CANDIDATE) == 2
+    assert any(r.startswith("FAIL: exact match") and "production" in r for r in result["reasons"])
+    assert result["champion"]["version"] == 1
+    assert "not promoted" in registry.attachment("lower", 2, "report.md").decode()
+
+
+def test_a_failure_while_publishing_leaves_the_registry_exactly_as_before(first_run, registry_copy, monkeypatch):
+    import strseq_tasks.registry as registry_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    before = listing(registry_copy)
+    monkeypatch.setattr(registry_module.shutil, "copy2", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        retrain(params(str(first_run[0]), registry_copy))
+    monkeypatch.undo()
+    after = listing(registry_copy)
+    assert after == before
+    assert Registry(registry_copy).resolve("lower", PRODUCTION) == 1
+
+
+def test_pairs_from_a_database_table(database_url, tmp_path):
+    engine = sa.create_engine(database_url)
+    meta = sa.MetaData()
+    table = sa.Table("curated pairs", meta, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("dirty", sa.Text), sa.Column("clean", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"dirty": a, "clean": b} for a, b in lowercase_pairs()])
+    engine.dispose()
+    result = retrain(params(database_url, tmp_path / "registry", pairs_table="curated pairs",
+                            input_column="dirty", target_column="clean", max_epochs=2))
+    assert result["version"] == 1
+    record = Registry(tmp_path / "registry").publication("lower", 1)
+    assert "curated pairs" in record["data"]["source"] and record["data"]["rows"] == len(lowercase_pairs())
+    assert json.dumps(record)  # plain JSON all the way down
