@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import EXAMPLES, TINY_MODEL, read_csv_pairs  # tests/ is on sys.path (rootdir conftest)
 from prefect.artifacts import Artifact
-
 from strseq_tasks.flows.retrain import retrain
+
 from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
 from strseq_tasks.retraining import RetrainParams, heldout_unit
 from strseq_tasks.runtime import Normalizer
 from strseq_tasks.validation import PairsValidationError
-
-from conftest import EXAMPLES, TINY_MODEL, read_csv_pairs  # tests/ is on sys.path (rootdir conftest)
 
 SIZES = {k: v for k, v in TINY_MODEL.items() if k != "max_len"}
 LENIENT = {"min_exact_match": 0.0, "max_harm": 1.0}
