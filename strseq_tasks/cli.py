@@ -1,4 +1,4 @@
-"""The ``strseq`` command: pretrain, train, predict, evaluate.
+"""The ``strseq`` command: pretrain, train, predict, evaluate (and, from ``cli_flows``: retrain, models).
 
 ``predict`` and ``evaluate`` run onnxruntime only; ``train`` imports torch (the ``train`` extra).
 Exit codes: 0 success, 1 failure, 2 bad input or usage (the message names file, row and column).
@@ -42,6 +42,9 @@ def _fail(message: str, code: int = 2) -> None:
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(message)s",
                         stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
+    logging.getLogger("prefect").propagate = False  # Prefect prints its own log lines; not twice
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its set-up chatter
 
 
 def _fmt(value) -> str:
@@ -286,12 +289,31 @@ def _read_known(paths: list[Path], column: str | None, max_distance: int, extra:
     return known
 
 
-def _load_normalizer(model: Path, threads: int | None, known_values: list[Path] | None = None,
+def resolve_model(model: str) -> Path:
+    """A model folder, or REGISTRY/NAME@ALIAS|VERSION|latest fetched (and verified) from a registry."""
+    from .registry import Registry, RegistryError, parse_model_ref
+
+    folder = Path(model)
+    ref = None if folder.is_dir() else parse_model_ref(model)
+    if ref is None:
+        return folder  # Normalizer says clearly what is wrong with it
+    try:
+        path, version = Registry(ref.registry).load(ref)
+    except RegistryError as exc:
+        _fail(str(exc))
+    except BundleError as exc:
+        _fail(f"{ref}: {exc}")
+    log.info("model %s is version %d (%s)", ref, version, path)
+    return path
+
+
+def _load_normalizer(model: str, threads: int | None, known_values: list[Path] | None = None,
                      known_column: str | None = None, max_distance: int | None = None,
                      no_known_values: bool = False):
     from .known import KnownValues
     from .runtime import Normalizer
 
+    model = resolve_model(model)
     if known_values and no_known_values:
         _fail("--known-values and --no-known-values exclude each other")
     known = None
@@ -322,7 +344,7 @@ def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, bat
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Option(help="Model folder written by `strseq train`.")],
+    model: Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")],
     input: Annotated[Path, typer.Option("--input", help="CSV or Parquet with an `input` column.")],
     output: Annotated[Path, typer.Option(help="CSV or Parquet to write (input columns + prediction, confidence, status).")],
     beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
@@ -358,7 +380,7 @@ def predict(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option(help="Model folder written by `strseq train`.")],
+    model: Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")],
     pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (input,target).")],
     beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's).")] = None,
     threshold: Annotated[float, typer.Option(help="Confidence threshold for accuracy at threshold.")] = 0.9,
@@ -404,5 +426,11 @@ def main() -> None:
     app()
 
 
+from . import cli_flows  # noqa: E402, F401  (registers `retrain` and `models` on the app)
+
 if __name__ == "__main__":
-    main()
+    # `python -m strseq_tasks.cli`: run the app of the imported module, where cli_flows registered
+    # its commands (this __main__ copy has only the commands defined above)
+    from strseq_tasks.cli import main as registered_main
+
+    registered_main()

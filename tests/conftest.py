@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 
 # Prefect in tests: its own home in a temp folder (never the developer's), no telemetry. Set
 # before anything imports prefect (settings are read at import).
@@ -19,9 +15,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
 
-# Small enough to train in seconds, big enough to exercise every part of the model.
-TINY_MODEL = {"emb_dim": 16, "case_dim": 4, "enc_hidden": 24, "dec_hidden": 48, "attn_dim": 24,
-              "loc_filters": 4, "loc_kernel": 3, "max_len": 64}
+from fixtures.data import EXAMPLES, TINY_MODEL, read_csv_pairs  # noqa: E402  (tests/ is on sys.path)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,10 +32,6 @@ def single_threaded_torch():
     yield
     torch.set_num_threads(threads)
 
-
-def read_csv_pairs(path: Path) -> list[tuple[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return [(row["input"], row["target"]) for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="session")

@@ -2,53 +2,27 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import EXAMPLES, TINY_MODEL, read_csv_pairs  # tests/ is on sys.path (rootdir conftest)
+from fixtures.data import TINY_SIZES, lowercase_pairs, write_pairs  # tests/ is on sys.path
 from prefect.artifacts import Artifact
 from strseq_tasks.flows.retrain import retrain
 
 from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.retraining import RetrainParams, heldout_unit
+from strseq_tasks.retraining import RetrainParams
 from strseq_tasks.runtime import Normalizer
 from strseq_tasks.validation import PairsValidationError
 
-SIZES = {k: v for k, v in TINY_MODEL.items() if k != "max_len"}
 LENIENT = {"min_exact_match": 0.0, "max_harm": 1.0}
-
-
-def lowercase_pairs(upper_targets_when_training: bool = False) -> list[tuple[str, str]]:
-    """Names -> lower case (a task a tiny model learns in a few epochs). With the flag, the
-    *training* rows (never the held-out ones) teach upper case instead: a worse model."""
-    names = sorted({b for _, b in read_csv_pairs(EXAMPLES / "names_pairs.csv")})
-    rng = random.Random(0)
-    pairs = []
-    for name in names:
-        target = name.lower()
-        source = rng.choice([name.upper(), name, target, target])
-        if upper_targets_when_training and heldout_unit(source) >= 0.15:
-            target = name.upper()
-        pairs.append((source, target))
-    return pairs
-
-
-def write_pairs(path: Path, pairs, header=("input", "target")) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(pairs)
-    return path
 
 
 def params(pairs: str, registry: Path, **extra) -> RetrainParams:
     return RetrainParams(**{"pairs": pairs, "registry": str(registry), "name": "lower", "max_epochs": 6,
-                            "model_sizes": SIZES, "gates": LENIENT, **extra})
+                            "model_sizes": TINY_SIZES, "gates": LENIENT, **extra})
 
 
 def listing(root: Path) -> dict:

@@ -1,0 +1,181 @@
+"""``strseq retrain`` (the retraining flow) and ``strseq models`` (the registry)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .cli import _fail, _setup_logging, app, log, print_metrics
+from .registry import PRODUCTION, Registry, RegistryError
+
+models_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote and roll back registry models.")
+app.add_typer(models_app, name="models")
+
+RegistryOpt = Annotated[str, typer.Option(help="Registry folder or fsspec URL (s3://..., memory://...).")]
+NameOpt = Annotated[str, typer.Option(help="Model name in the registry.")]
+
+
+@app.command()
+def retrain(
+    pairs: Annotated[str, typer.Option(help="Curated pairs: a CSV/Parquet file, or a SQLAlchemy URL with --pairs-table or --pairs-query.")],
+    name: NameOpt,
+    registry: RegistryOpt = "models",
+    pairs_table: Annotated[str | None, typer.Option(help="Table of pairs (database URL source).")] = None,
+    pairs_query: Annotated[str | None, typer.Option(help="SQL query returning the pairs (database URL source).")] = None,
+    input_column: Annotated[str, typer.Option(help="Column holding the dirty values.")] = "input",
+    target_column: Annotated[str, typer.Option(help="Column holding the clean values.")] = "target",
+    adapt_on: Annotated[str | None, typer.Option(help="Unlabeled strings (file or database URL, e.g. the column to clean): adapt the pretrained LM to them first.")] = None,
+    adapt_table: Annotated[str | None, typer.Option(help="Table of --adapt-on (database URL).")] = None,
+    adapt_query: Annotated[str | None, typer.Option(help="Query of --adapt-on (database URL).")] = None,
+    adapt_column: Annotated[str, typer.Option(help="Column of --adapt-on.")] = "input",
+    adapt_minutes: Annotated[float, typer.Option(help="Time budget of the adaptation.")] = 3.0,
+    pretrained: Annotated[str | None, typer.Option(help="Fine-tune from an LM: `default` or an LM folder (default: from scratch).")] = None,
+    known_values: Annotated[list[str] | None, typer.Option(help="File(s) of valid output values (see `strseq train`).")] = None,
+    heldout_fraction: Annotated[float, typer.Option(help="Share of pairs held out (by a hash of the input) to compare new and production models.")] = 0.15,
+    min_pairs: Annotated[int, typer.Option(help="Fewer pairs fail validation.")] = 20,
+    max_len: Annotated[int, typer.Option(help="Longest input/target accepted.")] = 128,
+    seed: int = 0,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 40,
+    max_minutes: Annotated[float, typer.Option(help="Training time budget in minutes (keeps the best so far).")] = 6.0,
+    min_exact_match: Annotated[float, typer.Option(help="Gate: held-out exact match at least this.")] = 0.5,
+    max_harm: Annotated[float, typer.Option(help="Gate: held-out harm at most this.")] = 0.02,
+    max_regression: Annotated[float, typer.Option(help="Gate: exact match may trail production's by at most this.")] = 0.005,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Publish as candidate only, whatever the gates say.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Validate PAIRS, fine-tune, compare with production on held-out pairs, publish NAME to the
+    registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`)."""
+    _setup_logging(quiet)
+    from pydantic import ValidationError
+
+    try:
+        from .flows.retrain import retrain as retrain_flow
+        from .retraining import RetrainParams
+    except ImportError as exc:
+        _fail(f"retrain needs the train and flows extras ({exc}): pip install 'strseq[train,flows]'", code=1)
+    try:
+        params = RetrainParams(
+            pairs=pairs, pairs_table=pairs_table, pairs_query=pairs_query, input_column=input_column,
+            target_column=target_column, registry=registry, name=name, adapt_on=adapt_on, adapt_table=adapt_table,
+            adapt_query=adapt_query, adapt_column=adapt_column, adapt_minutes=adapt_minutes, pretrained=pretrained,
+            known_values=known_values or [], heldout_fraction=heldout_fraction, min_pairs=min_pairs, max_len=max_len,
+            seed=seed, max_epochs=epochs, max_minutes=max_minutes, promote=not no_promote,
+            gates={"min_exact_match": min_exact_match, "max_harm": max_harm, "max_regression": max_regression})
+    except ValidationError as exc:
+        _fail("; ".join(_option_error(e) for e in exc.errors()))
+    except (ValueError, RegistryError) as exc:
+        _fail(str(exc))
+    from .io import InputFileError
+    from .validation import PairsValidationError
+
+    try:
+        result = retrain_flow(params)
+    except PairsValidationError as exc:
+        typer.echo(str(exc), err=True)
+        _fail("the pairs failed validation: nothing was published and production is unchanged", code=1)
+    except InputFileError as exc:
+        _fail(f"{exc} (nothing was published)")
+    typer.echo(f"\npublished {name} version {result['version']} to {registry}: "
+               + ("PROMOTED to production" if result["promoted"] else "not promoted (candidate only)"))
+    for reason in result["reasons"]:
+        typer.echo(f"  {reason}")
+    typer.echo(f"held-out metrics ({result['heldout']['pairs']} pairs):")
+    print_metrics(result["metrics"])
+
+
+def _option_error(error: dict) -> str:
+    """A pydantic error as the option it concerns: '--max-harm: Input should be <= 1'."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = "-".join(map(str, error["loc"])).replace("_", "-").removeprefix("gates-")
+    where = {"max-epochs": "epochs"}.get(where, where)
+    return f"--{where}: {message}" if where else message
+
+
+@models_app.command("list")
+def list_models(registry: RegistryOpt = "models",
+                name: Annotated[str | None, typer.Option(help="Show the versions of this model.")] = None) -> None:
+    """The models of a registry, or the versions of one model, with their aliases and metrics."""
+    reg = Registry(registry)
+    try:
+        if name is None:
+            names = reg.names()
+            if not names:
+                typer.echo(f"no models in {registry}")
+            for model in names:
+                aliases = reg.aliases(model)
+                marks = ", ".join(f"{a}={s.version}" for a, s in aliases.items()) or "no aliases"
+                typer.echo(f"{model}: {len(reg.versions(model))} version(s); {marks}")
+            return
+        aliases = reg.aliases(name)
+        typer.echo("version  published                  exact match  harm    aliases")
+        for version in reg.versions(name):
+            record = reg.publication(name, version)
+            metrics = record.get("metrics") or reg.manifest(name, version).get("metrics", {}).get("validation", {})
+            marks = ", ".join(a for a, s in aliases.items() if s.version == version)
+            typer.echo(f"{version:>7}  {record.get('published', '?'):<25}  {_pct(metrics.get('exact_match')):>11}  "
+                       f"{_pct(metrics.get('harm')):>6}  {marks}")
+        if not reg.versions(name):
+            raise RegistryError(f"no model {name!r} in registry {registry}")
+    except RegistryError as exc:
+        _fail(str(exc))
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None or value != value else f"{100 * value:.1f}%"
+
+
+@models_app.command("show")
+def show(registry: RegistryOpt = "models", name: NameOpt = ...,
+         version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = PRODUCTION,
+         json_out: Annotated[bool, typer.Option("--json", help="Print the publication record as JSON.")] = False) -> None:
+    """One version: its publication record, gate decision and run report."""
+    reg = Registry(registry)
+    try:
+        number = reg.resolve(name, version)
+        record = reg.publication(name, number)
+        manifest = reg.manifest(name, number)
+        report = reg.attachment(name, number, "report.md")
+    except RegistryError as exc:
+        _fail(str(exc))
+    if json_out:
+        typer.echo(json.dumps({"version": number, "publication": record, "manifest": manifest}, indent=2))
+        return
+    typer.echo(f"{name} version {number} ({registry})")
+    typer.echo(f"  published {record.get('published', '?')}; model created {manifest.get('created')}")
+    for alias, state in reg.aliases(name).items():
+        if state.version == number:
+            typer.echo(f"  alias {alias} (since {state.updated}: {state.reason})")
+    if report:
+        typer.echo("\n" + report.decode("utf-8"))
+    elif manifest.get("metrics"):
+        print_metrics(manifest["metrics"]["validation"])
+
+
+@models_app.command()
+def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
+            version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = "latest",
+            alias: Annotated[str, typer.Option(help="The alias to move.")] = PRODUCTION,
+            reason: Annotated[str, typer.Option(help="Why (recorded with the alias).")] = "promoted by hand") -> None:
+    """Point ALIAS (production) at a version."""
+    reg = Registry(registry)
+    try:
+        state = reg.set_alias(name, alias, reg.resolve(name, version), reason)
+    except RegistryError as exc:
+        _fail(str(exc))
+    log.info("%s@%s -> version %d", name, alias, state.version)
+    typer.echo(f"{name}@{alias} is now version {state.version}")
+
+
+@models_app.command()
+def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
+             alias: Annotated[str, typer.Option(help="The alias to move back.")] = PRODUCTION) -> None:
+    """Point ALIAS (production) back at the version it pointed to before."""
+    reg = Registry(registry)
+    try:
+        state = reg.rollback(name, alias)
+    except RegistryError as exc:
+        _fail(str(exc))
+    typer.echo(f"{name}@{alias} is back to version {state.version}")
+
