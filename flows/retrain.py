@@ -86,8 +86,8 @@ def evaluate(bundle: Path, heldout, version: int | None = None) -> rt.Evaluation
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str) -> int:
-    return registry.publish(name, bundle, record, {"report.md": report.encode("utf-8")})
+def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str, plot: bytes) -> int:
+    return registry.publish(name, bundle, record, {"report.md": report.encode("utf-8"), "training.png": plot})
 
 
 @flow(name="strseq-retrain", log_prints=True)
@@ -115,7 +115,8 @@ def retrain(params: RetrainParams) -> dict:
                   "champion": rt.champion_record(incumbent), "decision": vars(decision),
                   "params": params.model_dump(mode="json")}
         report = rt.report_markdown(params.name, data, split, challenger, incumbent, decision, None, split.heldout)
-        version = publish(registry, params.name, bundle, record, report)
+        plot = rt.training_plot(bundle, split.heldout, challenger)
+        version = publish(registry, params.name, bundle, record, report, plot)
     registry.set_alias(params.name, CANDIDATE, version, "published by retrain")
     if decision.promote:
         registry.set_alias(params.name, PRODUCTION, version, "; ".join(decision.reasons))

@@ -63,7 +63,7 @@ class LoadedLM:
         return {"path": str(self.path), "manifest_sha256": self.manifest["manifest_sha256"],
                 "name": self.manifest.get("name"), "created": self.manifest.get("created"),
                 "heldout_bits_per_char": self.manifest.get("heldout", {}).get("bits_per_char"),
-                "vocab_size": len(self.vocab)}
+                "vocab_size": len(self.vocab), "parent": self.manifest.get("parent")}
 
 
 def load_lm(folder: Path | str) -> LoadedLM:

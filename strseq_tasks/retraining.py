@@ -223,6 +223,19 @@ def _md(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", "\\n")
 
 
+def training_plot(bundle: Path, heldout: Sequence[Pair], evaluation: Evaluation) -> bytes:
+    """``training.png`` beside the version: learning curve and held-out reliability diagram."""
+    import json
+
+    from .metrics import reliability_table
+    from .plots import training_png
+
+    manifest = json.loads((Path(bundle) / "manifest.json").read_text(encoding="utf-8"))
+    correct = [o == b for o, (_, b) in zip(evaluation.outputs, heldout)]
+    return training_png(manifest["training"]["history"], reliability_table(correct, evaluation.confidence),
+                        f"{manifest['name']}: {len(heldout)} held-out pairs")
+
+
 def report_markdown(name: str, data: dict, split: Split, challenger: Evaluation, champion: Evaluation | None,
                     decision: Decision, version: int | None, heldout: Sequence[Pair]) -> str:
     """The run report a person reads (a Prefect artifact, and ``report.md`` beside the version)."""
@@ -239,6 +252,7 @@ def report_markdown(name: str, data: dict, split: Split, challenger: Evaluation,
     if champion is not None:
         lines.append(f"\nProduction was version {champion.version}.")
     lines += ["", "### Promotion gates", ""] + [f"- {r}" for r in decision.reasons]
+    lines += ["", "Learning curve and reliability diagram: `training.png` beside the version in the registry."]
     errors = worst_errors(heldout, challenger)
     if errors:
         lines += ["", "### Worst held-out errors of the new model (most confident first)", "",

@@ -55,6 +55,7 @@ def test_a_good_source_publishes_version_1_and_sets_production(first_run):
     assert record["data"]["heldout_fingerprint"] == result["heldout"]["fingerprint"]
     assert record["metrics"]["exact_match"] == result["metrics"]["exact_match"] > 0.2
     assert "promoted to production" in registry.attachment("lower", 1, "report.md").decode()
+    assert registry.attachment("lower", 1, "training.png").startswith(b"\x89PNG")
     assert Normalizer(registry.fetch("lower", 1)).normalize(["ANN LEE"])[0].status == "ok"
     artifact = Artifact.get("lower-retrain")
     assert artifact is not None and "version 1 **promoted" in artifact.data
@@ -123,3 +124,16 @@ def test_pairs_from_a_database_table(database_url, tmp_path):
     record = Registry(tmp_path / "registry").publication("lower", 1)
     assert "curated pairs" in record["data"]["source"] and record["data"]["rows"] == len(lowercase_pairs())
     assert json.dumps(record)  # plain JSON all the way down
+
+
+def test_adapt_on_the_unlabeled_column_then_fine_tune(tmp_path):
+    """--adapt-on: domain-adaptive pretraining of the shipped LM on the column, then fine-tuning."""
+    column = write_pairs(tmp_path / "column.csv", [(a,) for a, _ in lowercase_pairs()] * 3, header=("name",))
+    pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
+    result = retrain(RetrainParams(pairs=str(pairs), registry=str(tmp_path / "registry"), name="lower",
+                                   adapt_on=str(column), adapt_column="name", adapt_minutes=0.05, max_epochs=1,
+                                   gates=LENIENT))
+    manifest = Registry(tmp_path / "registry").manifest("lower", result["version"])
+    lm = manifest["pretrained"]
+    assert lm["name"] == "lower-adapted" and lm["parent"]["name"] == "strseq-default-lm"
+    assert manifest["model_config"]["enc_hidden"] == 128  # the LM's sizes
