@@ -169,10 +169,12 @@ def decide(challenger: dict, champion: dict | None, gates: Gates, promote: bool 
     """Whether the challenger replaces production, with a reason per gate."""
     exact, harm = challenger["exact_match"], challenger["harm"]
     harm = 0.0 if harm != harm else harm  # NaN: no clean rows held out, nothing to harm
+    clean = int(challenger.get("clean_rows") or 0)
+    harmed = f" ({round(harm * clean)} of {clean} clean held-out rows changed)"
     checks = [
         (exact >= gates.min_exact_match, f"exact match {exact:.3f} {'>=' if exact >= gates.min_exact_match else '<'} "
                                          f"minimum {gates.min_exact_match:.3f}"),
-        (harm <= gates.max_harm, f"harm {harm:.3f} {'<=' if harm <= gates.max_harm else '>'} "
+        (harm <= gates.max_harm, f"harm {harm:.3f}{harmed} {'<=' if harm <= gates.max_harm else '>'} "
                                  f"maximum {gates.max_harm:.3f}"),
     ]
     if champion is None:
