@@ -137,3 +137,17 @@ def test_adapt_on_the_unlabeled_column_then_fine_tune(tmp_path):
     lm = manifest["pretrained"]
     assert lm["name"] == "lower-adapted" and lm["parent"]["name"] == "strseq-default-lm"
     assert manifest["model_config"]["enc_hidden"] == 128  # the LM's sizes
+
+
+def test_a_parity_failure_blocks_publication_and_promotion(first_run, registry_copy, monkeypatch):
+    import strseq_tasks.pipeline as pipeline
+    from strseq_tasks.export import ParityError
+
+    def broken_export(*args, **kwargs):
+        raise ParityError("ONNX export differs from PyTorch: (injected)")
+
+    monkeypatch.setattr(pipeline, "check_parity", broken_export)
+    before = listing(registry_copy)
+    with pytest.raises(ParityError, match="differs"):
+        retrain(params(str(first_run[0]), registry_copy, max_epochs=1))
+    assert listing(registry_copy) == before
