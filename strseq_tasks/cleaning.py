@@ -1,0 +1,242 @@
+"""Normalize a database column safely: confidence gate, audit, review, exactly-once, revert.
+
+``clean_table`` streams the table in key order, predicts a batch at a time with any
+``predict(texts) -> predictions`` function (the onnxruntime ``Normalizer`` in production, an
+identity function in the throughput benchmark), and writes each batch in one transaction: the
+changed values, their audit rows, the review rows and the processed markers commit together or
+not at all. A value is only overwritten if it still holds what was read (a concurrent edit is
+left alone and counted as a conflict). ``revert_run`` restores a run's old values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+
+from .db import (
+    AUDIT,
+    PROCESSED,
+    REVIEW,
+    RUNS,
+    DatabaseJobError,
+    UserTable,
+    job_lock,
+    job_tables,
+    key_text,
+    key_value,
+    read_batches,
+    value_hash,
+)
+from .retraining import char_diff
+
+log = logging.getLogger("strseq.clean")
+
+CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    name: str
+    version: int | None
+    sha: str  # the bundle's manifest_sha256: "the same model" for idempotency
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    dry_run: bool
+    rows_read: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    review: int = 0
+    skipped: int = 0  # NULL or empty values
+    already_done: int = 0  # handled by this model version in an earlier run
+    conflicts: int = 0  # changed by someone else between read and write: left alone
+    sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
+
+    def counts(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def outcome(value: str | None, prediction, threshold: float) -> str:
+    """What happens to one row (pure): skipped, unchanged, changed, or one of the review reasons."""
+    if value is None or not value.strip():
+        return SKIPPED
+    if prediction.status == "too_long":
+        return REVIEW_LONG
+    if prediction.text == value:
+        return UNCHANGED
+    return CHANGED if prediction.confidence >= threshold else REVIEW_LOW
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def clean_table(engine: sa.Engine, user: UserTable, model: ModelIdentity,
+                predict: Callable[[list[str]], Sequence], threshold: float = 0.9, batch_size: int = 1000,
+                dry_run: bool = False, run_id: str | None = None, key_range: tuple[object, object] | None = None,
+                on_batch: Callable[[RunReport], None] | None = None, sample_size: int = 20,
+                params: dict | None = None) -> RunReport:
+    """Clean ``user.column`` into ``user.target``; returns the counts (see ``RunReport``)."""
+    report = RunReport(run_id or str(uuid.uuid4()), dry_run)
+    meta, t = job_tables(user.table.schema)
+    lo, hi = key_range or (None, None)
+    if dry_run:
+        for rows in read_batches(engine, user, batch_size, lo, hi):
+            _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=False)
+            if on_batch:
+                on_batch(report)
+        return report
+    meta.create_all(engine, checkfirst=True)
+    table_name, column_name = user.table.name, user.target.name
+    with job_lock(engine, table_name, column_name):
+        with engine.begin() as conn:
+            conn.execute(t[RUNS].insert().values(
+                run_id=report.run_id, table_name=table_name, key_column=user.key.name, column_name=user.column.name,
+                target_column=column_name, model_name=model.name, model_version=model.version, model_sha=model.sha,
+                threshold=threshold, params=json.dumps(params or {}, default=str), status="running",
+                started=_now(), **report.counts()))
+        try:
+            for rows in read_batches(engine, user, batch_size, lo, hi):
+                _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=True)
+                if on_batch:
+                    on_batch(report)
+        except BaseException as exc:
+            with engine.begin() as conn:
+                conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
+                    status="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}"[:2000]))
+            raise
+        with engine.begin() as conn:
+            conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
+                status="completed", finished=_now(), **report.counts()))
+    return report
+
+
+def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,
+             sample_size: int, write: bool) -> None:
+    keys = [key_text(r[0]) for r in rows]
+    done = {}
+    if write or sa.inspect(engine).has_table(PROCESSED, schema=user.table.schema):
+        with engine.connect() as conn:
+            p = t[PROCESSED]
+            done = dict(conn.execute(sa.select(p.c.key, p.c.value_hash).where(
+                p.c.table_name == user.table.name, p.c.column_name == user.target.name,
+                p.c.model_sha == model.sha, p.c.key.in_(keys))).fetchall())
+    report.rows_read += len(rows)
+    todo = []
+    for row, key in zip(rows, keys):
+        value = row[1]
+        # a marker holds the hash of the value its run left in the input column (the new value
+        # when cleaning in place): if the row still holds it, this model version is done with it
+        if key in done and done[key] == value_hash(value):
+            report.already_done += 1
+        elif value is None or not value.strip():
+            report.skipped += 1
+        else:
+            todo.append(row)
+    predictions = predict([r[1] for r in todo]) if todo else []
+    now = _now()
+    audit, review, markers, updates = [], [], [], []
+    for row, pred in zip(todo, predictions):
+        key, value = key_text(row[0]), row[1]
+        kind = outcome(value, pred, threshold)
+        if kind == CHANGED:
+            old = value if user.in_place else row[2]
+            updates.append((row[0], value, old, pred.text))
+            audit.append({"run_id": report.run_id, "table_name": user.table.name, "key": key,
+                          "column_name": user.target.name, "old_value": old, "new_value": pred.text,
+                          "source_value": value, "confidence": pred.confidence, "model_name": model.name,
+                          "model_version": model.version, "applied_at": now})
+            if len(report.sample) < sample_size:
+                report.sample.append({"key": row[0], "before": value, "after": pred.text,
+                                      "confidence": round(pred.confidence, 3), "diff": char_diff(value, pred.text)})
+        elif kind in (REVIEW_LOW, REVIEW_LONG):
+            review.append({"run_id": report.run_id, "table_name": user.table.name, "key": key,
+                           "column_name": user.target.name, "value": value,
+                           "suggestion": None if kind == REVIEW_LONG else pred.text, "confidence": pred.confidence,
+                           "reason": kind, "status": "open", "created": now})
+        left = pred.text if (kind == CHANGED and user.in_place) else value
+        markers.append({"table_name": user.table.name, "column_name": user.target.name, "model_sha": model.sha,
+                        "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": report.run_id})
+        report.unchanged += kind == UNCHANGED
+        report.review += kind in (REVIEW_LOW, REVIEW_LONG)
+    if not write:
+        report.changed += len(updates)
+        return
+    with engine.begin() as conn:  # one transaction per batch: all of it or none of it
+        applied = set()
+        for key, source, old, new in updates:
+            where = [user.key == key, user.column == source]
+            if not user.in_place:
+                where.append(user.target.is_(None) if old is None else user.target == old)
+            result = conn.execute(sa.update(user.table).where(*where).values({user.target.name: new}))
+            if result.rowcount == 1:
+                applied.add(key_text(key))
+            else:
+                report.conflicts += 1
+        audit = [a for a in audit if a["key"] in applied]
+        conflicted = {key_text(u[0]) for u in updates} - applied
+        markers = [m for m in markers if m["key"] not in conflicted]
+        if audit:
+            conn.execute(t[AUDIT].insert(), audit)
+        if review:
+            conn.execute(t[REVIEW].insert(), review)
+        if markers:
+            conn.execute(t[PROCESSED].delete().where(
+                t[PROCESSED].c.table_name == user.table.name, t[PROCESSED].c.column_name == user.target.name,
+                t[PROCESSED].c.model_sha == model.sha, t[PROCESSED].c.key.in_([m["key"] for m in markers])))
+            conn.execute(t[PROCESSED].insert(), markers)
+        report.changed += len(applied)
+        conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
+            last_key=keys[-1], **report.counts()))
+
+
+class RevertConflict(DatabaseJobError):
+    """Values changed again since the run: reverting would overwrite someone's edit."""
+
+
+def revert_run(engine: sa.Engine, run_id: str, schema: str | None = None) -> int:
+    """Restore the old values of every change of ``run_id``, in one transaction; returns the count.
+
+    Refuses (and changes nothing) if any of those values was changed again since the run.
+    """
+    meta, t = job_tables(schema)
+    if not sa.inspect(engine).has_table(RUNS, schema=schema):
+        raise DatabaseJobError("no strseq runs in this database")
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(t[RUNS]).where(t[RUNS].c.run_id == run_id)).mappings().first()
+    if run is None:
+        raise DatabaseJobError(f"no run {run_id!r} in this database")
+    if run["status"] == "reverted":
+        raise DatabaseJobError(f"run {run_id} was already reverted")
+    user_table = sa.Table(run["table_name"], sa.MetaData(schema=schema), autoload_with=engine)
+    key_col, target = user_table.c[run["key_column"]], user_table.c[run["target_column"]]
+    with job_lock(engine, run["table_name"], run["target_column"]), engine.begin() as conn:
+        audit = conn.execute(sa.select(t[AUDIT]).where(t[AUDIT].c.run_id == run_id,
+                                                       t[AUDIT].c.reverted_at.is_(None))).mappings().all()
+        conflicts = []
+        for row in audit:
+            current = conn.execute(sa.select(target).where(key_col == key_value(row["key"]))).scalar_one_or_none()
+            if current != row["new_value"]:
+                conflicts.append((key_value(row["key"]), row["new_value"], current))
+        if conflicts:
+            listed = "; ".join(f"key {k}: run wrote {n!r}, now {c!r}" for k, n, c in conflicts[:10])
+            raise RevertConflict(f"{len(conflicts)} value(s) of run {run_id} changed since; nothing was reverted "
+                                 f"({listed}{' ...' if len(conflicts) > 10 else ''})")
+        for row in audit:
+            conn.execute(sa.update(user_table).where(key_col == key_value(row["key"]), target == row["new_value"])
+                         .values({target.name: row["old_value"]}))
+        now = _now()
+        conn.execute(t[AUDIT].update().where(t[AUDIT].c.run_id == run_id, t[AUDIT].c.reverted_at.is_(None))
+                     .values(reverted_at=now))
+        conn.execute(t[PROCESSED].delete().where(t[PROCESSED].c.run_id == run_id))
+        conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == run_id).values(status="reverted"))
+    log.info("reverted run %s: %d value(s) restored", run_id, len(audit))
+    return len(audit)

@@ -1,0 +1,232 @@
+"""The database side of the cleaning job: strseq's own tables, the user's table, locks.
+
+strseq keeps four tables beside the user's (created on first use, same database and schema):
+
+- ``strseq_runs``: one row per cleaning run (parameters, model, counts, progress, status);
+- ``strseq_audit``: one row per value changed (old value, new value, confidence, model, time),
+  written in the same transaction as the change: what ``revert`` restores from;
+- ``strseq_review``: predictions not applied (below the confidence threshold, or inputs too long
+  for the model), waiting for a person;
+- ``strseq_processed``: which rows a model version has already handled, and the value it left
+  (a hash): a re-run skips them, so every row is applied exactly once even after a crash.
+
+Table and column names come from the reflected schema and are quoted by SQLAlchemy; values are
+always bound parameters. Keys must be a single integer or text column (a primary key or unique).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+RUNS, AUDIT, REVIEW, PROCESSED = "strseq_runs", "strseq_audit", "strseq_review", "strseq_processed"
+TEXT_TYPES = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText)
+KEY_TYPES = (sa.Integer, sa.BigInteger, sa.SmallInteger, *TEXT_TYPES)
+
+
+class DatabaseJobError(Exception):
+    """A cleaning job that cannot run as asked (unknown table or column, wrong type, locked)."""
+
+
+class LockedError(DatabaseJobError):
+    """Another run holds the lock on this table and column."""
+
+
+def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+    meta = sa.MetaData(schema=schema)
+    ts = sa.DateTime(timezone=True)
+    runs = sa.Table(
+        RUNS, meta,
+        sa.Column("run_id", sa.String(36), primary_key=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("key_column", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False), sa.Column("target_column", sa.Text, nullable=False),
+        sa.Column("model_name", sa.Text), sa.Column("model_version", sa.Integer), sa.Column("model_sha", sa.Text),
+        sa.Column("threshold", sa.Float), sa.Column("params", sa.Text),
+        sa.Column("status", sa.Text, nullable=False), sa.Column("started", ts), sa.Column("finished", ts),
+        sa.Column("rows_read", sa.Integer, default=0), sa.Column("changed", sa.Integer, default=0),
+        sa.Column("unchanged", sa.Integer, default=0), sa.Column("review", sa.Integer, default=0),
+        sa.Column("skipped", sa.Integer, default=0), sa.Column("already_done", sa.Integer, default=0),
+        sa.Column("conflicts", sa.Integer, default=0), sa.Column("last_key", sa.Text), sa.Column("error", sa.Text),
+    )
+    audit = sa.Table(
+        AUDIT, meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(36), nullable=False, index=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("key", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False), sa.Column("old_value", sa.Text),
+        sa.Column("new_value", sa.Text), sa.Column("source_value", sa.Text), sa.Column("confidence", sa.Float),
+        sa.Column("model_name", sa.Text), sa.Column("model_version", sa.Integer),
+        sa.Column("applied_at", ts, nullable=False), sa.Column("reverted_at", ts),
+    )
+    review = sa.Table(
+        REVIEW, meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(36), nullable=False, index=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("key", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False), sa.Column("value", sa.Text),
+        sa.Column("suggestion", sa.Text), sa.Column("confidence", sa.Float), sa.Column("reason", sa.Text),
+        sa.Column("status", sa.Text, nullable=False, default="open"), sa.Column("created", ts, nullable=False),
+    )
+    processed = sa.Table(
+        PROCESSED, meta,
+        sa.Column("table_name", sa.Text, primary_key=True), sa.Column("column_name", sa.Text, primary_key=True),
+        sa.Column("model_sha", sa.Text, primary_key=True), sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("value_hash", sa.Text, nullable=False), sa.Column("outcome", sa.Text, nullable=False),
+        sa.Column("run_id", sa.String(36), nullable=False, index=True),
+    )
+    return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed}
+
+
+def value_hash(value: str | None) -> str:
+    return hashlib.sha256(("\0null" if value is None else value).encode("utf-8")).hexdigest()[:32]
+
+
+def key_text(key: object) -> str:
+    """A key as stored in strseq's tables (JSON: 42 and "42" stay distinct)."""
+    return json.dumps(key, ensure_ascii=False)
+
+
+def key_value(text: str) -> object:
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class UserTable:
+    """The user's table, reflected: what the job reads and writes."""
+
+    table: sa.Table
+    key: sa.Column
+    column: sa.Column
+    target: sa.Column  # the column written: ``column`` itself (in place) or the output column
+
+    @property
+    def in_place(self) -> bool:
+        return self.target.name == self.column.name
+
+
+def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_column: str | None,
+                  create_output: bool = False, schema: str | None = None) -> UserTable:
+    """Check the names against the schema (clear errors), and add the output column if asked."""
+    def load() -> sa.Table:
+        try:
+            return sa.Table(table, sa.MetaData(schema=schema), autoload_with=engine)
+        except sa.exc.NoSuchTableError:
+            names = sa.inspect(engine).get_table_names(schema=schema)
+            raise DatabaseJobError(f"no table {table!r} (tables: {', '.join(names) or 'none'})") from None
+
+    reflected = load()
+
+    def col(name: str, role: str) -> sa.Column:
+        if name not in reflected.c:
+            found = ", ".join(c.name for c in reflected.columns)
+            raise DatabaseJobError(f"table {table!r} has no {role} column {name!r} (columns: {found})")
+        return reflected.c[name]
+
+    key_col, source = col(key, "key"), col(column, "text")
+    if not isinstance(key_col.type, KEY_TYPES):
+        raise DatabaseJobError(f"key column {key!r} is {key_col.type}; an integer or text key is needed")
+    if not (key_col.primary_key or _is_unique(engine, reflected, key)):
+        raise DatabaseJobError(f"key column {key!r} is neither the primary key nor unique: rows could be "
+                               "updated twice")
+    if not isinstance(source.type, TEXT_TYPES):
+        raise DatabaseJobError(f"column {column!r} is {source.type}, not text")
+    if output_column is None:
+        return UserTable(reflected, key_col, source, source)
+    if output_column not in reflected.c:
+        if not create_output:
+            raise DatabaseJobError(f"table {table!r} has no output column {output_column!r} "
+                                   "(pass --create-output-column to add it)")
+        prep = engine.dialect.identifier_preparer
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"ALTER TABLE {prep.format_table(reflected)} "
+                                 f"ADD COLUMN {prep.quote(output_column)} TEXT"))
+        reflected = load()
+    target = col(output_column, "output")
+    if not isinstance(target.type, TEXT_TYPES):
+        raise DatabaseJobError(f"output column {output_column!r} is {target.type}, not text")
+    if target.name == source.name or target.name == key_col.name:
+        raise DatabaseJobError("the output column must differ from the key and input columns (or use --in-place)")
+    return UserTable(reflected, reflected.c[key], reflected.c[column], target)
+
+
+def _is_unique(engine: sa.Engine, table: sa.Table, column: str) -> bool:
+    inspector = sa.inspect(engine)
+    uniques = inspector.get_unique_constraints(table.name, schema=table.schema)
+    indexes = inspector.get_indexes(table.name, schema=table.schema)
+    return any(u["column_names"] == [column] for u in uniques) or any(
+        i.get("unique") and i["column_names"] == [column] for i in indexes)
+
+
+def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: object = None,
+                 upto: object = None) -> Iterator[list[sa.Row]]:
+    """Rows (key, value, target value) in key order, ``batch_size`` at a time: keyset pagination,
+    one short read transaction per batch (never the whole table in memory)."""
+    columns = [user.key, user.column] + ([] if user.in_place else [user.target])
+    last = after
+    while True:
+        query = sa.select(*columns).order_by(user.key).limit(batch_size)
+        if last is not None:
+            query = query.where(user.key > last)
+        if upto is not None:
+            query = query.where(user.key <= upto)
+        with engine.connect() as conn:
+            rows = conn.execute(query).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+# --- locks: one run per table and column at a time -----------------------------------------------
+
+
+def lock_name(url: sa.URL, table: str, column: str) -> str:
+    return f"strseq:{url.database}:{table}:{column}"
+
+
+@contextlib.contextmanager
+def job_lock(engine: sa.Engine, table: str, column: str) -> Iterator[None]:
+    """Held for the whole run; released by the database or the OS if the process dies.
+
+    PostgreSQL: a session advisory lock on a connection kept open for the run. SQLite: an
+    exclusive ``flock`` on a file beside the database.
+    """
+    name = lock_name(engine.url, table, column)
+    if engine.dialect.name == "postgresql":
+        ident = zlib.crc32(name.encode()) - 2**31
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ident}).scalar():
+                raise LockedError(f"another strseq run is cleaning {table}.{column} (advisory lock held)")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
+                conn.commit()
+        return
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield  # a private in-memory database: nobody else can run on it
+            return
+        path = Path(f"{database}.strseq-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockedError(f"another strseq run is cleaning {table}.{column} (lock file {path})") from None
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+        return
+    raise DatabaseJobError(f"cleaning jobs support SQLite and PostgreSQL, not {engine.dialect.name}")
