@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .db import (
     AUDIT,
@@ -33,11 +34,41 @@ from .db import (
     read_batches,
     value_hash,
 )
-from .retraining import char_diff
+from .metrics import char_diff
 
 log = logging.getLogger("strseq.clean")
 
 CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
+
+
+class CleanParams(BaseModel):
+    """One cleaning job (the ``strseq-clean`` flow's parameters); safe defaults: an output
+    column, a 0.9 confidence gate, nothing written in place unless asked."""
+
+    model_config = ConfigDict(extra="forbid")
+    db: str = Field(description="SQLAlchemy URL of the database (sqlite:///..., postgresql+psycopg://...)")
+    table: str
+    key: str = Field(description="integer or text column that identifies a row (primary key or unique)")
+    column: str = Field(description="text column to normalize")
+    model: str = Field(description="model folder, or REGISTRY/NAME@production")
+    output_column: str | None = Field(None, description="write here (default: COLUMN_clean) unless in_place")
+    in_place: bool = Field(False, description="overwrite COLUMN itself (every old value is in the audit table)")
+    create_output_column: bool = False
+    threshold: float = Field(0.9, ge=0, le=1, description="apply predictions at least this confident")
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    dry_run: bool = False
+    db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores)")
+
+    @model_validator(mode="after")
+    def _mode(self) -> CleanParams:
+        if self.in_place and self.output_column:
+            raise ValueError("give an output column or in_place, not both")
+        return self
+
+    def target_column(self) -> str | None:
+        """The output column's name, or None when cleaning in place."""
+        return None if self.in_place else (self.output_column or f"{self.column}_clean")
 
 
 @dataclass(frozen=True)
@@ -196,6 +227,30 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
         report.changed += len(applied)
         conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
             last_key=keys[-1], **report.counts()))
+
+
+def _md(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", "\\n")
+
+
+def clean_report_markdown(params: CleanParams, model: ModelIdentity, report: RunReport) -> str:
+    """What a person reads after a run (a Prefect artifact)."""
+    where = f"{params.table}.{params.column}" + ("" if params.in_place else f" -> {params.target_column()}")
+    title = "Dry run (nothing written)" if report.dry_run else f"Run `{report.run_id}`"
+    version = f" version {model.version}" if model.version is not None else ""
+    lines = [f"## {title}: {where}", "", f"Model {model.name}{version}; confidence threshold {params.threshold}.",
+             "", "| rows | count |", "|---|---:|"]
+    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in report.counts().items()]
+    if report.sample:
+        lines += ["", "### Sample of changes" + (" that would be made" if report.dry_run else ""), "",
+                  "| key | before | after | confidence | diff |", "|---|---|---|---:|---|"]
+        lines += [f"| {_md(s['key'])} | {_md(s['before'])} | {_md(s['after'])} | {s['confidence']} | "
+                  f"`{_md(s['diff'])}` |" for s in report.sample]
+    if report.review:
+        lines += ["", f"{report.review} row(s) wait in `strseq_review` (`strseq review --db ...`)."]
+    if not report.dry_run and report.changed:
+        lines += ["", f"Undo with `strseq revert --db ... --run-id {report.run_id}`."]
+    return "\n".join(lines)
 
 
 class RevertConflict(DatabaseJobError):

@@ -291,20 +291,18 @@ def _read_known(paths: list[Path], column: str | None, max_distance: int, extra:
 
 def resolve_model(model: str) -> Path:
     """A model folder, or REGISTRY/NAME@ALIAS|VERSION|latest fetched (and verified) from a registry."""
-    from .registry import Registry, RegistryError, parse_model_ref
+    from .registry import RegistryError
+    from .registry import resolve_model as resolve
 
-    folder = Path(model)
-    ref = None if folder.is_dir() else parse_model_ref(model)
-    if ref is None:
-        return folder  # Normalizer says clearly what is wrong with it
     try:
-        path, version = Registry(ref.registry).load(ref)
+        path, _, version = resolve(model)
     except RegistryError as exc:
         _fail(str(exc))
     except BundleError as exc:
-        _fail(f"{ref}: {exc}")
-    log.info("model %s is version %d (%s)", ref, version, path)
-    return path
+        _fail(f"{model}: {exc}")
+    if version is not None:
+        log.info("model %s is version %d (%s)", model, version, path)
+    return path  # a folder: Normalizer says clearly what is wrong with it
 
 
 def _load_normalizer(model: str, threads: int | None, known_values: list[Path] | None = None,

@@ -179,3 +179,113 @@ def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
         _fail(str(exc))
     typer.echo(f"{name}@{alias} is back to version {state.version}")
 
+
+
+@app.command()
+def clean(
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database: sqlite:///file.db, postgresql+psycopg://user@host/db.")],
+    table: Annotated[str, typer.Option(help="Table to clean.")],
+    key: Annotated[str, typer.Option(help="Integer or text column identifying a row (primary key or unique).")],
+    column: Annotated[str, typer.Option(help="Text column to normalize.")],
+    model: Annotated[str, typer.Option(help="Model folder, or REGISTRY/NAME@production.")],
+    output_column: Annotated[str | None, typer.Option(help="Write predictions here (default: COLUMN_clean).")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite COLUMN itself (old values stay in strseq_audit).")] = False,
+    create_output_column: Annotated[bool, typer.Option("--create-output-column", help="Add the output column (TEXT) if missing.")] = False,
+    threshold: Annotated[float, typer.Option(help="Apply predictions at least this confident; the rest go to review.")] = 0.9,
+    batch_size: Annotated[int, typer.Option(help="Rows per read/predict/write transaction.")] = 1000,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would change.")] = False,
+    schema: Annotated[str | None, typer.Option(help="Database schema of the table (PostgreSQL).")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Normalize TABLE.COLUMN with MODEL (runs the Prefect flow `strseq-clean`): confident changes
+    are applied and audited in the same transaction, the rest go to review; re-runs skip rows this
+    model version already handled; `strseq revert --run-id` undoes a run."""
+    _setup_logging(quiet)
+    from pydantic import ValidationError
+
+    from .cleaning import CleanParams
+    from .db import DatabaseJobError
+
+    try:
+        params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
+                             in_place=in_place, create_output_column=create_output_column, threshold=threshold,
+                             batch_size=batch_size, dry_run=dry_run, db_schema=schema, threads=threads)
+    except ValidationError as exc:
+        _fail("; ".join(_option_error(e) for e in exc.errors()))
+    try:
+        from .flows.clean import clean as clean_flow
+    except ImportError as exc:
+        _fail(f"clean needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
+    from .bundle import BundleError
+
+    try:
+        result = clean_flow(params)
+    except (DatabaseJobError, RegistryError, BundleError) as exc:
+        _fail(str(exc))
+    what = "would change" if dry_run else "changed"
+    typer.echo(f"\n{'dry run' if dry_run else 'run ' + result['run_id']}: {result['rows_read']} rows read, "
+               f"{result['changed']} {what}, {result['review']} to review, {result['unchanged']} unchanged, "
+               f"{result['skipped']} skipped (empty), {result['already_done']} done by this model before, "
+               f"{result['conflicts']} edited meanwhile (left alone)")
+    for row in result["sample"][:10]:
+        typer.echo(f"  {row['key']}: {row['diff']}  ({row['confidence']})")
+    if not dry_run and result["changed"]:
+        typer.echo(f"undo with: strseq revert --db DB --run-id {result['run_id']}")
+
+
+@app.command()
+def revert(
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database.")],
+    run_id: Annotated[str, typer.Option(help="The run to undo (printed by `strseq clean`; see strseq_runs).")],
+    schema: Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")] = None,
+) -> None:
+    """Restore exactly the old values of a cleaning run, in one transaction (refused, changing
+    nothing, where a value was changed again since)."""
+    _setup_logging(False)
+    import sqlalchemy as sa
+
+    from .cleaning import revert_run
+    from .db import DatabaseJobError
+
+    engine = sa.create_engine(db)
+    try:
+        restored = revert_run(engine, run_id, schema)
+    except DatabaseJobError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+    typer.echo(f"run {run_id} reverted: {restored} value(s) restored")
+
+
+@app.command()
+def review(
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database.")],
+    table: Annotated[str | None, typer.Option(help="Only this table's rows.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
+    schema: Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")] = None,
+) -> None:
+    """What waits for a person: predictions not applied (low confidence, too long)."""
+    import sqlalchemy as sa
+
+    from .db import REVIEW, job_tables
+
+    engine = sa.create_engine(db)
+    try:
+        if not sa.inspect(engine).has_table(REVIEW, schema=schema):
+            typer.echo("nothing to review (no strseq cleaning run in this database)")
+            return
+        t = job_tables(schema)[1][REVIEW]
+        query = sa.select(t).where(t.c.status == "open").order_by(t.c.id)
+        if table:
+            query = query.where(t.c.table_name == table)
+        with engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
+            rows = conn.execute(query.limit(limit)).mappings().all()
+    finally:
+        engine.dispose()
+    typer.echo(f"{total} row(s) to review" + (f" in {table}" if table else ""))
+    for r in rows:
+        suggestion = "(too long for the model)" if r["reason"] == "too_long" else repr(r["suggestion"])
+        typer.echo(f"  {r['table_name']}.{r['column_name']} key {r['key']}: {r['value']!r} -> {suggestion} "
+                   f"confidence {r['confidence']:.3f}, run {r['run_id']}")

@@ -107,6 +107,7 @@ class UserTable:
     key: sa.Column
     column: sa.Column
     target: sa.Column  # the column written: ``column`` itself (in place) or the output column
+    target_missing: bool = False  # a dry run into an output column not created yet
 
     @property
     def in_place(self) -> bool:
@@ -114,8 +115,9 @@ class UserTable:
 
 
 def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_column: str | None,
-                  create_output: bool = False, schema: str | None = None) -> UserTable:
-    """Check the names against the schema (clear errors), and add the output column if asked."""
+                  create_output: bool = False, schema: str | None = None, dry_run: bool = False) -> UserTable:
+    """Check the names against the schema (clear errors), and add the output column if asked
+    (a dry run never adds it: it reads the missing column as empty)."""
     def load() -> sa.Table:
         try:
             return sa.Table(table, sa.MetaData(schema=schema), autoload_with=engine)
@@ -141,6 +143,10 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
         raise DatabaseJobError(f"column {column!r} is {source.type}, not text")
     if output_column is None:
         return UserTable(reflected, key_col, source, source)
+    if output_column not in reflected.c and dry_run:
+        if output_column in (key, column):
+            raise DatabaseJobError("the output column must differ from the key and input columns (or use --in-place)")
+        return UserTable(reflected, key_col, source, sa.Column(output_column, sa.Text), target_missing=True)
     if output_column not in reflected.c:
         if not create_output:
             raise DatabaseJobError(f"table {table!r} has no output column {output_column!r} "
@@ -170,7 +176,8 @@ def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: obj
                  upto: object = None) -> Iterator[list[sa.Row]]:
     """Rows (key, value, target value) in key order, ``batch_size`` at a time: keyset pagination,
     one short read transaction per batch (never the whole table in memory)."""
-    columns = [user.key, user.column] + ([] if user.in_place else [user.target])
+    target = sa.null().label(user.target.name) if user.target_missing else user.target
+    columns = [user.key, user.column] + ([] if user.in_place else [target])
     last = after
     while True:
         query = sa.select(*columns).order_by(user.key).limit(batch_size)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import numpy as np
@@ -137,3 +138,16 @@ def summarize(
 def jsonable(metrics: dict) -> dict:
     """The metrics with NaN (undefined) values as None, as JSON wants them."""
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}
+
+
+def char_diff(source: str, target: str) -> str:
+    """``source`` edited into ``target``: ``[-removed-]`` and ``{+added+}``, as in `git diff --word-diff`."""
+    out = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, source, target, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(source[a1:a2])
+        if op in ("delete", "replace"):
+            out.append(f"[-{source[a1:a2]}-]")
+        if op in ("insert", "replace"):
+            out.append(f"{{+{target[b1:b2]}+}}")
+    return "".join(out)

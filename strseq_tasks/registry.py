@@ -344,3 +344,16 @@ class Registry:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
+
+
+def resolve_model(model: str | Path) -> tuple[Path, str, int | None]:
+    """A model folder, or REGISTRY/NAME@SELECTOR fetched (verified) from a registry.
+
+    Returns the local folder, the model's name and its registry version (None for a folder).
+    """
+    folder = Path(model)
+    ref = None if folder.is_dir() else parse_model_ref(str(model))
+    if ref is None:
+        return folder, folder.name, None
+    path, version = Registry(ref.registry).load(ref)
+    return path, ref.name, version

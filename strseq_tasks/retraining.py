@@ -7,7 +7,6 @@ publishing ``registry.Registry``: nothing here is a second implementation of eit
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .bundle import fingerprint_pairs
-from .metrics import jsonable, summarize
+from .metrics import char_diff, jsonable, summarize
 from .registry import check_name
 from .sources import Source
 
@@ -191,19 +190,6 @@ def decide(challenger: dict, champion: dict | None, gates: Gates, promote: bool 
 
 
 # --- report --------------------------------------------------------------------------------
-
-
-def char_diff(source: str, target: str) -> str:
-    """``source`` edited into ``target``: ``[-removed-]`` and ``{+added+}``, as in `git diff --word-diff`."""
-    out = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, source, target, autojunk=False).get_opcodes():
-        if op == "equal":
-            out.append(source[a1:a2])
-        if op in ("delete", "replace"):
-            out.append(f"[-{source[a1:a2]}-]")
-        if op in ("insert", "replace"):
-            out.append(f"{{+{target[b1:b2]}+}}")
-    return "".join(out)
 
 
 def worst_errors(heldout: Sequence[Pair], evaluation: Evaluation, limit: int = 10) -> list[dict]:

@@ -1,0 +1,75 @@
+"""The cleaning flow and `strseq clean|review|revert` on real SQLite and PostgreSQL tables."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from integration.cli_harness import run_strseq  # tests/ is on sys.path
+from prefect.artifacts import Artifact
+
+from strseq_tasks.cleaning import CleanParams
+from strseq_tasks.db import AUDIT
+from strseq_tasks.flows.clean import clean
+
+NAMES = ["JOHN SMITH", "mary jones", None, "", "Ann Lee", "dr. peter pan", "bob o'neil", "  "]
+
+
+def make_table(url: str) -> sa.Engine:
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    customers = sa.Table("customers", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(customers.insert(), [{"id": i, "name": n} for i, n in enumerate(NAMES, start=1)])
+    return engine
+
+
+def dump(engine):
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text("SELECT * FROM customers ORDER BY id"))]
+
+
+def test_the_flow_cleans_into_an_output_column_and_a_rerun_changes_nothing(database_url, tiny_bundle):
+    engine = make_table(database_url)
+    params = CleanParams(db=database_url, table="customers", key="id", column="name", model=str(tiny_bundle),
+                         create_output_column=True, threshold=0.0, batch_size=3)
+    dry = clean(params.model_copy(update={"dry_run": True}))
+    assert dump(engine) == [(i, n) for i, n in enumerate(NAMES, start=1)]  # not even the column was added
+    first = clean(params)
+    assert first["rows_read"] == 8 and first["skipped"] == 3
+    assert first["changed"] + first["unchanged"] == 5 == dry["changed"] + dry["unchanged"]
+    rows = dump(engine)
+    assert [r[1] for r in rows] == NAMES  # the input column is untouched
+    assert sum(r[2] is not None for r in rows) == first["changed"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar() == first["changed"]
+    assert "customers.name -> name_clean" in Artifact.get("strseq-clean").data
+    second = clean(params)
+    assert second["changed"] == 0 and second["already_done"] == 5 and dump(engine) == rows
+    engine.dispose()
+
+
+def test_cli_clean_review_revert(tmp_path, tiny_bundle):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_table(url)
+    before = dump(engine)
+    proc = run_strseq("clean", "--db", url, "--table", "customers", "--key", "id", "--column", "name",
+                      "--model", tiny_bundle, "--in-place", "--threshold", "0.5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
+    review = run_strseq("review", "--db", url)
+    assert review.returncode == 0 and "to review" in review.stdout
+    reverted = run_strseq("revert", "--db", url, "--run-id", run_id)
+    assert reverted.returncode == 0 and f"run {run_id} reverted" in reverted.stdout
+    assert dump(engine) == before
+    again = run_strseq("revert", "--db", url, "--run-id", run_id)
+    assert again.returncode == 2 and "already reverted" in again.stderr
+    engine.dispose()
+
+
+def test_cli_clean_refuses_unknown_tables_and_columns(tmp_path, tiny_bundle):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    make_table(url).dispose()
+    for args, message in ((["--table", "nope", "--column", "name"], "no table 'nope'"),
+                          (["--table", "customers", "--column", "email"], "no text column 'email'")):
+        proc = run_strseq("clean", "--db", url, "--key", "id", "--model", tiny_bundle, "--in-place", *args)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
