@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 from prefect.artifacts import Artifact
+from strseq_tasks.flows.clean import clean
 
 from strseq_tasks.cleaning import CleanParams
 from strseq_tasks.db import AUDIT
-from strseq_tasks.flows.clean import clean
 
 NAMES = ["JOHN SMITH", "mary jones", None, "", "Ann Lee", "dr. peter pan", "bob o'neil", "  "]
 
