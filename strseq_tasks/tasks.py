@@ -1,0 +1,41 @@
+"""Prefect tasks for users' own flows (needs the flows extra).
+
+    from prefect import flow
+    from strseq_tasks.tasks import normalize_records
+
+    @flow
+    def nightly_import(path: str):
+        frame = pd.read_csv(path)
+        frame = normalize_records(frame, column="name", model="models/names@production", threshold=0.9)
+        ...  # frame now has name_prediction, name_confidence, name_status
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from .series import load_normalizer, normalize_series
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def normalize_records(records: pd.DataFrame | list[dict], column: str, model: str, threshold: float | None = None,
+                      prefix: str | None = None) -> pd.DataFrame:
+    """Add ``<prefix>_prediction``, ``_confidence``, ``_status`` for ``column`` (prefix: the
+    column's name); the input frame is not modified. With ``threshold``, low-confidence rows keep
+    their input as prediction (status ``below_threshold``)."""
+    frame = pd.DataFrame(records) if not isinstance(records, pd.DataFrame) else records.copy()
+    if column not in frame.columns:
+        raise KeyError(f"no column {column!r} in the records (columns: {', '.join(map(str, frame.columns))})")
+    prefix = prefix or column
+    clash = [c for c in (f"{prefix}_prediction", f"{prefix}_confidence", f"{prefix}_status") if c in frame.columns]
+    if clash:
+        raise ValueError(f"the records already have column(s) {', '.join(clash)}; pass another prefix")
+    out = normalize_series(frame[column], load_normalizer(model), threshold)
+    frame[f"{prefix}_prediction"] = out["prediction"]
+    frame[f"{prefix}_confidence"] = out["confidence"]
+    frame[f"{prefix}_status"] = out["status"]
+    get_run_logger().info("normalized %d %s value(s) with %s: %d changed", len(frame), column, model,
+                          int(out["changed"].sum()))
+    return frame
