@@ -1,0 +1,75 @@
+"""kill -9 in the middle of a cleaning run, then run again: every row applied exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from strseq_tasks.cleaning import ModelIdentity, clean_table
+from strseq_tasks.db import AUDIT, RUNS, reflect_table
+from strseq_tasks.runtime import Prediction
+
+ROWS = 40
+JOB = textwrap.dedent("""
+    import sys, time
+    import sqlalchemy as sa
+    from strseq_tasks.cleaning import ModelIdentity, clean_table
+    from strseq_tasks.db import reflect_table
+    from strseq_tasks.runtime import Prediction
+
+    def slow_title_case(texts):
+        time.sleep(0.2)  # a batch takes a while: the parent kills us between or inside batches
+        return [Prediction(t.title(), 0.95, "ok") for t in texts]
+
+    engine = sa.create_engine(sys.argv[1])
+    user = reflect_table(engine, "people", "id", "name", None)
+    clean_table(engine, user, ModelIdentity("names", 1, "sha-1"), slow_title_case, batch_size=3)
+""")
+
+
+def _count(engine, sql):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql)).scalar()
+
+
+@pytest.mark.parametrize("kill_after", [2, 7])
+def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_after):
+    engine = sa.create_engine(database_url)
+    meta = sa.MetaData()
+    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", JOB, database_url], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sa.inspect(engine).has_table(AUDIT) and _count(engine, f"SELECT count(*) FROM {AUDIT}") >= kill_after:
+            break
+        assert proc.poll() is None, "the job ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = _count(engine, f"SELECT count(*) FROM {AUDIT}")
+    assert kill_after <= partial < ROWS
+    assert _count(engine, f"SELECT count(*) FROM {RUNS} WHERE status = 'running'") == 1  # died mid-run
+
+    def title_case(texts):
+        return [Prediction(t.title(), 0.95, "ok") for t in texts]
+
+    report = clean_table(engine, reflect_table(engine, "people", "id", "name", None),
+                         ModelIdentity("names", 1, "sha-1"), title_case, batch_size=3)
+    assert report.changed == ROWS - partial and report.already_done == partial
+    with engine.connect() as conn:
+        keys = [r[0] for r in conn.execute(sa.text(f"SELECT key FROM {AUDIT}"))]
+        names = [r[0] for r in conn.execute(sa.text("SELECT name FROM people ORDER BY id"))]
+    assert sorted(keys, key=int) == [str(i) for i in range(1, ROWS + 1)]  # one audit row per row, no more
+    assert names == [f"Person Number {i}" for i in range(1, ROWS + 1)]
+    engine.dispose()
