@@ -31,6 +31,29 @@ def load_model(params: CleanParams):
 
 
 @task(cache_policy=NO_CACHE)
+def validate(params: CleanParams, max_len: int):
+    """The records suite, computed in the database, before anything is written."""
+    import sqlalchemy as sa
+
+    from strseq_tasks.validation import ColumnValidationError, validate_column
+
+    engine = sa.create_engine(params.db)
+    try:
+        user = reflect_table(engine, params.table, params.key, params.column, params.target_column(),
+                             params.create_output_column, params.db_schema, dry_run=True)
+        report = validate_column(engine, user.table, user.column, max_len, params.min_non_null,
+                                 params.min_within_length)
+    finally:
+        engine.dispose()
+    create_markdown_artifact(report.markdown(), key="strseq-clean-validation",
+                             description=f"validation of {params.table}.{params.column}")
+    (get_run_logger().info if report.success else get_run_logger().error)(report.summary())
+    if not report.success:
+        raise ColumnValidationError(report)
+    return report
+
+
+@task(cache_policy=NO_CACHE)
 def run_job(params: CleanParams, normalizer, identity: ModelIdentity):
     import sqlalchemy as sa
 
@@ -57,6 +80,7 @@ def clean(params: CleanParams) -> dict:
     """Normalize TABLE.COLUMN with MODEL: changes above the threshold are applied and audited,
     the rest go to review; --dry-run reports what would change and writes nothing."""
     normalizer, identity = load_model(params)
+    validate(params, normalizer.max_len)
     report = run_job(params, normalizer, identity)
     markdown = clean_report_markdown(params, identity, report)
     create_markdown_artifact(markdown, key="strseq-clean", description=f"cleaning {params.table}.{params.column}")

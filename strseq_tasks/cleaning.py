@@ -59,6 +59,9 @@ class CleanParams(BaseModel):
     dry_run: bool = False
     db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
     threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores)")
+    min_non_null: float = Field(0.5, ge=0, le=1, description="validation: at least this share of values not NULL")
+    min_within_length: float = Field(0.99, ge=0, le=1, description="validation: at least this share of values "
+                                     "within the model's length limit (longer ones go to review)")
 
     @model_validator(mode="after")
     def _mode(self) -> CleanParams:

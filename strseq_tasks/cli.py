@@ -43,8 +43,14 @@ def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(message)s",
                         stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
-    logging.getLogger("prefect").propagate = False  # Prefect prints its own log lines; not twice
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its set-up chatter
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_not_theirs)
+
+
+def _not_theirs(record: logging.LogRecord) -> bool:
+    """Skip GX's set-up chatter below WARNING (GX sets its loggers' levels itself, so a level on
+    'great_expectations' does not reach them)."""
+    return not (record.name.startswith("great_expectations") and record.levelno < logging.WARNING)
 
 
 def _fmt(value) -> str:

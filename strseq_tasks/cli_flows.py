@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
 
 from .cli import _fail, _setup_logging, app, log, print_metrics
 from .registry import PRODUCTION, Registry, RegistryError
+
+# strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 models_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote and roll back registry models.")
 app.add_typer(models_app, name="models")
@@ -196,6 +201,8 @@ def clean(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would change.")] = False,
     schema: Annotated[str | None, typer.Option(help="Database schema of the table (PostgreSQL).")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    min_non_null: Annotated[float, typer.Option(help="Validation: at least this share of values must be non-NULL.")] = 0.5,
+    min_within_length: Annotated[float, typer.Option(help="Validation: at least this share must fit the model's length limit.")] = 0.99,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Normalize TABLE.COLUMN with MODEL (runs the Prefect flow `strseq-clean`): confident changes
@@ -210,7 +217,8 @@ def clean(
     try:
         params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
                              in_place=in_place, create_output_column=create_output_column, threshold=threshold,
-                             batch_size=batch_size, dry_run=dry_run, db_schema=schema, threads=threads)
+                             batch_size=batch_size, dry_run=dry_run, db_schema=schema, threads=threads,
+                             min_non_null=min_non_null, min_within_length=min_within_length)
     except ValidationError as exc:
         _fail("; ".join(_option_error(e) for e in exc.errors()))
     try:
@@ -218,11 +226,15 @@ def clean(
     except ImportError as exc:
         _fail(f"clean needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
     from .bundle import BundleError
+    from .validation import ColumnValidationError
 
     try:
         result = clean_flow(params)
     except (DatabaseJobError, RegistryError, BundleError) as exc:
         _fail(str(exc))
+    except ColumnValidationError as exc:
+        typer.echo(str(exc), err=True)
+        _fail(f"{table}.{column} failed validation: nothing was written", code=1)
     what = "would change" if dry_run else "changed"
     typer.echo(f"\n{'dry run' if dry_run else 'run ' + result['run_id']}: {result['rows_read']} rows read, "
                f"{result['changed']} {what}, {result['review']} to review, {result['unchanged']} unchanged, "

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 SUITE_FILE = "string_pairs.json"
+RECORDS_SUITE_FILE = "records.json"
 MAX_LISTED = 20  # offending rows listed per expectation in reports
 
 
@@ -60,7 +61,7 @@ class ValidationReport:
     def summary(self) -> str:
         """A few lines for a log: the verdict and each failed check with its first rows."""
         verdict = "passed" if self.success else "FAILED"
-        lines = [f"validation of {self.rows} pairs against suite {self.suite!r} {verdict}: "
+        lines = [f"validation of {self.rows} rows against suite {self.suite!r} {verdict}: "
                  f"{len(self.checks) - len(self.failures) - len(self.warnings)} of {len(self.checks)} "
                  f"expectations met, {len(self.failures)} failed, {len(self.warnings)} warnings"]
         for check in self.failures + self.warnings:
@@ -74,8 +75,8 @@ class ValidationReport:
     def markdown(self) -> str:
         """The report as markdown (a Prefect artifact): a table of checks, then offending rows."""
         verdict = "passed" if self.success else "**failed**"
-        out = [f"### Validation of {self.rows} pairs: {verdict}", "",
-               f"Suite `{self.suite}` (`expectations/{SUITE_FILE}`)", "",
+        out = [f"### Validation of {self.rows} rows: {verdict}", "",
+               f"Suite `{self.suite}` (`expectations/{self.suite}.json`)", "",
                "| expectation | column | severity | result | offending rows |", "|---|---|---|---|---:|"]
         for c in self.checks:
             result = "ok" if c.success else ("warning" if c.severity in ("warning", "info") else "**failed**")
@@ -95,12 +96,20 @@ class ValidationReport:
                 "checks": [{**c.__dict__, "observed": _plain(c.observed)} for c in self.checks]}
 
 
-class PairsValidationError(Exception):
-    """The pairs failed their expectation suite; ``report`` says where."""
+class ValidationFailed(Exception):
+    """Data failed its expectation suite; ``report`` says where."""
 
     def __init__(self, report: ValidationReport):
         self.report = report
         super().__init__(report.summary())
+
+
+class PairsValidationError(ValidationFailed):
+    """The curated pairs failed ``expectations/string_pairs.json``."""
+
+
+class ColumnValidationError(ValidationFailed):
+    """The column to clean failed ``expectations/records.json``: nothing was written."""
 
 
 def _describe(check: Check) -> str:
@@ -145,23 +154,23 @@ def with_derived_columns(pairs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, suite_path: Path | None = None
-                   ) -> ValidationReport:
-    """Run the pairs suite on a frame with columns ``row``, ``input``, ``target``."""
+def _context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    path = suite_path or suites_dir() / SUITE_FILE
-    suite = gx.ExpectationSuite(**json.loads(Path(path).read_text(encoding="utf-8")))
     context = gx.get_context(mode="ephemeral")
     # GX draws a tqdm bar per validation unless told not to (TQDM_DISABLE does not reach it)
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    frame = with_derived_columns(pairs)
-    batch = (context.data_sources.add_pandas("strseq").add_dataframe_asset("pairs")
-             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
-    result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_pairs": min_pairs},
-                            result_format={"result_format": "COMPLETE",
-                                           "unexpected_index_column_names": ["row", "input", "target"]})
+    return context
+
+
+def _load_suite(path: Path):
+    import great_expectations as gx
+
+    return gx.ExpectationSuite(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _checks(result) -> list[Check]:
     checks = []
     for item in result.results:
         config = item.expectation_config
@@ -177,4 +186,40 @@ def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, suite_
             unexpected=int(details.get("unexpected_count") or 0), rows=rows[:MAX_LISTED],
             observed=details.get("observed_value"),
         ))
+    return checks
+
+
+def validate_column(engine, table, column, max_len: int, min_non_null: float = 0.5,
+                    min_within_length: float = 0.99, suite_path: Path | None = None) -> ValidationReport:
+    """Run the records suite on ``table.column`` (SQLAlchemy objects) inside the database."""
+    import sqlalchemy as sa
+
+    query = str(sa.select(column.label("value")).select_from(table).compile(
+        engine, compile_kwargs={"literal_binds": True}))
+    context = _context()
+    add = {"sqlite": context.data_sources.add_sqlite, "postgresql": context.data_sources.add_postgres}.get(
+        engine.dialect.name, context.data_sources.add_sql)
+    source = add("strseq", connection_string=engine.url.render_as_string(hide_password=False))
+    batch = source.add_query_asset("column", query=query).add_batch_definition_whole_table("all").get_batch()
+    suite = _load_suite(suite_path or suites_dir() / RECORDS_SUITE_FILE)
+    result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_non_null": min_non_null,
+                                                           "min_within_length": min_within_length})
+    checks = [Check(**{**c.__dict__, "column": column.name if c.column == "value" else c.column})
+              for c in _checks(result)]
+    total = max((int((item.result or {}).get("element_count") or 0) for item in result.results), default=0)
+    return ValidationReport(suite.name, total, checks)
+
+
+def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, suite_path: Path | None = None
+                   ) -> ValidationReport:
+    """Run the pairs suite on a frame with columns ``row``, ``input``, ``target``."""
+    context = _context()
+    suite = _load_suite(suite_path or suites_dir() / SUITE_FILE)
+    frame = with_derived_columns(pairs)
+    batch = (context.data_sources.add_pandas("strseq").add_dataframe_asset("pairs")
+             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
+    result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_pairs": min_pairs},
+                            result_format={"result_format": "COMPLETE",
+                                           "unexpected_index_column_names": ["row", "input", "target"]})
+    checks = _checks(result)
     return ValidationReport(suite.name, len(frame), checks)

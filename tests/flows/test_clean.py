@@ -73,3 +73,22 @@ def test_cli_clean_refuses_unknown_tables_and_columns(tmp_path, tiny_bundle):
                           (["--table", "customers", "--column", "email"], "no text column 'email'")):
         proc = run_strseq("clean", "--db", url, "--key", "id", "--model", tiny_bundle, "--in-place", *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_column_failing_validation_stops_the_run_before_any_write(database_url, tiny_bundle):
+    import pytest
+
+    from strseq_tasks.validation import ColumnValidationError
+
+    engine = make_table(database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customers SET name = NULL WHERE id > 2"))
+    before = dump(engine)
+    params = CleanParams(db=database_url, table="customers", key="id", column="name", model=str(tiny_bundle),
+                         in_place=True, threshold=0.0)
+    with pytest.raises(ColumnValidationError, match="too many NULLs"):
+        clean(params)
+    assert dump(engine) == before
+    assert not sa.inspect(engine).has_table(AUDIT)
+    assert "**failed**" in Artifact.get("strseq-clean-validation").data
+    engine.dispose()
