@@ -73,3 +73,26 @@ def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_af
     assert sorted(keys, key=int) == [str(i) for i in range(1, ROWS + 1)]  # one audit row per row, no more
     assert names == [f"Person Number {i}" for i in range(1, ROWS + 1)]
     engine.dispose()
+
+
+def test_two_processes_cleaning_one_column_at_once_do_not_both_apply(database_url):
+    engine = sa.create_engine(database_url)
+    meta = sa.MetaData()
+    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([sys.executable, "-c", JOB, database_url], env=env)
+    deadline = time.monotonic() + 120
+    while not (sa.inspect(engine).has_table(RUNS) and _count(engine, f"SELECT count(*) FROM {RUNS}") >= 1):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-c", JOB, database_url], env=env, capture_output=True, text=True)
+    assert second.returncode != 0 and "LockedError: another strseq run is cleaning people.name" in second.stderr
+    assert first.wait(timeout=120) == 0
+    with engine.connect() as conn:
+        keys = [r[0] for r in conn.execute(sa.text(f"SELECT key FROM {AUDIT}"))]
+    assert len(keys) == len(set(keys)) == ROWS
+    assert _count(engine, f"SELECT count(*) FROM {RUNS}") == 1  # the refused run left no trace
+    engine.dispose()
