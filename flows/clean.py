@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from strseq_tasks.cleaning import CleanParams, ModelIdentity, clean_report_markdown, clean_table
 from strseq_tasks.db import reflect_table
+from strseq_tasks.tasks import report_validation
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -45,12 +46,8 @@ def validate(params: CleanParams, max_len: int):
                                  params.min_within_length)
     finally:
         engine.dispose()
-    create_markdown_artifact(report.markdown(), key="strseq-clean-validation",
-                             description=f"validation of {params.table}.{params.column}")
-    (get_run_logger().info if report.success else get_run_logger().error)(report.summary())
-    if not report.success:
-        raise ColumnValidationError(report)
-    return report
+    return report_validation(report, "strseq-clean-validation", f"validation of {params.table}.{params.column}",
+                             ColumnValidationError)
 
 
 @task(cache_policy=NO_CACHE)

@@ -20,6 +20,7 @@ from strseq_tasks import retraining as rt
 from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
 from strseq_tasks.retraining import RetrainParams
 from strseq_tasks.sources import read_pair_frame, read_strings
+from strseq_tasks.tasks import report_validation
 from strseq_tasks.validation import PairsValidationError, validate_pairs
 
 
@@ -30,13 +31,9 @@ def load_pairs(params: RetrainParams):
 
 @task(cache_policy=NO_CACHE)
 def validate(frame, params: RetrainParams):
-    report = validate_pairs(frame, params.max_len, params.min_pairs)
-    create_markdown_artifact(report.markdown(), key=f"{_key(params.name)}-validation",
-                             description=f"validation of the pairs of {params.name}")
-    (get_run_logger().info if report.success else get_run_logger().error)(report.summary())
-    if not report.success:
-        raise PairsValidationError(report)
-    return report
+    return report_validation(validate_pairs(frame, params.max_len, params.min_pairs),
+                             f"{_key(params.name)}-validation", f"validation of the pairs of {params.name}",
+                             PairsValidationError)
 
 
 @task(cache_policy=NO_CACHE)

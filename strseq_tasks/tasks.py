@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from .series import load_normalizer, normalize_series
+from .validation import ValidationFailed, ValidationReport
 
 
 @task(cache_policy=NO_CACHE, retries=0)
@@ -39,3 +41,14 @@ def normalize_records(records: pd.DataFrame | list[dict], column: str, model: st
     get_run_logger().info("normalized %d %s value(s) with %s: %d changed", len(frame), column, model,
                           int(out["changed"].sum()))
     return frame
+
+
+def report_validation(report: ValidationReport, key: str, description: str,
+                      error: type[ValidationFailed] = ValidationFailed) -> ValidationReport:
+    """Log a validation report, keep it as a Prefect markdown artifact, and raise ``error`` if it failed."""
+    create_markdown_artifact(report.markdown(), key=key, description=description)
+    logger = get_run_logger()
+    (logger.info if report.success else logger.error)(report.summary())
+    if not report.success:
+        raise error(report)
+    return report

@@ -34,6 +34,16 @@ JOB = textwrap.dedent("""
 """)
 
 
+def people_table(url: str) -> sa.Engine:
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    return engine
+
+
 def _count(engine, sql):
     with engine.connect() as conn:
         return conn.execute(sa.text(sql)).scalar()
@@ -41,12 +51,7 @@ def _count(engine, sql):
 
 @pytest.mark.parametrize("kill_after", [2, 7])
 def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_after):
-    engine = sa.create_engine(database_url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    engine = people_table(database_url)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", JOB, database_url], env=env)
     deadline = time.monotonic() + 120
@@ -76,12 +81,7 @@ def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_af
 
 
 def test_two_processes_cleaning_one_column_at_once_do_not_both_apply(database_url):
-    engine = sa.create_engine(database_url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    engine = people_table(database_url)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([sys.executable, "-c", JOB, database_url], env=env)
     deadline = time.monotonic() + 120
