@@ -43,6 +43,8 @@ INITS = ("scratch", "pretrained", "adapted")
 AUGS = ("off", "on")
 UNLABELED = 3000
 SIZES = (50, 200, 1000)
+# the four tasks of the core benchmark; misspellings (added later) shares the typos task's words
+ABLATION_TASKS = ("typos", "names", "dates", "phones")
 
 
 def _adapted_path(task: str, seed: int, minutes: float) -> Path:
@@ -228,7 +230,7 @@ def report(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--tasks", nargs="+", default=list(ABLATION_TASKS), choices=list(TASKS))
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--inits", nargs="+", default=list(INITS), choices=INITS)

@@ -4,8 +4,10 @@ Each task returns ``(train, test)`` lists of ``(input, target)`` pairs, determin
 seed, with **test targets never seen in training** (and a share of already-clean test inputs,
 so that harm is measured):
 
-- ``typos``: English words (wordfreq's word list) with realistic typos (keyboard neighbours,
-  swaps, drops, doubled letters, sound-alike spellings) -> the word;
+- ``typos``: English words (wordfreq's word list) with generated typos (keyboard neighbours,
+  swaps, drops, doubled letters, sound-alike spellings; often several per word) -> the word;
+- ``misspellings``: real misspellings of the same words, as people typed them (codespell's
+  dictionary of misspellings collected from real text, e.g. "recieve" -> "receive") -> the word;
 - ``names``: person names from Faker in ten Latin-script locales, in many layouts
   ("SMITH, John A.", "dr. john a smith", ...) -> "First Last";
 - ``dates``: 24 date layouts (month names, ordinals, weekdays, dotted, slashed) -> ISO 8601;
@@ -76,6 +78,36 @@ def typos(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Pair], list[Pa
             if typo != word:
                 return typo, word
         return word[1:] + word[0] if len(word) > 1 else word, word
+
+    return _split_by_target(make, n_train, n_test, seed, clean_share=0.2)
+
+
+def real_misspellings() -> dict[str, list[str]]:
+    """codespell's dictionary of real misspellings, as {word: [misspellings]}: entries with one
+    unambiguous correction that is a word of the typos task's dictionary (so both tasks share a
+    word list), letters only, lower case."""
+    from importlib.resources import files
+
+    known = set(typo_words())
+    by_word: dict[str, list[str]] = {}
+    text = files("codespell_lib").joinpath("data", "dictionary.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        wrong, _, fixes = line.partition("->")
+        fixes = [f.strip() for f in fixes.split(",") if f.strip()]
+        if len(fixes) != 1 or not wrong.isalpha() or not wrong.islower():
+            continue
+        if fixes[0] in known and fixes[0] != wrong:
+            by_word.setdefault(fixes[0], []).append(wrong)
+    return by_word
+
+
+def misspellings(n_train: int, n_test: int, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    by_word = real_misspellings()
+    words = sorted(by_word)
+
+    def make(rng: random.Random) -> Pair:
+        word = rng.choice(words)
+        return rng.choice(by_word[word]), word
 
     return _split_by_target(make, n_train, n_test, seed, clean_share=0.2)
 
@@ -187,7 +219,8 @@ TASKS: dict[str, Callable[[int, int, int], tuple[list[Pair], list[Pair]]]] = {
     "names": names,
     "dates": dates,
     "phones": phones,
+    "misspellings": misspellings,
 }
 
 # tasks whose valid outputs form a list a user would have (see strseq_tasks.known)
-KNOWN_VALUES: dict[str, Callable[[], list[str]]] = {"typos": typo_words}
+KNOWN_VALUES: dict[str, Callable[[], list[str]]] = {"typos": typo_words, "misspellings": typo_words}

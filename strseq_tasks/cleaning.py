@@ -123,8 +123,11 @@ def clean_table(engine: sa.Engine, user: UserTable, model: ModelIdentity,
     meta, t = job_tables(user.table.schema)
     lo, hi = key_range or (None, None)
     if dry_run:
+        # markers of earlier runs, if any, tell a dry run what a real run would skip
+        markers = sa.inspect(engine).has_table(PROCESSED, schema=user.table.schema)
         for rows in read_batches(engine, user, batch_size, lo, hi):
-            _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=False)
+            _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=False,
+                     markers=markers)
             if on_batch:
                 on_batch(report)
         return report
@@ -154,10 +157,10 @@ def clean_table(engine: sa.Engine, user: UserTable, model: ModelIdentity,
 
 
 def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,
-             sample_size: int, write: bool) -> None:
+             sample_size: int, write: bool, markers: bool = True) -> None:
     keys = [key_text(r[0]) for r in rows]
     done = {}
-    if write or sa.inspect(engine).has_table(PROCESSED, schema=user.table.schema):
+    if markers:
         with engine.connect() as conn:
             p = t[PROCESSED]
             done = dict(conn.execute(sa.select(p.c.key, p.c.value_hash).where(

@@ -157,7 +157,8 @@ def train(
     margin = manifest["decoding"]["identity_margin"]
     if manifest["decoding"].get("known_values"):
         info = manifest["decoding"]["known_values"]
-        typer.echo(f"  known values: {info['values']} (inputs within {info['max_distance']} edits snap to them)")
+        typer.echo(f"  known values: {info['values']} (inputs within {info['max_distance']} edits snap to them; "
+                   f"list-order prior weight {info.get('prior_weight', 0.0)})")
     kinds = ", ".join(k for k, on in manifest["augmentation_kinds"].items() if on) or "none"
     typer.echo(f"  noise kinds used: {kinds}; identity margin {margin} nats "
                "(an input is kept unless the answer beats it by this)")

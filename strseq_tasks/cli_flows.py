@@ -14,6 +14,9 @@ from .registry import PRODUCTION, Registry, RegistryError
 # strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Without a Prefect API URL, a flow run starts a temporary local server; Prefect waits 20 s for
+# it, which a busy 2-core machine (a nightly job beside a training run) can exceed. Wait longer.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 models_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote and roll back registry models.")
 app.add_typer(models_app, name="models")

@@ -4,7 +4,8 @@ A data team often has a list of valid values next to its dirty column: a diction
 codes in the catalogue, the city names of a country, the clean values already in the table.
 Given one, decoding (``transduce``) prefers it: an input that is already a known value is left
 alone, and an input within ``max_distance`` edits of known values becomes the nearest of them
-(fewest edits first; the model's probability breaks ties). Inputs with no known value nearby
+(fewest edits first; the model's probability breaks ties, helped by a prior from the list's
+order when training found that it helps: see ``log_prior``). Inputs with no known value nearby
 are decoded freely, as without a list. This is what makes spelling correction of words never
 seen in the pairs possible: a few pairs cannot teach a model which words exist.
 
@@ -19,6 +20,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -103,6 +105,15 @@ class KnownValues:
         nearest = min(d for d, _, _ in best)
         tied = sorted((p, v) for d, p, v in best if d == nearest)[: self.max_candidates]
         return Near(tuple(v for _, v in tied), nearest)
+
+    def log_prior(self, values: Iterable[str]) -> np.ndarray:
+        """A Zipf prior from list order, ``-log(1 + position)``: write the list most likely value
+        first (a dictionary by word frequency, a catalogue by sales) and the first of two equally
+        near values is preferred. This is the noisy-channel spelling corrector's P(word), which
+        the pairs cannot teach for words they never show. Decoding adds it to the model's
+        log-probability times a weight that training chooses on validation (0 when list order
+        carries no information, e.g. an alphabetical list)."""
+        return -np.log1p(np.array([self._positions[normalize_text(v)] for v in values], dtype=np.float64))
 
     def to_json(self) -> str:
         """The bundle's ``known_values.json`` (JSON keeps values with line breaks or odd characters)."""

@@ -110,7 +110,7 @@ def train_bundle(
     val_inputs = [a for a, _ in result.val_pairs]
     val_targets = [b for _, b in result.val_pairs]
     outputs, logprob = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin,
-                                     known=known)
+                                     known=known, known_prior=result.known_prior)
     confidence = result.calibration.confidence(logprob)
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
@@ -147,7 +147,7 @@ def train_bundle(
             "decoding": {"beam": 1, "identity_margin": result.identity_margin,
                          "known_values": None if known is None else {
                              "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
-                             "fingerprint": known.fingerprint()}},
+                             "fingerprint": known.fingerprint(), "prior_weight": result.known_prior}},
             "onnx_parity": parity,
         }
 

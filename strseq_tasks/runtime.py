@@ -110,6 +110,8 @@ class Normalizer:
         # keep an input unless the model's answer is this much (nats) more probable; None: off
         self.identity_margin = decoding.get("identity_margin")
         self.known = known if known is not None else self._bundle_known(decoding.get("known_values"))
+        # weight of the known values' list-order prior, chosen in training (also applied to a list given here)
+        self.known_prior = float((decoding.get("known_values") or {}).get("prior_weight", 0.0))
         self.encoder, self.decoder = open_sessions(self.path, threads)
 
     def _bundle_known(self, info: dict | None) -> KnownValues | None:
@@ -142,7 +144,7 @@ class Normalizer:
         outputs, logprob = transduce(
             [texts[i] for i in ok], self.vocab, self.stepper, self.max_len,
             beam=beam or self.default_beam, batch_size=batch_size, on_batch=on_batch,
-            identity_margin=self.identity_margin, known=self.known or None,
+            identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
         )
         confidence = self.calibration.confidence(logprob) if ok else np.zeros(0)
         result = [

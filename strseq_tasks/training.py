@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 # Candidate margins (nats) by which an answer must beat leaving the input unchanged.
 IDENTITY_MARGINS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
+# Candidate weights of the known values' list-order prior (nats per log-rank; see known.log_prior).
+KNOWN_PRIORS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class FitResult:
     val_pairs: list[Pair]
     stopped: str  # why training ended: "patience", "max_epochs" or "time"
     identity_margin: float  # chosen on validation: keep the input unless the answer beats it by this (nats)
+    known_prior: float = 0.0  # chosen on validation: weight of the known values' list-order prior
 
 
 def hash_unit(text: str, seed: int) -> float:
@@ -148,7 +151,8 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
 
 
 def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64,
-                  identity_margin: float | None = None, known: KnownValues | None = None):
+                  identity_margin: float | None = None, known: KnownValues | None = None,
+                  known_prior: float = 0.0):
     """Outputs and log-probabilities from PyTorch, through the shared decoder (see ``transduce``)."""
     was_training = model.training
     model.eval()
@@ -162,6 +166,7 @@ def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: 
             batch_size=batch_size,
             identity_margin=identity_margin,
             known=known,
+            known_prior=known_prior,
         )
     finally:
         model.train(was_training)
@@ -255,22 +260,43 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             break
     model.load_state_dict(best_state)
     model.eval()
-    calibration, margin = Calibration(), None
+    calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
-        margin, outputs, logprob = choose_identity_margin(model, vocab, val_inputs, val_targets, cfg.max_harm, known)
+        prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0
+        margin, outputs, logprob = choose_identity_margin(model, vocab, val_inputs, val_targets, cfg.max_harm, known,
+                                                          prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]))
-    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin)
+    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior)
+
+
+def choose_known_prior(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
+                       known: KnownValues) -> float:
+    """The weight of the list-order prior (``known.log_prior``) with the best validation exact
+    match on the rows where it can matter (several known values equally near); ties: the
+    smaller weight, so a list whose order says nothing gets 0."""
+    rows = [i for i, text in enumerate(inputs) if (near := known.near(text)) is not None and len(near.values) > 1]
+    if not rows:
+        return 0.0
+    texts, wanted = [inputs[i] for i in rows], [targets[i] for i in rows]
+    best = (-1.0, 0.0)
+    for weight in KNOWN_PRIORS:
+        outputs, _ = predict_torch(model, vocab, texts, known=known, known_prior=weight)
+        exact = float(np.mean([o == t for o, t in zip(outputs, wanted)]))
+        if exact > best[0]:
+            best = (exact, weight)
+    return best[1]
 
 
 def choose_identity_margin(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
-                           max_harm: float, known: KnownValues | None = None):
+                           max_harm: float, known: KnownValues | None = None, known_prior: float = 0.0):
     """The identity margin (see ``transduce``) with the best validation exact match among those
     whose validation harm is at most ``max_harm`` (or the least harmful, if none is), decoding
     with the ``known`` values if any."""
     clean = [i == t for i, t in zip(inputs, targets)]
     trials = []
     for margin in IDENTITY_MARGINS:
-        outputs, logprob = predict_torch(model, vocab, inputs, identity_margin=margin, known=known)
+        outputs, logprob = predict_torch(model, vocab, inputs, identity_margin=margin, known=known,
+                                         known_prior=known_prior)
         exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))
         changed = [o != i for o, i, c in zip(outputs, inputs, clean) if c]
         harm = float(np.mean(changed)) if changed else 0.0

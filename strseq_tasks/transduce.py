@@ -26,6 +26,7 @@ def transduce(
     on_batch: Callable[[int], None] | None = None,
     identity_margin: float | None = None,
     known: KnownValues | None = None,
+    known_prior: float = 0.0,
 ) -> tuple[list[str], np.ndarray]:
     """Decode every text; returns outputs and their log-probabilities, in input order.
 
@@ -39,7 +40,9 @@ def transduce(
 
     With ``known`` values (see ``known.KnownValues``), a text that is a known value is kept, and a
     text within the list's edit distance of known values becomes the nearest one (the model's
-    log-probability picks among ties); only the other texts are decoded freely.
+    log-probability, plus ``known_prior`` times the list-order prior ``KnownValues.log_prior``,
+    picks among ties); only the other texts are decoded freely. The log-probability returned
+    for a snapped text is the model's alone (confidence is calibrated on it).
     """
     texts = [normalize_text(t) for t in texts]
     outputs = [""] * len(texts)
@@ -75,10 +78,11 @@ def transduce(
                 candidates.append(value)
         scores = score(stepper, stepper.state, [target_ids(vocab, source, r, c) for r, c in zip(rows, candidates)],
                        np.array(rows, dtype=np.int64))
+        ranked = scores + known_prior * known.log_prior(candidates) if known_prior else scores
         start = 0
         for i in index:
             count = len(nearest[texts[i]].values)
-            pick = start + int(np.argmax(scores[start : start + count]))  # first on ties: list order
+            pick = start + int(np.argmax(ranked[start : start + count]))  # first on ties: list order
             outputs[i], logprob[i] = candidates[pick], scores[pick]
             start += count
         if on_batch is not None:

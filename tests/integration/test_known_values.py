@@ -10,6 +10,7 @@ import pytest
 from strseq_tasks.bundle import KNOWN_FILE, BundleError
 from strseq_tasks.known import KnownValues
 from strseq_tasks.runtime import Normalizer
+from strseq_tasks.training import KNOWN_PRIORS
 
 from .cli_harness import read_csv_raw, run_strseq, write_csv
 
@@ -43,6 +44,7 @@ def test_train_stores_the_known_values_with_the_pair_targets(known_model):
     info = normalizer.manifest["decoding"]["known_values"]
     assert info["values"] == len(WORDS) and info["max_distance"] == 2
     assert info["fingerprint"] == normalizer.known.fingerprint()
+    assert info["prior_weight"] in KNOWN_PRIORS and normalizer.known_prior == info["prior_weight"]
     assert KNOWN_FILE in normalizer.manifest["files"]
     assert "known values: 15" in proc.stdout
 

@@ -69,3 +69,10 @@ def test_near_agrees_with_a_brute_force_search(values, text):
         best = min(within.values())
         assert result.distance == best
         assert result.values == tuple(v for v in known.values if within.get(v) == best)
+
+
+def test_log_prior_follows_list_order():
+    import numpy as np
+
+    known = KnownValues(["the", "of", "and"])
+    assert known.log_prior(["the", "and", "of"]) == pytest.approx(-np.log([1.0, 3.0, 2.0]))

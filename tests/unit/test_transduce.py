@@ -76,3 +76,36 @@ def test_the_model_breaks_ties_between_equally_near_values():
                            known=KnownValues(["zz", "ay", "xb"], max_distance=1))
     # "ay": log .1 + (y unlikely: -50); "xb": log .9 + log .1 -> "xb"
     assert outputs == ["xb"]
+
+
+class Unigram:
+    """Emits a, b, x with fixed probabilities whatever the source, then EOS at the source length."""
+
+    PROBS = {"a": 0.5, "b": 0.3, "x": 0.2}
+
+    def __init__(self, source):
+        self.source = source
+        self.state = (np.zeros((source.size, 1), dtype=np.int64),)
+
+    def __call__(self, tokens, state, rows):
+        (pos,) = state
+        out = np.full((len(rows), self.source.copy_map.shape[2]), -50.0)
+        for k, (row, p) in enumerate(zip(rows, pos[:, 0])):
+            if p >= int(self.source.lengths[row]):
+                out[k, EOS] = 0.0
+            else:
+                for char, prob in self.PROBS.items():
+                    out[k, VOCAB.id(char)] = np.log(prob)
+        return out, (pos + 1,)
+
+
+@pytest.mark.parametrize("weight, expected", [(0.0, "aa"), (1.0, "aa"), (2.0, "bb"), (4.0, "bb")])
+def test_the_list_order_prior_can_overrule_a_small_model_preference(weight, expected):
+    from strseq_tasks.known import KnownValues
+
+    # "bb" (listed first) and "aa" are both one edit from "ab"; the model prefers "aa" by
+    # 2 log(.5/.3) = 1.02 nats, the prior prefers "bb" by weight * log 2 = 0.69 * weight nats
+    known = KnownValues(["bb", "aa"], max_distance=1)
+    outputs, logprob = transduce(["ab"], VOCAB, Unigram, max_len=10, known=known, known_prior=weight)
+    assert outputs == [expected]
+    assert logprob[0] == pytest.approx(2 * np.log(Unigram.PROBS[expected[0]]), abs=1e-6)  # the model's own
