@@ -5,6 +5,12 @@ The raw signal is the log-probability of the decoded output (EOS included). Its 
 fitted on the validation split by regularized logistic regression. The prior pulls toward
 ``a = 1, b = 0`` (the raw probability), so a validation split with few or no errors moves the
 mapping little instead of collapsing it. ``a`` acts as an inverse temperature.
+
+With known values (``known``), how an output was reached says much about it: an input that is
+itself a known value was kept (it is right unless it is a valid value used by mistake), one
+snapped to a near value is right as often as the snapping is. Two more terms, ``known_shift``
+for kept known values and ``snap_shift`` for snapped ones, are fitted alongside (prior 0: they
+stay 0 without known values).
 """
 
 from __future__ import annotations
@@ -27,29 +33,39 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 class Calibration:
     scale: float = 1.0  # a
     shift: float = 0.0  # b
+    known_shift: float = 0.0  # added for outputs that kept an input which is a known value
+    snap_shift: float = 0.0  # added for outputs snapped to a known value near the input
 
-    def confidence(self, logprob: np.ndarray) -> np.ndarray:
-        return _sigmoid(self.scale * _logit_of_logprob(logprob) + self.shift)
+    def confidence(self, logprob: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated confidence; ``distance`` from ``transduce`` (None: no known values)."""
+        z = self.scale * _logit_of_logprob(logprob) + self.shift
+        if distance is not None:
+            distance = np.asarray(distance)
+            z = z + self.known_shift * (distance == 0) + self.snap_shift * (distance > 0)
+        return _sigmoid(z)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0, steps: int = 100) -> Calibration:
-    """Platt scaling by Newton's method on NLL + prior/2 * ((a - 1)^2 + b^2)."""
+def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0, steps: int = 100,
+                    distance: np.ndarray | None = None) -> Calibration:
+    """Platt scaling by Newton's method on NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2)."""
     x = _logit_of_logprob(logprob)
     y = np.asarray(correct, dtype=np.float64)
     if not len(x):
         return Calibration()
     x = np.clip(x, -50, 50)
-    w = np.array([1.0, 0.0])
-    features = np.stack([x, np.ones_like(x)], axis=1)
+    d = np.full(len(x), -1) if distance is None else np.asarray(distance)
+    start = np.array([1.0, 0.0, 0.0, 0.0])
+    w = start.copy()
+    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64)], axis=1)
     for _ in range(steps):
         p = _sigmoid(features @ w)
-        grad = features.T @ (p - y) + prior * (w - np.array([1.0, 0.0]))
-        hess = (features * (p * (1 - p))[:, None]).T @ features + prior * np.eye(2)
+        grad = features.T @ (p - y) + prior * (w - start)
+        hess = (features * (p * (1 - p))[:, None]).T @ features + prior * np.eye(4)
         delta = np.linalg.solve(hess, grad)
         w -= delta
         if np.abs(delta).max() < 1e-9:
             break
-    return Calibration(scale=float(w[0]), shift=float(w[1]))
+    return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]))

@@ -109,9 +109,9 @@ def train_bundle(
     result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch, known=known)
     val_inputs = [a for a, _ in result.val_pairs]
     val_targets = [b for _, b in result.val_pairs]
-    outputs, logprob = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin,
+    outputs, logprob, distance = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin,
                                      known=known, known_prior=result.known_prior)
-    confidence = result.calibration.confidence(logprob)
+    confidence = result.calibration.confidence(logprob, distance)
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
 

@@ -141,12 +141,12 @@ class Normalizer:
         """Predictions in input order. Empty and over-long inputs come back unchanged, flagged."""
         texts = [normalize_text(t) for t in texts]
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
-        outputs, logprob = transduce(
+        outputs, logprob, distance = transduce(
             [texts[i] for i in ok], self.vocab, self.stepper, self.max_len,
             beam=beam or self.default_beam, batch_size=batch_size, on_batch=on_batch,
             identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
         )
-        confidence = self.calibration.confidence(logprob) if ok else np.zeros(0)
+        confidence = self.calibration.confidence(logprob, distance) if ok else np.zeros(0)
         result = [
             Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in texts
         ]

@@ -153,7 +153,8 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
 def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64,
                   identity_margin: float | None = None, known: KnownValues | None = None,
                   known_prior: float = 0.0):
-    """Outputs and log-probabilities from PyTorch, through the shared decoder (see ``transduce``)."""
+    """Outputs, log-probabilities and known-value distances from PyTorch, through the shared
+    decoder (see ``transduce``)."""
     was_training = model.training
     model.eval()
     try:
@@ -238,7 +239,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             opt.step()
             losses.append(loss.item())
         val_loss = _val_loss(model, vocab, val_set, 128) if val_set else float("nan")
-        outputs, _ = predict_torch(model, vocab, val_inputs) if val_set else ([], None)
+        outputs = predict_torch(model, vocab, val_inputs)[0] if val_set else []
         exact = float(np.mean([o == t for o, t in zip(outputs, val_targets)])) if val_set else 0.0
         smoothed = exact if smoothed is None else cfg.smoothing * smoothed + (1 - cfg.smoothing) * exact
         score = (round(smoothed, 6), -val_loss if val_set else 0.0)
@@ -263,9 +264,10 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
         prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0
-        margin, outputs, logprob = choose_identity_margin(model, vocab, val_inputs, val_targets, cfg.max_harm, known,
-                                                          prior)
-        calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]))
+        margin, outputs, logprob, distance = choose_identity_margin(model, vocab, val_inputs, val_targets,
+                                                                    cfg.max_harm, known, prior)
+        calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
+                                      distance=distance)
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior)
 
 
@@ -280,7 +282,7 @@ def choose_known_prior(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], 
     texts, wanted = [inputs[i] for i in rows], [targets[i] for i in rows]
     best = (-1.0, 0.0)
     for weight in KNOWN_PRIORS:
-        outputs, _ = predict_torch(model, vocab, texts, known=known, known_prior=weight)
+        outputs = predict_torch(model, vocab, texts, known=known, known_prior=weight)[0]
         exact = float(np.mean([o == t for o, t in zip(outputs, wanted)]))
         if exact > best[0]:
             best = (exact, weight)
@@ -295,12 +297,12 @@ def choose_identity_margin(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[st
     clean = [i == t for i, t in zip(inputs, targets)]
     trials = []
     for margin in IDENTITY_MARGINS:
-        outputs, logprob = predict_torch(model, vocab, inputs, identity_margin=margin, known=known,
-                                         known_prior=known_prior)
+        outputs, logprob, distance = predict_torch(model, vocab, inputs, identity_margin=margin, known=known,
+                                                   known_prior=known_prior)
         exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))
         changed = [o != i for o, i, c in zip(outputs, inputs, clean) if c]
         harm = float(np.mean(changed)) if changed else 0.0
-        trials.append((harm, exact, margin, outputs, logprob))
+        trials.append((harm, exact, margin, outputs, logprob, distance))
     allowed = [t for t in trials if t[0] <= max_harm] or [min(trials, key=lambda t: t[0])]
-    harm, exact, margin, outputs, logprob = max(allowed, key=lambda t: (t[1], t[2]))  # ties: more conservative
-    return margin, outputs, logprob
+    harm, exact, margin, outputs, logprob, distance = max(allowed, key=lambda t: (t[1], t[2]))  # ties: conservative
+    return margin, outputs, logprob, distance

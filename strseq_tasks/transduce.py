@@ -15,6 +15,8 @@ from .decoding import decode, score
 from .known import KnownValues, Near
 from .vocab import CharVocab, normalize_text
 
+FREE = -1  # the distance of a text decoded freely (no known value near it)
+
 
 def transduce(
     texts: Sequence[str],
@@ -27,8 +29,9 @@ def transduce(
     identity_margin: float | None = None,
     known: KnownValues | None = None,
     known_prior: float = 0.0,
-) -> tuple[list[str], np.ndarray]:
-    """Decode every text; returns outputs and their log-probabilities, in input order.
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Decode every text; returns outputs, their log-probabilities and their known-value
+    distances (``FREE`` where no known value was near), in input order.
 
     Texts are NFC-normalized. Empty texts come back empty with log-probability 0. Texts are
     grouped by length so that each batch pads little; ``on_batch(n)`` reports progress.
@@ -42,11 +45,13 @@ def transduce(
     text within the list's edit distance of known values becomes the nearest one (the model's
     log-probability, plus ``known_prior`` times the list-order prior ``KnownValues.log_prior``,
     picks among ties); only the other texts are decoded freely. The log-probability returned
-    for a snapped text is the model's alone (confidence is calibrated on it).
+    for a snapped text is the model's alone; its distance (0 for a text that is a known value)
+    is a second confidence signal (see ``calibration``).
     """
     texts = [normalize_text(t) for t in texts]
     outputs = [""] * len(texts)
     logprob = np.zeros(len(texts), dtype=np.float64)
+    distance = np.full(len(texts), FREE, dtype=np.int64)
     nearest: dict[str, Near | None] = {}
     if known is not None:
         nearest = {t: known.near(t) for t in set(texts) if t}
@@ -84,10 +89,11 @@ def transduce(
             count = len(nearest[texts[i]].values)
             pick = start + int(np.argmax(ranked[start : start + count]))  # first on ties: list order
             outputs[i], logprob[i] = candidates[pick], scores[pick]
+            distance[i] = nearest[texts[i]].distance
             start += count
         if on_batch is not None:
             on_batch(len(index))
-    return outputs, logprob
+    return outputs, logprob, distance
 
 
 def _length_batches(texts: Sequence[str], index: Sequence[int], batch_size: int):

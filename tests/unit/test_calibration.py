@@ -16,7 +16,7 @@ def _nll(confidence: np.ndarray, correct: np.ndarray) -> float:
 def test_default_calibration_is_the_raw_probability():
     p = np.array([1e-6, 0.1, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(Calibration().confidence(np.log(p)), p, rtol=1e-6)
-    assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0}
+    assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0, "known_shift": 0.0, "snap_shift": 0.0}
 
 
 def test_confidence_is_finite_at_the_extremes():
@@ -101,3 +101,22 @@ def test_fit_with_no_rows_is_the_identity():
 def test_fit_accepts_logprob_zero():
     fitted = fit_calibration(np.array([0.0, -0.1, -3.0, -0.01]), np.array([True, True, False, True]))
     assert np.isfinite(fitted.scale) and np.isfinite(fitted.shift)
+
+
+def test_how_an_output_was_reached_is_calibrated_too():
+    # same model probability everywhere; kept known values are always right, snapped ones 70%,
+    # freely decoded ones 40%: the fitted shifts separate the three routes
+    rng = np.random.default_rng(1)
+    n = 600
+    distance = rng.choice([-1, 0, 1], size=n)
+    rate = np.where(distance == 0, 0.98, np.where(distance > 0, 0.7, 0.4))
+    correct = rng.uniform(size=n) < rate
+    logprob = np.full(n, np.log(0.6))
+    fitted = fit_calibration(logprob, correct, distance=distance)
+    conf = fitted.confidence(logprob, distance)
+    assert fitted.known_shift > fitted.snap_shift > 0
+    for route, expected in [(-1, 0.4), (0, 0.98), (1, 0.7)]:
+        assert conf[distance == route][0] == pytest.approx(expected, abs=0.08)
+    assert _nll(conf, correct) < _nll(fit_calibration(logprob, correct).confidence(logprob), correct) - 0.05
+    # without known values (every row free) the shifts stay 0
+    assert fit_calibration(logprob, correct, distance=np.full(n, -1)).known_shift == 0.0

@@ -178,5 +178,5 @@ def test_torch_stepper_state_has_the_hypothesis_axis_first(vocab, model):
     rows = np.array([1, 1, 0])
     log_probs, state = stepper(np.full(3, BOS), tuple(s[rows] for s in stepper.state), rows)
     assert log_probs.shape == (3, source.copy_map.shape[2])
-    np.testing.assert_allclose(log_probs[0], log_probs[1])
+    np.testing.assert_allclose(log_probs[0], log_probs[1], rtol=1e-6)  # float32: batch rows may differ in the last bit
     assert all(s.shape[0] == 3 for s in state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strseq_tasks.transduce import transduce
+from strseq_tasks.transduce import FREE, transduce
 from strseq_tasks.vocab import EOS, CharVocab
 
 VOCAB = CharVocab(tuple("abxy"))
@@ -44,7 +44,8 @@ class PreferX:
     (0.9, 8.0, "ab"),
 ])
 def test_identity_margin_keeps_the_input_unless_clearly_beaten(p_x, margin, expected):
-    outputs, logprob = transduce(["ab"], VOCAB, lambda s: PreferX(s, p_x), max_len=10, identity_margin=margin)
+    outputs, logprob, distance = transduce(["ab"], VOCAB, lambda s: PreferX(s, p_x), max_len=10, identity_margin=margin)
+    assert distance.tolist() == [FREE]
     assert outputs == [expected]
     p_char = p_x if expected == "xx" else 1 - p_x
     assert logprob[0] == pytest.approx(2 * np.log(p_char), abs=1e-6)
@@ -52,7 +53,7 @@ def test_identity_margin_keeps_the_input_unless_clearly_beaten(p_x, margin, expe
 
 def test_order_is_kept_and_empty_inputs_come_back_empty():
     texts = ["abab", "", "a", "bb"]
-    outputs, logprob = transduce(texts, VOCAB, lambda s: PreferX(s, 0.1), max_len=10, batch_size=2)
+    outputs, logprob, _ = transduce(texts, VOCAB, lambda s: PreferX(s, 0.1), max_len=10, batch_size=2)
     assert outputs == ["abab", "", "a", "bb"]
     assert logprob[1] == 0.0
 
@@ -63,8 +64,10 @@ def test_known_values_keep_known_inputs_and_snap_near_ones():
     # the model wants "xx..." everywhere; known values override it where one is near
     known = KnownValues(["ab", "bab", "abba"])
     texts = ["ab", "bb", "abbb", "yyyyyy", ""]
-    outputs, logprob = transduce(texts, VOCAB, lambda s: PreferX(s, 0.9), max_len=10, known=known, batch_size=2)
+    outputs, logprob, distance = transduce(texts, VOCAB, lambda s: PreferX(s, 0.9), max_len=10, known=known,
+                                           batch_size=2)
     assert outputs == ["ab", "ab", "abba", "xxxxxx", ""]   # "bb": 1 edit from "ab" and "bab"; the model prefers
+    assert distance.tolist() == [0, 1, 1, FREE, FREE]  # kept, snapped, snapped, decoded freely, empty
     assert logprob[0] == pytest.approx(2 * np.log(0.1), abs=1e-6)  # the known value's own log-prob
 
 
@@ -72,7 +75,7 @@ def test_the_model_breaks_ties_between_equally_near_values():
     from strseq_tasks.known import KnownValues
 
     # "ay" and "xb" are both one edit from "ab"; PreferX(0.9) makes "x" likelier than copying "a"
-    outputs, _ = transduce(["ab"], VOCAB, lambda s: PreferX(s, 0.9), max_len=10,
+    outputs, *_ = transduce(["ab"], VOCAB, lambda s: PreferX(s, 0.9), max_len=10,
                            known=KnownValues(["zz", "ay", "xb"], max_distance=1))
     # "ay": log .1 + (y unlikely: -50); "xb": log .9 + log .1 -> "xb"
     assert outputs == ["xb"]
@@ -106,6 +109,6 @@ def test_the_list_order_prior_can_overrule_a_small_model_preference(weight, expe
     # "bb" (listed first) and "aa" are both one edit from "ab"; the model prefers "aa" by
     # 2 log(.5/.3) = 1.02 nats, the prior prefers "bb" by weight * log 2 = 0.69 * weight nats
     known = KnownValues(["bb", "aa"], max_distance=1)
-    outputs, logprob = transduce(["ab"], VOCAB, Unigram, max_len=10, known=known, known_prior=weight)
+    outputs, logprob, _ = transduce(["ab"], VOCAB, Unigram, max_len=10, known=known, known_prior=weight)
     assert outputs == [expected]
     assert logprob[0] == pytest.approx(2 * np.log(Unigram.PROBS[expected[0]]), abs=1e-6)  # the model's own
