@@ -50,7 +50,11 @@ class Calibration:
 
 def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0, steps: int = 100,
                     distance: np.ndarray | None = None) -> Calibration:
-    """Platt scaling by Newton's method on NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2)."""
+    """Platt scaling: minimize NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2).
+
+    Newton's method with a backtracking line search: on nearly separable validation data (a model
+    that is right on every confident row) plain Newton steps overshoot to absurd scales, while
+    the objective is strictly convex and its minimum moderate."""
     x = _logit_of_logprob(logprob)
     y = np.asarray(correct, dtype=np.float64)
     if not len(x):
@@ -58,14 +62,26 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
     x = np.clip(x, -50, 50)
     d = np.full(len(x), -1) if distance is None else np.asarray(distance)
     start = np.array([1.0, 0.0, 0.0, 0.0])
-    w = start.copy()
     features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64)], axis=1)
+
+    def objective(w: np.ndarray) -> float:
+        z = features @ w
+        nll = np.sum(np.logaddexp(0.0, z) - y * z)  # -log-likelihood of sigmoid(z), stable
+        return float(nll + 0.5 * prior * np.sum((w - start) ** 2))
+
+    w = start.copy()
+    value = objective(w)
     for _ in range(steps):
         p = _sigmoid(features @ w)
         grad = features.T @ (p - y) + prior * (w - start)
         hess = (features * (p * (1 - p))[:, None]).T @ features + prior * np.eye(4)
         delta = np.linalg.solve(hess, grad)
-        w -= delta
-        if np.abs(delta).max() < 1e-9:
+        step = 1.0
+        while step > 1e-10 and (trial := objective(w - step * delta)) > value - 1e-4 * step * float(grad @ delta):
+            step /= 2
+        if step <= 1e-10:
+            break  # no descent left: at the minimum up to rounding
+        w, value = w - step * delta, trial
+        if np.abs(step * delta).max() < 1e-9:
             break
     return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]))

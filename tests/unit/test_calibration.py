@@ -120,3 +120,22 @@ def test_how_an_output_was_reached_is_calibrated_too():
     assert _nll(conf, correct) < _nll(fit_calibration(logprob, correct).confidence(logprob), correct) - 0.05
     # without known values (every row free) the shifts stay 0
     assert fit_calibration(logprob, correct, distance=np.full(n, -1)).known_shift == 0.0
+
+
+def test_a_fit_with_known_value_routes_does_not_run_away():
+    # like a spelling task with a dictionary: kept known values always right, snapped ones 90%
+    # (distance 1) or 50% (distance 2), freely decoded ones wrong. Plain Newton steps ran off
+    # here (scale 212, known_shift 18, every confidence 0 or 1); the line search finds the
+    # moderate penalized optimum, which ranks the routes as they deserve
+    rng = np.random.default_rng(0)
+    d = np.concatenate([np.zeros(60, int), np.ones(120, int), np.full(20, 2), np.full(10, -1)])
+    lp = np.where(d == 0, -rng.exponential(1.5, len(d)),
+                  np.where(d == 1, -rng.exponential(6, len(d)), -rng.exponential(10, len(d))))
+    lp[d == -1] = -rng.exponential(0.3, 10)
+    correct = np.where(d == 0, True, np.where(d == 1, rng.uniform(size=len(d)) < 0.9, rng.uniform(size=len(d)) < 0.5))
+    correct[d == -1] = False
+    fitted = fit_calibration(lp, correct, distance=d)
+    assert abs(fitted.scale) < 10 and fitted.known_shift > fitted.snap_shift > 0
+    conf = fitted.confidence(lp, d)
+    assert conf[d == 0].min() > conf[d == 1].max() and conf[d == -1].max() < 0.5
+    assert np.all((conf > 0) & (conf < 1))
