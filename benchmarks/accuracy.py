@@ -1,7 +1,7 @@
-"""Learning curves: strseq vs the identity and nearest-neighbour baselines on four tasks.
+"""Learning curves: strseq vs the identity and nearest-neighbour baselines on five tasks.
 
-Tasks with a list of valid values (``tasks.KNOWN_VALUES``: typos, whose dictionary is the word
-list) also get ``strseq+known`` (trained and decoding with that list, see
+Tasks with a list of valid values (``tasks.KNOWN_VALUES``: typos and misspellings, whose
+dictionary is the word list) also get ``strseq+known`` (trained and decoding with that list, see
 ``strseq_tasks.known``) and the ``known-nearest`` baseline (the nearest value of the list by
 edit distance, most frequent first on ties; the input where none is within 2 edits).
 
