@@ -10,6 +10,7 @@ Orchestration only: every step is a function of ``strseq_tasks`` (see ``retraini
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -83,8 +84,11 @@ def evaluate(bundle: Path, heldout, version: int | None = None) -> rt.Evaluation
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str, plot: bytes) -> int:
-    return registry.publish(name, bundle, record, {"report.md": report.encode("utf-8"), "training.png": plot})
+def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str, plot: bytes,
+            publish_id: str) -> int:
+    # publish_id: a retry after a commit whose answer was lost returns that version, not a copy
+    return registry.publish(name, bundle, record, {"report.md": report.encode("utf-8"), "training.png": plot},
+                            publish_id=publish_id)
 
 
 @flow(name="strseq-retrain", log_prints=True)
@@ -111,13 +115,14 @@ def retrain(params: RetrainParams) -> dict:
         record = {"data": data, "validation": validation.to_dict(), "metrics": rt.jsonable(challenger.metrics),
                   "champion": rt.champion_record(incumbent), "decision": vars(decision),
                   "params": params.model_dump(mode="json")}
-        report = rt.report_markdown(params.name, data, split, challenger, incumbent, decision, None, split.heldout)
+        report = rt.report_markdown(params.name, data, split, challenger, incumbent, decision, None, split.heldout,
+                                    validation)
         plot = rt.training_plot(bundle, split.heldout, challenger)
-        version = publish(registry, params.name, bundle, record, report, plot)
+        version = publish(registry, params.name, bundle, record, report, plot, uuid.uuid4().hex)
     registry.set_alias(params.name, CANDIDATE, version, "published by retrain")
     if decision.promote:
         registry.set_alias(params.name, PRODUCTION, version, "; ".join(decision.reasons))
-    report = report.replace("version None", f"version {version}", 1)
+    report = report.replace(rt.NEW_VERSION, f"version {version}", 1)
     create_markdown_artifact(report, key=f"{_key(params.name)}-retrain", description=f"retraining {params.name}")
     failed = [r for r in decision.reasons if r.startswith("FAIL")]
     logger.info("published %s version %d; %s", params.name, version, "promoted to production" if decision.promote

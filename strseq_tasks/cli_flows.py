@@ -155,8 +155,8 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
     for alias, state in reg.aliases(name).items():
         if state.version == number:
             typer.echo(f"  alias {alias} (since {state.updated}: {state.reason})")
-    if report:
-        typer.echo("\n" + report.decode("utf-8"))
+    if report:  # written before the registry numbered the version
+        typer.echo("\n" + report.decode("utf-8").replace("the new version", f"version {number}", 1))
     elif manifest.get("metrics"):
         print_metrics(manifest["metrics"]["validation"])
 

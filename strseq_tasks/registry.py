@@ -221,18 +221,25 @@ class Registry:
     # --- writing -------------------------------------------------------------------------
 
     def publish(self, name: str, bundle: Path, publication: dict | None = None,
-                attachments: dict[str, bytes] | None = None) -> int:
+                attachments: dict[str, bytes] | None = None, publish_id: str | None = None) -> int:
         """Copy a verified bundle folder in as the next version; returns its number.
 
         ``publication`` (JSON) and ``attachments`` (e.g. ``report.md``, a plot) are stored beside
         the bundle's files; they are not part of the bundle and not covered by its hashes.
+        ``publish_id`` makes a retried publish idempotent: when one of the newest versions was
+        published with the same id (the first attempt committed, then failed or lost its answer),
+        that version is returned instead of a second copy.
         """
         check_name(name)
         manifest = read_manifest(Path(bundle))
+        if publish_id is not None:
+            done = self.published_as(name, publish_id)
+            if done is not None:
+                return done
         files = [MANIFEST, *manifest["files"]]
         extra = {PUBLICATION: json.dumps({"published": _now(), "name": name, "source": str(bundle),
-                                          **(publication or {})}, indent=2, ensure_ascii=False,
-                                         default=str).encode("utf-8")}
+                                          **(publication or {}), "publish_id": publish_id}, indent=2,
+                                         ensure_ascii=False, default=str).encode("utf-8")}
         for file, data in (attachments or {}).items():
             if Path(file).name != file or file in files or file in extra or file.startswith("."):
                 raise RegistryError(f"invalid attachment name {file!r}")
@@ -240,6 +247,13 @@ class Registry:
         if self.local:
             return self._publish_local(name, Path(bundle), files, extra)
         return self._publish_remote(name, Path(bundle), files, extra)
+
+    def published_as(self, name: str, publish_id: str, newest: int = 20) -> int | None:
+        """The version (among the ``newest``) that was published with ``publish_id``, if any."""
+        for version in reversed(self.versions(name)[-newest:]):
+            if self.publication(name, version).get("publish_id") == publish_id:
+                return version
+        return None
 
     def _publish_local(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
         staging_root = Path(self._path(name, ".staging"))

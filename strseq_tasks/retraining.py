@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,9 @@ from .bundle import fingerprint_pairs
 from .metrics import char_diff, jsonable, summarize
 from .registry import check_name
 from .sources import Source
+
+if TYPE_CHECKING:
+    from .validation import ValidationReport
 
 Pair = tuple[str, str]
 HELDOUT_SALT = "strseq-heldout"
@@ -211,6 +215,14 @@ def _md(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", "\\n")
 
 
+def validation_line(report: ValidationReport) -> str:
+    met = len(report.checks) - len(report.failures) - len(report.warnings)
+    line = (f"Validation: {'passed' if report.success else 'failed'} against suite `{report.suite}` "
+            f"({met} of {len(report.checks)} expectations met")
+    warned = "; ".join(f"{c.expectation} on {c.column or 'the table'}: {c.unexpected} row(s)" for c in report.warnings)
+    return line + (f"; warnings: {warned})." if warned else ").")
+
+
 def training_plot(bundle: Path, heldout: Sequence[Pair], evaluation: Evaluation) -> bytes:
     """``training.png`` beside the version: learning curve and held-out reliability diagram."""
     import json
@@ -224,16 +236,23 @@ def training_plot(bundle: Path, heldout: Sequence[Pair], evaluation: Evaluation)
                         f"{manifest['name']}: {len(heldout)} held-out pairs")
 
 
+NEW_VERSION = "the new version"  # in a report written before the registry numbered it
+
+
 def report_markdown(name: str, data: dict, split: Split, challenger: Evaluation, champion: Evaluation | None,
-                    decision: Decision, version: int | None, heldout: Sequence[Pair]) -> str:
+                    decision: Decision, version: int | None, heldout: Sequence[Pair],
+                    validation: ValidationReport | None = None) -> str:
     """The run report a person reads (a Prefect artifact, and ``report.md`` beside the version)."""
-    verdict = (f"version {version} **promoted to production**" if decision.promote
-               else f"version {version} published as candidate, **not promoted**")
+    label = NEW_VERSION if version is None else f"version {version}"
+    verdict = (f"{label} **promoted to production**" if decision.promote
+               else f"{label} published as candidate, **not promoted**")
     lines = [f"## Retraining `{name}`: {verdict}", "",
              f"Pairs: {data['rows']} rows from {data['source']} ({data['duplicates']} duplicates dropped); "
              f"{len(split.train)} for training, {len(split.heldout)} held out "
-             f"(held-out set fingerprint `{split.fingerprint[:16]}`).", "",
-             "| metric | new model | production |", "|---|---:|---:|"]
+             f"(held-out set fingerprint `{split.fingerprint[:16]}`).", ""]
+    if validation is not None:
+        lines += [validation_line(validation), ""]
+    lines += ["| metric | new model | production |", "|---|---:|---:|"]
     for key, label in METRIC_LABELS.items():
         old = _pct(champion.metrics.get(key)) if champion else "none"
         lines.append(f"| {label} | {_pct(challenger.metrics.get(key))} | {old} |")

@@ -54,7 +54,8 @@ def test_a_good_source_publishes_version_1_and_sets_production(first_run):
     assert record["decision"]["promote"] and record["validation"]["success"]
     assert record["data"]["heldout_fingerprint"] == result["heldout"]["fingerprint"]
     assert record["metrics"]["exact_match"] == result["metrics"]["exact_match"] > 0.2
-    assert "promoted to production" in registry.attachment("lower", 1, "report.md").decode()
+    report = registry.attachment("lower", 1, "report.md").decode()
+    assert "promoted to production" in report and "Validation: passed against suite `string_pairs`" in report
     assert registry.attachment("lower", 1, "training.png").startswith(b"\x89PNG")
     assert Normalizer(registry.fetch("lower", 1)).normalize(["ANN LEE"])[0].status == "ok"
     artifact = Artifact.get("lower-retrain")

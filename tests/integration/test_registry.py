@@ -103,6 +103,28 @@ def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry
     assert registry.publish("names", tiny_bundle) == 2  # and the registry still works
 
 
+def test_a_retried_publish_with_the_same_id_returns_the_committed_version(registry, tiny_bundle, monkeypatch):
+    """The first attempt committed, then failed (say, fsync of the folder): the retry must not
+    publish a second copy of the same model."""
+    import strseq_tasks.registry as registry_module
+
+    registry.publish("names", tiny_bundle)
+    if registry.local:
+        def lost_answer(path):
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(registry_module, "fsync_dir", lost_answer)
+        with pytest.raises(OSError, match="Input/output"):
+            registry.publish("names", tiny_bundle, publish_id="run-7")
+        monkeypatch.undo()
+    else:
+        registry.publish("names", tiny_bundle, publish_id="run-7")
+    assert registry.versions("names") == [1, 2]
+    assert registry.publish("names", tiny_bundle, publish_id="run-7") == 2
+    assert registry.publish("names", tiny_bundle, publish_id="run-8") == 3
+    assert registry.publication("names", 3)["publish_id"] == "run-8"
+
+
 def test_a_version_without_manifest_is_not_a_version(registry, tiny_bundle):
     """What a publisher killed mid-upload leaves on an object store: ignored, its number skipped."""
     registry.publish("names", tiny_bundle)
