@@ -4,44 +4,57 @@
     clean(CleanParams(db="sqlite:///crm.db", table="customers", key="id", column="name",
                       model="models/names@production", output_column="name_clean"))
 
-Orchestration only: the job is ``cleaning.clean_table`` (per-batch transactions, audit, review,
-exactly-once markers, a lock per column); this flow resolves the model, runs it and reports.
+Orchestration only: the job is ``cleaning.clean_table`` / ``clean_range`` (per-batch
+transactions, audit, review, exactly-once markers, a lock per column); this flow resolves the
+model, validates the column, runs the job in one process or as partitions on a task runner
+(threads, or a Dask cluster), and reports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
 
-from strseq_tasks.cleaning import CleanParams, ModelIdentity, clean_report_markdown, clean_table
-from strseq_tasks.db import reflect_table
+from strseq_tasks import partitions as part
+from strseq_tasks.cleaning import (
+    CleanParams,
+    ModelIdentity,
+    RunReport,
+    clean_report_markdown,
+    clean_table,
+    cleaning_run,
+)
+from strseq_tasks.db import create_engine, reflect_table
 from strseq_tasks.tasks import report_validation
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def load_model(params: CleanParams):
-    from strseq_tasks.registry import resolve_model
+    """The model, its identity, and a reference pinned to its version (partitions load that one
+    even if production moves meanwhile)."""
+    from strseq_tasks.registry import pin_model, resolve_model
     from strseq_tasks.runtime import Normalizer
 
     path, name, version = resolve_model(params.model)
     normalizer = Normalizer(path, threads=params.threads)
     identity = ModelIdentity(name, version, normalizer.manifest["manifest_sha256"])
     get_run_logger().info("model %s: %s%s", params.model, name, f" version {version}" if version else "")
-    return normalizer, identity
+    return normalizer, identity, pin_model(params.model, version)
 
 
 @task(cache_policy=NO_CACHE)
 def validate(params: CleanParams, max_len: int):
     """The records suite, computed in the database, before anything is written."""
-    import sqlalchemy as sa
-
     from strseq_tasks.validation import ColumnValidationError, validate_column
 
-    engine = sa.create_engine(params.db)
+    engine = create_engine(params.db)
     try:
-        user = reflect_table(engine, params.table, params.key, params.column, params.target_column(),
-                             params.create_output_column, params.db_schema, dry_run=True)
+        user = _reflect(engine, params, dry_run=True)
         report = validate_column(engine, user.table, user.column, max_len, params.min_non_null,
                                  params.min_within_length)
     finally:
@@ -51,23 +64,52 @@ def validate(params: CleanParams, max_len: int):
 
 
 @task(cache_policy=NO_CACHE)
-def run_job(params: CleanParams, normalizer, identity: ModelIdentity):
-    import sqlalchemy as sa
-
-    logger = get_run_logger()
-    engine = sa.create_engine(params.db)
+def run_job(params: CleanParams, normalizer, identity: ModelIdentity) -> RunReport:
+    engine = create_engine(params.db)
     try:
-        user = reflect_table(engine, params.table, params.key, params.column, params.target_column(),
-                             params.create_output_column, params.db_schema, dry_run=params.dry_run)
+        return clean_table(engine, _reflect(engine, params, params.dry_run), identity,
+                           lambda texts: normalizer.normalize(texts, batch_size=64), threshold=params.threshold,
+                           batch_size=params.batch_size, dry_run=params.dry_run, on_batch=_progress(),
+                           params=params.model_dump(mode="json", exclude={"db"}))
+    finally:
+        engine.dispose()
 
-        def progress(report) -> None:
-            logger.info("rows read %d: changed %d, to review %d, unchanged %d, skipped %d, done before %d",
-                        report.rows_read, report.changed, report.review, report.unchanged, report.skipped,
-                        report.already_done)
 
-        return clean_table(engine, user, identity, lambda texts: normalizer.normalize(texts, batch_size=64),
-                           threshold=params.threshold, batch_size=params.batch_size, dry_run=params.dry_run,
-                           on_batch=progress, params=params.model_dump(mode="json", exclude={"db"}))
+@task(cache_policy=NO_CACHE, task_run_name="clean-partition-{partition.index}")
+def clean_partition(params: CleanParams, model: str, identity: ModelIdentity, partition: part.Partition) -> RunReport:
+    """One key range, wherever the task runner puts it (a thread here, a process on Dask)."""
+    normalizer = part.load_pinned(model, identity.sha, params.threads or 1)
+    engine = create_engine(params.db)
+    try:
+        return part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,
+                                  lambda texts: normalizer.normalize(texts, batch_size=64), partition,
+                                  params.threshold, params.batch_size, _progress(f"partition {partition.index}: "))
+    finally:
+        engine.dispose()
+
+
+@flow(name="strseq-clean-partitions")
+def clean_partitions(params: CleanParams, model: str, identity: ModelIdentity,
+                     partitions: list[part.Partition]) -> list[RunReport]:
+    futures = [clean_partition.submit(params, model, identity, p) for p in partitions]
+    wait(futures)  # every partition has stopped before the run is closed and its lock released
+    return [f.result() for f in futures]
+
+
+def run_partitioned(params: CleanParams, model: str, identity: ModelIdentity) -> RunReport:
+    engine = create_engine(params.db)
+    try:
+        user = _reflect(engine, params, params.dry_run)
+        ranges = part.plan_partitions(engine, user, params.partitions)
+        get_run_logger().info("%d partition(s) of %s: %s", len(ranges), params.key, part.describe(ranges))
+        runner = part.task_runner(len(ranges), params.dask_address)
+        subflow = clean_partitions.with_options(task_runner=runner)
+        run = (contextlib.nullcontext(RunReport(str(uuid.uuid4()), True)) if params.dry_run else
+               cleaning_run(engine, user, identity, params.threshold, params.model_dump(mode="json", exclude={"db"})))
+        with run as report:  # a real run holds the column's lock until every partition has stopped
+            for partition_report in subflow(params, model, identity, part.jobs(ranges, report)):
+                report.add(partition_report)
+        return report
     finally:
         engine.dispose()
 
@@ -76,11 +118,30 @@ def run_job(params: CleanParams, normalizer, identity: ModelIdentity):
 def clean(params: CleanParams) -> dict:
     """Normalize TABLE.COLUMN with MODEL: changes above the threshold are applied and audited,
     the rest go to review; --dry-run reports what would change and writes nothing."""
-    normalizer, identity = load_model(params)
+    normalizer, identity, pinned = load_model(params)
     validate(params, normalizer.max_len)
-    report = run_job(params, normalizer, identity)
+    if params.partitions > 1 or params.dask_address:
+        report = run_partitioned(params, pinned, identity)
+    else:
+        report = run_job(params, normalizer, identity)
     markdown = clean_report_markdown(params, identity, report)
     create_markdown_artifact(markdown, key="strseq-clean", description=f"cleaning {params.table}.{params.column}")
     get_run_logger().info("%s run %s: %s", "dry" if params.dry_run else "cleaning", report.run_id, report.counts())
     return {"run_id": report.run_id, "dry_run": report.dry_run, **report.counts(), "sample": report.sample,
-            "model": vars(identity)}
+            "model": vars(identity), "workers": report.workers}
+
+
+def _reflect(engine, params: CleanParams, dry_run: bool):
+    return reflect_table(engine, params.table, params.key, params.column, params.target_column(),
+                         params.create_output_column, params.db_schema, dry_run=dry_run)
+
+
+def _progress(prefix: str = ""):
+    logger = get_run_logger()
+
+    def log(report: RunReport) -> None:
+        logger.info("%srows read %d: changed %d, to review %d, unchanged %d, skipped %d, done before %d", prefix,
+                    report.rows_read, report.changed, report.review, report.unchanged, report.skipped,
+                    report.already_done)
+
+    return log

@@ -79,8 +79,8 @@ def fetch_champion(registry: Registry, name: str):
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate(bundle: Path, heldout, version: int | None = None) -> rt.Evaluation:
-    return rt.evaluate_bundle(bundle, heldout, version)
+def evaluate(bundle: Path, heldout, probes: list[str], version: int | None = None) -> rt.Evaluation:
+    return rt.evaluate_bundle(bundle, heldout, version, probes)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -107,9 +107,10 @@ def retrain(params: RetrainParams) -> dict:
     with tempfile.TemporaryDirectory(prefix="strseq-retrain-") as tmp:
         lm = adapt_lm(params, Path(tmp)) if params.adapt_on else params.pretrained
         bundle = train(split.train, params, Path(tmp), lm, data)
-        challenger = evaluate(bundle, split.heldout)
+        probes = rt.clean_probes(split.heldout, pairs)  # harm: clean values changed, for both models
+        challenger = evaluate(bundle, split.heldout, probes)
         champion = fetch_champion(registry, params.name)
-        incumbent = evaluate(champion[0], split.heldout, champion[1]) if champion else None
+        incumbent = evaluate(champion[0], split.heldout, probes, champion[1]) if champion else None
         decision = rt.decide(challenger.metrics, incumbent.metrics if incumbent else None, params.gates,
                              params.promote)
         record = {"data": data, "validation": validation.to_dict(), "metrics": rt.jsonable(challenger.metrics),

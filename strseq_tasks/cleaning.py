@@ -10,11 +10,12 @@ left alone and counted as a conflict). ``revert_run`` restores a run's old value
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
@@ -58,7 +59,13 @@ class CleanParams(BaseModel):
     batch_size: int = Field(1000, ge=1, le=100_000)
     dry_run: bool = False
     db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
-    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores)")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores; 1 per "
+                                "partition when partitioned)")
+    partitions: int = Field(1, ge=1, le=1024, description="split the key range into this many partitions run "
+                            "side by side (Prefect's thread pool, or Dask with dask_address)")
+    dask_address: str | None = Field(None, description="run the partitions on the Dask cluster at this "
+                                     "scheduler address (tcp://host:8786), or 'local' for a temporary cluster "
+                                     "of one worker process per partition on this machine")
     min_non_null: float = Field(0.5, ge=0, le=1, description="validation: at least this share of values not NULL")
     min_within_length: float = Field(0.99, ge=0, le=1, description="validation: at least this share of values "
                                      "within the model's length limit (longer ones go to review)")
@@ -93,9 +100,17 @@ class RunReport:
     already_done: int = 0  # handled by this model version in an earlier run
     conflicts: int = 0  # changed by someone else between read and write: left alone
     sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
+    workers: list[str] = field(default_factory=list)  # host:pid of each process that cleaned a partition
 
     def counts(self) -> dict:
         return {k: v for k, v in asdict(self).items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def add(self, other: RunReport, sample_size: int = 20) -> None:
+        """Count in a range of the same run (a partition)."""
+        for key, value in other.counts().items():
+            setattr(self, key, getattr(self, key) + value)
+        self.sample.extend(other.sample[:max(0, sample_size - len(self.sample))])
+        self.workers.extend(w for w in other.workers if w not in self.workers)
 
 
 def outcome(value: str | None, prediction, threshold: float) -> str:
@@ -118,47 +133,83 @@ def clean_table(engine: sa.Engine, user: UserTable, model: ModelIdentity,
                 dry_run: bool = False, run_id: str | None = None, key_range: tuple[object, object] | None = None,
                 on_batch: Callable[[RunReport], None] | None = None, sample_size: int = 20,
                 params: dict | None = None) -> RunReport:
-    """Clean ``user.column`` into ``user.target``; returns the counts (see ``RunReport``)."""
-    report = RunReport(run_id or str(uuid.uuid4()), dry_run)
-    meta, t = job_tables(user.table.schema)
-    lo, hi = key_range or (None, None)
+    """Clean ``user.column`` into ``user.target`` in one process; returns the counts (``RunReport``)."""
     if dry_run:
-        # markers of earlier runs, if any, tell a dry run what a real run would skip
-        markers = sa.inspect(engine).has_table(PROCESSED, schema=user.table.schema)
-        for rows in read_batches(engine, user, batch_size, lo, hi):
-            _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=False,
-                     markers=markers)
-            if on_batch:
-                on_batch(report)
-        return report
+        return clean_range(engine, user, model, predict, RunReport(run_id or str(uuid.uuid4()), True), threshold,
+                           batch_size, key_range, on_batch, sample_size)
+    with cleaning_run(engine, user, model, threshold, params, run_id) as report:
+        clean_range(engine, user, model, predict, report, threshold, batch_size, key_range, on_batch, sample_size)
+    return report
+
+
+@contextlib.contextmanager
+def cleaning_run(engine: sa.Engine, user: UserTable, model: ModelIdentity, threshold: float,
+                 params: dict | None = None, run_id: str | None = None) -> Iterator[RunReport]:
+    """A run around one or more ``clean_range`` calls (in this process or on a cluster): holds
+    the column's lock throughout, records the run in ``strseq_runs`` and its final status.
+
+    The caller adds each range's counts to the yielded report (``RunReport.add``).
+    """
+    report = RunReport(run_id or str(uuid.uuid4()), False)
+    meta, t = job_tables(user.table.schema)
     meta.create_all(engine, checkfirst=True)
     table_name, column_name = user.table.name, user.target.name
+    runs = t[RUNS]
     with job_lock(engine, table_name, column_name):
         with engine.begin() as conn:
-            conn.execute(t[RUNS].insert().values(
+            # holding the lock proves no other run on this column is alive: one still marked
+            # running was killed; its ranges (on a cluster, perhaps) must stop writing
+            stale = conn.execute(runs.update().where(runs.c.table_name == table_name,
+                                                     runs.c.target_column == column_name,
+                                                     runs.c.status == "running")
+                                 .values(status="interrupted", finished=_now()))
+            if stale.rowcount:
+                log.warning("%d earlier run(s) on %s.%s had been killed; marked interrupted (their applied "
+                            "rows are kept and skipped now)", stale.rowcount, table_name, column_name)
+            conn.execute(runs.insert().values(
                 run_id=report.run_id, table_name=table_name, key_column=user.key.name, column_name=user.column.name,
                 target_column=column_name, model_name=model.name, model_version=model.version, model_sha=model.sha,
                 threshold=threshold, params=json.dumps(params or {}, default=str), status="running",
                 started=_now(), **report.counts()))
         try:
-            for rows in read_batches(engine, user, batch_size, lo, hi):
-                _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=True)
-                if on_batch:
-                    on_batch(report)
+            yield report
         except BaseException as exc:
             with engine.begin() as conn:
-                conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
+                conn.execute(runs.update().where(runs.c.run_id == report.run_id).values(
                     status="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}"[:2000]))
             raise
         with engine.begin() as conn:
-            conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
+            conn.execute(runs.update().where(runs.c.run_id == report.run_id).values(
                 status="completed", finished=_now(), **report.counts()))
+
+
+class RunNotActive(DatabaseJobError):
+    """The run this range belongs to is no longer running (it failed or was interrupted)."""
+
+
+def clean_range(engine: sa.Engine, user: UserTable, model: ModelIdentity, predict: Callable[[list[str]], Sequence],
+                report: RunReport, threshold: float = 0.9, batch_size: int = 1000,
+                key_range: tuple[object, object] | None = None,
+                on_batch: Callable[[RunReport], None] | None = None, sample_size: int = 20) -> RunReport:
+    """Rows with ``lo < key <= hi`` (``key_range``; None: all), a batch per transaction, counted
+    into ``report``. A real run's ranges need its ``cleaning_run`` to be in progress: each batch
+    commits only while the run is marked running."""
+    lo, hi = key_range or (None, None)
+    # markers of earlier runs, if any, tell a dry run what a real run would skip
+    markers = not report.dry_run or sa.inspect(engine).has_table(PROCESSED, schema=user.table.schema)
+    t = job_tables(user.table.schema)[1]
+    for rows in read_batches(engine, user, batch_size, lo, hi):
+        _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=not report.dry_run,
+                 markers=markers)
+        if on_batch:
+            on_batch(report)
     return report
 
 
 def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,
              sample_size: int, write: bool, markers: bool = True) -> None:
     keys = [key_text(r[0]) for r in rows]
+    before = report.counts()
     done = {}
     if markers:
         with engine.connect() as conn:
@@ -231,8 +282,13 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
                 t[PROCESSED].c.model_sha == model.sha, t[PROCESSED].c.key.in_([m["key"] for m in markers])))
             conn.execute(t[PROCESSED].insert(), markers)
         report.changed += len(applied)
-        conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == report.run_id).values(
-            last_key=keys[-1], **report.counts()))
+        runs = t[RUNS]
+        delta = {k: runs.c[k] + (v - before[k]) for k, v in report.counts().items()}
+        active = conn.execute(runs.update().where(runs.c.run_id == report.run_id, runs.c.status == "running")
+                              .values(last_key=keys[-1], **delta))
+        if active.rowcount != 1:  # raising rolls this batch back
+            raise RunNotActive(f"run {report.run_id} is not running any more (failed or interrupted): "
+                               "this batch was not applied")
 
 
 def _md(value: object) -> str:

@@ -203,7 +203,9 @@ def clean(
     batch_size: Annotated[int, typer.Option(help="Rows per read/predict/write transaction.")] = 1000,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would change.")] = False,
     schema: Annotated[str | None, typer.Option(help="Database schema of the table (PostgreSQL).")] = None,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores).")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores; 1 per partition).")] = None,
+    partitions: Annotated[int, typer.Option(help="Split the key range into P partitions cleaned side by side (threads, or Dask workers with --dask-address).")] = 1,
+    dask_address: Annotated[str | None, typer.Option(help="Run the partitions on this Dask scheduler (tcp://host:8786), or `local` for a temporary cluster of one worker process per partition.")] = None,
     min_non_null: Annotated[float, typer.Option(help="Validation: at least this share of values must be non-NULL.")] = 0.5,
     min_within_length: Annotated[float, typer.Option(help="Validation: at least this share must fit the model's length limit.")] = 0.99,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -221,7 +223,7 @@ def clean(
         params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
                              in_place=in_place, create_output_column=create_output_column, threshold=threshold,
                              batch_size=batch_size, dry_run=dry_run, db_schema=schema, threads=threads,
-                             min_non_null=min_non_null, min_within_length=min_within_length)
+                             partitions=partitions, dask_address=dask_address, min_non_null=min_non_null, min_within_length=min_within_length)
     except ValidationError as exc:
         _fail("; ".join(_option_error(e) for e in exc.errors()))
     try:
@@ -231,6 +233,11 @@ def clean(
     from .bundle import BundleError
     from .validation import ColumnValidationError
 
+    if dask_address:
+        try:
+            import prefect_dask  # noqa: F401
+        except ImportError as exc:
+            _fail(f"--dask-address needs prefect-dask ({exc}): pip install 'strseq[dask]'", code=1)
     try:
         result = clean_flow(params)
     except (DatabaseJobError, RegistryError, BundleError) as exc:
@@ -245,6 +252,8 @@ def clean(
                f"{result['conflicts']} edited meanwhile (left alone)")
     for row in result["sample"][:10]:
         typer.echo(f"  {row['key']}: {row['diff']}  ({row['confidence']})")
+    if len(result["workers"]) > 1:
+        typer.echo(f"partitions ran in {len(result['workers'])} processes: {', '.join(result['workers'])}")
     if not dry_run and result["changed"]:
         typer.echo(f"undo with: strseq revert --db DB --run-id {result['run_id']}")
 

@@ -360,6 +360,13 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def pin_model(model: str, version: int | None) -> str:
+    """``model`` with its alias replaced by the version it resolved to (a folder stays as it is):
+    what a job's other processes load, so the whole job uses one version even if the alias moves."""
+    ref = None if version is None else parse_model_ref(str(model))
+    return str(model) if ref is None else str(ModelRef(ref.registry, ref.name, str(version)))
+
+
 def resolve_model(model: str | Path) -> tuple[Path, str, int | None]:
     """A model folder, or REGISTRY/NAME@SELECTOR fetched (verified) from a registry.
 

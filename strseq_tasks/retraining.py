@@ -145,17 +145,34 @@ class Evaluation:
     outputs: list[str]
     confidence: list[float]
     version: int | None = None  # registry version (the champion's)
+    harmed: list[tuple[str, str]] = field(default_factory=list)  # clean values the model changed: (value, output)
 
 
-def evaluate_bundle(bundle: Path, heldout: Sequence[Pair], version: int | None = None) -> Evaluation:
-    """Held-out metrics of a bundle through the production path (onnxruntime)."""
+def clean_probes(heldout: Sequence[Pair], pairs: Sequence[Pair]) -> list[str]:
+    """Clean values the model must leave as they are, to measure harm on more than the few held-out
+    pairs whose input is already clean: the held-out targets (a normalizer must be idempotent
+    on its own output) and held-out inputs equal to their target. A target that is also the
+    input of a pair with another target is left out (the pairs themselves say it is not clean)."""
+    moved = {a for a, b in pairs if a != b}
+    return sorted({b for _, b in heldout if b not in moved})
+
+
+def evaluate_bundle(bundle: Path, heldout: Sequence[Pair], version: int | None = None,
+                    probes: Sequence[str] = ()) -> Evaluation:
+    """Held-out metrics of a bundle through the production path (onnxruntime); with ``probes``
+    (``clean_probes``), harm is the share of those clean values changed."""
     from .runtime import Normalizer
 
     inputs, targets = [a for a, _ in heldout], [b for _, b in heldout]
-    predictions = Normalizer(bundle).normalize(inputs)
-    outputs = [p.text for p in predictions]
-    confidence = [p.confidence for p in predictions]
-    return Evaluation(summarize(inputs, targets, outputs, confidence), outputs, confidence, version)
+    predictions = Normalizer(bundle).normalize([*inputs, *probes])
+    outputs = [p.text for p in predictions[:len(inputs)]]
+    confidence = [p.confidence for p in predictions[:len(inputs)]]
+    metrics = summarize(inputs, targets, outputs, confidence)
+    harmed = []
+    if probes:
+        harmed = [(v, p.text) for v, p in zip(probes, predictions[len(inputs):]) if p.text != v]
+        metrics.update(harm=len(harmed) / len(probes), clean_rows=len(probes))
+    return Evaluation(metrics, outputs, confidence, version, harmed)
 
 
 def champion_record(evaluation: Evaluation | None) -> dict | None:
@@ -173,7 +190,7 @@ def decide(challenger: dict, champion: dict | None, gates: Gates, promote: bool 
     exact, harm = challenger["exact_match"], challenger["harm"]
     harm = 0.0 if harm != harm else harm  # NaN: no clean rows held out, nothing to harm
     clean = int(challenger.get("clean_rows") or 0)
-    harmed = f" ({round(harm * clean)} of {clean} clean held-out rows changed)"
+    harmed = f" ({round(harm * clean)} of {clean} clean held-out values changed)"
     checks = [
         (exact >= gates.min_exact_match, f"exact match {exact:.3f} {'>=' if exact >= gates.min_exact_match else '<'} "
                                          f"minimum {gates.min_exact_match:.3f}"),
@@ -203,7 +220,8 @@ def worst_errors(heldout: Sequence[Pair], evaluation: Evaluation, limit: int = 1
     return sorted(rows, key=lambda r: -r["confidence"])[:limit]
 
 
-METRIC_LABELS = {"exact_match": "exact match", "cer": "character error rate", "harm": "harm",
+METRIC_LABELS = {"exact_match": "exact match", "cer": "character error rate",
+                 "harm": "harm (clean held-out values changed)",
                  "accuracy_at_50": "accuracy, most confident 50%", "coverage_at_99": "coverage at 99% precision"}
 
 
@@ -260,6 +278,10 @@ def report_markdown(name: str, data: dict, split: Split, challenger: Evaluation,
         lines.append(f"\nProduction was version {champion.version}.")
     lines += ["", "### Promotion gates", ""] + [f"- {r}" for r in decision.reasons]
     lines += ["", "Learning curve and reliability diagram: `training.png` beside the version in the registry."]
+    if challenger.harmed:
+        lines += ["", f"### Clean held-out values the new model changes ({len(challenger.harmed)})", "",
+                  "| clean value | output | output -> value |", "|---|---|---|"]
+        lines += [f"| {_md(v)} | {_md(o)} | `{_md(char_diff(o, v))}` |" for v, o in challenger.harmed[:10]]
     errors = worst_errors(heldout, challenger)
     if errors:
         lines += ["", "### Worst held-out errors of the new model (most confident first)", "",

@@ -92,3 +92,18 @@ def test_a_column_failing_validation_stops_the_run_before_any_write(database_url
     assert not sa.inspect(engine).has_table(AUDIT)
     assert "**failed**" in Artifact.get("strseq-clean-validation").data
     engine.dispose()
+
+
+def test_cli_clean_in_partitions(tmp_path, lower_bundle):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_table(url)
+    proc = run_strseq("clean", "--db", url, "--table", "customers", "--key", "id", "--column", "name",
+                      "--model", lower_bundle, "--create-output-column", "--threshold", "0", "--batch-size", "2",
+                      "--partitions", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "8 rows read" in proc.stdout and "3 skipped" in proc.stdout
+    with engine.connect() as conn:
+        audited = conn.execute(sa.text(f"SELECT count(*), count(DISTINCT key) FROM {AUDIT}")).one()
+        written = conn.execute(sa.text("SELECT count(*) FROM customers WHERE name_clean IS NOT NULL")).scalar()
+    assert audited[0] == audited[1] == written > 0
+    engine.dispose()

@@ -13,7 +13,7 @@ from prefect.artifacts import Artifact
 from strseq_tasks.flows.retrain import retrain
 
 from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.retraining import RetrainParams
+from strseq_tasks.retraining import RetrainParams, clean_probes, split_heldout
 from strseq_tasks.runtime import Normalizer
 from strseq_tasks.validation import PairsValidationError
 
@@ -54,6 +54,8 @@ def test_a_good_source_publishes_version_1_and_sets_production(first_run):
     assert record["decision"]["promote"] and record["validation"]["success"]
     assert record["data"]["heldout_fingerprint"] == result["heldout"]["fingerprint"]
     assert record["metrics"]["exact_match"] == result["metrics"]["exact_match"] > 0.2
+    split = split_heldout(lowercase_pairs(), 0.15)  # harm is measured on every clean held-out value
+    assert record["metrics"]["clean_rows"] == len(clean_probes(split.heldout, lowercase_pairs())) > 10
     report = registry.attachment("lower", 1, "report.md").decode()
     assert "promoted to production" in report and "Validation: passed against suite `string_pairs`" in report
     assert registry.attachment("lower", 1, "training.png").startswith(b"\x89PNG")
@@ -70,6 +72,14 @@ def test_the_heldout_set_is_stable_as_pairs_grow(first_run, tmp_path):
     more = pairs + [(f"new name {i}", f"new name {i}") for i in range(200)]
     before, after = split_heldout(pairs, 0.15), split_heldout(more, 0.15)
     assert set(before.heldout) <= set(after.heldout) and set(before.train) <= set(after.train)
+
+
+def test_harm_is_measured_on_the_clean_heldout_values():
+    from strseq_tasks.retraining import clean_probes
+
+    heldout = [("JOHN", "John"), ("Mary", "Mary"), ("ann", "Ann"), ("Bob", "Rob")]
+    pairs = [*heldout, ("Ann", "Anne"), ("x", "y")]  # "Ann" itself is corrected by a pair: not clean
+    assert clean_probes(heldout, pairs) == ["John", "Mary", "Rob"]
 
 
 def test_a_conflicting_pair_fails_validation_and_publishes_nothing(first_run, registry_copy, tmp_path):

@@ -1,0 +1,77 @@
+"""The cleaning flow split into partitions: on Prefect's thread pool and on a local Dask
+cluster of two worker processes, every row applied exactly once, the run recorded once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+import sqlalchemy as sa
+from strseq_tasks.flows.clean import clean
+
+from strseq_tasks.cleaning import CleanParams
+from strseq_tasks.db import AUDIT, RUNS
+from strseq_tasks.registry import PRODUCTION, Registry
+
+ROWS = 120
+
+
+def make_table(url: str) -> sa.Engine:
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    names = ["JOHN SMITH", "MARY JONES", "Ann Lee", "DR. PETER PAN", None, "BOB O'NEIL"]
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [{"id": i * 7, "name": names[i % len(names)]} for i in range(1, ROWS + 1)])
+    return engine
+
+
+def check_exactly_once(engine, result) -> None:
+    with engine.connect() as conn:
+        audit = conn.execute(sa.text(f"SELECT key, count(*) FROM {AUDIT} GROUP BY key")).fetchall()
+        runs = conn.execute(sa.text(f"SELECT run_id, status, rows_read, changed FROM {RUNS}")).fetchall()
+        written = conn.execute(sa.text("SELECT count(*) FROM people WHERE name_clean IS NOT NULL")).scalar()
+    assert result["rows_read"] == ROWS and result["skipped"] == ROWS // 6
+    assert result["changed"] + result["unchanged"] == ROWS - ROWS // 6 and result["changed"] >= ROWS // 2
+    assert len(audit) == written == result["changed"] and all(n == 1 for _, n in audit)
+    assert [tuple(r) for r in runs] == [(result["run_id"], "completed", ROWS, result["changed"])]
+
+
+def test_partitions_on_the_thread_pool_apply_every_row_once(database_url, lower_bundle):
+    engine = make_table(database_url)
+    params = CleanParams(db=database_url, table="people", key="id", column="name", model=str(lower_bundle),
+                         create_output_column=True, threshold=0.0, batch_size=9, partitions=3)
+    dry = clean(params.model_copy(update={"dry_run": True}))
+    assert dry["rows_read"] == ROWS and not sa.inspect(engine).has_table(AUDIT)
+    result = clean(params)
+    check_exactly_once(engine, result)
+    assert result["workers"] == [f"{socket.gethostname()}:{os.getpid()}"]  # threads of this process
+    assert result["changed"] == dry["changed"] and len(result["sample"]) == min(20, result["changed"])
+    again = clean(params)
+    assert again["changed"] == 0 and again["already_done"] == ROWS - ROWS // 6
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_partitions_on_a_local_dask_cluster_use_one_pinned_model_version(tmp_path, lower_bundle):
+    """Two Dask worker processes; the model comes from the registry by alias, pinned to the
+    version it resolved to when the run started."""
+    pytest.importorskip("prefect_dask")
+    registry = Registry(tmp_path / "registry")
+    registry.publish("names", lower_bundle)
+    registry.set_alias("names", PRODUCTION, 1, "test")
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_table(url)
+    model = f"{tmp_path / 'registry'}/names@production"
+    params = CleanParams(db=url, table="people", key="id", column="name", model=model, create_output_column=True,
+                         threshold=0.0, batch_size=16, partitions=2, dask_address="local")
+    result = clean(params)
+    check_exactly_once(engine, result)
+    assert result["model"]["version"] == 1
+    pids = {int(w.rsplit(":", 1)[1]) for w in result["workers"]}
+    assert len(pids) == 2 and os.getpid() not in pids  # two worker processes did the work
+    engine.dispose()
+    shutil.rmtree(tmp_path / "registry")
