@@ -111,11 +111,14 @@ def beam_search(
     return Decoded(ids, scores[best])
 
 
-def score(step: StepFn, state: State, sequences: list[np.ndarray], source_rows: np.ndarray | None = None) -> np.ndarray:
+def score(step: StepFn, state: State, sequences: list[np.ndarray], source_rows: np.ndarray | None = None,
+          floor: np.ndarray | None = None) -> np.ndarray:
     """Log-probability of given output sequences (each followed by EOS), teacher-forced.
 
     ``sequences[k]`` is scored against source row ``source_rows[k]`` (by default row ``k``), so
-    one source row can score several candidates; rows leave the batch at their EOS.
+    one source row can score several candidates; rows leave the batch at their EOS. With
+    ``floor``, a sequence also leaves as soon as its log-probability falls below ``floor[k]``
+    (it can only fall further): its result is then some value below the floor, not its score.
     """
     n_seq = len(sequences)
     if n_seq == 0:
@@ -136,6 +139,8 @@ def score(step: StepFn, state: State, sequences: list[np.ndarray], source_rows: 
         target = padded[alive_seq, t]
         logprob[alive_seq] += log_probs[np.arange(len(alive_seq)), target]
         alive = lengths[alive_seq] > t
+        if floor is not None:
+            alive &= logprob[alive_seq] >= floor[alive_seq]
         alive_seq, state, tokens = alive_seq[alive], _take(state, alive), target[alive]
         t += 1
     return logprob

@@ -141,17 +141,20 @@ class Normalizer:
         """Predictions in input order. Empty and over-long inputs come back unchanged, flagged."""
         texts = [normalize_text(t) for t in texts]
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
+        unique = list(dict.fromkeys(texts[i] for i in ok))  # a repeated value is predicted once
         outputs, logprob, distance = transduce(
-            [texts[i] for i in ok], self.vocab, self.stepper, self.max_len,
-            beam=beam or self.default_beam, batch_size=batch_size, on_batch=on_batch,
+            unique, self.vocab, self.stepper, self.max_len,
+            beam=beam or self.default_beam, batch_size=batch_size,
+            on_batch=on_batch,
             identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
         )
-        confidence = self.calibration.confidence(logprob, distance) if ok else np.zeros(0)
+        confidence = self.calibration.confidence(logprob, distance) if unique else np.zeros(0)
+        answer = {t: Prediction(o, float(c), STATUS_OK) for t, o, c in zip(unique, outputs, confidence)}
         result = [
             Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in texts
         ]
-        for j, i in enumerate(ok):
-            result[i] = Prediction(outputs[j], float(confidence[j]), STATUS_OK)
-        if on_batch is not None and len(ok) < len(texts):
-            on_batch(len(texts) - len(ok))
+        for i in ok:
+            result[i] = answer[texts[i]]
+        if on_batch is not None and len(unique) < len(texts):
+            on_batch(len(texts) - len(unique))  # repeats, empty and over-long rows: not decoded themselves
         return result

@@ -62,14 +62,20 @@ def transduce(
         stepper = make_stepper(source)
         result = decode(stepper, stepper.state, max_output_lengths(source.lengths, max_len), beam)
         best = result.logprob.copy()
-        if identity_margin is not None:
-            # the input itself as an output: keep it unless the model's answer is clearly better
-            copies = [target_ids(vocab, source, r, texts[i]) for r, i in enumerate(index)]
-            kept = score(stepper, stepper.state, copies)
         for row, i in enumerate(index):
             outputs[i] = decode_row(vocab, result.ids[row], source.oov[row])
-            if identity_margin is not None and outputs[i] != texts[i] and kept[row] >= best[row] - identity_margin:
-                outputs[i], best[row] = texts[i], kept[row]
+        if identity_margin is not None:
+            # the input itself as an output: keep it unless the model's answer is clearly better
+            # (scored only where the answer differs from the input: elsewhere there is no choice)
+            differ = [row for row, i in enumerate(index) if outputs[i] != texts[i]]
+            copies = [target_ids(vocab, source, row, texts[index[row]]) for row in differ]
+            # an input scoring below (answer - margin) at any point has lost: it stops being scored
+            kept = score(stepper, stepper.state, copies, np.array(differ, dtype=np.int64),
+                         floor=best[differ] - identity_margin)
+            for row, kept_logprob in zip(differ, kept):
+                if kept_logprob >= best[row] - identity_margin:
+                    outputs[index[row]], best[row] = texts[index[row]], kept_logprob
+        for row, i in enumerate(index):
             logprob[i] = best[row]
         if on_batch is not None:
             on_batch(len(index))

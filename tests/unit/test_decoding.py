@@ -236,3 +236,23 @@ def test_score_with_source_rows_scores_several_candidates_per_row():
     for k, (row, seq) in enumerate(zip(rows, sequences)):
         assert scores[k] == pytest.approx(_score(step, int(row), seq.tolist()), abs=1e-5)
     assert score(step, (step.init,), [], np.zeros(0, dtype=np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_score_with_a_floor_is_exact_above_it_and_stops_early_below_it(seed):
+    step = RandomRNNStep(seed, 4)
+    sequences = [np.array([4, 5, 6, 4, 5, 6, 4]), np.array([6, 4]), np.array([5] * 9), np.array([4, 4, 4, 4])]
+    full = score(step, (step.init,), sequences)
+    floor = np.array([full[0] - 1.0, full[1] + 0.5, full[2] / 4, full[3] - 1e-9])
+    calls = []
+
+    def recorded(tokens, state, rows):
+        calls.append(len(rows))
+        return step(tokens, state, rows)
+
+    cut = score(recorded, (step.init,), sequences, floor=floor)
+    for k in (0, 3):  # never below their floor: exact
+        assert cut[k] == pytest.approx(full[k], abs=1e-9)
+    for k in (1, 2):  # below the floor: some value below it, and the answer "below" is right
+        assert cut[k] < floor[k] and full[k] < floor[k]
+    assert sum(calls) < sum(len(s) + 1 for s in sequences)  # the losers stopped early
