@@ -8,7 +8,9 @@ A names model (trained here on 200 pairs of the names benchmark task unless --mo
 cleans a table of dirty names in place (``cleaning.clean_table``: keyset reads, per-batch
 transactions with audit, review and markers). The same job is then run with a *replay* model
 that returns the real model's predictions from a dictionary: the same reads, the same writes
-and audit rows, no inference. Runs alternate on fresh copies of the table; medians are
+and audit rows, no inference. With --partitions P (default 2) both jobs also run split into P
+partitions, on threads and on worker processes, as `strseq clean --partitions P` and
+`--dask-address local` run them. Runs alternate on fresh copies of the table; medians are
 reported. Target: the real job reaches at least 50% of the replay job's rows/s. Writes
 benchmarks/results/clean_throughput.json.
 """
@@ -18,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -55,29 +58,56 @@ def fresh_table(url: str, values: list[str]) -> sa.Engine:
     return engine
 
 
-def run_once(url: str, values: list[str], predict, batch_size: int, partitions: int = 1) -> tuple[float, dict]:
-    """One job on a fresh table; with partitions > 1, as the flow's thread pool runs them (one
-    run, one thread and connection pool per key range)."""
+def make_predict(kind: str, model_path: str, answers: dict | None, threads: int | None):
+    """``predict(texts)`` of the real model (``kind='strseq'``) or of the replay (no inference)."""
+    if kind == "replay":
+        return lambda texts: [answers.get(t) or Prediction(t, 1.0, "ok") for t in texts]
+    normalizer = Normalizer(model_path, threads=threads)
+    return lambda texts: normalizer.normalize(texts, batch_size=64)
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(kind: str, model_path: str, answers: dict | None) -> None:
+    _WORKER["predict"] = make_predict(kind, model_path, answers, threads=1)
+
+
+def _work(url: str, user_args: tuple, model: ModelIdentity, job, batch_size: int, predict=None):
+    engine = create_engine(url)
+    try:
+        user = reflect_table(engine, *user_args)
+        return part.run_partition(engine, user, model, predict or _WORKER["predict"], job, 0.9, batch_size)
+    finally:
+        engine.dispose()
+
+
+def run_once(url: str, values: list[str], kind: str, model_path: str, answers: dict, batch_size: int,
+             partitions: int = 1, processes: bool = False) -> tuple[float, dict]:
+    """One job on a fresh table (the clock includes loading the model). With partitions > 1, one
+    run split as the flow splits it: on threads (Prefect's thread pool) or on worker processes
+    (``--dask-address local``), one onnxruntime thread each."""
     engine = fresh_table(url, values)
-    user = reflect_table(engine, "people", "id", "name", None)
+    user_args = ("people", "id", "name", None)
+    user = reflect_table(engine, *user_args)
     model = ModelIdentity("names", None, uuid.uuid4().hex)
     started = time.perf_counter()
     if partitions == 1:
-        report = clean_table(engine, user, model, predict, batch_size=batch_size)
+        report = clean_table(engine, user, model, make_predict(kind, model_path, answers, None), batch_size=batch_size)
     else:
         with cleaning_run(engine, user, model, 0.9) as report:
             jobs = part.jobs(part.plan_partitions(engine, user, partitions), report)
-
-            def work(job):
-                local = create_engine(url)
-                try:
-                    return part.run_partition(local, user, model, predict, job, 0.9, batch_size)
-                finally:
-                    local.dispose()
-
-            with ThreadPoolExecutor(partitions) as pool:
-                for result in pool.map(work, jobs):
-                    report.add(result)
+            if processes:
+                pool = ProcessPoolExecutor(partitions, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_init_worker, initargs=(kind, model_path, answers))
+                futures = [pool.submit(_work, url, user_args, model, job, batch_size) for job in jobs]
+            else:
+                predict = make_predict(kind, model_path, answers, threads=1)
+                pool = ThreadPoolExecutor(partitions)
+                futures = [pool.submit(_work, url, user_args, model, job, batch_size, predict) for job in jobs]
+            with pool:
+                for future in futures:
+                    report.add(future.result())
     seconds = time.perf_counter() - started
     engine.dispose()
     return seconds, report.counts()
@@ -89,7 +119,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--partitions", type=int, default=2,
-                        help="also time the job split into this many partitions on threads (1: don't)")
+                        help="also time the job split into this many partitions, on threads and on "
+                        "processes (1: don't)")
     parser.add_argument("--model", default=None, help="model folder or REGISTRY/NAME@alias (default: train one)")
     parser.add_argument("--postgres", default=os.environ.get("STRSEQ_TEST_POSTGRES_URL"),
                         help="also measure on this PostgreSQL database (tables people and strseq_* are replaced)")
@@ -114,41 +145,35 @@ def main() -> None:
         answers = {p_in: p for p_in, p in zip(values, normalizer.normalize(values, batch_size=64))}
         print(f"model alone: {len(values) / (time.perf_counter() - started):,.0f} rows/s", flush=True)
 
-        single = Normalizer(model_path, threads=1)  # partitions: one onnxruntime thread each
-
-        def real(texts):
-            return normalizer.normalize(texts, batch_size=64)
-
-        def real_single_thread(texts):
-            return single.normalize(texts, batch_size=64)
-
-        def replay(texts):
-            return [answers.get(t) or Prediction(t, 1.0, "ok") for t in texts]
-
         databases = {"sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
         if args.postgres:
             databases["postgresql"] = args.postgres
+        jobs = [("strseq", "strseq", 1, False), ("replay", "replay", 1, False)]
+        if args.partitions > 1:
+            jobs += [(f"{kind}, {args.partitions} {how}", kind, args.partitions, how == "processes")
+                     for how in ("threads", "processes") for kind in ("strseq", "replay")]
         results = {}
         for name, url in databases.items():
-            jobs = [("strseq", real, 1), ("replay", replay, 1)]
-            if args.partitions > 1:
-                jobs.append((f"strseq, {args.partitions} partitions", real_single_thread, args.partitions))
-            times = {job: [] for job, _, _ in jobs}
+            times = {label: [] for label, *_ in jobs}
             counts = None
             for _ in range(args.repeats):
-                for job, predict, partitions in jobs:
-                    seconds, counts = run_once(url, values, predict, args.batch_size, partitions)
-                    times[job].append(seconds)
-                    print(f"{name} {job}: {len(values) / seconds:,.0f} rows/s ({seconds:.1f} s)", flush=True)
-            rate = {job: len(values) / statistics.median(ts) for job, ts in times.items()}
-            results[name] = {"rows_per_s": {k: round(v, 1) for k, v in rate.items()},
-                             "ratio": round(rate["strseq"] / rate["replay"], 3), "seconds": times, "counts": counts}
-    split = f"strseq, {args.partitions} partitions"
-    print(f"\n| database | strseq rows/s | replay (no inference) rows/s | ratio | {split} rows/s |\n"
-          "|---|---:|---:|---:|---:|")
+                for label, kind, partitions, processes in jobs:
+                    seconds, counts = run_once(url, values, kind, str(model_path), answers, args.batch_size,
+                                               partitions, processes)
+                    times[label].append(seconds)
+                    print(f"{name} {label}: {len(values) / seconds:,.0f} rows/s ({seconds:.1f} s)", flush=True)
+            rate = {label: len(values) / statistics.median(ts) for label, ts in times.items()}
+            ratios = {label: round(rate[label] / rate[label.replace("strseq", "replay")], 3)
+                      for label in rate if label.startswith("strseq")}
+            results[name] = {"rows_per_s": {k: round(v, 1) for k, v in rate.items()}, "ratio": ratios["strseq"],
+                             "ratios": ratios, "seconds": times, "counts": counts}
+    labels = [label for label, *_ in jobs if label.startswith("strseq")]
+    print("\n| database | job | strseq rows/s | replay (no inference) rows/s | ratio |\n|---|---|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['rows_per_s']['strseq']:,.0f} | {r['rows_per_s']['replay']:,.0f} | {r['ratio']:.2f} | "
-              f"{r['rows_per_s'].get(split, float('nan')):,.0f} |")
+        for label in labels:
+            how = label.replace("strseq", "").strip(", ") or "one process"
+            print(f"| {name} | {how} | {r['rows_per_s'][label]:,.0f} | "
+                  f"{r['rows_per_s'][label.replace('strseq', 'replay')]:,.0f} | {r['ratios'][label]:.2f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats,
                                     "partitions": args.partitions, "cpu_count": os.cpu_count(),

@@ -28,6 +28,7 @@ from .db import (
     RUNS,
     DatabaseJobError,
     UserTable,
+    count_rows,
     job_lock,
     job_tables,
     key_text,
@@ -198,12 +199,36 @@ def clean_range(engine: sa.Engine, user: UserTable, model: ModelIdentity, predic
     # markers of earlier runs, if any, tell a dry run what a real run would skip
     markers = not report.dry_run or sa.inspect(engine).has_table(PROCESSED, schema=user.table.schema)
     t = job_tables(user.table.schema)[1]
+    if _LISTENERS:
+        _tell({"total": count_rows(engine, user, lo, hi)})
     for rows in read_batches(engine, user, batch_size, lo, hi):
+        before = report.counts()
         _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=not report.dry_run,
                  markers=markers)
         if on_batch:
             on_batch(report)
+        if _LISTENERS:
+            _tell({k: v - before[k] for k, v in report.counts().items()})
     return report
+
+
+# Progress listeners in this process (the CLI's progress bar): each gets {"total": rows} once per
+# range, then each batch's counts. Ranges on other processes (Dask) only log.
+_LISTENERS: list[Callable[[dict], None]] = []
+
+
+@contextlib.contextmanager
+def watch_progress(listener: Callable[[dict], None]) -> Iterator[None]:
+    _LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _LISTENERS.remove(listener)
+
+
+def _tell(event: dict) -> None:
+    for listener in list(_LISTENERS):
+        listener(event)
 
 
 def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,

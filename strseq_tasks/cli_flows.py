@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -216,7 +217,7 @@ def clean(
     _setup_logging(quiet)
     from pydantic import ValidationError
 
-    from .cleaning import CleanParams
+    from .cleaning import CleanParams, watch_progress
     from .db import DatabaseJobError
 
     try:
@@ -239,7 +240,8 @@ def clean(
         except ImportError as exc:
             _fail(f"--dask-address needs prefect-dask ({exc}): pip install 'strseq[dask]'", code=1)
     try:
-        result = clean_flow(params)
+        with _rows_progress(quiet, "dry run" if dry_run else "cleaning") as progress, watch_progress(progress):
+            result = clean_flow(params)
     except (DatabaseJobError, RegistryError, BundleError) as exc:
         _fail(str(exc))
     except ColumnValidationError as exc:
@@ -256,6 +258,38 @@ def clean(
         typer.echo(f"partitions ran in {len(result['workers'])} processes: {', '.join(result['workers'])}")
     if not dry_run and result["changed"]:
         typer.echo(f"undo with: strseq revert --db DB --run-id {result['run_id']}")
+
+
+class _rows_progress:
+    """A tqdm bar of rows on a terminal (the flow logs progress lines everywhere)."""
+
+    def __init__(self, quiet: bool, desc: str):
+        self.bar, self.desc = None, desc
+        self.counts: dict[str, int] = {}
+        self.show = not quiet and sys.stderr.isatty()
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, event: dict) -> None:
+        if not self.show:
+            return
+        if self.bar is None:  # at the first batch: the rate does not count Prefect's start-up
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=0, desc=self.desc, unit="row", file=sys.stderr, dynamic_ncols=True)
+        if "total" in event:
+            self.bar.total += event["total"]
+            self.bar.refresh()
+            return
+        for key, value in event.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+        self.bar.set_postfix({k: self.counts.get(k, 0) for k in ("changed", "review", "skipped")}, refresh=False)
+        self.bar.update(event.get("rows_read", 0))
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @app.command()

@@ -202,6 +202,17 @@ def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: obj
         last = rows[-1][0]
 
 
+def count_rows(engine: sa.Engine, user: UserTable, after: object = None, upto: object = None) -> int:
+    """Rows with ``after < key <= upto`` (None: unbounded): an indexed count, for progress bars."""
+    query = sa.select(sa.func.count()).select_from(user.table)
+    if after is not None:
+        query = query.where(user.key > after)
+    if upto is not None:
+        query = query.where(user.key <= upto)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
 # --- locks: one run per table and column at a time -----------------------------------------------
 
 

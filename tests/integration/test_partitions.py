@@ -7,7 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.cleaning import ModelIdentity, RunNotActive, RunReport, clean_range, cleaning_run
+from strseq_tasks.cleaning import ModelIdentity, RunNotActive, RunReport, clean_range, cleaning_run, watch_progress
 from strseq_tasks.db import AUDIT, RUNS, create_engine, reflect_table
 from strseq_tasks.partitions import Partition, describe, plan_partitions, run_partition
 from strseq_tasks.runtime import Prediction
@@ -68,7 +68,8 @@ def test_partitions_side_by_side_apply_every_row_exactly_once(database_url):
     """Four threads, each a partition of one run (as Prefect's thread pool runs them)."""
     engine = make_people(database_url, range(1, 201))
     user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
-    with cleaning_run(engine, user, MODEL, 0.9) as report:
+    events: list[dict] = []
+    with watch_progress(events.append), cleaning_run(engine, user, MODEL, 0.9) as report:
         parts = [Partition(i, r, report.run_id, False) for i, r in enumerate(plan_partitions(engine, user, 4))]
         results: list[RunReport] = [None] * len(parts)
 
@@ -91,6 +92,9 @@ def test_partitions_side_by_side_apply_every_row_exactly_once(database_url):
         cleaned = conn.execute(sa.text("SELECT count(*) FROM people WHERE name_clean = 'Person ' || id")).scalar()
     assert len(audit) == 200 and {n for _, n in audit} == {1} and cleaned == 200
     assert tuple(run) == ("completed", 200, 200)
+    # the progress a CLI bar shows: each range's size, then each batch's counts
+    assert sum(e.get("total", 0) for e in events) == 200 == sum(e.get("rows_read", 0) for e in events)
+    assert sum(e.get("changed", 0) for e in events) == 200
     engine.dispose()
 
 
