@@ -73,6 +73,8 @@ def train_config(seed: int, epochs: int, minutes: float | None, options: dict[st
 
     cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=minutes)
     for key, raw in options.items():
+        if key.startswith("model."):
+            continue  # model sizes: see model_sizes
         target_name, _, field = key.rpartition(".")
         target = cfg.augment if target_name == "augment" else cfg
         kinds = {f.name: f.type for f in fields(target)}
@@ -84,13 +86,27 @@ def train_config(seed: int, epochs: int, minutes: float | None, options: dict[st
     return cfg
 
 
-def strseq_model(train, test, cfg, pretrained: str | None, known=None):
+def model_sizes(options: dict[str, str]) -> dict[str, int] | None:
+    """``--set model.dec_hidden=128`` ...: ModelConfig sizes other than the defaults."""
+    from dataclasses import fields
+
+    from strseq_tasks.model import ModelConfig
+
+    sizes = {k.removeprefix("model."): raw for k, raw in options.items() if k.startswith("model.")}
+    known = {f.name for f in fields(ModelConfig) if f.name != "vocab_size"}
+    for key in sizes:
+        if key not in known:
+            raise SystemExit(f"--set model.{key}: no such model option (choose from {', '.join(sorted(known))})")
+    return {k: (float(v) if "dropout" in k else int(v)) for k, v in sizes.items()} or None
+
+
+def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: dict | None = None):
     from strseq_tasks.pipeline import train_bundle
     from strseq_tasks.runtime import Normalizer
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        outcome = train_bundle(train, Path(tmp) / "model", cfg, pretrained=pretrained, known=known)
+        outcome = train_bundle(train, Path(tmp) / "model", cfg, sizes, pretrained=pretrained, known=known)
         seconds = time.monotonic() - started
         predictions = Normalizer(outcome.path).normalize([a for a, _ in test])
     extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
@@ -107,7 +123,8 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
     methods = {
         "identity": identity_baseline(train, test) + ({},),
         "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
-        "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options), pretrained),
+        "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options), pretrained,
+                               sizes=model_sizes(options)),
     }
     if task in KNOWN_VALUES:
         from strseq_tasks.known import KnownValues
@@ -119,7 +136,8 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
         reach = sum(OSA.distance(a, b) <= known.max_distance for a, b in test) / len(test)
         methods["known-nearest"] = known_nearest_baseline(known, test) + ({"target_within_reach": reach},)
         methods["strseq+known"] = strseq_model(train, test, train_config(seed, epochs, minutes, options),
-                                               pretrained, known=KnownValues([*known.values, *(b for _, b in train)]))
+                                               pretrained, known=KnownValues([*known.values, *(b for _, b in train)]),
+                                               sizes=model_sizes(options))
     rows = []
     for method, (outputs, confidence, extra) in methods.items():
         metrics = summarize(inputs, targets, outputs, confidence)
@@ -198,7 +216,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="cells trained in parallel (one core each)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a TrainConfig field for an ablation, e.g. unk_rate=0, "
-                             "augment.digit_copies=0, augment.policy=none (repeatable)")
+                             "augment.digit_copies=0, augment.policy=none, or a model size: "
+                             "model.dec_hidden=128 (repeatable)")
     parser.add_argument("--pretrained", default=None,
                         help="start from a pretrained LM: `default` (the shipped one) or an LM folder")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -207,6 +226,7 @@ def main() -> None:
     print(table([]))
     options = dict(item.split("=", 1) for item in args.set)
     train_config(args.seed, args.epochs, args.max_minutes, options)  # fail fast on a bad --set
+    model_sizes(options)
     rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs, options,
                args.pretrained)
     print("\n" + table(rows))
