@@ -30,7 +30,19 @@ JOB = textwrap.dedent("""
 
     engine = sa.create_engine(sys.argv[1])
     user = reflect_table(engine, "people", "id", "name", None)
-    clean_table(engine, user, ModelIdentity("names", 1, "sha-1"), slow_title_case, batch_size=3)
+    if len(sys.argv) > 2:  # partitions side by side on threads, as `strseq clean --partitions` runs them
+        from concurrent.futures import ThreadPoolExecutor
+        from strseq_tasks.cleaning import cleaning_run
+        from strseq_tasks.partitions import jobs, plan_partitions, run_partition
+
+        model = ModelIdentity("names", 1, "sha-1")
+        with cleaning_run(engine, user, model, 0.9) as report:
+            parts = jobs(plan_partitions(engine, user, int(sys.argv[2])), report)
+            with ThreadPoolExecutor(len(parts)) as pool:
+                for done in pool.map(lambda p: run_partition(engine, user, model, slow_title_case, p, 0.9, 3), parts):
+                    report.add(done)
+    else:
+        clean_table(engine, user, ModelIdentity("names", 1, "sha-1"), slow_title_case, batch_size=3)
 """)
 
 
@@ -49,11 +61,12 @@ def _count(engine, sql):
         return conn.execute(sa.text(sql)).scalar()
 
 
-@pytest.mark.parametrize("kill_after", [2, 7])
-def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_after):
+@pytest.mark.parametrize("kill_after, partitions", [(2, 1), (7, 1), (5, 3)])
+def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_after, partitions):
     engine = people_table(database_url)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", JOB, database_url], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", JOB, database_url, *([str(partitions)] if partitions > 1 else [])],
+                            env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if sa.inspect(engine).has_table(AUDIT) and _count(engine, f"SELECT count(*) FROM {AUDIT}") >= kill_after:
@@ -77,6 +90,9 @@ def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_af
         names = [r[0] for r in conn.execute(sa.text("SELECT name FROM people ORDER BY id"))]
     assert sorted(keys, key=int) == [str(i) for i in range(1, ROWS + 1)]  # one audit row per row, no more
     assert names == [f"Person Number {i}" for i in range(1, ROWS + 1)]
+    with engine.connect() as conn:  # the killed run is marked, not left "running"
+        statuses = sorted(r[0] for r in conn.execute(sa.text(f"SELECT status FROM {RUNS}")))
+    assert statuses == ["completed", "interrupted"]
     engine.dispose()
 
 
