@@ -172,6 +172,14 @@ def test_concurrent_publishers_never_share_a_version_number(tmp_path, tiny_bundl
         registry.fetch("names", version)  # each one complete and verified
 
 
+def test_pin_model_replaces_an_alias_by_the_version_it_resolved_to():
+    from strseq_tasks.registry import pin_model
+
+    assert pin_model("s3://bucket/models/names@production", 4) == "s3://bucket/models/names@4"
+    assert pin_model("models/names@latest", 7) == "models/names@7"
+    assert pin_model("/srv/bundles/names", None) == "/srv/bundles/names"  # a folder stays a folder
+
+
 @pytest.mark.parametrize("text, expected", [
     ("models/names@production", ModelRef("models", "names", "production")),
     ("s3://bucket/reg/names@3", ModelRef("s3://bucket/reg", "names", "3")),
