@@ -58,6 +58,20 @@ def fresh_table(url: str, values: list[str]) -> sa.Engine:
     return engine
 
 
+def model_alone(model_path, values: list[str], repeats: int) -> dict[str, float]:
+    """Rows/s of the model alone with 1 and 2 onnxruntime threads, interleaved; medians."""
+    sessions = {n: Normalizer(model_path, threads=n) for n in (1, 2)}
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for n, normalizer in sessions.items():
+            started = time.perf_counter()
+            normalizer.normalize(values, batch_size=64)
+            times[n].append(time.perf_counter() - started)
+    rates = {f"threads={n}": round(len(values) / statistics.median(ts), 1) for n, ts in times.items()}
+    print("model alone: " + ", ".join(f"{k} {v:,.0f} rows/s" for k, v in rates.items()), flush=True)
+    return rates
+
+
 def make_predict(kind: str, model_path: str, answers: dict | None, threads: int | None):
     """``predict(texts)`` of the real model (``kind='strseq'``) or of the replay (no inference)."""
     if kind == "replay":
@@ -121,6 +135,8 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=2,
                         help="also time the job split into this many partitions, on threads and on "
                         "processes (1: don't)")
+    parser.add_argument("--thread-rows", type=int, default=2000, help="rows for the model-alone thread comparison")
+    parser.add_argument("--model-only", action="store_true", help="only compare the model alone on 1 and 2 threads")
     parser.add_argument("--model", default=None, help="model folder or REGISTRY/NAME@alias (default: train one)")
     parser.add_argument("--postgres", default=os.environ.get("STRSEQ_TEST_POSTGRES_URL"),
                         help="also measure on this PostgreSQL database (tables people and strseq_* are replaced)")
@@ -140,10 +156,12 @@ def main() -> None:
 
             print("training a names model on 200 pairs ...", flush=True)
             model_path = train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path
+        threads = model_alone(model_path, values[:args.thread_rows], args.repeats)
+        if args.model_only:
+            print(json.dumps({"model_alone_rows_per_s": threads}))
+            return
         normalizer = Normalizer(model_path)
-        started = time.perf_counter()
         answers = {p_in: p for p_in, p in zip(values, normalizer.normalize(values, batch_size=64))}
-        print(f"model alone: {len(values) / (time.perf_counter() - started):,.0f} rows/s", flush=True)
 
         databases = {"sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
         if args.postgres:
@@ -177,6 +195,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats,
                                     "partitions": args.partitions, "cpu_count": os.cpu_count(),
+                                    "model_alone_rows_per_s": threads,
                                     "load_average_1min_at_end": round(os.getloadavg()[0], 2),
                                     "results": results}, indent=2))
     print(f"wrote {args.out}")

@@ -60,8 +60,8 @@ class CleanParams(BaseModel):
     batch_size: int = Field(1000, ge=1, le=100_000)
     dry_run: bool = False
     db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
-    threads: int | None = Field(None, ge=1, description="onnxruntime threads (default: all cores; 1 per "
-                                "partition when partitioned)")
+    threads: int | None = Field(None, ge=1, description="onnxruntime threads per partition (default 1: "
+                                "use partitions for more cores)")
     partitions: int = Field(1, ge=1, le=1024, description="split the key range into this many partitions run "
                             "side by side (Prefect's thread pool, or Dask with dask_address)")
     dask_address: str | None = Field(None, description="run the partitions on the Dask cluster at this "

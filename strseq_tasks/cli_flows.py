@@ -204,7 +204,7 @@ def clean(
     batch_size: Annotated[int, typer.Option(help="Rows per read/predict/write transaction.")] = 1000,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would change.")] = False,
     schema: Annotated[str | None, typer.Option(help="Database schema of the table (PostgreSQL).")] = None,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default: all cores; 1 per partition).")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads per partition (default 1: use --partitions for more cores).")] = None,
     partitions: Annotated[int, typer.Option(help="Split the key range into P partitions cleaned side by side (threads, or Dask workers with --dask-address).")] = 1,
     dask_address: Annotated[str | None, typer.Option(help="Run the partitions on this Dask scheduler (tcp://host:8786), or `local` for a temporary cluster of one worker process per partition.")] = None,
     min_non_null: Annotated[float, typer.Option(help="Validation: at least this share of values must be non-NULL.")] = 0.5,

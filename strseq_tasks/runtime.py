@@ -41,7 +41,11 @@ class Prediction:
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or 0  # 0: one per core
+    # one thread unless asked: these small per-step GEMMs gain nothing from a second thread (the
+    # default names model: 1,100 rows/s on one thread, 999 on two; benchmarks/clean_throughput.py),
+    # and the encoder's and decoder's pools would fight over the cores. Use the cores with
+    # processes or partitions (`strseq clean --partitions`) instead.
+    opts.intra_op_num_threads = threads or 1
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if "torch" in sys.modules and sys.modules["torch"] is not None:
