@@ -185,4 +185,7 @@ def test_hostile_but_real_names_are_quoted(database_url):
     report = clean_table(engine, user, MODEL, TitleCase())
     assert report.changed == 1
     assert revert_run(engine, report.run_id) == 1
+    from strseq_tasks.partitions import plan_partitions
+
+    assert plan_partitions(engine, user, 2) == [(None, "a"), ("a", None)]  # the key read through quoting
     engine.dispose()
