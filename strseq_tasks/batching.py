@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,11 +36,17 @@ class SourceBatch:
         return int(self.ids.shape[0])
 
 
+@lru_cache(maxsize=65536)
+def _variants(char: str) -> tuple[str, str, str]:
+    """A character as written, lower-cased and upper-cased: the three copy modes' outputs."""
+    return char, lower_char(char), upper_char(char)
+
+
 def _row_ext_index(vocab: CharVocab, text: str, hidden: frozenset[str]) -> tuple[dict[str, int], list[str]]:
     index: dict[str, int] = {}
     oov: list[str] = []
     for char in text:
-        for variant in (char, lower_char(char), upper_char(char)):
+        for variant in _variants(char):
             if variant in index:
                 continue
             if variant in vocab and variant not in hidden:
@@ -64,14 +71,18 @@ def encode_sources(vocab: CharVocab, texts: Sequence[str], hidden: frozenset[str
     ids = np.full((batch, src_len), PAD, dtype=np.int64)
     lengths = np.ones(batch, dtype=np.int64)
     copy_map = np.zeros((batch, COPY_MODES * src_len, ext_size), dtype=np.float32)
+    # the one-hot entries of the copy maps, set at once: (row, 3 * position + mode) -> extended id
+    at_row, at_slot, at_id = [], [], []
     for b, (text, (index, _)) in enumerate(zip(texts, rows, strict=True)):
         if not text:
             continue
         ids[b, : len(text)] = [UNK if c in hidden else vocab.id(c) for c in text]
         lengths[b] = len(text)
-        for j, char in enumerate(text):
-            for m, variant in enumerate((char, lower_char(char), upper_char(char))):
-                copy_map[b, COPY_MODES * j + m, index[variant]] = 1.0
+        slots = [index[v] for c in text for v in _variants(c)]
+        at_row.extend([b] * len(slots))
+        at_slot.extend(range(len(slots)))
+        at_id.extend(slots)
+    copy_map[at_row, at_slot, at_id] = 1.0
     return SourceBatch(
         ids=ids,
         lengths=lengths,
