@@ -24,6 +24,7 @@ from strseq_tasks import partitions as part
 from strseq_tasks.cleaning import (
     CleanParams,
     ModelIdentity,
+    RepeatCache,
     RunReport,
     clean_report_markdown,
     clean_table,
@@ -68,7 +69,8 @@ def run_job(params: CleanParams, normalizer, identity: ModelIdentity) -> RunRepo
     engine = create_engine(params.db)
     try:
         return clean_table(engine, _reflect(engine, params, params.dry_run), identity,
-                           lambda texts: normalizer.normalize(texts, batch_size=64), threshold=params.threshold,
+                           RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)),
+                           threshold=params.threshold,
                            batch_size=params.batch_size, dry_run=params.dry_run, on_batch=_progress(),
                            params=params.model_dump(mode="json", exclude={"db"}))
     finally:
@@ -82,7 +84,7 @@ def clean_partition(params: CleanParams, model: str, identity: ModelIdentity, pa
     engine = create_engine(params.db)
     try:
         return part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,
-                                  lambda texts: normalizer.normalize(texts, batch_size=64), partition,
+                                  RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)), partition,
                                   params.threshold, params.batch_size, _progress(f"partition {partition.index}: "))
     finally:
         engine.dispose()

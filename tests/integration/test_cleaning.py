@@ -189,3 +189,24 @@ def test_hostile_but_real_names_are_quoted(database_url):
 
     assert plan_partitions(engine, user, 2) == [(None, "a"), ("a", None)]  # the key read through quoting
     engine.dispose()
+
+
+def test_repeat_cache_predicts_each_distinct_value_once_and_keeps_order():
+    from strseq_tasks.cleaning import RepeatCache
+
+    model = TitleCase()
+    seen: list[list[str]] = []
+
+    def predict(texts):
+        seen.append(list(texts))
+        return model(texts)
+
+    cache = RepeatCache(predict, size=3)
+    first = cache(["ann lee", "bob ray", "ann lee"])
+    second = cache(["bob ray", "cy twain", "ann lee"])
+    assert [p.text for p in first] == ["Ann Lee", "Bob Ray", "Ann Lee"]
+    assert [p.text for p in second] == ["Bob Ray", "Cy Twain", "Ann Lee"]
+    assert seen == [["ann lee", "bob ray"], ["cy twain"]] and cache.hits == 3
+    cache(["dee dee"])  # a fourth distinct value: the least recently used one (bob ray) is forgotten
+    cache(["bob ray"])
+    assert seen[-1] == ["bob ray"] and len(cache.memory) == 3
