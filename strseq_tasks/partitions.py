@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .cleaning import ModelIdentity, RunReport, clean_range
-from .db import UserTable
+from .db import UserTable, count_rows
 
 KeyRange = tuple[object, object]
 
@@ -28,8 +28,8 @@ def plan_partitions(engine: sa.Engine, user: UserTable, partitions: int) -> list
     """
     if partitions < 1:
         raise ValueError(f"partitions must be at least 1, not {partitions}")
+    rows = count_rows(engine, user)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(sa.func.count()).select_from(user.table)).scalar_one()
         cuts = []
         for i in range(1, min(partitions, max(rows, 1))):
             key = conn.execute(sa.select(user.key).order_by(user.key).offset(max(0, rows * i // partitions - 1))
