@@ -29,37 +29,107 @@ StepFn = Callable[[np.ndarray, State, np.ndarray], tuple[np.ndarray, State]]
 class Decoded:
     ids: list[np.ndarray]  # per row: output ids without EOS
     logprob: np.ndarray  # per row: log-probability of the output including its EOS
+    diverged: Divergence | None = None  # greedy_search(follow=...) only
 
 
 def _take(state: State, index: np.ndarray) -> State:
     return tuple(s[index] for s in state)
 
 
-def greedy_search(step: StepFn, state: State, max_lengths: np.ndarray) -> Decoded:
+@dataclass(frozen=True)
+class Divergence:
+    """Where followed sequences left greedy's path (``greedy_search(..., follow=...)``).
+
+    Row r's followed sequence agreed with the greedy output on its first ``position[r] - 1``
+    ids and then took its own id: ``logprob[r]`` is the log-probability of those first
+    ``position[r]`` ids and ``state`` (rows first) the step state after them, so scoring resumes
+    there (``resume_score``) instead of re-running the prefix greedy already ran. A sequence
+    scored through its EOS (it ended where greedy went on, or it *is* the greedy output) has
+    ``position[r] == len + 1`` and its full log-probability.
+    """
+
+    position: np.ndarray  # per row, int64
+    logprob: np.ndarray  # per row, float64
+    state: State  # per row (rows whose sequence was fully scored hold zeros)
+
+
+def _padded(sequences: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences as rows of an EOS-padded id matrix (at least one EOS each), and their lengths."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    padded = np.full((len(sequences), max(width, int(lengths.max(initial=0)) + 1)), EOS, dtype=np.int64)
+    for b, seq in enumerate(sequences):
+        padded[b, : len(seq)] = seq
+    return padded, lengths
+
+
+def greedy_search(step: StepFn, state: State, max_lengths: np.ndarray,
+                  follow: list[np.ndarray] | None = None) -> Decoded:
     """Most likely next id at each step; finished rows leave the batch (early exit).
 
     ``max_lengths[b]`` counts output ids including EOS; a row reaching it is forced to end.
+    With ``follow`` (one id sequence per row, e.g. the input itself), the result's
+    ``diverged`` records where each sequence left the greedy path (see ``Divergence``).
     """
     n_rows = len(max_lengths)
     rows = np.arange(n_rows)
     tokens = np.full(n_rows, BOS, dtype=np.int64)
-    outputs: list[list[int]] = [[] for _ in range(n_rows)]
+    out = np.full((n_rows, int(max_lengths.max(initial=1))), EOS, dtype=np.int64)
+    out_len = np.zeros(n_rows, dtype=np.int64)
     logprob = np.zeros(n_rows, dtype=np.float64)
+    tracker = _Follower(follow, n_rows) if follow is not None else None
     t = 0
     while len(rows):
         log_probs, state = step(tokens, state, rows)
         best = log_probs.argmax(axis=1)
         best = np.where(t + 1 >= max_lengths[rows], EOS, best)
+        if tracker is not None:
+            tracker.step(t, rows, best, log_probs, logprob, state)
         logprob[rows] += log_probs[np.arange(len(rows)), best]
-        for r, idx in zip(rows, best, strict=True):
-            if idx != EOS:
-                outputs[r].append(int(idx))
+        out[rows, t] = best
         alive = best != EOS
+        out_len[rows] += alive
         if not alive.all():
             rows, best, state = rows[alive], best[alive], _take(state, alive)
         tokens = best.astype(np.int64)
         t += 1
-    return Decoded([np.asarray(o, dtype=np.int64) for o in outputs], logprob)
+    diverged = tracker.result(logprob) if tracker is not None else None
+    return Decoded([out[r, : out_len[r]] for r in range(n_rows)], logprob, diverged)
+
+
+class _Follower:
+    """Greedy's bookkeeping for ``follow``: which sequences still agree with the greedy path."""
+
+    def __init__(self, follow: list[np.ndarray], n_rows: int):
+        if len(follow) != n_rows:
+            raise ValueError(f"follow has {len(follow)} sequences for {n_rows} rows")
+        self.padded, self.lengths = _padded(follow, 1)
+        self.tied = np.ones(n_rows, dtype=bool)
+        self.position = self.lengths + 1  # fully scored, unless it leaves the path
+        self.logprob = np.zeros(n_rows, dtype=np.float64)
+        self.state: list[np.ndarray] | None = None
+
+    def step(self, t: int, rows: np.ndarray, best: np.ndarray, log_probs: np.ndarray, logprob: np.ndarray,
+             state: State) -> None:
+        at = np.flatnonzero(self.tied[rows])  # hypotheses whose sequence is still on the path
+        if not len(at):
+            return
+        want = self.padded[rows[at], min(t, self.padded.shape[1] - 1)]  # EOS beyond its end
+        off = best[at] != want
+        if not off.any():
+            return
+        k, r = at[off], rows[at[off]]
+        self.tied[r] = False
+        self.logprob[r] = logprob[r] + log_probs[k, want[off]]
+        ended = want[off] == EOS  # the sequence ended here: it is fully scored
+        self.position[r[~ended]] = t + 1
+        if self.state is None:
+            self.state = [np.zeros((len(self.tied),) + s.shape[1:], dtype=s.dtype) for s in state]
+        for kept, s in zip(self.state, state, strict=True):
+            kept[r] = s[k]
+
+    def result(self, logprob: np.ndarray) -> Divergence:
+        self.logprob[self.tied] = logprob[self.tied]  # still on the path: it is the greedy output
+        return Divergence(self.position, self.logprob, tuple(self.state or ()))
 
 
 def beam_search(
@@ -126,23 +196,48 @@ def score(step: StepFn, state: State, sequences: list[np.ndarray], source_rows: 
     sources = np.arange(n_seq) if source_rows is None else np.asarray(source_rows, dtype=np.int64)
     if source_rows is not None:
         state = _take(state, sources)
-    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-    padded = np.full((n_seq, int(lengths.max(initial=0)) + 1), EOS, dtype=np.int64)
-    for b, seq in enumerate(sequences):
-        padded[b, : len(seq)] = seq
-    alive_seq = np.arange(n_seq)
-    tokens = np.full(n_seq, BOS, dtype=np.int64)
-    logprob = np.zeros(n_seq, dtype=np.float64)
-    t = 0
+    return _teacher_forced(step, state, sequences, sources, np.zeros(n_seq, dtype=np.int64),
+                           np.zeros(n_seq, dtype=np.float64), floor)
+
+
+def resume_score(step: StepFn, diverged: Divergence, sequences: list[np.ndarray], rows: np.ndarray,
+                 floor: np.ndarray | None = None) -> np.ndarray:
+    """``score`` of the sequences greedy followed, for ``rows``, from where they left its path.
+
+    ``sequences[k]`` is the sequence row ``rows[k]`` followed; ``floor`` as in ``score``. The
+    steps greedy already ran for the shared prefix are not run again.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return np.zeros(0, dtype=np.float64)
+    state = _take(diverged.state, rows) if diverged.state else ()
+    return _teacher_forced(step, state, sequences, rows, diverged.position[rows].copy(),
+                           diverged.logprob[rows].copy(), floor)
+
+
+def _teacher_forced(step: StepFn, state: State, sequences: list[np.ndarray], sources: np.ndarray,
+                    position: np.ndarray, logprob: np.ndarray, floor: np.ndarray | None) -> np.ndarray:
+    """Add the log-probabilities of ``sequences[k][position[k]:]`` and EOS to ``logprob[k]``,
+    from ``state`` (the step state after the first ``position[k]`` ids)."""
+    padded, lengths = _padded(sequences, 1)
+    before = padded[np.arange(len(sequences)), np.maximum(position - 1, 0)]
+    tokens = np.where(position == 0, BOS, before)
+    alive = position <= lengths  # its EOS is not scored yet
+    if floor is not None:
+        alive &= logprob >= floor
+    alive_seq = np.flatnonzero(alive)
+    if not alive.all():
+        state, tokens = _take(state, alive_seq), tokens[alive_seq]
     while len(alive_seq):
         log_probs, state = step(tokens, state, sources[alive_seq])
-        target = padded[alive_seq, t]
+        at = position[alive_seq]
+        target = padded[alive_seq, at]
         logprob[alive_seq] += log_probs[np.arange(len(alive_seq)), target]
-        alive = lengths[alive_seq] > t
+        position[alive_seq] = at + 1
+        alive = lengths[alive_seq] > at
         if floor is not None:
             alive &= logprob[alive_seq] >= floor[alive_seq]
         alive_seq, state, tokens = alive_seq[alive], _take(state, alive), target[alive]
-        t += 1
     return logprob
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .batching import SourceBatch, decode_row, encode_sources, max_output_lengths, target_ids
-from .decoding import decode, score
+from .decoding import decode, greedy_search, resume_score, score
 from .known import KnownValues, Near
 from .vocab import CharVocab, normalize_text
 
@@ -60,18 +60,27 @@ def transduce(
     for index in _length_batches(texts, free, batch_size):
         source = encode_sources(vocab, [texts[i] for i in index])
         stepper = make_stepper(source)
-        result = decode(stepper, stepper.state, max_output_lengths(source.lengths, max_len), beam)
+        limits = max_output_lengths(source.lengths, max_len)
+        if identity_margin is not None and beam == 1:
+            # greedy follows the input itself, so scoring it below starts where the two part
+            copies = [target_ids(vocab, source, row, texts[i]) for row, i in enumerate(index)]
+            result = greedy_search(stepper, stepper.state, limits, follow=copies)
+        else:
+            result = decode(stepper, stepper.state, limits, beam)
         best = result.logprob.copy()
         for row, i in enumerate(index):
             outputs[i] = decode_row(vocab, result.ids[row], source.oov[row])
         if identity_margin is not None:
             # the input itself as an output: keep it unless the model's answer is clearly better
             # (scored only where the answer differs from the input: elsewhere there is no choice)
-            differ = [row for row, i in enumerate(index) if outputs[i] != texts[i]]
-            copies = [target_ids(vocab, source, row, texts[index[row]]) for row in differ]
+            differ = np.array([row for row, i in enumerate(index) if outputs[i] != texts[i]], dtype=np.int64)
             # an input scoring below (answer - margin) at any point has lost: it stops being scored
-            kept = score(stepper, stepper.state, copies, np.array(differ, dtype=np.int64),
-                         floor=best[differ] - identity_margin)
+            floor = best[differ] - identity_margin
+            if result.diverged is not None:
+                kept = resume_score(stepper, result.diverged, [copies[row] for row in differ], differ, floor)
+            else:
+                kept = score(stepper, stepper.state, [target_ids(vocab, source, row, texts[index[row]])
+                                                      for row in differ], differ, floor=floor)
             for row, kept_logprob in zip(differ, kept):
                 if kept_logprob >= best[row] - identity_margin:
                     outputs[index[row]], best[row] = texts[index[row]], kept_logprob

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from strseq_tasks.decoding import beam_search, decode, greedy_search, score
+from strseq_tasks.decoding import beam_search, decode, greedy_search, resume_score, score
 from strseq_tasks.vocab import BOS, EOS
 
 A, B, C = 4, 5, 6  # ordinary output ids after the four specials
@@ -256,3 +256,42 @@ def test_score_with_a_floor_is_exact_above_it_and_stops_early_below_it(seed):
     for k in (1, 2):  # below the floor: some value below it, and the answer "below" is right
         assert cut[k] < floor[k] and full[k] < floor[k]
     assert sum(calls) < sum(len(s) + 1 for s in sequences)  # the losers stopped early
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_following_a_sequence_resumes_its_score_where_the_two_part(seed):
+    """Each followed sequence leaves the greedy path at a different point (never, at the first
+    id, mid-way, by ending early, by going on after greedy ends); resuming there gives exactly
+    the score a full rescoring gives, and following changes nothing about greedy's own result."""
+    n_rows = 6
+    step = RandomRNNStep(seed, n_rows, eos_bias=1.0)
+    max_lengths = np.full(n_rows, 8)
+    plain = greedy_search(step, (step.init,), max_lengths)
+    g = [ids.tolist() for ids in plain.ids]
+    other = lambda idx: A if idx != A else B  # noqa: E731
+    follow = [
+        g[0],                                   # the greedy output itself
+        [other(g[1][0]) if g[1] else A, *g[1][1:]],  # differs at the first id
+        [*g[2][:1], C, C, A],                   # shares one id, then its own way
+        g[3][:-1],                              # a prefix: ends where greedy goes on
+        [*g[4], A, B],                          # goes on where greedy ends
+        [],                                     # empty
+    ]
+    follow = [np.array(f, dtype=np.int64) for f in follow]
+    result = greedy_search(step, (step.init,), max_lengths, follow=follow)
+    assert [ids.tolist() for ids in result.ids] == g
+    np.testing.assert_array_equal(result.logprob, plain.logprob)
+    rows = np.arange(n_rows)
+    resumed = resume_score(step, result.diverged, follow, rows)
+    full = score(step, (step.init,), follow)
+    np.testing.assert_allclose(resumed, full, atol=1e-5)
+    assert result.diverged.position[0] == len(g[0]) + 1  # the greedy output: nothing left to score
+    # a floor stops resumed scoring as it stops full scoring: below the floor, or the exact score
+    floor = full - 0.5
+    floor[::2] = full[::2] + 0.5
+    capped = resume_score(step, result.diverged, follow, rows, floor=floor)
+    assert np.all((capped < floor) | np.isclose(capped, full, atol=1e-5))
+    assert np.all(capped[1::2] == pytest.approx(full[1::2], abs=1e-5))
+    subset = np.array([4, 1])
+    np.testing.assert_allclose(resume_score(step, result.diverged, [follow[4], follow[1]], subset),
+                               full[subset], atol=1e-5)
