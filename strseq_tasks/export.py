@@ -25,6 +25,7 @@ from torch import nn
 from .batching import encode_sources, max_output_lengths
 from .bundle import DECODER_FILE, ENCODER_FILE
 from .decoding import greedy_search
+from .folding import FoldedDecoderStep
 from .model import Seq2Seq, TorchStepper
 from .vocab import BOS, EOS, CharVocab
 
@@ -67,7 +68,8 @@ def _native_stderr_to_log():
 
 
 def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
-    """Write ``encoder.onnx`` and ``decoder_step.onnx`` into ``folder`` (dynamic batch/length axes)."""
+    """Write ``encoder.onnx`` and ``decoder_step.onnx`` (``folding.FoldedDecoderStep``) into
+    ``folder`` (dynamic batch/length axes)."""
     model.eval()
     sample = encode_sources(vocab, ["example text", "abc"])
     src, lengths = torch.from_numpy(sample.ids), torch.from_numpy(sample.lengths)
@@ -85,8 +87,10 @@ def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
                           "enc_keys": batch_time, "src_mask": batch_time, "hidden": {0: "batch"}},
             opset_version=OPSET, dynamo=False,
         )
+        # the step with its weights folded for inference (folding.py): same function, fewer operations
+        step_inputs = (prev, hidden, attn, feed, enc_out, keys, src_mask, torch.from_numpy(sample.copy_map))
         torch.onnx.export(
-            model.step, (prev, hidden, attn, feed, enc_out, keys, src_mask, torch.from_numpy(sample.copy_map)),
+            FoldedDecoderStep(model.step).eval(), step_inputs,
             str(folder / DECODER_FILE),
             input_names=list(DECODER_INPUTS), output_names=list(DECODER_OUTPUTS),
             dynamic_axes={
