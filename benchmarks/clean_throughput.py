@@ -72,6 +72,82 @@ def model_alone(model_path, values: list[str], repeats: int) -> dict[str, float]
     return rates
 
 
+def step_macs(cfg: dict, src_len: int, ext_vocab: int) -> int:
+    """Multiply-adds of one decoder step for one row, by the exported graph's products
+    (``folding.FoldedDecoderStep``; element-wise operations are not counted)."""
+    hid, enc2, att = cfg["dec_hidden"], 2 * cfg["enc_hidden"], cfg["attn_dim"]
+    filters, kernel = cfg["loc_filters"], cfg["loc_kernel"]
+    return (2 * hid * 3 * hid  # GRU cell: previous output and hidden state (the embedding is a table)
+            + hid * att  # attention query
+            + src_len * (filters * kernel + filters * att + att + enc2)  # location, energy, context
+            + (hid + enc2) * (hid + 4)  # combine, copy gate and copy modes
+            + hid * cfg["vocab_size"]  # output layer
+            + 3 * src_len * ext_vocab)  # copy distribution
+
+
+def encoder_macs(cfg: dict, chars: int, rows: int) -> int:
+    """Multiply-adds of the encoder for ``rows`` inputs of ``chars`` characters in all."""
+    emb, enc, att = cfg["emb_dim"], cfg["enc_hidden"], cfg["attn_dim"]
+    per_char = 2 * (emb * 3 * enc + enc * 3 * enc) + 2 * enc * att  # both GRU directions, attention keys
+    return chars * per_char + rows * 2 * enc * cfg["dec_hidden"]  # + the decoder's initial state
+
+
+def model_work(normalizer: Normalizer, values: list[str]) -> dict:
+    """FLOPs per row of normalizing ``values``, counted call by call on a real run."""
+    cfg = normalizer.manifest["model_config"]
+    count = {"encoder_macs": 0, "decoder_macs": 0, "decoder_row_steps": 0}
+    make = normalizer.stepper
+
+    def counting_stepper(source):
+        inner = make(source)
+        count["encoder_macs"] += encoder_macs(cfg, int(source.lengths.sum()), source.size)
+        per_step = step_macs(cfg, source.ids.shape[1], source.copy_map.shape[2])
+
+        def step(tokens, state, rows):
+            count["decoder_row_steps"] += len(rows)
+            count["decoder_macs"] += len(rows) * per_step
+            return inner(tokens, state, rows)
+
+        step.state = inner.state
+        return step
+
+    normalizer.stepper = counting_stepper  # an instance attribute: transduce calls it per batch
+    try:
+        normalizer.normalize(values, batch_size=64)
+    finally:
+        del normalizer.stepper
+    rows = len(values)
+    return {"mflop_per_row": round(2 * (count["encoder_macs"] + count["decoder_macs"]) / rows / 1e6, 2),
+            "encoder_mflop_per_row": round(2 * count["encoder_macs"] / rows / 1e6, 2),
+            "decoder_row_steps_per_row": round(count["decoder_row_steps"] / rows, 2)}
+
+
+def gemm_peak(repeats: int = 7) -> float:
+    """FLOP/s of onnxruntime's fp32 MatMul on one thread, at the shape of the decoder's largest
+    products (64 rows x 256 x 768); the median of ``repeats`` timings."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows, inner, outer = 64, 256, 768
+    weight = numpy_helper.from_array(np.random.default_rng(0).random((inner, outer), dtype=np.float32), "W")
+    graph = helper.make_graph([helper.make_node("MatMul", ["X", "W"], ["Y"])], "gemm",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [rows, inner])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [rows, outer])], [weight])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                   .SerializeToString(), options, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).random((rows, inner), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(500):
+            session.run(None, {"X": x})
+        times.append((time.perf_counter() - started) / 500)
+    return 2 * rows * inner * outer / statistics.median(times)
+
+
 def make_predict(kind: str, model_path: str, answers: dict | None, threads: int | None):
     """``predict(texts)`` of the real model (``kind='strseq'``) or of the replay (no inference)."""
     if kind == "replay":
@@ -157,8 +233,18 @@ def main() -> None:
             print("training a names model on 200 pairs ...", flush=True)
             model_path = train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path
         threads = model_alone(model_path, values[:args.thread_rows], args.repeats)
+        work = model_work(Normalizer(model_path, threads=1), values[:args.thread_rows])
+        peak = gemm_peak()
+        # the fastest this model can run on one core: every FLOP at the GEMM peak
+        work["gemm_peak_gflops_one_thread"] = round(peak / 1e9, 1)
+        work["rows_per_s_at_peak_one_thread"] = round(peak / (work["mflop_per_row"] * 1e6), 1)
+        work["fraction_of_peak_one_thread"] = round(threads["threads=1"] / work["rows_per_s_at_peak_one_thread"], 3)
+        print(f"model: {work['mflop_per_row']} MFLOP per row ({work['decoder_row_steps_per_row']} decoder "
+              f"steps per row); onnxruntime's fp32 GEMM peak on one thread: {peak / 1e9:.1f} GFLOP/s, so at "
+              f"most {work['rows_per_s_at_peak_one_thread']:,.0f} rows/s per core; one thread reached "
+              f"{work['fraction_of_peak_one_thread']:.0%} of that", flush=True)
         if args.model_only:
-            print(json.dumps({"model_alone_rows_per_s": threads}))
+            print(json.dumps({"model_alone_rows_per_s": threads, "model_work": work}))
             return
         normalizer = Normalizer(model_path)
         answers = {p_in: p for p_in, p in zip(values, normalizer.normalize(values, batch_size=64))}
@@ -183,8 +269,11 @@ def main() -> None:
             rate = {label: len(values) / statistics.median(ts) for label, ts in times.items()}
             ratios = {label: round(rate[label] / rate[label.replace("strseq", "replay")], 3)
                       for label in rate if label.startswith("strseq")}
+            # the best ratio one process could reach if the model ran at the GEMM peak
+            at_peak = 1 / (1 / rate["replay"] + 1 / work["rows_per_s_at_peak_one_thread"])
             results[name] = {"rows_per_s": {k: round(v, 1) for k, v in rate.items()}, "ratio": ratios["strseq"],
-                             "ratios": ratios, "seconds": times, "counts": counts}
+                             "ratios": ratios, "seconds": times, "counts": counts,
+                             "one_process_ratio_at_gemm_peak": round(at_peak / rate["replay"], 3)}
     labels = [label for label, *_ in jobs if label.startswith("strseq")]
     print("\n| database | job | strseq rows/s | replay (no inference) rows/s | ratio |\n|---|---|---:|---:|---:|")
     for name, r in results.items():
@@ -195,9 +284,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats,
                                     "partitions": args.partitions, "cpu_count": os.cpu_count(),
-                                    "model_alone_rows_per_s": threads,
+                                    "model_alone_rows_per_s": threads, "model_work": work,
                                     "load_average_1min_at_end": round(os.getloadavg()[0], 2),
                                     "results": results}, indent=2))
+    for name, r in results.items():
+        print(f"{name}: one process at the GEMM peak would reach a ratio of {r['one_process_ratio_at_gemm_peak']:.2f}")
     print(f"wrote {args.out}")
 
 
