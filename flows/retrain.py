@@ -64,9 +64,9 @@ def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info
     outcome = train_bundle(pairs, workdir / "model", cfg, {**params.model_sizes, "max_len": params.max_len},
                            name=params.name,
                            data_info=data_info, pretrained=lm, known=known,
-                           on_epoch=lambda r: logger.info("epoch %d/%d loss %.3f validation exact %.3f%s", r.epoch,
-                                                          params.max_epochs, r.train_loss, r.val_exact,
-                                                          " (best)" if r.best else ""))
+                           on_epoch=lambda r: logger.info("%s: epoch %d/%d loss %.3f validation exact %.3f%s",
+                                                          params.name, r.epoch, params.max_epochs, r.train_loss,
+                                                          r.val_exact, " (best)" if r.best else ""))
     return outcome.path
 
 

@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
-.venv/bin/pip install --quiet --disable-pip-version-check -e ".[train,flows,dask,bench,test]"
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[train,flows,dask,demo,bench,test]"
 echo "strseq installed in .venv ($(.venv/bin/python -c 'import strseq_tasks; print(strseq_tasks.__version__)'))"

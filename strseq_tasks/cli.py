@@ -431,7 +431,7 @@ def main() -> None:
     app()
 
 
-from . import cli_flows  # noqa: E402, F401  (registers `retrain` and `models` on the app)
+from . import cli_flows, cli_jobs  # noqa: E402, F401  (register `retrain`, `models`, `clean`, `demo`, `serve`, ...)
 
 if __name__ == "__main__":
     # `python -m strseq_tasks.cli`: run the app of the imported module, where cli_flows registered

@@ -192,7 +192,7 @@ def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
 
 @app.command()
 def clean(
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database: sqlite:///file.db, postgresql+psycopg://user@host/db.")],
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database: sqlite:///file.db, postgresql+psycopg://user@host/db, or env:VAR / prefect-secret:BLOCK holding it.")],
     table: Annotated[str, typer.Option(help="Table to clean.")],
     key: Annotated[str, typer.Option(help="Integer or text column identifying a row (primary key or unique).")],
     column: Annotated[str, typer.Option(help="Text column to normalize.")],
@@ -232,6 +232,7 @@ def clean(
     except ImportError as exc:
         _fail(f"clean needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
     from .bundle import BundleError
+    from .urls import UrlReferenceError
     from .validation import ColumnValidationError
 
     if dask_address:
@@ -242,7 +243,7 @@ def clean(
     try:
         with _rows_progress(quiet, "dry run" if dry_run else "cleaning") as progress, watch_progress(progress):
             result = clean_flow(params)
-    except (DatabaseJobError, RegistryError, BundleError) as exc:
+    except (DatabaseJobError, RegistryError, BundleError, UrlReferenceError) as exc:
         _fail(str(exc))
     except ColumnValidationError as exc:
         typer.echo(str(exc), err=True)
@@ -301,12 +302,15 @@ def revert(
     """Restore exactly the old values of a cleaning run, in one transaction (refused, changing
     nothing, where a value was changed again since)."""
     _setup_logging(False)
-    import sqlalchemy as sa
 
     from .cleaning import revert_run
-    from .db import DatabaseJobError
+    from .db import DatabaseJobError, create_engine
+    from .urls import UrlReferenceError
 
-    engine = sa.create_engine(db)
+    try:
+        engine = create_engine(db)
+    except UrlReferenceError as exc:
+        _fail(str(exc))
     try:
         restored = revert_run(engine, run_id, schema)
     except DatabaseJobError as exc:
@@ -326,9 +330,13 @@ def review(
     """What waits for a person: predictions not applied (low confidence, too long)."""
     import sqlalchemy as sa
 
-    from .db import REVIEW, job_tables
+    from .db import REVIEW, create_engine, job_tables
+    from .urls import UrlReferenceError
 
-    engine = sa.create_engine(db)
+    try:
+        engine = create_engine(db)
+    except UrlReferenceError as exc:
+        _fail(str(exc))
     try:
         if not sa.inspect(engine).has_table(REVIEW, schema=schema):
             typer.echo("nothing to review (no strseq cleaning run in this database)")

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from .urls import resolve_url
+
 RUNS, AUDIT, REVIEW, PROCESSED = "strseq_runs", "strseq_audit", "strseq_review", "strseq_processed"
 TEXT_TYPES = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText)
 KEY_TYPES = (sa.Integer, sa.BigInteger, sa.SmallInteger, *TEXT_TYPES)
@@ -36,8 +38,9 @@ KEY_TYPES = (sa.Integer, sa.BigInteger, sa.SmallInteger, *TEXT_TYPES)
 def create_engine(url: str | sa.URL) -> sa.Engine:
     """An engine for strseq's jobs: connections checked before use (a server that dropped an idle
     connection costs a reconnect, not a failed batch); SQLite waits up to 30 s for a concurrent
-    writer's lock (partitions of one run write side by side) instead of failing at once."""
-    url = sa.make_url(url)
+    writer's lock (partitions of one run write side by side) instead of failing at once.
+    ``url`` may be a reference (``env:NAME``, ``prefect-secret:NAME``; see ``urls``)."""
+    url = sa.make_url(resolve_url(url) if isinstance(url, str) else url)
     connect_args = {"timeout": 30} if url.get_backend_name() == "sqlite" else {}
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 

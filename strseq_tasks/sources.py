@@ -1,7 +1,8 @@
 """Where curated pairs and unlabeled strings come from: a CSV/Parquet file or a SQL database.
 
 A source is a file path, or a SQLAlchemy URL (``sqlite:///pairs.db``,
-``postgresql+psycopg://user@host/db``) with a table or a query. Table and column names are
+``postgresql+psycopg://user@host/db``, or a reference to one: ``env:NAME``, see ``urls``) with a
+table or a query. Table and column names are
 checked against the reflected schema and quoted by SQLAlchemy; no value is formatted into SQL.
 Everything is returned as a frame of text with a ``row`` column (1-based position in the
 source) so that a validation report can point at rows. Nothing is validated here beyond the
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import InputFileError, read_table
+from .urls import UrlReferenceError, is_reference, resolve_url
 from .vocab import normalize_text
 
 DATABASE_URL = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb|mssql|oracle)(\+\w+)?://", re.IGNORECASE)
@@ -33,7 +35,7 @@ class Source:
 
     @property
     def is_database(self) -> bool:
-        return bool(DATABASE_URL.match(self.location))
+        return bool(DATABASE_URL.match(self.location)) or is_reference(self.location)
 
     def describe(self) -> str:
         """Where the data came from, with any password hidden (safe for logs and reports)."""
@@ -41,7 +43,8 @@ class Source:
             return self.location
         from sqlalchemy.engine import make_url
 
-        url = make_url(self.location).render_as_string(hide_password=True)
+        url = self.location if is_reference(self.location) else make_url(self.location).render_as_string(
+            hide_password=True)
         what = f"table {self.table!r}" if self.table else "query"
         return f"{url} {what}"
 
@@ -83,7 +86,10 @@ def _read_database(source: Source, columns: tuple[str, ...]) -> pd.DataFrame:
     import sqlalchemy as sa
 
     label = source.describe()
-    engine = sa.create_engine(source.location)
+    try:
+        engine = sa.create_engine(resolve_url(source.location))
+    except UrlReferenceError as exc:
+        raise InputFileError(label, str(exc)) from None
     try:
         with engine.connect() as conn:
             if source.table:
