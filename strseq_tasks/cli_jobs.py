@@ -186,5 +186,8 @@ def serve(
         when = ", ".join(f"{cron} ({tz or 'UTC'})" for cron, tz in spec.crons) or "no schedule"
         typer.echo(f"serving {spec.name}: {spec.entrypoint}, {when}")
     from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL
 
-    prefect_serve(*deployments)
+    # Without a server, Prefect's temporary one stops with this process (Ctrl-C reaches both):
+    # pausing the deployments on the way out would only fail against it.
+    prefect_serve(*deployments, pause_on_shutdown=bool(PREFECT_API_URL.value()))

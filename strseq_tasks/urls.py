@@ -8,7 +8,7 @@ connects:
 - ``prefect-secret:NAME``: the value of the Prefect Secret block NAME
   (``prefect block create secret``, or ``Secret(value=url).save("NAME")``).
 
-Parameters, logs, reports and the runs table keep the reference, never the URL.
+Flow parameters, logs and reports keep the reference, never the URL (strseq_runs stores no URL).
 """
 
 from __future__ import annotations
