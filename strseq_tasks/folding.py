@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .model import NEG, DecoderStep, _log_add
+from .model import NEG, DecoderStep, mix_copy
 from .vocab import UNK
 
 
@@ -77,10 +77,4 @@ class FoldedDecoderStep(nn.Module):
         gate = projected[:, hid : hid + 1] + self.gate_table[prev].unsqueeze(1)  # batch x 1
         mode = torch.softmax(projected[:, hid + 1 :], dim=1)  # batch x 3
         log_vocab = torch.log_softmax(feed @ self.w_out + self.b_out, dim=1)
-        copy_w = (attn.unsqueeze(2) * mode.unsqueeze(1)).reshape(attn.shape[0], 1, -1)
-        p_copy = torch.bmm(copy_w, copy_map).squeeze(1)  # batch x ext_vocab
-        log_copy = F.logsigmoid(-gate) + torch.log(p_copy.clamp_min(1e-30))
-        vocab_size = log_vocab.shape[1]
-        log_in = _log_add(F.logsigmoid(gate) + log_vocab, log_copy[:, :vocab_size])
-        log_probs = torch.cat([log_in, log_copy[:, vocab_size:]], dim=1).clamp_min(-69.0)
-        return log_probs, hidden, attn, feed
+        return mix_copy(log_vocab, gate, attn, mode, copy_map), hidden, attn, feed

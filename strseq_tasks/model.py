@@ -144,15 +144,23 @@ class DecoderStep(nn.Module):
         log_vocab = torch.log_softmax(self.out(feed) + self.never, dim=1)  # batch x vocab
         gate = self.gate(torch.cat([state, emb], dim=1))  # batch x 1
         mode = torch.softmax(self.mode(state), dim=1)  # batch x 3
-        copy_w = (attn.unsqueeze(2) * mode.unsqueeze(1)).reshape(attn.shape[0], 1, -1)
-        p_copy = torch.bmm(copy_w, copy_map).squeeze(1)  # batch x ext_vocab
-        # Mix in log space: p_gen near 1 makes 1 - p_gen and tiny probabilities lose all
-        # precision in float32 (and onnxruntime's fast sigmoid is only accurate in absolute terms).
-        log_copy = F.logsigmoid(-gate) + torch.log(p_copy.clamp_min(1e-30))
-        vocab_size = log_vocab.shape[1]
-        log_in = _log_add(F.logsigmoid(gate) + log_vocab, log_copy[:, :vocab_size])
-        log_probs = torch.cat([log_in, log_copy[:, vocab_size:]], dim=1).clamp_min(-69.0)
-        return log_probs, hidden, attn, feed
+        return mix_copy(log_vocab, gate, attn, mode, copy_map), hidden, attn, feed
+
+
+def mix_copy(log_vocab: torch.Tensor, gate: torch.Tensor, attn: torch.Tensor, mode: torch.Tensor,
+             copy_map: torch.Tensor) -> torch.Tensor:
+    """log p over the extended vocabulary: sigmoid(gate) * generate + (1 - sigmoid(gate)) * copy,
+    where copying position j in mode m has weight attn_j * mode_m (``copy_map`` says what it emits).
+
+    Mixed in log space: p_gen near 1 makes 1 - p_gen and tiny probabilities lose all precision
+    in float32 (and onnxruntime's fast sigmoid is only accurate in absolute terms).
+    """
+    copy_w = (attn.unsqueeze(2) * mode.unsqueeze(1)).reshape(attn.shape[0], 1, -1)
+    p_copy = torch.bmm(copy_w, copy_map).squeeze(1)  # batch x ext_vocab
+    log_copy = F.logsigmoid(-gate) + torch.log(p_copy.clamp_min(1e-30))
+    vocab_size = log_vocab.shape[1]
+    log_in = _log_add(F.logsigmoid(gate) + log_vocab, log_copy[:, :vocab_size])
+    return torch.cat([log_in, log_copy[:, vocab_size:]], dim=1).clamp_min(-69.0)
 
 
 def _log_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
