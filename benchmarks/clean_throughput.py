@@ -13,6 +13,10 @@ partitions, on threads and on worker processes, as `strseq clean --partitions P`
 `--dask-address local` run them. Runs alternate on fresh copies of the table; medians are
 reported. Target: the real job reaches at least 50% of the replay job's rows/s. Writes
 benchmarks/results/clean_throughput.json.
+
+It also counts the model's FLOPs per row on a real run (the exported graph's matrix products)
+and measures onnxruntime's fp32 GEMM peak on one thread in the same run: the rows/s the model
+could reach per core if every FLOP ran at that peak, and the ratio one process would then reach.
 """
 
 from __future__ import annotations
