@@ -61,9 +61,11 @@ def transduce(
         source = encode_sources(vocab, [texts[i] for i in index])
         stepper = make_stepper(source)
         limits = max_output_lengths(source.lengths, max_len)
-        if identity_margin is not None and beam == 1:
-            # greedy follows the input itself, so scoring it below starts where the two part
-            copies = [target_ids(vocab, source, row, texts[i]) for row, i in enumerate(index)]
+        # the input itself as an output sequence; greedy follows it, so that scoring it below
+        # starts where the two part
+        copies = None if identity_margin is None else [target_ids(vocab, source, row, texts[i])
+                                                       for row, i in enumerate(index)]
+        if beam == 1:
             result = greedy_search(stepper, stepper.state, limits, follow=copies)
         else:
             result = decode(stepper, stepper.state, limits, beam)
@@ -76,11 +78,11 @@ def transduce(
             differ = np.array([row for row, i in enumerate(index) if outputs[i] != texts[i]], dtype=np.int64)
             # an input scoring below (answer - margin) at any point has lost: it stops being scored
             floor = best[differ] - identity_margin
+            inputs = [copies[row] for row in differ]
             if result.diverged is not None:
-                kept = resume_score(stepper, result.diverged, [copies[row] for row in differ], differ, floor)
-            else:
-                kept = score(stepper, stepper.state, [target_ids(vocab, source, row, texts[index[row]])
-                                                      for row in differ], differ, floor=floor)
+                kept = resume_score(stepper, result.diverged, inputs, differ, floor)
+            else:  # beam search: score from the start
+                kept = score(stepper, stepper.state, inputs, differ, floor=floor)
             for row, kept_logprob in zip(differ, kept):
                 if kept_logprob >= best[row] - identity_margin:
                     outputs[index[row]], best[row] = texts[index[row]], kept_logprob
