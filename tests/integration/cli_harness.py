@@ -16,10 +16,10 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 BUNDLE_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "decoder_step.onnx", "weights.safetensors"}
 
 
-def run_strseq(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_strseq(*args: object, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``strseq ARGS`` as a user runs it (``python -m strseq_tasks.cli`` works in any venv)."""
     env = {**os.environ, **ONE_THREAD, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "strseq_tasks.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "strseq_tasks.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, encoding="utf-8", env=env, timeout=timeout)
 
 

@@ -8,6 +8,7 @@ customers.name_clean with names@production. Everything started is stopped by PID
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -124,17 +125,21 @@ def test_deploy_and_run_both_deployments_with_a_worker(tmp_path):
 
 
 def _run_and_wait(env: dict, deployment: str, logs: Path, timeout: float = 420) -> str:
-    """Trigger ``deployment`` through the API and wait for its flow run's final state."""
+    """Trigger ``deployment`` as the guide does (`prefect deployment run NAME`, through the API)
+    and wait for its flow run's final state."""
+    started = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deployment", "run", deployment], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stdout + started.stderr
+    run_id = re.search(r"UUID: ([0-9a-f-]{36})", started.stdout)
+    assert run_id, started.stdout
     script = f"""
-import asyncio, sys, time
-from prefect.deployments import run_deployment
-run = run_deployment({deployment!r}, timeout=0)
+import asyncio, time
 from prefect import get_client
 async def wait():
     async with get_client() as client:
         deadline = time.monotonic() + {timeout}
         while time.monotonic() < deadline:
-            state = (await client.read_flow_run(run.id)).state
+            state = (await client.read_flow_run({run_id.group(1)!r})).state
             if state is not None and state.is_final():
                 return state.type.value
             await asyncio.sleep(2)
