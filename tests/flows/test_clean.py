@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 from prefect.artifacts import Artifact
@@ -107,3 +108,34 @@ def test_cli_clean_in_partitions(tmp_path, lower_bundle):
         written = conn.execute(sa.text("SELECT count(*) FROM customers WHERE name_clean IS NOT NULL")).scalar()
     assert audited[0] == audited[1] == written > 0
     engine.dispose()
+
+
+def test_the_flow_connects_through_a_prefect_secret_block_and_keeps_only_the_reference(tmp_path, tiny_bundle):
+    from prefect import get_client
+    from prefect.blocks.system import Secret
+
+    from strseq_tasks.urls import UrlReferenceError
+
+    url = f"sqlite:///{tmp_path / 'secret.db'}"
+    engine = make_table(url)
+    Secret(value=url).save("strseq-test-crm-db", overwrite=True)
+    params = CleanParams(db="prefect-secret:strseq-test-crm-db", table="customers", key="id", column="name",
+                         model=str(tiny_bundle), create_output_column=True, threshold=0.0)
+    report = clean(params)
+    assert report["rows_read"] == 8 and report["changed"] + report["unchanged"] == 5
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar() == report["changed"]
+    engine.dispose()
+
+    async def stored_parameters():  # what Prefect keeps of the newest run
+        async with get_client() as client:
+            runs = await client.read_flow_runs(limit=1, sort="START_TIME_DESC")
+            return runs[0].parameters
+
+    import asyncio
+
+    stored = str(asyncio.run(stored_parameters()))
+    assert "prefect-secret:strseq-test-crm-db" in stored and url not in stored  # the URL is never stored
+    missing = params.model_copy(update={"db": "prefect-secret:no-such-block"})
+    with pytest.raises(UrlReferenceError, match="no Prefect Secret block named 'no-such-block'"):
+        clean(missing)
