@@ -204,8 +204,9 @@ class _Progress:
 
 def _epoch_progress(quiet: bool, epochs: int) -> _Progress:
     def measure(r):
+        # "best" is judged on the smoothed exact match (then the loss), which early stopping uses
         return r.epoch, {"loss": f"{r.train_loss:.3f}", "val_loss": f"{r.val_loss:.3f}",
-                         "val_exact": f"{r.val_exact:.3f}"}, r.best
+                         "val_exact": f"{r.val_exact:.3f}", "smoothed": f"{r.val_smoothed:.3f}"}, r.best
     return _Progress(quiet, epochs, "training", "epoch", measure)
 
 
