@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--thread-rows", type=int, default=2000, help="rows for the model-alone thread comparison")
     parser.add_argument("--model-only", action="store_true", help="only compare the model alone on 1 and 2 threads")
     parser.add_argument("--model", default=None, help="model folder or REGISTRY/NAME@alias (default: train one)")
+    parser.add_argument("--int8", action="store_true",
+                        help="measure the model's int8 copy (benchmarks/inference.py's quantize_bundle)")
     parser.add_argument("--postgres", default=os.environ.get("STRSEQ_TEST_POSTGRES_URL"),
                         help="also measure on this PostgreSQL database (tables people and strseq_* are replaced)")
     parser.add_argument("--out", type=Path, default=RESULTS / "clean_throughput.json")
@@ -161,6 +163,10 @@ def main() -> None:
 
             print("training a names model on 200 pairs ...", flush=True)
             model_path = train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path
+        if args.int8:
+            from benchmarks.inference import quantize_bundle
+
+            model_path = quantize_bundle(Path(model_path), Path(tmp) / "int8")
         threads = model_alone(model_path, values[:args.thread_rows], args.repeats)
         work = model_work(Normalizer(model_path, threads=1), values[:args.thread_rows])
         peak = gemm_peak()
@@ -212,6 +218,7 @@ def main() -> None:
                   f"{r['rows_per_s'][label.replace('strseq', 'replay')]:,.0f} | {r['ratios'][label]:.2f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats,
+                                    "int8": args.int8,
                                     "partitions": args.partitions, "cpu_count": os.cpu_count(),
                                     "model_alone_rows_per_s": threads, "model_work": work,
                                     "load_average_1min_at_end": round(os.getloadavg()[0], 2),
