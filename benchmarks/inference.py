@@ -163,9 +163,9 @@ def main() -> None:
         flops = work["mflop_per_row"] * 1e6
         fraction = {e: {b: round(r * flops / peak, 3) for b, r in per.items()} for e, per in rates.items()}
         fp32, quantized = engines["ort-fp32"](texts, 32), engines["ort-int8"](texts, 32)
-        scored = test[: args.rows]
-        exact = {name: round(sum(o == t for o, (_, t) in zip(engines[name]([a for a, _ in scored], 32), scored))
-                             / len(scored), 4) for name in ("ort-fp32", "ort-int8")}
+        scored = test[: len(texts)]  # the pairs whose inputs are ``texts``
+        exact = {name: round(sum(o == t for o, (_, t) in zip(outputs, scored)) / len(scored), 4)
+                 for name, outputs in (("ort-fp32", fp32), ("ort-int8", quantized))}
         result = {
             "task": args.task, "rows": len(texts), "repeats": args.repeats, "cpu_count": os.cpu_count(),
             "rows_per_s": rates,
