@@ -108,9 +108,15 @@ def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: di
         started = time.monotonic()
         outcome = train_bundle(train, Path(tmp) / "model", cfg, sizes, pretrained=pretrained, known=known)
         seconds = time.monotonic() - started
-        predictions = Normalizer(outcome.path).normalize([a for a, _ in test])
+        precision = outcome.manifest["precision"]
+        served = Normalizer(outcome.path)  # what strseq serves: int8 when it passed the int8 gate
+        predictions = served.normalize([a for a, _ in test])
+        fp32 = Normalizer(outcome.path, precision="fp32").normalize([a for a, _ in test])
     extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
-             "best_epoch": outcome.manifest["training"]["best_epoch"]}
+             "best_epoch": outcome.manifest["training"]["best_epoch"], "precision": served.precision,
+             "int8_gate": (precision.get("int8") or {}).get("gate") or precision.get("int8_refused"),
+             "exact_match_fp32": sum(p.text == t for p, (_, t) in zip(fp32, test)) / len(test),
+             "changed_vs_fp32": sum(a.text != b.text for a, b in zip(predictions, fp32))}
     return [p.text for p in predictions], [p.confidence for p in predictions], extra
 
 
@@ -175,6 +181,18 @@ def _line(row: dict) -> str:
             f"{_fmt(row['cer'])} | {_fmt(row['harm'])} | {_fmt(row['coverage_at_99'])} | {extra} |")
 
 
+def int8_table(rows: list[dict]) -> str:
+    """What serving int8 changed: exact match of the served graphs against fp32's, per cell."""
+    lines = ["| task | pairs | method | serves | exact match % | fp32 exact match % | change (points) | "
+             "outputs changed |", "|---|---:|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if "exact_match_fp32" in r:
+            lines.append(f"| {r['task']} | {r['pairs']} | {r['method']} | {r['precision']} | "
+                         f"{100 * r['exact_match']:.2f} | {100 * r['exact_match_fp32']:.2f} | "
+                         f"{100 * (r['exact_match'] - r['exact_match_fp32']):+.2f} | {r['changed_vs_fp32']} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     head = ("| task | pairs | method | exact match % | CER % | harm % | coverage at 99% precision % | train time |\n"
             "|---|---:|---|---:|---:|---:|---:|---:|")
@@ -230,6 +248,7 @@ def main() -> None:
     rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs, options,
                args.pretrained)
     print("\n" + table(rows))
+    print("\n" + int8_table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
     name = "accuracy" if set(args.tasks) == set(TASKS) else "accuracy-" + "-".join(args.tasks)
     if options:

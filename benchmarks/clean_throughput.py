@@ -63,9 +63,9 @@ def fresh_table(url: str, values: list[str]) -> sa.Engine:
     return engine
 
 
-def model_alone(model_path, values: list[str], repeats: int) -> dict[str, float]:
+def model_alone(model_path, values: list[str], repeats: int, precision: str = "auto") -> dict[str, float]:
     """Rows/s of the model alone with 1 and 2 onnxruntime threads, interleaved; medians."""
-    sessions = {n: Normalizer(model_path, threads=n) for n in (1, 2)}
+    sessions = {n: Normalizer(model_path, threads=n, precision=precision) for n in (1, 2)}
     times: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(repeats):
         for n, normalizer in sessions.items():
@@ -77,19 +77,19 @@ def model_alone(model_path, values: list[str], repeats: int) -> dict[str, float]
     return rates
 
 
-def make_predict(kind: str, model_path: str, answers: dict | None, threads: int | None):
+def make_predict(kind: str, model_path: str, answers: dict | None, threads: int | None, precision: str = "auto"):
     """``predict(texts)`` of the real model (``kind='strseq'``) or of the replay (no inference)."""
     if kind == "replay":
         return lambda texts: [answers.get(t) or Prediction(t, 1.0, "ok") for t in texts]
-    normalizer = Normalizer(model_path, threads=threads)
+    normalizer = Normalizer(model_path, threads=threads, precision=precision)
     return lambda texts: normalizer.normalize(texts, batch_size=64)
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(kind: str, model_path: str, answers: dict | None) -> None:
-    _WORKER["predict"] = make_predict(kind, model_path, answers, threads=1)
+def _init_worker(kind: str, model_path: str, answers: dict | None, precision: str) -> None:
+    _WORKER["predict"] = make_predict(kind, model_path, answers, 1, precision)
 
 
 def _work(url: str, user_args: tuple, model: ModelIdentity, job, batch_size: int, predict=None):
@@ -102,7 +102,7 @@ def _work(url: str, user_args: tuple, model: ModelIdentity, job, batch_size: int
 
 
 def run_once(url: str, values: list[str], kind: str, model_path: str, answers: dict, batch_size: int,
-             partitions: int = 1, processes: bool = False) -> tuple[float, dict]:
+             partitions: int = 1, processes: bool = False, precision: str = "auto") -> tuple[float, dict]:
     """One job on a fresh table (the clock includes loading the model). With partitions > 1, one
     run split as the flow splits it: on threads (Prefect's thread pool) or on worker processes
     (``--dask-address local``), one onnxruntime thread each."""
@@ -112,16 +112,17 @@ def run_once(url: str, values: list[str], kind: str, model_path: str, answers: d
     model = ModelIdentity("names", None, uuid.uuid4().hex)
     started = time.perf_counter()
     if partitions == 1:
-        report = clean_table(engine, user, model, make_predict(kind, model_path, answers, None), batch_size=batch_size)
+        report = clean_table(engine, user, model, make_predict(kind, model_path, answers, None, precision),
+                             batch_size=batch_size)
     else:
         with cleaning_run(engine, user, model, 0.9) as report:
             jobs = part.jobs(part.plan_partitions(engine, user, partitions), report)
             if processes:
                 pool = ProcessPoolExecutor(partitions, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_init_worker, initargs=(kind, model_path, answers))
+                                           initializer=_init_worker, initargs=(kind, model_path, answers, precision))
                 futures = [pool.submit(_work, url, user_args, model, job, batch_size) for job in jobs]
             else:
-                predict = make_predict(kind, model_path, answers, threads=1)
+                predict = make_predict(kind, model_path, answers, 1, precision)
                 pool = ThreadPoolExecutor(partitions)
                 futures = [pool.submit(_work, url, user_args, model, job, batch_size, predict) for job in jobs]
             with pool:
@@ -143,8 +144,8 @@ def main() -> None:
     parser.add_argument("--thread-rows", type=int, default=2000, help="rows for the model-alone thread comparison")
     parser.add_argument("--model-only", action="store_true", help="only compare the model alone on 1 and 2 threads")
     parser.add_argument("--model", default=None, help="model folder or REGISTRY/NAME@alias (default: train one)")
-    parser.add_argument("--int8", action="store_true",
-                        help="measure the model's int8 copy (benchmarks/inference.py's quantize_bundle)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "int8"), default="auto",
+                        help="graphs to run (auto: the model's default, int8 when it passed training's int8 gate)")
     parser.add_argument("--postgres", default=os.environ.get("STRSEQ_TEST_POSTGRES_URL"),
                         help="also measure on this PostgreSQL database (tables people and strseq_* are replaced)")
     parser.add_argument("--out", type=Path, default=RESULTS / "clean_throughput.json")
@@ -163,12 +164,10 @@ def main() -> None:
 
             print("training a names model on 200 pairs ...", flush=True)
             model_path = train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path
-        if args.int8:
-            from benchmarks.inference import quantize_bundle
-
-            model_path = quantize_bundle(Path(model_path), Path(tmp) / "int8")
-        threads = model_alone(model_path, values[:args.thread_rows], args.repeats)
-        work = model_work(Normalizer(model_path, threads=1), values[:args.thread_rows])
+        precision = Normalizer(model_path, precision=args.precision).precision
+        print(f"running the model's {precision} graphs", flush=True)
+        threads = model_alone(model_path, values[:args.thread_rows], args.repeats, precision)
+        work = model_work(Normalizer(model_path, threads=1, precision=precision), values[:args.thread_rows])
         peak = gemm_peak()
         # the fastest this model can run on one core: every FLOP at the GEMM peak
         work["gemm_peak_gflops_one_thread"] = round(peak / 1e9, 1)
@@ -181,7 +180,7 @@ def main() -> None:
         if args.model_only:
             print(json.dumps({"model_alone_rows_per_s": threads, "model_work": work}))
             return
-        normalizer = Normalizer(model_path)
+        normalizer = Normalizer(model_path, precision=precision)
         answers = {p_in: p for p_in, p in zip(values, normalizer.normalize(values, batch_size=64))}
 
         databases = {"sqlite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
@@ -198,7 +197,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 for label, kind, partitions, processes in jobs:
                     seconds, counts = run_once(url, values, kind, str(model_path), answers, args.batch_size,
-                                               partitions, processes)
+                                               partitions, processes, precision)
                     times[label].append(seconds)
                     print(f"{name} {label}: {len(values) / seconds:,.0f} rows/s ({seconds:.1f} s)", flush=True)
             rate = {label: len(values) / statistics.median(ts) for label, ts in times.items()}
@@ -218,7 +217,7 @@ def main() -> None:
                   f"{r['rows_per_s'][label.replace('strseq', 'replay')]:,.0f} | {r['ratios'][label]:.2f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats,
-                                    "int8": args.int8,
+                                    "precision": precision,
                                     "partitions": args.partitions, "cpu_count": os.cpu_count(),
                                     "model_alone_rows_per_s": threads, "model_work": work,
                                     "load_average_1min_at_end": round(os.getloadavg()[0], 2),

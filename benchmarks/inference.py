@@ -11,9 +11,10 @@ by batch, engine by engine) and medians are reported. Also measured in the same 
   onnxruntime's one-thread fp32 GEMM peak: each engine's fraction of that peak;
 - the time to load a bundle into onnxruntime sessions (median of 5), and the peak memory of a
   fresh process that loads the bundle and normalizes the rows at batch 256 (torch-free);
-- int8: the bundle's graphs through onnxruntime's ``quantize_dynamic`` (weights of MatMul and
-  Gather per channel, activations quantized at run time), as a bundle of its own; how many
-  predictions it changes, and exact match of fp32 and int8 on the task's test pairs.
+- int8: the bundle's own int8 graphs (``strseq_tasks.quantize``: static quantization, written
+  and gated at training); how many predictions they change against fp32, exact match of both
+  on the task's test pairs, and how many int8 outputs change between batch 1 and batch 32
+  (fixed activation ranges: a row's output must not depend on its batch).
 
 Prints a markdown table; writes benchmarks/results/inference.json (``rows_per_s``: engine ->
 batch -> rows/s, ``ort_over_torch``: batch -> ratio, ``peak_gflops``, ``flop_fraction``:
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,32 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
 from benchmarks.tasks import TASKS  # noqa: E402
-from strseq_tasks.bundle import DECODER_FILE, ENCODER_FILE, MANIFEST, read_manifest, write_bundle  # noqa: E402
+from strseq_tasks.bundle import GRAPH_FILES, MANIFEST, read_manifest  # noqa: E402
 from strseq_tasks.runtime import Normalizer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENGINES = ("torch", "ort-fp32", "ort-int8")
-
-
-def quantize_bundle(source: Path, out: Path) -> Path:
-    """A copy of bundle ``source`` whose two graphs are dynamically quantized to int8."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    manifest = read_manifest(source)
-
-    def build(folder: Path) -> dict:
-        for name in manifest["files"]:
-            if name not in (ENCODER_FILE, DECODER_FILE):
-                shutil.copy2(source / name, folder / name)
-        for name in (ENCODER_FILE, DECODER_FILE):
-            quantize_dynamic(source / name, folder / name, weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul", "Gather"])
-        body = {k: v for k, v in manifest.items() if k not in ("files", "format", "created", "manifest_sha256")}
-        body["quantized"] = {"from": str(source), "method": "onnxruntime quantize_dynamic, int8 per channel"}
-        return body
-
-    write_bundle(out, build, overwrite=True)
-    return out
 
 
 def torch_predict(bundle: Path):
@@ -79,7 +58,7 @@ def torch_predict(bundle: Path):
     model = Seq2Seq(vocab, ModelConfig(**manifest["model_config"]))
     load_model(model, str(bundle / "weights.safetensors"))
     model.eval()
-    reference = Normalizer(bundle, threads=1)  # the decoding settings the bundle was trained with
+    reference = Normalizer(bundle, threads=1, precision="fp32")  # the decoding settings the bundle was trained with
 
     def predict(texts: list[str], batch_size: int) -> list[str]:
         with torch.inference_mode():
@@ -91,21 +70,21 @@ def torch_predict(bundle: Path):
     return predict
 
 
-def ort_predict(bundle: Path):
-    normalizer = Normalizer(bundle, threads=1)
+def ort_predict(bundle: Path, precision: str):
+    normalizer = Normalizer(bundle, threads=1, precision=precision)
     return lambda texts, batch_size: [p.text for p in normalizer.normalize(texts, batch_size=batch_size)]
 
 
-def load_seconds(bundle: Path, repeats: int = 5) -> float:
+def load_seconds(bundle: Path, precision: str, repeats: int = 5) -> float:
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        Normalizer(bundle, threads=1)
+        Normalizer(bundle, threads=1, precision=precision)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def peak_memory_mb(bundle: Path, texts: list[str]) -> float:
+def peak_memory_mb(bundle: Path, precision: str, texts: list[str]) -> float:
     """Peak RSS (MB) of a fresh, torch-free process that loads ``bundle`` and normalizes ``texts``
     at batch 256 (Linux)."""
     # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the (large) parent
@@ -113,10 +92,10 @@ def peak_memory_mb(bundle: Path, texts: list[str]) -> float:
     script = ("import json, sys; sys.modules['torch'] = None\n"
               "from strseq_tasks.runtime import Normalizer\n"
               "texts = json.loads(sys.stdin.read())\n"
-              "Normalizer(sys.argv[1], threads=1).normalize(texts, batch_size=256)\n"
+              "Normalizer(sys.argv[1], threads=1, precision=sys.argv[2]).normalize(texts, batch_size=256)\n"
               "hwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
               "print(int(hwm.split()[1]) / 1024)")
-    done = subprocess.run([sys.executable, "-c", script, str(bundle)], input=json.dumps(texts), text=True,
+    done = subprocess.run([sys.executable, "-c", script, str(bundle), precision], input=json.dumps(texts), text=True,
                           capture_output=True, check=True, cwd=Path(__file__).resolve().parents[1])
     return round(float(done.stdout.strip().splitlines()[-1]), 1)
 
@@ -145,8 +124,11 @@ def main() -> None:
 
             print(f"training a {args.task} model on {args.pairs} pairs ...", flush=True)
             bundle = Path(train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path)
-        int8 = quantize_bundle(bundle, Path(tmp) / "int8")
-        engines = {"torch": torch_predict(bundle), "ort-fp32": ort_predict(bundle), "ort-int8": ort_predict(int8)}
+        int8_info = (read_manifest(bundle).get("precision") or {})
+        if not int8_info.get("int8"):
+            raise SystemExit(f"{bundle} has no int8 graphs: {(int8_info.get('int8_refused') or {}).get('reason')}")
+        engines = {"torch": torch_predict(bundle), "ort-fp32": ort_predict(bundle, "fp32"),
+                   "ort-int8": ort_predict(bundle, "int8")}
         times: dict[str, dict[int, list[float]]] = {e: {b: [] for b in args.batches} for e in engines}
         for _ in range(args.repeats):
             for batch in args.batches:
@@ -158,11 +140,12 @@ def main() -> None:
             print(".", end="", flush=True)
         print()
         rates = {e: {b: round(1 / statistics.median(ts), 1) for b, ts in per.items()} for e, per in times.items()}
-        work = model_work(Normalizer(bundle, threads=1), texts, batch_size=32)
+        work = model_work(Normalizer(bundle, threads=1, precision="fp32"), texts, batch_size=32)
         peak = gemm_peak()
         flops = work["mflop_per_row"] * 1e6
         fraction = {e: {b: round(r * flops / peak, 3) for b, r in per.items()} for e, per in rates.items()}
         fp32, quantized = engines["ort-fp32"](texts, 32), engines["ort-int8"](texts, 32)
+        alone = engines["ort-int8"](texts, 1)
         scored = test[: len(texts)]  # the pairs whose inputs are ``texts``
         exact = {name: round(sum(o == t for o, (_, t) in zip(outputs, scored)) / len(scored), 4)
                  for name, outputs in (("ort-fp32", fp32), ("ort-int8", quantized))}
@@ -173,11 +156,14 @@ def main() -> None:
             "int8_over_fp32": {b: round(rates["ort-int8"][b] / rates["ort-fp32"][b], 2) for b in args.batches},
             "peak_gflops": round(peak / 1e9, 1), "flop_fraction": fraction, "model_work": work,
             "int8_changed_predictions": sum(a != b for a, b in zip(fp32, quantized)),
+            "int8_batch_1_vs_32_changed": sum(a != b for a, b in zip(alone, quantized)),
+            "int8_gate": int8_info["int8"]["gate"],
             "exact_match": exact,
-            "load_seconds": {"ort-fp32": round(load_seconds(bundle), 3), "ort-int8": round(load_seconds(int8), 3)},
-            "peak_memory_mb": {"ort-fp32": peak_memory_mb(bundle, texts), "ort-int8": peak_memory_mb(int8, texts)},
-            "bundle_mb": {n: round(sum(p.stat().st_size for p in f.iterdir() if p.name != MANIFEST) / 2**20, 2)
-                          for n, f in (("ort-fp32", bundle), ("ort-int8", int8))},
+            "load_seconds": {f"ort-{p}": round(load_seconds(bundle, p), 3) for p in ("fp32", "int8")},
+            "peak_memory_mb": {f"ort-{p}": peak_memory_mb(bundle, p, texts) for p in ("fp32", "int8")},
+            "graphs_mb": {f"ort-{p}": round(sum((bundle / f).stat().st_size for f in GRAPH_FILES[p]) / 2**20, 2)
+                          for p in ("fp32", "int8")},
+            "bundle_mb": round(sum(p.stat().st_size for p in bundle.iterdir() if p.name != MANIFEST) / 2**20, 2),
             "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         }
     print(f"\n{work['mflop_per_row']} MFLOP per row; onnxruntime fp32 GEMM peak on one thread "
@@ -189,9 +175,10 @@ def main() -> None:
               + " |")
     print(f"\nort-fp32 / torch: {result['ort_over_torch']}; int8 / fp32: {result['int8_over_fp32']}")
     print(f"int8 changed {result['int8_changed_predictions']} of {len(texts)} predictions; exact match on "
-          f"{len(scored)} test pairs: {exact}")
+          f"{len(scored)} test pairs: {exact}; int8 outputs changed between batch 1 and 32: "
+          f"{result['int8_batch_1_vs_32_changed']}")
     print(f"load: {result['load_seconds']} s; peak memory: {result['peak_memory_mb']} MB; "
-          f"bundle: {result['bundle_mb']} MB")
+          f"graphs: {result['graphs_mb']} MB; whole bundle {result['bundle_mb']} MB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

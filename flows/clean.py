@@ -42,9 +42,10 @@ def load_model(params: CleanParams):
     from strseq_tasks.runtime import Normalizer
 
     path, name, version = resolve_model(params.model)
-    normalizer = Normalizer(path, threads=params.threads)
+    normalizer = Normalizer(path, threads=params.threads, precision=params.precision)
     identity = ModelIdentity(name, version, normalizer.manifest["manifest_sha256"])
-    get_run_logger().info("model %s: %s%s", params.model, name, f" version {version}" if version else "")
+    get_run_logger().info("model %s: %s%s (%s graphs)", params.model, name, f" version {version}" if version else "",
+                          normalizer.precision)
     return normalizer, identity, pin_model(params.model, version)
 
 
@@ -80,7 +81,7 @@ def run_job(params: CleanParams, normalizer, identity: ModelIdentity) -> RunRepo
 @task(cache_policy=NO_CACHE, task_run_name="clean-partition-{partition.index}")
 def clean_partition(params: CleanParams, model: str, identity: ModelIdentity, partition: part.Partition) -> RunReport:
     """One key range, wherever the task runner puts it (a thread here, a process on Dask)."""
-    normalizer = part.load_pinned(model, identity.sha, params.threads or 1)
+    normalizer = part.load_pinned(model, identity.sha, params.threads or 1, params.precision)
     engine = create_engine(params.db)
     try:
         return part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,

@@ -59,7 +59,7 @@ def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info
 
     logger = get_run_logger()
     cfg = TrainConfig(seed=params.seed, max_epochs=params.max_epochs, max_minutes=params.max_minutes,
-                      threads=params.threads)
+                      threads=params.threads, precision=params.precision)
     known = rt.read_known(params.known_values, pairs)
     outcome = train_bundle(pairs, workdir / "model", cfg, {**params.model_sizes, "max_len": params.max_len},
                            name=params.name,

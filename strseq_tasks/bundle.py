@@ -4,6 +4,8 @@
 MODEL_DIR/
   encoder.onnx          the encoder graph
   decoder_step.onnx     one decoder step
+  encoder.int8.onnx     the same graphs quantized to int8 (when they passed the int8 gate; quantize.py)
+  decoder_step.int8.onnx
   vocab.json            the character vocabulary (plain JSON)
   weights.safetensors   the PyTorch weights (for fine-tuning and re-export; never needed to predict)
   manifest.json         configs, metrics, calibration, data fingerprint, sha256 of every file
@@ -30,6 +32,9 @@ DECODER_FILE = "decoder_step.onnx"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.safetensors"
 KNOWN_FILE = "known_values.json"  # optional: the known values decoding prefers (see known.py)
+INT8_ENCODER_FILE = "encoder.int8.onnx"  # optional: int8 graphs, served by default when present (quantize.py)
+INT8_DECODER_FILE = "decoder_step.int8.onnx"
+GRAPH_FILES = {"fp32": (ENCODER_FILE, DECODER_FILE), "int8": (INT8_ENCODER_FILE, INT8_DECODER_FILE)}
 REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, VOCAB_FILE)  # what prediction reads
 
 

@@ -19,6 +19,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -64,6 +65,8 @@ class CleanParams(BaseModel):
     db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
     threads: int | None = Field(None, ge=1, description="onnxruntime threads per partition (default 1: "
                                 "use partitions for more cores)")
+    precision: Literal["auto", "fp32", "int8"] = Field("auto", description="graphs to run: auto (the model's "
+                                                       "int8 graphs when it has them, else fp32), fp32 or int8")
     partitions: int = Field(1, ge=1, le=1024, description="split the key range into this many partitions run "
                             "side by side (Prefect's thread pool, or Dask with dask_address)")
     dask_address: str | None = Field(None, description="run the partitions on the Dask cluster at this "

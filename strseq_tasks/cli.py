@@ -34,6 +34,31 @@ class Policy(StrEnum):
     none = "none"
 
 
+class TrainPrecision(StrEnum):
+    int8 = "int8"
+    fp32 = "fp32"
+
+
+class Precision(StrEnum):
+    auto = "auto"
+    fp32 = "fp32"
+    int8 = "int8"
+
+
+PRECISION_HELP = "Graphs to run: auto (the model's int8 graphs when it has them, else fp32), fp32 or int8."
+
+
+def _precision_line(info: dict) -> str:
+    int8, refused = info.get("int8"), info.get("int8_refused")
+    if int8:
+        gate = int8["gate"]
+        return (f"int8 graphs ({gate['changed']} of {gate['rows']} outputs differ from fp32; "
+                f"exact match {gate['exact_int8']:.2%} vs {gate['exact_fp32']:.2%}); fp32 kept for --precision fp32")
+    if refused:
+        return f"fp32 graphs (int8 refused: {refused['reason']})"
+    return "fp32 graphs"
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -91,6 +116,8 @@ def train(
     augment: Annotated[Policy, typer.Option(help="Noise kinds: auto (those the pairs show), all, none.")] = Policy.auto,
     max_len: Annotated[int, typer.Option(help="Longest input/target in characters the model accepts.")] = DEFAULT_MAX_LEN,
     threads: Annotated[int, typer.Option(help="torch threads for training (small GRUs train fastest on 1).")] = 1,
+    precision: Annotated[TrainPrecision, typer.Option(help="int8: also write int8 graphs (about 1.3x faster to run) and serve them, unless they change more than --int8-max-changed of the outputs on rows drawn from the pairs (then fp32 only); fp32: fp32 graphs only.")] = TrainPrecision.int8,
+    int8_max_changed: Annotated[float, typer.Option(min=0, max=1, help="Share of outputs int8 may change against fp32 before it is refused.")] = 0.005,
     name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Fine-tune from a pretrained character LM: `default` (the LM shipped with strseq) or an LM folder from `strseq pretrain`. Default: from scratch (see README, Pretrained language model).")] = None,
     no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from scratch (the default; explicit for scripts).")] = False,
@@ -135,7 +162,8 @@ def train(
     lm_dir = None if no_pretrained else (pretrained or DEFAULT_PRETRAINED)
     lm_dir = lm_dir if lm_dir in (None, DEFAULT_LM) else Path(lm_dir)
     cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
-                      val_fraction=val_fraction, threads=threads, augment=AugmentConfig(policy=augment.value))
+                      val_fraction=val_fraction, threads=threads, augment=AugmentConfig(policy=augment.value),
+                      precision=precision.value, int8_max_changed=int8_max_changed)
     with _epoch_progress(quiet, epochs) as progress:
         try:
             outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
@@ -162,6 +190,7 @@ def train(
     kinds = ", ".join(k for k, on in manifest["augmentation_kinds"].items() if on) or "none"
     typer.echo(f"  noise kinds used: {kinds}; identity margin {margin} nats "
                "(an input is kept unless the answer beats it by this)")
+    typer.echo(f"  serves: {_precision_line(manifest.get('precision') or {})}")
     typer.echo("validation metrics (held-out pairs):")
     print_metrics(manifest["metrics"]["validation"])
 
@@ -315,7 +344,7 @@ def resolve_model(model: str) -> Path:
 
 def _load_normalizer(model: str, threads: int | None, known_values: list[Path] | None = None,
                      known_column: str | None = None, max_distance: int | None = None,
-                     no_known_values: bool = False):
+                     no_known_values: bool = False, precision: str = "auto"):
     from .known import KnownValues
     from .runtime import Normalizer
 
@@ -329,11 +358,12 @@ def _load_normalizer(model: str, threads: int | None, known_values: list[Path] |
         known = _read_known(known_values, known_column,
                             DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
     try:
-        normalizer = Normalizer(model, threads=threads, known=known)
+        normalizer = Normalizer(model, threads=threads, known=known, precision=precision)
     except BundleError as exc:
         _fail(str(exc))
     if max_distance is not None and not known_values and normalizer.known:
         normalizer.known = KnownValues(normalizer.known.values, max_distance=max_distance)
+    log.info("running the %s graphs of %s", normalizer.precision, model)
     if normalizer.known:
         log.info("decoding prefers %d known values (within %d edits)", len(normalizer.known),
                  normalizer.known.max_distance)
@@ -356,6 +386,7 @@ def predict(
     beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
+    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
     max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
@@ -371,7 +402,8 @@ def predict(
     clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
     if clash:
         _fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
-    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values)
+    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values,
+                                  precision.value)
     predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet)
     out = frame.copy()
     out["prediction"] = [p.text for p in predictions]
@@ -394,6 +426,7 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
+    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
     max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
@@ -404,7 +437,8 @@ def evaluate(
     from .metrics import jsonable, reliability_table, summarize
 
     _setup_logging(quiet)
-    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values)
+    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values,
+                                  precision.value)
     try:
         report = read_pairs(pairs, normalizer.max_len)
     except InputFileError as exc:

@@ -45,6 +45,7 @@ def retrain(
     heldout_fraction: Annotated[float, typer.Option(help="Share of pairs held out (by a hash of the input) to compare new and production models.")] = 0.15,
     min_pairs: Annotated[int, typer.Option(help="Fewer pairs fail validation.")] = 20,
     max_len: Annotated[int, typer.Option(help="Longest input/target accepted.")] = 128,
+    precision: Annotated[str, typer.Option(help="int8: also write int8 graphs and serve them if they pass the int8 gate; fp32: fp32 only.")] = "int8",
     seed: int = 0,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 40,
     max_minutes: Annotated[float, typer.Option(help="Training time budget in minutes (keeps the best so far).")] = 6.0,
@@ -70,7 +71,7 @@ def retrain(
             target_column=target_column, registry=registry, name=name, adapt_on=adapt_on, adapt_table=adapt_table,
             adapt_query=adapt_query, adapt_column=adapt_column, adapt_minutes=adapt_minutes, pretrained=pretrained,
             known_values=known_values or [], heldout_fraction=heldout_fraction, min_pairs=min_pairs, max_len=max_len,
-            seed=seed, max_epochs=epochs, max_minutes=max_minutes, promote=not no_promote,
+            seed=seed, max_epochs=epochs, max_minutes=max_minutes, promote=not no_promote, precision=precision,
             gates={"min_exact_match": min_exact_match, "max_harm": max_harm, "max_regression": max_regression})
     except ValidationError as exc:
         _fail("; ".join(_option_error(e) for e in exc.errors()))
@@ -205,6 +206,7 @@ def clean(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would change.")] = False,
     schema: Annotated[str | None, typer.Option(help="Database schema of the table (PostgreSQL).")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads per partition (default 1: use --partitions for more cores).")] = None,
+    precision: Annotated[str, typer.Option(help="Graphs to run: auto (the model's int8 graphs when it has them, else fp32), fp32 or int8.")] = "auto",
     partitions: Annotated[int, typer.Option(help="Split the key range into P partitions cleaned side by side (threads, or Dask workers with --dask-address).")] = 1,
     dask_address: Annotated[str | None, typer.Option(help="Run the partitions on this Dask scheduler (tcp://host:8786), or `local` for a temporary cluster of one worker process per partition.")] = None,
     min_non_null: Annotated[float, typer.Option(help="Validation: at least this share of values must be non-NULL.")] = 0.5,
@@ -224,7 +226,7 @@ def clean(
         params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
                              in_place=in_place, create_output_column=create_output_column, threshold=threshold,
                              batch_size=batch_size, dry_run=dry_run, db_schema=schema, threads=threads,
-                             partitions=partitions, dask_address=dask_address, min_non_null=min_non_null, min_within_length=min_within_length)
+                             precision=precision, partitions=partitions, dask_address=dask_address, min_non_null=min_non_null, min_within_length=min_within_length)
     except ValidationError as exc:
         _fail("; ".join(_option_error(e) for e in exc.errors()))
     try:

@@ -62,13 +62,13 @@ def jobs(ranges: Sequence[KeyRange], report: RunReport) -> list[Partition]:
     return [Partition(i, key_range, report.run_id, report.dry_run) for i, key_range in enumerate(ranges, start=1)]
 
 
-def load_pinned(model: str, sha: str, threads: int | None):
+def load_pinned(model: str, sha: str, threads: int | None, precision: str = "auto"):
     """The run's model in this process (loaded once per process), refused unless it is exactly
     the one the run started with."""
     from .db import DatabaseJobError
     from .series import load_normalizer
 
-    normalizer = load_normalizer(model, threads)
+    normalizer = load_normalizer(model, threads, precision)
     if normalizer.manifest["manifest_sha256"] != sha:
         raise DatabaseJobError(f"model {model} here is not the one the run started with (manifest sha256 "
                                f"{normalizer.manifest['manifest_sha256'][:12]}, expected {sha[:12]}): refusing to "

@@ -7,24 +7,28 @@ against onnxruntime -> bundle written atomically. The CLI and the Prefect tasks 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_model
 
 from . import __version__
+from .augment import augment
 from .bundle import KNOWN_FILE, VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
+from .calibration import fit_calibration
 from .export import check_parity, export_onnx
 from .known import KnownValues
 from .lm import extend_vocab, initialize_from_lm
 from .lm_bundle import default_lm_path, load_lm
 from .metrics import jsonable, reliability_table, summarize
 from .model import build_model
-from .runtime import OrtStepper, open_sessions
-from .training import EpochReport, TrainConfig, fit, predict_torch
+from .quantize import METHOD, judge_int8, quantize_graphs
+from .runtime import OrtStepper, decode_folder, open_sessions
+from .training import EpochReport, FitResult, TrainConfig, fit, predict_torch
 from .vocab import CharVocab
 
 log = logging.getLogger("strseq")
@@ -42,6 +46,9 @@ class TrainingDataError(ValueError):
     """Pairs that cannot train a model (too few, or nothing to learn from)."""
 
 
+INT8_GATE_ROWS = 2000  # at least this many rows (when the pairs allow) compare int8 with fp32
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     path: Path
@@ -51,6 +58,54 @@ class TrainOutcome:
 def _history_row(r: EpochReport) -> dict:
     return {"epoch": r.epoch, "train_loss": round(r.train_loss, 5), "val_loss": round(r.val_loss, 5),
             "val_exact": round(r.val_exact, 5), "lr": r.lr, "seconds": round(r.seconds, 2)}
+
+
+def int8_gate_rows(result: FitResult, pairs: Sequence[tuple[str, str]], cfg: TrainConfig,
+                   max_len: int) -> list[tuple[str, str]]:
+    """The rows int8 is judged on: the validation rows (first), then the pairs with noisy copies
+    (label-consistent augmentation) up to about ``INT8_GATE_ROWS``."""
+    copies = min(20, max(1, math.ceil(INT8_GATE_ROWS / max(len(pairs), 1))))
+    extra = augment(pairs, replace(cfg.augment, copies=copies, identity=True), seed=cfg.seed + 20_000,
+                    kinds=result.kinds, protected=dict(pairs), max_len=max_len)
+    seen = set(result.val_set)
+    return [*result.val_set, *(p for p in extra if p not in seen)]
+
+
+def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[tuple[str, str]], cfg: TrainConfig,
+             known: KnownValues | None) -> dict:
+    """Quantize ``folder``'s graphs and keep them only if ``judge_int8`` accepts them; the
+    manifest's ``precision`` entry (with int8's own calibration, fitted on its validation outputs)."""
+    started = time.monotonic()
+    max_len = result.model.cfg.max_len
+    decoding = {"identity_margin": result.identity_margin, "known": known, "known_prior": result.known_prior}
+    # calibrated on the pairs as they are (inputs and targets), judged on their noisy copies and validation
+    files = quantize_graphs(folder, list(dict.fromkeys(t for pair in pairs for t in pair)), max_len, **decoding)
+    rows = int8_gate_rows(result, pairs, cfg, max_len)
+    inputs, targets = [a for a, _ in rows], [b for _, b in rows]
+    fp32 = decode_folder(folder, vocab, max_len, inputs, "fp32", **decoding)
+    int8 = decode_folder(folder, vocab, max_len, inputs, "int8", **decoding)
+    verdict = judge_int8(targets, fp32[0], int8[0], cfg.int8_max_changed, cfg.int8_max_exact_drop)
+    seconds = round(time.monotonic() - started, 1)
+    if not verdict.accepted:
+        for name in files:
+            (folder / name).unlink()
+        log.warning("int8 graphs refused: %s; the bundle serves fp32", verdict.reason)
+        return {"default": "fp32", "int8": None, "int8_refused": verdict.to_dict()}
+    n_val = len(result.val_set)
+    outputs, logprob, distance = int8[0][:n_val], int8[1][:n_val], int8[2][:n_val]
+    calibration = (fit_calibration(logprob, [o == t for o, t in zip(outputs, targets[:n_val])], distance=distance)
+                   if n_val else result.calibration)
+    log.info("int8 graphs accepted: %d of %d outputs differ from fp32 (%.2f%%), exact match %.2f%% vs %.2f%% "
+             "(%.1f s); the bundle serves int8", verdict.changed, verdict.rows, 100 * verdict.changed_share,
+             100 * verdict.exact_int8, 100 * verdict.exact_fp32, seconds)
+    by_input = dict(zip(inputs, zip(int8[0], int8[1], int8[2])))
+    val_inputs = [a for a, _ in result.val_pairs]
+    val_out = [by_input[a] for a in val_inputs]
+    metrics = summarize(val_inputs, [b for _, b in result.val_pairs], [o for o, _, _ in val_out],
+                        calibration.confidence([lp for _, lp, _ in val_out], [d for _, _, d in val_out]))
+    return {"default": "int8", "int8": {"files": files, "method": METHOD, "gate": verdict.to_dict(),
+                                        "calibration": calibration.to_dict(),
+                                        "metrics": {"validation": jsonable(metrics)}, "seconds": seconds}}
 
 
 def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None, pretrained: Path | str | None):
@@ -127,6 +182,8 @@ def train_bundle(
         log.info("ONNX parity with PyTorch on %d rows: identical outputs; max differences: sequence log-prob "
                  "%.1e, token probability %.1e", parity["rows"], parity["max_seq_logprob_diff"],
                  parity["max_token_prob_diff"])
+        precision = (add_int8(folder, vocab, result, pairs, train_cfg, known) if train_cfg.precision == "int8"
+                     else {"default": "fp32", "int8": None})
         return {
             "name": name or out_dir.name,
             "strseq_version": __version__,
@@ -149,9 +206,10 @@ def train_bundle(
                              "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
                              "fingerprint": known.fingerprint(), "prior_weight": result.known_prior}},
             "onnx_parity": parity,
+            "precision": precision,
         }
 
     manifest = write_bundle(out_dir, build, overwrite=overwrite)
-    log.info("wrote %s (best epoch %d of %d, validation exact match %.3f)", out_dir, result.best_epoch,
-             len(result.history), metrics["exact_match"])
+    log.info("wrote %s (best epoch %d of %d, validation exact match %.3f; serves %s)", out_dir, result.best_epoch,
+             len(result.history), metrics["exact_match"], manifest["precision"]["default"])
     return TrainOutcome(out_dir, manifest)

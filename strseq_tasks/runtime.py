@@ -20,10 +20,11 @@ import numpy as np
 import onnxruntime as ort
 
 from .batching import SourceBatch
-from .bundle import DECODER_FILE, ENCODER_FILE, KNOWN_FILE, VOCAB_FILE, BundleError, read_manifest
+from .bundle import GRAPH_FILES, KNOWN_FILE, VOCAB_FILE, BundleError, read_manifest
 from .calibration import Calibration
 from .decoding import State
 from .known import KnownValues
+from .quantize import resolve_precision
 from .transduce import transduce
 from .vocab import CharVocab, normalize_text
 
@@ -54,13 +55,24 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return opts
 
 
-def open_sessions(folder: Path, threads: int | None = None) -> tuple[ort.InferenceSession, ort.InferenceSession]:
-    """onnxruntime sessions for a bundle's encoder and decoder step (CPU)."""
+def open_sessions(folder: Path, threads: int | None = None,
+                  precision: str = "fp32") -> tuple[ort.InferenceSession, ort.InferenceSession]:
+    """onnxruntime sessions for a bundle's encoder and decoder step (CPU), fp32 or int8 graphs."""
     opts = session_options(threads)
     providers = ["CPUExecutionProvider"]
-    encoder = ort.InferenceSession(str(Path(folder) / ENCODER_FILE), opts, providers=providers)
-    decoder = ort.InferenceSession(str(Path(folder) / DECODER_FILE), opts, providers=providers)
+    encoder_file, decoder_file = GRAPH_FILES[precision]
+    encoder = ort.InferenceSession(str(Path(folder) / encoder_file), opts, providers=providers)
+    decoder = ort.InferenceSession(str(Path(folder) / decoder_file), opts, providers=providers)
     return encoder, decoder
+
+
+def decode_folder(folder: Path, vocab: CharVocab, max_len: int, texts: Sequence[str], precision: str = "fp32",
+                  batch_size: int = 64, **decoding) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``transduce`` with a folder's graphs, before it is a bundle (training's int8 gate).
+    ``decoding``: ``identity_margin``, ``known``, ``known_prior``."""
+    encoder, decoder = open_sessions(folder, 1, precision)
+    return transduce(texts, vocab, lambda source: OrtStepper(encoder, decoder, source), max_len,
+                     batch_size=batch_size, **decoding)
 
 
 class OrtStepper:
@@ -101,13 +113,24 @@ class Normalizer:
 
     ``known`` replaces the bundle's known values (``known.KnownValues``; an empty list turns
     them off); by default the bundle's own list, if it has one, is used.
+
+    ``precision`` picks the graphs: 'auto' (default) serves the bundle's int8 graphs when they
+    passed training's int8 gate (``quantize.py``), else fp32; 'fp32' or 'int8' force one.
+    Each precision has its own confidence calibration, fitted on that engine's outputs.
     """
 
-    def __init__(self, bundle: str | Path, threads: int | None = None, known: KnownValues | None = None):
+    def __init__(self, bundle: str | Path, threads: int | None = None, known: KnownValues | None = None,
+                 precision: str | None = "auto"):
         self.path = Path(bundle)
         self.manifest = read_manifest(self.path)
         self.vocab = CharVocab.from_json((self.path / VOCAB_FILE).read_text(encoding="utf-8"))
-        self.calibration = Calibration(**self.manifest.get("calibration", {}))
+        try:
+            self.precision = resolve_precision(self.manifest, precision)
+        except BundleError as exc:
+            raise BundleError(f"{self.path}: {exc}") from None
+        int8 = (self.manifest.get("precision") or {}).get("int8") or {}
+        calibration = int8.get("calibration") if self.precision == "int8" else None
+        self.calibration = Calibration(**(calibration or self.manifest.get("calibration", {})))
         self.max_len = int(self.manifest["model_config"]["max_len"])
         decoding = self.manifest.get("decoding", {})
         self.default_beam = int(decoding.get("beam", 1))
@@ -116,7 +139,7 @@ class Normalizer:
         self.known = known if known is not None else self._bundle_known(decoding.get("known_values"))
         # weight of the known values' list-order prior, chosen in training (also applied to a list given here)
         self.known_prior = float((decoding.get("known_values") or {}).get("prior_weight", 0.0))
-        self.encoder, self.decoder = open_sessions(self.path, threads)
+        self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
 
     def _bundle_known(self, info: dict | None) -> KnownValues | None:
         if not info:

@@ -18,12 +18,13 @@ from .runtime import Normalizer
 
 
 @lru_cache(maxsize=8)
-def load_normalizer(model: str, threads: int | None = None) -> Normalizer:
-    """A verified ``Normalizer`` for a folder or REGISTRY/NAME@alias, loaded once per process."""
+def load_normalizer(model: str, threads: int | None = None, precision: str = "auto") -> Normalizer:
+    """A verified ``Normalizer`` for a folder or REGISTRY/NAME@alias, loaded once per process
+    (``precision``: see ``Normalizer``)."""
     from .registry import resolve_model
 
     path, _, _ = resolve_model(model)
-    return Normalizer(Path(path), threads=threads)
+    return Normalizer(Path(path), threads=threads, precision=precision)
 
 
 def normalize_series(values: pd.Series, model: str | Normalizer, threshold: float | None = None,

@@ -53,7 +53,16 @@ class TrainConfig:
     max_minutes: float | None = None  # stop after this much training time, keeping the best
     max_harm: float = 0.01  # validation harm allowed when choosing the identity margin
     threads: int = 1  # torch intra-op threads: these small GRUs train faster on 1 than on 2
+    # the bundle also gets int8 graphs, served by default, unless they change more than
+    # int8_max_changed of the outputs or lose more than int8_max_exact_drop of exact match (quantize.py)
+    precision: str = "int8"  # "int8": int8 graphs when they pass that gate, else fp32; "fp32": fp32 only
+    int8_max_changed: float = 0.005
+    int8_max_exact_drop: float = 0.002
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("int8", "fp32"):
+            raise ValueError(f"precision must be int8 or fp32, not {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +91,7 @@ class FitResult:
     stopped: str  # why training ended: "patience", "max_epochs" or "time"
     identity_margin: float  # chosen on validation: keep the input unless the answer beats it by this (nats)
     known_prior: float = 0.0  # chosen on validation: weight of the known values' list-order prior
+    val_set: list[Pair] = field(default_factory=list)  # the validation rows decoded (val_pairs and noisy copies)
 
 
 def hash_unit(text: str, seed: int) -> float:
@@ -268,7 +278,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
                                                                     cfg.max_harm, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
                                       distance=distance)
-    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior)
+    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set)
 
 
 def choose_known_prior(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],

@@ -62,6 +62,17 @@ def delete_decoder(folder: Path) -> None:
     (folder / "decoder_step.onnx").unlink()
 
 
+def flip_one_int8_decoder_byte(folder: Path) -> None:
+    path = folder / "decoder_step.int8.onnx"  # the graphs served by default
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def delete_int8_encoder(folder: Path) -> None:
+    (folder / "encoder.int8.onnx").unlink()
+
+
 def list_a_file_outside(folder: Path) -> None:
     # A real file with the right hash sits beside the bundle: only its path is wrong.
     outside = folder.parent / "escape.onnx"
@@ -79,6 +90,8 @@ TAMPERING = {
     "vocab_edit": (edit_vocab, ["vocab.json", "sha256"]),
     "manifest_metric": (edit_a_metric, ["manifest.json", "modified"]),
     "decoder_deleted": (delete_decoder, ["decoder_step.onnx", "missing"]),
+    "int8_decoder_byte": (flip_one_int8_decoder_byte, ["decoder_step.int8.onnx", "sha256"]),
+    "int8_encoder_deleted": (delete_int8_encoder, ["encoder.int8.onnx", "missing"]),
     "path_outside": (list_a_file_outside, ["../escape.onnx", "outside"]),
 }
 

@@ -87,7 +87,7 @@ def test_parity_check_notices_different_weights(torch_model, ort_factory, tiny_b
 
 def test_beam_search_onnx_matches_torch(torch_model, tiny_bundle):
     model, vocab = torch_model
-    normalizer = Normalizer(tiny_bundle)
+    normalizer = Normalizer(tiny_bundle, precision="fp32")  # the exported graphs; int8: test_int8.py
     outputs, logprob, _ = predict_torch(model, vocab, TEXTS, beam=4, identity_margin=normalizer.identity_margin)
     greedy, greedy_logprob, _ = predict_torch(model, vocab, TEXTS, beam=1)
     assert outputs != greedy or not np.allclose(logprob, greedy_logprob)  # beam 4 matters on these texts

@@ -31,7 +31,8 @@ SCRIPT = textwrap.dedent(
     from strseq_tasks.runtime import Normalizer
 
     bundle, inputs, output, pairs, metrics = sys.argv[1:6]
-    predictions = Normalizer(bundle).normalize(["SMITH, John", "", "Zoë 李"], beam=2)
+    normalizer = Normalizer(bundle)
+    predictions = normalizer.normalize(["SMITH, John", "", "Zoë 李"], beam=2)
     codes = []
     for argv in (["predict", "--model", bundle, "--input", inputs, "--output", output, "--quiet"],
                  ["evaluate", "--model", bundle, "--pairs", pairs, "--json", metrics, "--quiet"]):
@@ -44,6 +45,7 @@ SCRIPT = textwrap.dedent(
             codes.append(0)
     print(json.dumps({
         "predictions": [[p.text, p.confidence, p.status] for p in predictions],
+        "precision": normalizer.precision,
         "exit_codes": codes,
         "torch_entry": repr(sys.modules.get("torch", "absent")),
         "torch_modules": sorted(m for m in sys.modules if m.startswith("torch")),
@@ -70,6 +72,7 @@ def test_runtime_and_cli_predict_without_torch(tiny_bundle, tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["exit_codes"] == [0, 0], proc.stderr
     assert [status for *_, status in report["predictions"]] == ["ok", "empty", "ok"]
+    assert report["precision"] == "int8"  # the int8 graphs the bundle serves by default need no torch either
     assert output.read_text(encoding="utf-8").splitlines()[0] == "input,id,prediction,confidence,status"
     assert json.loads(metrics.read_text(encoding="utf-8"))["metrics"]["rows"] == 2
     # torch was never imported, not even attempted (an attempt would be a crash on a CPU server)
