@@ -1,11 +1,11 @@
 """int8 graphs for a bundle, and the gate that decides whether they may serve it.
 
-onnxruntime's static quantization stores the weights of every MatMul and Gather (the embedding
-tables) as int8 with one scale per output channel, and the activations as uint8 with ranges
-measured on the training pairs (``quantize_graphs``). The encoder's ``GRU`` operator is not
-covered by it and stays fp32; the decoder step is written as
-MatMuls (``folding.py``), so nearly all of it becomes int8. The decoder step is most of the
-work, and the int8 graphs predict about 1.3x as many rows per second (``benchmarks/inference.py``).
+onnxruntime's static quantization stores the weights of every MatMul as int8 with one scale per
+output channel, and their inputs as uint8 with ranges measured on the training pairs
+(``quantize_graphs``); their outputs stay fp32. The encoder's ``GRU`` operator is not covered by
+it and stays fp32; the decoder step's products are MatMuls (``folding.py``), so they all become
+int8. The decoder step is most of the work, and the int8 graphs predict about 1.3x as many rows
+per second (``benchmarks/inference.py``).
 
 Quantization changes a few predictions, so it is never taken on trust: ``judge_int8`` compares
 the int8 outputs with the fp32 ones on rows drawn from the training pairs, and refuses the int8
@@ -30,8 +30,12 @@ log = logging.getLogger("strseq")
 PRECISIONS = ("fp32", "int8")
 DEFAULT_MAX_CHANGED = 0.005  # refuse int8 when more than 0.5% of the gate's outputs differ from fp32
 DEFAULT_MAX_EXACT_DROP = 0.002  # ... or its exact match is more than 0.2 points below fp32's
-METHOD = ("onnxruntime quantize_static (QDQ): int8 weights per output channel, uint8 activations with ranges "
-          "calibrated on the training pairs (MatMul, Gather)")
+METHOD = ("onnxruntime quantize_static (QDQ): MatMul weights int8 per output channel, their inputs uint8 with "
+          "ranges calibrated on the training pairs, outputs fp32")
+# onnxruntime's MatMul+Add -> Gemm fusion runs before its int8 fusions and would leave those
+# MatMuls as fp32 Gemms that dequantize their weights on every call (slower than fp32 itself in a
+# throwaway A/B on the names model): int8 sessions turn it off
+INT8_DISABLED_OPTIMIZERS = ("MatMulAddFusion",)
 CALIBRATION_STEPS = 200  # decoder-step batches the activation ranges are measured on
 
 
@@ -96,10 +100,13 @@ def quantize_graphs(folder: Path, calibration_texts: Sequence[str], max_len: int
     try:
         for (source, target), items in zip(zip(GRAPH_FILES["fp32"], GRAPH_FILES["int8"]),
                                            (feeds["encoder"], feeds["decoder"][::step])):
+            # the inputs of MatMuls with constant weights only, outputs left fp32: onnxruntime
+            # runs each as one MatMulIntegerToFloat (with INT8_DISABLED_OPTIMIZERS)
             quantize_static(str(folder / source), str(folder / target), Reader(items), quant_format=QuantFormat.QDQ,
-                            op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
+                            op_types_to_quantize=["MatMul"], per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, extra_options={"MatMulConstBOnly": True})
+                            calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"MatMulConstBOnly": True, "OpTypesToExcludeOutputQuantization": ["MatMul"]})
     finally:
         quiet.setLevel(level)
     return list(GRAPH_FILES["int8"])

@@ -24,7 +24,7 @@ from .bundle import GRAPH_FILES, KNOWN_FILE, VOCAB_FILE, BundleError, read_manif
 from .calibration import Calibration
 from .decoding import State
 from .known import KnownValues
-from .quantize import resolve_precision
+from .quantize import INT8_DISABLED_OPTIMIZERS, resolve_precision
 from .transduce import transduce
 from .vocab import CharVocab, normalize_text
 
@@ -61,8 +61,9 @@ def open_sessions(folder: Path, threads: int | None = None,
     opts = session_options(threads)
     providers = ["CPUExecutionProvider"]
     encoder_file, decoder_file = GRAPH_FILES[precision]
-    encoder = ort.InferenceSession(str(Path(folder) / encoder_file), opts, providers=providers)
-    decoder = ort.InferenceSession(str(Path(folder) / decoder_file), opts, providers=providers)
+    disabled = list(INT8_DISABLED_OPTIMIZERS) if precision == "int8" else None
+    encoder, decoder = (ort.InferenceSession(str(Path(folder) / name), opts, providers=providers,
+                                             disabled_optimizers=disabled) for name in (encoder_file, decoder_file))
     return encoder, decoder
 
 
