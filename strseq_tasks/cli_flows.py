@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _fail, _setup_logging, app, log, print_metrics
+from .cli import _fail, _precision_line, _setup_logging, app, log, print_metrics
 from .registry import PRODUCTION, Registry, RegistryError
 
 # strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
@@ -154,6 +154,7 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
         return
     typer.echo(f"{name} version {number} ({registry})")
     typer.echo(f"  published {record.get('published', '?')}; model created {manifest.get('created')}")
+    typer.echo(f"  serves: {_precision_line(manifest.get('precision') or {})}")
     for alias, state in reg.aliases(name).items():
         if state.version == number:
             typer.echo(f"  alias {alias} (since {state.updated}: {state.reason})")

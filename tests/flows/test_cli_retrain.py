@@ -50,6 +50,7 @@ def test_models_list_show_promote_rollback(cli_registry):
     assert again.returncode == 0 and Registry(registry).resolve("lower", PRODUCTION) == 2
     report = run_strseq("models", "show", "--registry", registry, "--name", "lower", "--version", "1")
     assert "Retraining `lower`" in report.stdout and "Promotion gates" in report.stdout
+    assert "serves: int8 graphs" in report.stdout or "serves: fp32 graphs (int8 refused: " in report.stdout
 
 
 def test_predict_from_the_registry_alias(cli_registry, tmp_path):
