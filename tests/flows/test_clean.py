@@ -139,3 +139,29 @@ def test_the_flow_connects_through_a_prefect_secret_block_and_keeps_only_the_ref
     missing = params.model_copy(update={"db": "prefect-secret:no-such-block"})
     with pytest.raises(UrlReferenceError, match="no Prefect Secret block named 'no-such-block'"):
         clean(missing)
+
+
+def test_precision_reaches_the_partitions_and_a_missing_int8_stops_the_run(tmp_path, tiny_bundle, name_pairs):
+    from fixtures.data import TINY_MODEL
+
+    from strseq_tasks import partitions as part
+    from strseq_tasks.bundle import BundleError, read_manifest
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.training import TrainConfig
+
+    sha = read_manifest(tiny_bundle)["manifest_sha256"]
+    # what each partition loads (clean_partition passes params.precision)
+    assert part.load_pinned(str(tiny_bundle), sha, 1, "fp32").precision == "fp32"
+    assert part.load_pinned(str(tiny_bundle), sha, 1, "auto").precision == "int8"
+
+    fp32_only = tmp_path / "fp32-only"
+    train_bundle(name_pairs[:40], fp32_only, TrainConfig(max_epochs=1, precision="fp32"), TINY_MODEL, pretrained=None)
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_table(url)
+    before = dump(engine)
+    params = CleanParams(db=url, table="customers", key="id", column="name", model=str(fp32_only),
+                         create_output_column=True, partitions=2, precision="int8")
+    with pytest.raises(BundleError, match="no int8 graphs"):
+        clean(params)
+    assert dump(engine) == before and not sa.inspect(engine).has_table(AUDIT)
+    engine.dispose()
