@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,10 @@ from .vocab import BOS, EOS, CharVocab
 log = logging.getLogger("strseq")
 
 OPSET = 17
+# torch.onnx.export keeps its state in module globals: two exports at once (the demo and
+# `strseq retrain-all` train several fields on threads) fail with "GLOBALS.in_onnx_export must
+# be False". One export at a time; each takes about a second.
+_EXPORT_LOCK = threading.Lock()
 ENCODER_INPUTS = ("src_ids", "src_lengths")
 ENCODER_OUTPUTS = ("enc_out", "enc_keys", "src_mask", "hidden")
 DECODER_INPUTS = ("prev_ids", "hidden", "prev_attn", "feed", "enc_out", "enc_keys", "src_mask", "copy_map")
@@ -78,7 +83,7 @@ def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
     hidden, attn, feed = model.initial_state(hidden, src.shape[1])
     prev = torch.full((2,), BOS, dtype=torch.long)
     batch_time = {0: "batch", 1: "src_len"}
-    with warnings.catch_warnings(), _native_stderr_to_log():
+    with _EXPORT_LOCK, warnings.catch_warnings(), _native_stderr_to_log():
         warnings.simplefilter("ignore")  # exporter chatter about GRU batch sizes and tracing
         torch.onnx.export(
             _EncoderGraph(model).eval(), (src, lengths), str(folder / ENCODER_FILE),

@@ -19,6 +19,7 @@ needs onnxruntime only.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +37,16 @@ METHOD = ("onnxruntime quantize_static (QDQ): MatMul weights int8 per output cha
 # MatMuls as fp32 Gemms that dequantize their weights on every call (slower than fp32 itself in a
 # throwaway A/B on the names model): int8 sessions turn it off
 INT8_DISABLED_OPTIMIZERS = ("MatMulAddFusion",)
+# one quantization at a time (fields trained on threads): onnxruntime's quantizer is not
+# documented as thread-safe
+_QUANTIZE_LOCK = threading.Lock()
+
+
+def _quantizer_advice(record: logging.LogRecord) -> bool:
+    """Drop what onnxruntime's quantizer logs below ERROR on the root logger (advice to pre-process
+    the graph, which calibration does not need); a filter on the root logger sees only records
+    logged on it, so every other logger's messages pass."""
+    return record.levelno >= logging.ERROR or "onnxruntime" not in record.pathname
 CALIBRATION_STEPS = 200  # decoder-step batches the activation ranges are measured on
 
 
@@ -94,21 +105,22 @@ def quantize_graphs(folder: Path, calibration_texts: Sequence[str], max_len: int
         def get_next(self):
             return next(self.items, None)
 
-    quiet = logging.getLogger()  # the quantizer advises "pre-processing" on the root logger
-    level = quiet.level
-    quiet.setLevel(max(level, logging.ERROR))
-    try:
-        for (source, target), items in zip(zip(GRAPH_FILES["fp32"], GRAPH_FILES["int8"]),
-                                           (feeds["encoder"], feeds["decoder"][::step])):
-            # the inputs of MatMuls with constant weights only, outputs left fp32: onnxruntime
-            # runs each as one MatMulIntegerToFloat (with INT8_DISABLED_OPTIMIZERS)
-            quantize_static(str(folder / source), str(folder / target), Reader(items), quant_format=QuantFormat.QDQ,
-                            op_types_to_quantize=["MatMul"], per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax,
-                            extra_options={"MatMulConstBOnly": True, "OpTypesToExcludeOutputQuantization": ["MatMul"]})
-    finally:
-        quiet.setLevel(level)
+    root = logging.getLogger()  # the quantizer advises "pre-processing" on the root logger itself
+    with _QUANTIZE_LOCK:
+        root.addFilter(_quantizer_advice)
+        try:
+            for (source, target), items in zip(zip(GRAPH_FILES["fp32"], GRAPH_FILES["int8"]),
+                                               (feeds["encoder"], feeds["decoder"][::step])):
+                # the inputs of MatMuls with constant weights only, outputs left fp32: onnxruntime
+                # runs each as one MatMulIntegerToFloat (with INT8_DISABLED_OPTIMIZERS)
+                quantize_static(str(folder / source), str(folder / target), Reader(items),
+                                quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"], per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                calibrate_method=CalibrationMethod.MinMax,
+                                extra_options={"MatMulConstBOnly": True,
+                                               "OpTypesToExcludeOutputQuantization": ["MatMul"]})
+        finally:
+            root.removeFilter(_quantizer_advice)
     return list(GRAPH_FILES["int8"])
 
 
