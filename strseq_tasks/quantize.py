@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .bundle import GRAPH_FILES, BundleError
+from .bundle import GRAPH_FILES, VOCAB_FILE, BundleError
 
 log = logging.getLogger("strseq")
 
@@ -81,7 +81,7 @@ def quantize_graphs(folder: Path, calibration_texts: Sequence[str], max_len: int
     folder = Path(folder)
     if not calibration_texts:
         raise ValueError("int8 quantization needs texts to calibrate on")
-    vocab = CharVocab.from_json((folder / "vocab.json").read_text(encoding="utf-8"))
+    vocab = CharVocab.from_json((folder / VOCAB_FILE).read_text(encoding="utf-8"))
     feeds: dict[str, list[dict]] = {"encoder": [], "decoder": []}
 
     class Recorder:
