@@ -178,7 +178,8 @@ def train(
     training = manifest["training"]
     typer.echo(f"\nmodel written to {out}")
     typer.echo(f"  epochs {training['epochs']} (best {training['best_epoch']}, stopped by {training['stopped']}), "
-               f"{training['seconds']:.0f} s; {manifest['data']['train_pairs']} training / "
+               f"{training['seconds']:.0f} s ({training.get('samples_per_s', 0):,.0f} samples/s); "
+               f"{manifest['data']['train_pairs']} training / "
                f"{manifest['data']['validation_pairs']} validation pairs")
     lm = manifest.get("pretrained")
     typer.echo(f"  started from: {lm['path'] + ' (pretrained LM)' if lm else 'random weights (no pretrained LM)'}")
@@ -235,7 +236,8 @@ def _epoch_progress(quiet: bool, epochs: int) -> _Progress:
     def measure(r):
         # "best" is judged on the smoothed exact match (then the loss), which early stopping uses
         return r.epoch, {"loss": f"{r.train_loss:.3f}", "val_loss": f"{r.val_loss:.3f}",
-                         "val_exact": f"{r.val_exact:.3f}", "smoothed": f"{r.val_smoothed:.3f}"}, r.best
+                         "val_exact": f"{r.val_exact:.3f}", "smoothed": f"{r.val_smoothed:.3f}",
+                         "samples/s": f"{r.samples_per_s:.0f}"}, r.best
     return _Progress(quiet, epochs, "training", "epoch", measure)
 
 
@@ -370,12 +372,42 @@ def _load_normalizer(model: str, threads: int | None, known_values: list[Path] |
     return normalizer
 
 
-def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, batch_size: int, quiet: bool):
+WORKERS_HELP = ("Processes to normalize on: 'auto' (one per core, when there are at least 4,096 distinct "
+                "values per process) or a number; each loads the model once.")
+
+
+def _workers(value: str, texts: list[str]) -> int:
+    from .workers import auto_workers
+
+    if value == "auto":
+        return auto_workers(len(set(texts)))
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        _fail(f"--workers must be 'auto' or a whole number of at least 1, not {value!r}")
+    return workers
+
+
+def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, batch_size: int, quiet: bool,
+                             workers: str = "1", threads: int | None = None):
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm import tqdm
 
+    from .workers import normalize_parallel
+
+    count = _workers(workers, texts)
+    if count > 1:
+        log.info("normalizing %d rows on %d processes", len(texts), count)
     with tqdm(total=len(texts), desc="normalizing", unit="row", file=sys.stderr,
               disable=quiet or not sys.stderr.isatty()) as bar:
-        return normalizer.normalize(texts, beam=beam, batch_size=batch_size, on_batch=bar.update)
+        try:
+            return normalize_parallel(normalizer, texts, count, beam=beam, batch_size=batch_size, threads=threads,
+                                      on_batch=bar.update)
+        except BrokenProcessPool as exc:
+            _fail(f"a worker process died ({exc}); nothing was written. Re-run with --workers 1 to see why.", 1)
 
 
 @app.command()
@@ -386,6 +418,7 @@ def predict(
     beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
+    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
     precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
@@ -404,7 +437,8 @@ def predict(
         _fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
     normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values,
                                   precision.value)
-    predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet)
+    predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet, workers,
+                                          threads)
     out = frame.copy()
     out["prediction"] = [p.text for p in predictions]
     out["confidence"] = [round(p.confidence, 6) for p in predictions]
@@ -426,6 +460,7 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
+    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
     precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
     known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
@@ -445,7 +480,7 @@ def evaluate(
         _fail(str(exc))
     inputs = [a for a, _ in report.pairs]
     targets = [b for _, b in report.pairs]
-    predictions = _normalize_with_progress(normalizer, inputs, beam, batch_size, quiet)
+    predictions = _normalize_with_progress(normalizer, inputs, beam, batch_size, quiet, workers, threads)
     outputs = [p.text for p in predictions]
     confidence = [p.confidence for p in predictions]
     metrics = summarize(inputs, targets, outputs, confidence, threshold=threshold)

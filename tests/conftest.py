@@ -51,6 +51,20 @@ def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lower_bundle(tmp_path_factory):
+    """A tiny bundle that has learnt to lower-case names: it changes upper-case values (the
+    cleaning tests need a model that writes something)."""
+    from fixtures.data import TINY_MODEL, lowercase_pairs  # tests/ is on sys.path
+
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.training import TrainConfig
+
+    out = tmp_path_factory.mktemp("bundles") / "lower"
+    train_bundle(lowercase_pairs(), out, TrainConfig(max_epochs=8, seed=0), TINY_MODEL, name="lower", pretrained=None)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_model_config() -> dict:
     """``TINY_MODEL`` for tests outside this folder's import path (tests/integration is a package)."""
     return dict(TINY_MODEL)
