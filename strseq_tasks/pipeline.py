@@ -55,9 +55,16 @@ class TrainOutcome:
     manifest: dict
 
 
+def _median_rate(history: Sequence[EpochReport]) -> float:
+    """Median training samples/s over the epochs (forward, backward and update only)."""
+    rates = sorted(r.samples_per_s for r in history)
+    return round(rates[len(rates) // 2], 1) if rates else 0.0
+
+
 def _history_row(r: EpochReport) -> dict:
     return {"epoch": r.epoch, "train_loss": round(r.train_loss, 5), "val_loss": round(r.val_loss, 5),
-            "val_exact": round(r.val_exact, 5), "lr": r.lr, "seconds": round(r.seconds, 2)}
+            "val_exact": round(r.val_exact, 5), "lr": r.lr, "seconds": round(r.seconds, 2),
+            "samples": r.samples, "samples_per_s": round(r.samples_per_s, 1)}
 
 
 def int8_gate_rows(result: FitResult, pairs: Sequence[tuple[str, str]], cfg: TrainConfig,
@@ -197,6 +204,7 @@ def train_bundle(
                      **(data_info or {})},
             "training": {"epochs": len(result.history), "best_epoch": result.best_epoch,
                          "stopped": result.stopped, "seconds": round(train_seconds, 1),
+                         "samples_per_s": _median_rate(result.history),
                          "history": [_history_row(r) for r in result.history]},
             "metrics": {"validation": jsonable(metrics)},
             "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),

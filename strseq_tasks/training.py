@@ -51,7 +51,8 @@ class TrainConfig:
     val_copies: int = 3  # noisy copies of each held-out pair added to the validation set
     unk_rate: float = 0.05  # per batch, share of letters presented as unknown (learn to copy unseen ones)
     max_minutes: float | None = None  # stop after this much training time, keeping the best
-    max_harm: float = 0.01  # validation harm allowed when choosing the identity margin
+    # choosing the identity margin, a clean input changed costs as much as this many wrong outputs
+    harm_cost: float = 5.0
     threads: int = 1  # torch intra-op threads: these small GRUs train faster on 1 than on 2
     # the bundle also gets int8 graphs, served by default, unless they change more than
     # int8_max_changed of the outputs or lose more than int8_max_exact_drop of exact match (quantize.py)
@@ -76,8 +77,14 @@ class EpochReport:
     val_exact: float
     val_smoothed: float
     lr: float
-    seconds: float
+    seconds: float  # the whole epoch: augmentation, training steps and validation
     best: bool
+    samples: int = 0  # training rows (augmented) seen this epoch
+    step_seconds: float = 0.0  # of ``seconds``, in the training steps (forward, backward, update)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.step_seconds if self.step_seconds > 0 else 0.0
 
 
 @dataclass
@@ -238,6 +245,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
         batches = length_batches(data, cfg.batch_size, rng, lambda p: (len(p[0]), len(p[1])))
         model.train()
         losses = []
+        t_steps = time.monotonic()
         for i, batch in enumerate(batches):
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(epoch + i / len(batches), cfg)
@@ -248,6 +256,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
             losses.append(loss.item())
+        step_seconds = time.monotonic() - t_steps
         val_loss = _val_loss(model, vocab, val_set, 128) if val_set else float("nan")
         outputs = predict_torch(model, vocab, val_inputs)[0] if val_set else []
         exact = float(np.mean([o == t for o, t in zip(outputs, val_targets)])) if val_set else 0.0
@@ -259,7 +268,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
         else:
             stale += 1
         report = EpochReport(epoch + 1, float(np.mean(losses)), val_loss, exact, smoothed,
-                             opt.param_groups[0]["lr"], time.monotonic() - t0, improved)
+                             opt.param_groups[0]["lr"], time.monotonic() - t0, improved, len(data), step_seconds)
         history.append(report)
         if on_epoch is not None:
             on_epoch(report)
@@ -275,7 +284,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     if val_set:
         prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0
         margin, outputs, logprob, distance = choose_identity_margin(model, vocab, val_inputs, val_targets,
-                                                                    cfg.max_harm, known, prior)
+                                                                    cfg.harm_cost, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
                                       distance=distance)
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set)
@@ -299,20 +308,33 @@ def choose_known_prior(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], 
     return best[1]
 
 
+def pick_margin(trials: Sequence[tuple[float, int, int]], harm_cost: float) -> float:
+    """The margin of least validation cost among ``(margin, wrong, harmed)`` trials: its wrong
+    outputs, a clean input it changed counting ``harm_cost`` times (it is among the wrong ones
+    once already); ties go to the larger margin (the more conservative)."""
+    if not trials:
+        raise ValueError("no margins to choose from")
+    return min(trials, key=lambda t: (t[1] + (harm_cost - 1) * t[2], -t[0]))[0]
+
+
 def choose_identity_margin(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
-                           max_harm: float, known: KnownValues | None = None, known_prior: float = 0.0):
-    """The identity margin (see ``transduce``) with the best validation exact match among those
-    whose validation harm is at most ``max_harm`` (or the least harmful, if none is), decoding
-    with the ``known`` values if any."""
+                           harm_cost: float, known: KnownValues | None = None, known_prior: float = 0.0):
+    """The identity margin (see ``transduce``) of least validation cost (``pick_margin``: wrong
+    outputs, a changed clean input counting ``harm_cost`` times), decoding with the ``known``
+    values if any.
+
+    A cost rather than a cap on the harm rate: with 30 clean validation rows, one changed row is
+    3% harm, and a 1% cap forced the largest margin, which left most dirty inputs unchanged
+    (names, 200 pairs: 84.5% exact match on the test set instead of 97.4%).
+    """
     clean = [i == t for i, t in zip(inputs, targets)]
-    trials = []
+    trials, decoded = [], {}
     for margin in IDENTITY_MARGINS:
         outputs, logprob, distance = predict_torch(model, vocab, inputs, identity_margin=margin, known=known,
                                                    known_prior=known_prior)
-        exact = float(np.mean([o == t for o, t in zip(outputs, targets)]))
-        changed = [o != i for o, i, c in zip(outputs, inputs, clean) if c]
-        harm = float(np.mean(changed)) if changed else 0.0
-        trials.append((harm, exact, margin, outputs, logprob, distance))
-    allowed = [t for t in trials if t[0] <= max_harm] or [min(trials, key=lambda t: t[0])]
-    harm, exact, margin, outputs, logprob, distance = max(allowed, key=lambda t: (t[1], t[2]))  # ties: conservative
-    return margin, outputs, logprob, distance
+        wrong = sum(o != t for o, t in zip(outputs, targets))
+        harmed = sum(o != i for o, i, c in zip(outputs, inputs, clean) if c)
+        trials.append((margin, wrong, harmed))
+        decoded[margin] = (outputs, logprob, distance)
+    margin = pick_margin(trials, harm_cost)
+    return (margin, *decoded[margin])
