@@ -65,8 +65,9 @@ class RetrainParams(BaseModel):
     max_epochs: int = Field(40, ge=1)
     max_minutes: float | None = Field(6.0, gt=0, description="training time budget (keeps the best so far)")
     threads: int = Field(1, ge=1)
-    precision: Literal["int8", "fp32"] = Field("int8", description="int8: add int8 graphs (about 1.3x "
-                                               "faster) and serve them if they pass the int8 gate; fp32: fp32 only")
+    precision: Literal["int8", "fp32"] = Field("int8", description="int8: add int8 graphs (1.1-1.3x "
+                                               "faster, by CPU) and serve them if they pass the int8 gate; "
+                                               "fp32: fp32 only")
     model_sizes: dict[str, int] = Field(default_factory=dict, description="advanced: model sizes (emb_dim, "
                                         "enc_hidden, dec_hidden, ...) other than the defaults")
     gates: Gates = Field(default_factory=Gates)
