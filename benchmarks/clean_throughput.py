@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa  # noqa: E402
 
 from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
-from benchmarks.tasks import names  # noqa: E402
+from benchmarks.tasks import benchmark_model, names  # noqa: E402
 from strseq_tasks import partitions as part  # noqa: E402
 from strseq_tasks.cleaning import ModelIdentity, clean_table, cleaning_run  # noqa: E402
 from strseq_tasks.db import AUDIT, PROCESSED, REVIEW, RUNS, create_engine, reflect_table  # noqa: E402
@@ -154,16 +154,7 @@ def main() -> None:
     train, test = names(200, args.rows, 0)
     values = [a for a, _ in test]
     with tempfile.TemporaryDirectory(prefix="strseq-clean-bench-") as tmp:
-        if args.model:
-            from strseq_tasks.registry import resolve_model
-
-            model_path = resolve_model(args.model)[0]
-        else:
-            from strseq_tasks.pipeline import train_bundle
-            from strseq_tasks.training import TrainConfig
-
-            print("training a names model on 200 pairs ...", flush=True)
-            model_path = train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path
+        model_path = str(benchmark_model(args.model, train, Path(tmp), "a names model on 200 pairs"))
         precision = Normalizer(model_path, precision=args.precision).precision
         print(f"running the model's {precision} graphs", flush=True)
         threads = model_alone(model_path, values[:args.thread_rows], args.repeats, precision)

@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
-from benchmarks.tasks import TASKS  # noqa: E402
+from benchmarks.tasks import TASKS, benchmark_model  # noqa: E402
 from strseq_tasks.bundle import GRAPH_FILES, MANIFEST, read_manifest  # noqa: E402
 from strseq_tasks.runtime import Normalizer  # noqa: E402
 
@@ -140,16 +140,7 @@ def main() -> None:
     train, test = TASKS[args.task](args.pairs, max(args.rows, 1000), 0)
     texts = [a for a, _ in test][: args.rows]
     with tempfile.TemporaryDirectory(prefix="strseq-inference-bench-") as tmp:
-        if args.model:
-            from strseq_tasks.registry import resolve_model
-
-            bundle = Path(resolve_model(args.model)[0])
-        else:
-            from strseq_tasks.pipeline import train_bundle
-            from strseq_tasks.training import TrainConfig
-
-            print(f"training a {args.task} model on {args.pairs} pairs ...", flush=True)
-            bundle = Path(train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path)
+        bundle = benchmark_model(args.model, train, Path(tmp), f"a {args.task} model on {args.pairs} pairs")
         int8_info = (read_manifest(bundle).get("precision") or {})
         int8_folder = bundle
         if int8_info.get("int8"):

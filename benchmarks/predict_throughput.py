@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
-from benchmarks.tasks import TASKS  # noqa: E402
+from benchmarks.tasks import TASKS, benchmark_model  # noqa: E402
 from strseq_tasks.runtime import Normalizer  # noqa: E402
 from strseq_tasks.workers import available_cores  # noqa: E402
 
@@ -68,16 +68,7 @@ def main() -> None:
     if args.distinct:
         values = [f"{v} {i}" for i, v in enumerate(values)]
     with tempfile.TemporaryDirectory(prefix="strseq-predict-bench-") as tmp:
-        if args.model:
-            from strseq_tasks.registry import resolve_model
-
-            model = Path(resolve_model(args.model)[0])
-        else:
-            from strseq_tasks.pipeline import train_bundle
-            from strseq_tasks.training import TrainConfig
-
-            print(f"training a {args.task} model on {args.pairs} pairs ...", flush=True)
-            model = Path(train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path)
+        model = benchmark_model(args.model, train, Path(tmp), f"a {args.task} model on {args.pairs} pairs")
         source, out = Path(tmp) / "input.csv", Path(tmp) / "output.csv"
         with open(source, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([("input",), *((v,) for v in values)])

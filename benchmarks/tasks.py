@@ -16,11 +16,28 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 from strseq_tasks.augment import AugmentConfig, NoiseKinds, noisy
 from strseq_tasks.synthetic import Pair, dates, names, phones, split_by_target
 
-__all__ = ["TASKS", "KNOWN_VALUES", "Pair", "dates", "names", "phones", "typos", "misspellings", "typo_words"]
+__all__ = ["TASKS", "KNOWN_VALUES", "Pair", "benchmark_model", "dates", "names", "phones", "typos", "misspellings",
+           "typo_words"]
+
+
+def benchmark_model(model: str | None, train: list[Pair], folder: Path, label: str) -> Path:
+    """The model a speed benchmark measures: ``model`` (a folder or REGISTRY/NAME@alias) when
+    given, else one trained with the defaults on ``train`` into ``folder`` (``label`` says what,
+    e.g. "a names model on 200 pairs")."""
+    if model:
+        from strseq_tasks.registry import resolve_model
+
+        return Path(resolve_model(model)[0])
+    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.training import TrainConfig
+
+    print(f"training {label} ...", flush=True)
+    return Path(train_bundle(train, Path(folder) / "model", TrainConfig(seed=0)).path)
 
 
 def typo_words() -> list[str]:
