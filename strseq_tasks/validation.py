@@ -10,7 +10,9 @@ not fail; any other failure raises ``PairsValidationError`` carrying the report.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,6 +156,21 @@ def with_derived_columns(pairs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# GX evaluates $PARAMETER expressions with one module-global pyparsing parser and a shared
+# expression stack: two validations in threads at once (the retrain flow validates its tasks
+# concurrently) crash in pyparsing ("push_first() missing 1 required positional argument") or,
+# worse, read each other's parameters. GX runs one validation at a time in a process.
+_GX_LOCK = threading.Lock()
+
+
+def _one_at_a_time(fn):
+    @functools.wraps(fn)
+    def locked(*args, **kwargs):
+        with _GX_LOCK:
+            return fn(*args, **kwargs)
+    return locked
+
+
 def _context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -189,6 +206,7 @@ def _checks(result) -> list[Check]:
     return checks
 
 
+@_one_at_a_time
 def validate_column(engine, table, column, max_len: int, min_non_null: float = 0.5,
                     min_within_length: float = 0.99, suite_path: Path | None = None) -> ValidationReport:
     """Run the records suite on ``table.column`` (SQLAlchemy objects) inside the database."""
@@ -210,6 +228,7 @@ def validate_column(engine, table, column, max_len: int, min_non_null: float = 0
     return ValidationReport(suite.name, total, checks)
 
 
+@_one_at_a_time
 def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, suite_path: Path | None = None
                    ) -> ValidationReport:
     """Run the pairs suite on a frame with columns ``row``, ``input``, ``target``."""

@@ -53,3 +53,19 @@ def test_duplicates_are_a_warning_and_the_row_count_a_parameter():
     assert not small.success and small.failures[0].expectation == "expect_table_row_count_to_be_between"
     assert small.failures[0].observed == 5
     assert json.loads(json.dumps(small.to_dict()))["success"] is False
+
+
+def test_validations_in_threads_each_see_their_own_parameters():
+    # The retrain flow validates several tasks at once in threads. GX's $PARAMETER parser is
+    # module-global; unguarded, this crashed in pyparsing or mixed up max_len between threads.
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = _frame(GOOD + [("x" * 20, "x")])
+
+    def check(max_len):
+        report = validate_pairs(frame, max_len=max_len)
+        return max_len, report.success
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(check, [16, 128] * 8))
+    assert results == [(16, False), (128, True)] * 8
