@@ -4,8 +4,9 @@
   and decoder inputs (upper and lower case of a letter are one symbol with a case feature).
 - ``Encoder``: bidirectional GRU over packed sequences (the backward direction never reads
   padding), plus the precomputed attention keys and the decoder's initial state.
-- ``DecoderStep``: one pure step, state in and state out. Training unrolls it; the ONNX
-  export is exactly this module; decoding calls it through ``TorchStepper``.
+- ``DecoderStep``: one pure step, state in and state out. The ONNX export is exactly this
+  module; decoding calls it through ``TorchStepper``; training runs ``teacher_forced``, the
+  same step unrolled with everything but the recurrence batched over the target steps.
 
 The embeddings and GRUs have the shapes of a character language model's (``lm.py`` in the
 pretraining issue initializes them from one): embedding ``emb_dim``, encoder GRU directions
@@ -146,6 +147,45 @@ class DecoderStep(nn.Module):
         mode = torch.softmax(self.mode(state), dim=1)  # batch x 3
         return mix_copy(log_vocab, gate, attn, mode, copy_map), hidden, attn, feed
 
+    def teacher_forced(self, prev, hidden, prev_attn, feed, enc_out, keys, src_mask, copy_map):
+        """``forward`` unrolled over all target steps at once (training and validation loss).
+
+        The same function as calling ``forward`` once per step with ``prev[:, t]`` (``prev``:
+        batch x steps), but only the recurrence stays in the loop: the embeddings, their share of
+        the GRU's input product, the output layer, the gates and the copy mixture run once on all
+        steps. Small per-step matrix products are what a CPU training step spends its time on.
+        Returns log-probabilities: batch x steps x ext_vocab.
+        """
+        emb = self.embedding(prev)  # batch x steps x emb_dim
+        if self.training and self.cfg.prev_char_dropout > 0:
+            keep = torch.rand(emb.shape[0], emb.shape[1], 1, device=emb.device) >= self.cfg.prev_char_dropout
+            emb = emb * keep
+        emb = self.dropout(emb)
+        cell, split = self.cell, self.cfg.emb_dim
+        gi_emb = F.linear(emb, cell.weight_ih[:, :split], cell.bias_ih)  # batch x steps x 3*dec_hidden
+        w_feed = cell.weight_ih[:, split:]
+        hiddens, contexts, feeds, attns = [], [], [], []
+        attn = prev_attn
+        for t in range(prev.shape[1]):
+            # nn.GRUCell's arithmetic (gates r, z, n), with the embedding's share precomputed
+            i_r, i_z, i_n = (gi_emb[:, t] + F.linear(feed, w_feed)).chunk(3, dim=1)
+            h_r, h_z, h_n = F.linear(hidden, cell.weight_hh, cell.bias_hh).chunk(3, dim=1)
+            r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+            n = torch.tanh(i_n + r * h_n)
+            hidden = n + z * (hidden - n)
+            attn = self.attention(hidden, keys, attn, src_mask)
+            context = torch.bmm(attn.unsqueeze(1), enc_out).squeeze(1)
+            feed = self.dropout(torch.tanh(self.combine(torch.cat([hidden, context], dim=1))))
+            hiddens.append(hidden)
+            contexts.append(context)
+            feeds.append(feed)
+            attns.append(attn)
+        state = torch.cat([torch.stack(hiddens, 1), torch.stack(contexts, 1)], dim=2)  # batch x steps x ...
+        log_vocab = torch.log_softmax(self.out(torch.stack(feeds, 1)) + self.never, dim=2)
+        gate = self.gate(torch.cat([state, emb], dim=2))  # batch x steps x 1
+        mode = torch.softmax(self.mode(state), dim=2)  # batch x steps x 3
+        return mix_copy(log_vocab, gate, torch.stack(attns, 1), mode, copy_map)
+
 
 def mix_copy(log_vocab: torch.Tensor, gate: torch.Tensor, attn: torch.Tensor, mode: torch.Tensor,
              copy_map: torch.Tensor) -> torch.Tensor:
@@ -154,13 +194,18 @@ def mix_copy(log_vocab: torch.Tensor, gate: torch.Tensor, attn: torch.Tensor, mo
 
     Mixed in log space: p_gen near 1 makes 1 - p_gen and tiny probabilities lose all precision
     in float32 (and onnxruntime's fast sigmoid is only accurate in absolute terms).
+    Works on one step (batch x ...) or on many (batch x steps x ...); ``copy_map`` is per row.
     """
-    copy_w = (attn.unsqueeze(2) * mode.unsqueeze(1)).reshape(attn.shape[0], 1, -1)
-    p_copy = torch.bmm(copy_w, copy_map).squeeze(1)  # batch x ext_vocab
+    if attn.dim() == 2:  # one step (the exported graph)
+        copy_w = (attn.unsqueeze(2) * mode.unsqueeze(1)).reshape(attn.shape[0], 1, -1)
+        p_copy = torch.bmm(copy_w, copy_map).squeeze(1)  # batch x ext_vocab
+    else:
+        copy_w = (attn.unsqueeze(3) * mode.unsqueeze(2)).flatten(2)  # batch x steps x 3*src_len
+        p_copy = torch.bmm(copy_w, copy_map)  # batch x steps x ext_vocab
     log_copy = F.logsigmoid(-gate) + torch.log(p_copy.clamp_min(1e-30))
-    vocab_size = log_vocab.shape[1]
-    log_in = _log_add(F.logsigmoid(gate) + log_vocab, log_copy[:, :vocab_size])
-    return torch.cat([log_in, log_copy[:, vocab_size:]], dim=1).clamp_min(-69.0)
+    vocab_size = log_vocab.shape[-1]
+    log_in = _log_add(F.logsigmoid(gate) + log_vocab, log_copy[..., :vocab_size])
+    return torch.cat([log_in, log_copy[..., vocab_size:]], dim=-1).clamp_min(-69.0)
 
 
 def _log_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -196,15 +241,9 @@ class Seq2Seq(nn.Module):
         """Teacher-forced log-probabilities: batch x tgt_len x ext_vocab."""
         enc_out, keys, src_mask, hidden = self.encode(src_ids, lengths)
         hidden, attn, feed = self.initial_state(hidden, src_ids.shape[1])
-        prev = torch.full((src_ids.shape[0],), BOS, dtype=torch.long)
-        steps = []
-        for t in range(targets.shape[1]):
-            log_probs, hidden, attn, feed = self.step(
-                prev, hidden, attn, feed, enc_out, keys, src_mask, copy_map
-            )
-            steps.append(log_probs)
-            prev = targets[:, t]
-        return torch.stack(steps, dim=1)
+        bos = torch.full((src_ids.shape[0], 1), BOS, dtype=targets.dtype)
+        prev = torch.cat([bos, targets[:, :-1]], dim=1)  # the previous target character at each step
+        return self.step.teacher_forced(prev, hidden, attn, feed, enc_out, keys, src_mask, copy_map)
 
 
 def sequence_loss(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,23 @@ def test_golden_teacher_forced_loss(vocab, model):
     assert round(loss, 4) == GOLDEN_LOSS
 
 
+def test_training_unroll_is_the_exported_step_applied_step_by_step(vocab, model):
+    # training batches everything but the recurrence over the target steps (teacher_forced);
+    # decoding and ONNX run DecoderStep.forward one step at a time: the same function
+    source, targets = _batch(vocab, PAIRS)
+    src, lengths, copy_map = (torch.from_numpy(a) for a in (source.ids, source.lengths, source.copy_map))
+    with torch.no_grad():
+        enc_out, keys, src_mask, hidden = model.encode(src, lengths)
+        state = model.initial_state(hidden, src.shape[1])
+        prev, steps = torch.full((len(PAIRS),), BOS, dtype=torch.long), []
+        for t in range(targets.shape[1]):
+            log_probs, *state = model.step(prev, *state, enc_out, keys, src_mask, copy_map)
+            steps.append(log_probs)
+            prev = torch.from_numpy(targets[:, t])
+    stepped = torch.stack(steps, dim=1)
+    assert torch.allclose(_teacher_forced(model, source, targets), stepped, atol=1e-5)
+
+
 def test_build_model_is_deterministic_under_its_seed(vocab, model):
     same = build_model(vocab, seed=0, **TOY).state_dict()
     other = build_model(vocab, seed=1, **TOY).state_dict()
