@@ -16,6 +16,32 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
 
 from fixtures.data import EXAMPLES, TINY_MODEL, read_csv_pairs  # noqa: E402  (tests/ is on sys.path)
+from reliability_ledger import LEDGER  # noqa: E402
+
+
+@pytest.fixture
+def ledger(request):
+    """``ledger(area, case, backend, rows_lost=..., rows_double_applied=..., error=...)``: record a
+    fault or hostile-input case for docs/reliability.md (see tests/reliability_ledger.py)."""
+    return LEDGER.recorder(request.node.nodeid)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:  # `pytest -m reliability` runs every test that records into the ledger
+        if "ledger" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" or report.failed:
+        LEDGER.set_outcome(item.nodeid, "failed" if report.failed else "passed")
+
+
+def pytest_sessionfinish(session):
+    LEDGER.write()
 
 
 @pytest.fixture(scope="session", autouse=True)

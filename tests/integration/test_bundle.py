@@ -115,7 +115,7 @@ def test_normalizer_refuses_a_tampered_bundle(case, bundle_copy):
 
 
 @pytest.mark.parametrize("case", list(TAMPERING))
-def test_predict_refuses_a_tampered_bundle(case, bundle_copy, tmp_path):
+def test_predict_refuses_a_tampered_bundle(case, bundle_copy, tmp_path, ledger):
     tamper, fragments = TAMPERING[case]
     tamper(bundle_copy)
     source = write_csv(tmp_path / "inputs.csv", ["input"], [["SMITH, John"]])
@@ -123,6 +123,8 @@ def test_predict_refuses_a_tampered_bundle(case, bundle_copy, tmp_path):
     proc = run_strseq("predict", "--model", bundle_copy, "--input", source, "--output", output)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    ledger("tampering", f"strseq predict on a bundle with {tamper.__name__.replace('_', ' ')}", "model folder",
+           error=proc.stderr.removeprefix("error: "))
     for fragment in fragments:
         assert fragment in proc.stderr, (fragment, proc.stderr)
     assert not output.exists()

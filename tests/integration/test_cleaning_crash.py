@@ -62,7 +62,7 @@ def _count(engine, sql):
 
 
 @pytest.mark.parametrize("kill_after, partitions", [(2, 1), (7, 1), (5, 3)])
-def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_after, partitions):
+def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_after, partitions, ledger):
     engine = people_table(database_url)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", JOB, database_url, *([str(partitions)] if partitions > 1 else [])],
@@ -88,6 +88,8 @@ def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_af
     with engine.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.text(f"SELECT key FROM {AUDIT}"))]
         names = [r[0] for r in conn.execute(sa.text("SELECT name FROM people ORDER BY id"))]
+    ledger("crash", f"cleaning job SIGKILLed from outside after {kill_after} audit rows, {partitions} partition(s)",
+           engine.dialect.name, rows_lost=ROWS - len(set(keys)), rows_double_applied=len(keys) - len(set(keys)))
     assert sorted(keys, key=int) == [str(i) for i in range(1, ROWS + 1)]  # one audit row per row, no more
     assert names == [f"Person Number {i}" for i in range(1, ROWS + 1)]
     with engine.connect() as conn:  # the killed run is marked, not left "running"
@@ -96,7 +98,7 @@ def test_sigkill_then_rerun_applies_every_row_exactly_once(database_url, kill_af
     engine.dispose()
 
 
-def test_two_processes_cleaning_one_column_at_once_do_not_both_apply(database_url):
+def test_two_processes_cleaning_one_column_at_once_do_not_both_apply(database_url, ledger):
     engine = people_table(database_url)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen([sys.executable, "-c", JOB, database_url], env=env)
@@ -109,6 +111,10 @@ def test_two_processes_cleaning_one_column_at_once_do_not_both_apply(database_ur
     assert first.wait(timeout=120) == 0
     with engine.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.text(f"SELECT key FROM {AUDIT}"))]
+    told = [line for line in second.stderr.splitlines() if line.startswith("strseq_tasks.db.LockedError")]
+    ledger("concurrency", "a second cleaning run on the same column while the first runs", engine.dialect.name,
+           rows_lost=ROWS - len(set(keys)), rows_double_applied=len(keys) - len(set(keys)),
+           error=(told or [second.stderr])[-1])
     assert len(keys) == len(set(keys)) == ROWS
     assert _count(engine, f"SELECT count(*) FROM {RUNS}") == 1  # the refused run left no trace
     engine.dispose()

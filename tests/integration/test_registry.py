@@ -71,12 +71,14 @@ def test_unknown_models_versions_and_aliases_are_named(registry, tiny_bundle, na
 
 
 @pytest.mark.parametrize("name", ["../up", "a/b", ".hidden", "", "x" * 101, "semi;colon"])
-def test_names_that_could_escape_the_registry_are_refused(registry, tiny_bundle, name):
-    with pytest.raises(RegistryError, match="invalid model name"):
+def test_names_that_could_escape_the_registry_are_refused(registry, tiny_bundle, name, ledger):
+    with pytest.raises(RegistryError, match="invalid model name") as caught:
         registry.publish(name, tiny_bundle)
+    ledger("tampering", f"publish under the model name {name[:20]!r}{'...' if len(name) > 20 else ''}",
+           f"registry ({'folder' if registry.local else 'memory://'})", error=caught.value)
 
 
-def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry, tiny_bundle, monkeypatch):
+def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry, tiny_bundle, monkeypatch, ledger):
     registry.publish("names", tiny_bundle)
     registry.set_alias("names", PRODUCTION, 1, "first")
     before = _listing(registry)
@@ -94,10 +96,12 @@ def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry
     else:
         real = registry.fs.pipe_file
         monkeypatch.setattr(registry.fs, "pipe_file", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OSError, match="No space") as caught:
         registry.publish("names", tiny_bundle)
     monkeypatch.undo()
     after = {p: b for p, b in _listing(registry).items()}
+    ledger("database fault", "disk full (OSError 28) on the third file written while publishing",
+           f"registry ({'folder' if registry.local else 'memory://'})", error=caught.value)
     assert after == before
     assert registry.versions("names") == [1] and registry.resolve("names", PRODUCTION) == 1
     assert registry.publish("names", tiny_bundle) == 2  # and the registry still works
@@ -125,22 +129,26 @@ def test_a_retried_publish_with_the_same_id_returns_the_committed_version(regist
     assert registry.publication("names", 3)["publish_id"] == "run-8"
 
 
-def test_a_version_without_manifest_is_not_a_version(registry, tiny_bundle):
+def test_a_version_without_manifest_is_not_a_version(registry, tiny_bundle, ledger):
     """What a publisher killed mid-upload leaves on an object store: ignored, its number skipped."""
     registry.publish("names", tiny_bundle)
     registry.fs.makedirs(f"{registry.root}/names/versions/2", exist_ok=True)
     registry.fs.pipe_file(f"{registry.root}/names/versions/2/.claim", b"dead publisher")
     registry.fs.pipe_file(f"{registry.root}/names/versions/2/vocab.json", b"{}")
+    ledger("crash", "publisher killed mid-upload: a version folder without its manifest",
+           f"registry ({'folder' if registry.local else 'memory://'})")
     assert registry.versions("names") == [1] and registry.resolve("names", "latest") == 1
     assert registry.publish("names", tiny_bundle) == 3
 
 
-def test_an_altered_bundle_in_the_registry_is_refused(registry, tiny_bundle):
+def test_an_altered_bundle_in_the_registry_is_refused(registry, tiny_bundle, ledger):
     registry.publish("names", tiny_bundle)
     path = f"{registry.root}/names/versions/1/vocab.json"
     registry.fs.pipe_file(path, registry.fs.cat_file(path).replace(b'"a"', b'"q"', 1) + b" ")
-    with pytest.raises(BundleError, match="altered"):
+    with pytest.raises(BundleError, match="altered") as caught:
         registry.fetch("names", 1)
+    ledger("tampering", "a published version's vocab.json edited in the registry",
+           f"registry ({'folder' if registry.local else 'memory://'})", error=caught.value)
 
 
 def test_remote_fetch_uses_a_verified_cache(tmp_path, tiny_bundle):
@@ -160,10 +168,12 @@ def _publish_in_process(args):
     return Registry(root).publish("names", bundle)
 
 
-def test_concurrent_publishers_never_share_a_version_number(tmp_path, tiny_bundle):
+def test_concurrent_publishers_never_share_a_version_number(tmp_path, tiny_bundle, ledger):
     root = tmp_path / "registry"
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         numbers = pool.map(_publish_in_process, [(root, tiny_bundle)] * 8)
+    ledger("concurrency", "8 publishes from 4 processes racing for version numbers", "registry (folder)",
+           rows_double_applied=len(numbers) - len(set(numbers)))
     assert sorted(numbers) == list(range(1, 9))
     registry = Registry(root)
     assert registry.versions("names") == list(range(1, 9))
