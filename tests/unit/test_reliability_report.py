@@ -1,0 +1,35 @@
+"""scripts/reliability_report.py renders the ledger the reliability tests write."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from reliability_ledger import Ledger  # tests/ is on sys.path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "reliability_report.py"
+
+
+def _report_module():
+    spec = importlib.util.spec_from_file_location("reliability_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_doc_totals_what_was_measured_and_shows_failures(tmp_path):
+    ledger = Ledger()
+    record = ledger.recorder("tests/x.py::test_kill[sqlite]")
+    record("crash", "killed at point 10", "sqlite", rows_lost=0, rows_double_applied=0)
+    record("crash", "killed at point 2", "sqlite", rows_lost=3, rows_double_applied=1)
+    ledger.recorder("tests/y.py::test_tamper")("tampering", "edited vocab", "folder",
+                                              error="/tmp/pytest-of-x/p0/model/vocab.json does not match\nmore")
+    ledger.set_outcome("tests/x.py::test_kill[sqlite]", "failed")
+    ledger.set_outcome("tests/y.py::test_tamper", "passed")
+    entries = [e.__dict__ for e in ledger.entries]
+    doc = _report_module().render(entries, "abc1234", "2026-12-02", "scripts/reliability_report.py")
+    assert "**3 cases: 1 passed, 2 failed; 3 rows lost, 1 rows applied twice.**" in doc
+    assert doc.index("killed at point 2") < doc.index("killed at point 10")  # natural order
+    assert "| …/vocab.json does not match | passed | `y.py::test_tamper` |" in doc  # first line, no temp path
+    assert "## Crash (2 cases)" in doc and "## Tampering (1 cases)" in doc
+    assert "| n/a | n/a |" in doc  # no rows at stake for a tampered bundle
