@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -237,8 +238,8 @@ def clean_range(engine: sa.Engine, user: UserTable, model: ModelIdentity, predic
         _tell({"total": count_rows(engine, user, lo, hi)})
     for rows in read_batches(engine, user, batch_size, lo, hi):
         before = report.counts()
-        _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write=not report.dry_run,
-                 markers=markers)
+        _process_retrying(engine, user, model, predict, threshold, rows, report, t, sample_size,
+                          write=not report.dry_run, markers=markers)
         if on_batch:
             on_batch(report)
         if _LISTENERS:
@@ -263,6 +264,31 @@ def watch_progress(listener: Callable[[dict], None]) -> Iterator[None]:
 def _tell(event: dict) -> None:
     for listener in list(_LISTENERS):
         listener(event)
+
+
+# a batch whose connection the server dropped (restart, failover, pg_terminate_backend) is tried
+# again: its transaction was rolled back, or it committed and its markers make it a no-op
+BATCH_RETRIES = 3
+RETRY_WAIT_S = 0.5  # doubled after each try
+
+
+def _process_retrying(engine, user, model, predict, threshold, rows, report: RunReport, t, sample_size: int,
+                      write: bool, markers: bool) -> None:
+    for attempt in range(BATCH_RETRIES + 1):
+        counts, sampled = report.counts(), len(report.sample)
+        try:
+            return _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write, markers)
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated or attempt == BATCH_RETRIES:
+                raise
+            for key, value in counts.items():  # this batch counts once, when it goes through
+                setattr(report, key, value)
+            del report.sample[sampled:]
+            wait = RETRY_WAIT_S * 2**attempt
+            log.warning("lost the database connection during a batch (keys %s to %s): %s; trying it again in "
+                        "%.1f s (%d of %d)", key_text(rows[0][0]), key_text(rows[-1][0]),
+                        str(exc.orig).strip().splitlines()[0], wait, attempt + 1, BATCH_RETRIES)
+            time.sleep(wait)
 
 
 def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,

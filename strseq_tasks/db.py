@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import zlib
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from .urls import resolve_url
+
+log = logging.getLogger("strseq.db")
 
 RUNS, AUDIT, REVIEW, PROCESSED = "strseq_runs", "strseq_audit", "strseq_review", "strseq_processed"
 TEXT_TYPES = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText)
@@ -240,8 +243,17 @@ def job_lock(engine: sa.Engine, table: str, column: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
-                conn.commit()
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
+                    conn.commit()
+                except sa.exc.DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    # the server ended the lock's session (restart, pg_terminate_backend, network):
+                    # it released the lock then; the run's own writes did not depend on it
+                    log.warning("the connection holding the lock on %s.%s was lost during the run "
+                                "(the server released the lock then): %s", table, column,
+                                str(exc.orig).strip().splitlines()[0])
         return
     if engine.dialect.name == "sqlite":
         database = engine.url.database

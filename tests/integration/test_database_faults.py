@@ -1,0 +1,134 @@
+"""PostgreSQL sessions terminated under a running cleaning job (pg_terminate_backend from a
+second connection, as a server restart, failover or DBA would): the job retries a batch that is
+safe to retry, fails clearly when the connection keeps dying, and never half-applies."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from strseq_tasks import cleaning
+from strseq_tasks.cleaning import ModelIdentity, clean_table
+from strseq_tasks.db import AUDIT, RUNS, create_engine, reflect_table
+from strseq_tasks.runtime import Prediction
+
+ROWS = 30
+BATCH = 4
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a PostgreSQL fault
+
+
+@pytest.fixture
+def pg(database_url):
+    app = f"strseq-job-{uuid.uuid4().hex[:8]}"  # only this test's job sessions are terminated
+    url = sa.make_url(database_url).update_query_dict({"application_name": app})
+    engine = create_engine(url)
+    meta = sa.MetaData()
+    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    admin = sa.create_engine(database_url)
+
+    def terminate() -> int:
+        with admin.connect() as conn:
+            return conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                        "WHERE application_name = :app"), {"app": app}).scalar()
+
+    yield engine, terminate
+    engine.dispose()
+    admin.dispose()
+
+
+def _title_case(texts):
+    return [Prediction(t.title(), 0.95, "ok") for t in texts]
+
+
+def _clean(engine, predict=_title_case):
+    return clean_table(engine, reflect_table(engine, "people", "id", "name", None), ModelIdentity("names", 1, "sha-1"),
+                       predict, batch_size=BATCH)
+
+
+def _check(engine):
+    """(rows lost, rows applied twice, audit rows disagreeing with the table)"""
+    with engine.connect() as conn:
+        keys = [int(k) for (k,) in conn.execute(sa.text(f"SELECT key FROM {AUDIT}"))]
+        names = dict(conn.execute(sa.text("SELECT id, name FROM people")).all())
+        audit = conn.execute(sa.text(f"SELECT key, old_value, new_value FROM {AUDIT}")).all()
+    lost = sum(1 for i in range(1, ROWS + 1) if names[i] != f"Person Number {i}" or i not in keys)
+    disagree = sum(1 for k, old, new in audit if old != f"person number {k}" or new != names[int(k)])
+    return lost, len(keys) - len(set(keys)), disagree
+
+
+def test_sessions_terminated_between_batches(pg, ledger, caplog):
+    engine, terminate = pg
+    calls = {"n": 0}
+
+    def predict(texts):
+        calls["n"] += 1
+        if calls["n"] == 3:  # every session of the job, the lock's included
+            assert terminate() >= 1
+        return _title_case(texts)
+
+    with caplog.at_level(logging.WARNING):
+        report = _clean(engine, predict)
+    lost, double, disagree = _check(engine)
+    warned = [r.getMessage() for r in caplog.records if "lost" in r.getMessage()]
+    ledger("database fault", "every session of the job terminated (pg_terminate_backend) between two batches",
+           "postgresql", rows_lost=lost, rows_double_applied=double, error=(warned or [""])[0])
+    assert (lost, double, disagree) == (0, 0, 0) and report.changed == ROWS
+    assert any("connection holding the lock" in w for w in warned), warned  # said, and the run still completed
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars().all() == ["completed"]
+
+
+def test_session_terminated_inside_a_batch_transaction_is_retried(pg, ledger, caplog, monkeypatch):
+    engine, terminate = pg
+    monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.01)
+    updates = {"n": 0}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def kill_mid_batch(conn, cursor, statement, *rest):
+        if statement.lstrip().upper().startswith("UPDATE PEOPLE"):
+            updates["n"] += 1
+            if updates["n"] == 6:  # the second row of the second batch: its first row is written
+                terminate()
+
+    with caplog.at_level(logging.WARNING):
+        report = _clean(engine)
+    lost, double, disagree = _check(engine)
+    warned = [r.getMessage() for r in caplog.records if "during a batch" in r.getMessage()]
+    ledger("database fault", "the job's session terminated inside a batch's transaction, after one of its writes",
+           "postgresql", rows_lost=lost, rows_double_applied=double, error=(warned or [""])[0])
+    assert (lost, double, disagree) == (0, 0, 0) and report.changed == ROWS
+    assert len(warned) == 1 and "trying it again" in warned[0]
+
+
+def test_a_connection_that_keeps_dying_fails_the_run_clearly_and_a_rerun_finishes(pg, ledger, monkeypatch):
+    engine, terminate = pg
+    monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.01)
+    updates = {"n": 0}
+
+    def kill_every_time(conn, cursor, statement, *rest):
+        if statement.lstrip().upper().startswith("UPDATE PEOPLE"):
+            updates["n"] += 1
+            if updates["n"] >= 9:  # from the third batch on, every try dies
+                terminate()
+
+    event.listen(engine, "before_cursor_execute", kill_every_time)
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        _clean(engine)
+    event.remove(engine, "before_cursor_execute", kill_every_time)
+    with engine.connect() as conn:
+        applied = conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar()
+        status = conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars().all()
+    assert applied == 2 * BATCH and status == ["failed"]  # whole batches only: two went through
+    _clean(engine)
+    lost, double, disagree = _check(engine)
+    ledger("database fault", f"the job's session terminated on every try of a batch ({cleaning.BATCH_RETRIES} "
+           "retries), then re-run", "postgresql", rows_lost=lost, rows_double_applied=double,
+           error=str(caught.value.orig))
+    assert (lost, double, disagree) == (0, 0, 0)
