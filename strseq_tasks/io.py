@@ -148,6 +148,17 @@ def read_inputs(path: Path | str) -> pd.DataFrame:
     return read_table(path, ("input",))
 
 
+def _csv_quoting(frame: pd.DataFrame) -> int:
+    """Quote every field when some value holds a carriage return: the csv module quotes only the
+    line terminator's characters ("\\n"), and readers end a line at a bare CR, so "a\\rb" written
+    unquoted comes back as two rows."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.map(lambda v: isinstance(v, str) and "\r" in v).any():
+            return csv.QUOTE_ALL
+    return csv.QUOTE_MINIMAL
+
+
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
     """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
     path = Path(path)
@@ -158,7 +169,7 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> None:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n", quoting=_csv_quoting(frame))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

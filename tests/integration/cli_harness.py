@@ -24,8 +24,11 @@ def run_strseq(*args: object, timeout: float = 300, cwd: Path | None = None) -> 
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], bom: bool = False) -> Path:
+    rows = [list(r) for r in rows]
+    # a well-formed file quotes a value with a bare CR (csv quotes only the terminator's characters)
+    quoting = csv.QUOTE_ALL if any("\r" in str(v) for r in rows for v in r) else csv.QUOTE_MINIMAL
     with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = csv.writer(f, lineterminator="\n", quoting=quoting)
         writer.writerow(header)
         writer.writerows(rows)
     return path
@@ -33,6 +36,7 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]], 
 
 def read_csv_raw(path: Path) -> tuple[list[str], list[list[str]]]:
     """Header and rows exactly as written: every value a string, nothing inferred."""
+    csv.field_size_limit(2**31 - 1)  # values of a megabyte and more are legal
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     return rows[0], rows[1:]
