@@ -63,11 +63,13 @@ def assert_refused(proc, path: Path, fragments: list[str]) -> None:
 
 
 @pytest.mark.parametrize("case", list(BAD_PAIRS))
-def test_train_refuses_bad_pairs_file(case, tmp_path):
+def test_train_refuses_bad_pairs_file(case, tmp_path, ledger):
     data, options, fragments = BAD_PAIRS[case]
     pairs = tmp_path / "pairs.csv"
     pairs.write_bytes(data)
     proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", *options)
+    ledger("hostile input", f"train on a pairs file: {case.replace('_', ' ')}", "csv",
+           error=proc.stderr.removeprefix("error: "))
     assert_refused(proc, pairs, fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.csv"]  # no model, no temp folder
 
@@ -109,11 +111,13 @@ def test_too_long_message_counts_characters_as_the_limit_does(tmp_path):
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_predict_refuses_bad_input_file(case, tiny_bundle, tmp_path):
+def test_predict_refuses_bad_input_file(case, tiny_bundle, tmp_path, ledger):
     data, fragments = BAD_INPUTS[case]
     source = tmp_path / "inputs.csv"
     source.write_bytes(data)
     proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", tmp_path / "out.csv")
+    ledger("hostile input", f"predict on an input file: {case.replace('_', ' ')}", "csv",
+           error=proc.stderr.removeprefix("error: "))
     assert_refused(proc, source, fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs.csv"]  # no output, no temp file
 
