@@ -166,14 +166,16 @@ def test_two_runs_on_one_column_cannot_both_apply(engine):
     ("people", "id", "name", "missing_out", "pass --create-output-column"),
     ("people", "id", "name", "age", "not text"),
 ])
-def test_bad_names_and_types_are_refused(engine, table, key, column, output, message):
+def test_bad_names_and_types_are_refused(engine, table, key, column, output, message, ledger):
     before = dump(engine)
-    with pytest.raises(DatabaseJobError, match=message):
+    with pytest.raises(DatabaseJobError, match=message) as caught:
         reflect_table(engine, table, key, column, output)
+    ledger("hostile input", f"clean table {table!r}, key {key!r}, column {column!r}, output {output!r}",
+           engine.dialect.name, rows_lost=0 if dump(engine) == before else 1, error=caught.value)
     assert dump(engine) == before
 
 
-def test_hostile_but_real_names_are_quoted(database_url):
+def test_hostile_but_real_names_are_quoted(database_url, ledger):
     engine = sa.create_engine(database_url)
     meta = sa.MetaData()
     odd = sa.Table('odd "table"; name', meta, sa.Column("k.e y", sa.Text, primary_key=True),
@@ -183,8 +185,17 @@ def test_hostile_but_real_names_are_quoted(database_url):
         conn.execute(odd.insert(), [{"k.e y": "a", "val'ue": "john"}, {"k.e y": "b", "val'ue": "Ann"}])
     user = reflect_table(engine, 'odd "table"; name', "k.e y", "val'ue", "out; put", create_output=True)
     report = clean_table(engine, user, MODEL, TitleCase())
-    assert report.changed == 1
-    assert revert_run(engine, report.run_id) == 1
+    out = sa.Table('odd "table"; name', sa.MetaData(), autoload_with=engine).c["out; put"]
+    with engine.connect() as conn:
+        written = conn.execute(sa.select(out).order_by(out.table.c["k.e y"])).scalars().all()
+    reverted = revert_run(engine, report.run_id)
+    with engine.connect() as conn:
+        restored = conn.execute(sa.select(out).order_by(out.table.c["k.e y"])).scalars().all()
+    ledger("hostile input", "clean and revert a table and columns named with quotes, spaces, dots and semicolons",
+           engine.dialect.name, rows_double_applied=0,
+           rows_lost=sum(w != e for w, e in zip(written, ["John", None])) + sum(map(bool, restored)))
+    assert report.changed == 1 and reverted == 1
+    assert written == ["John", None] and restored == [None, None]
     from strseq_tasks.partitions import plan_partitions
 
     assert plan_partitions(engine, user, 2) == [(None, "a"), ("a", None)]  # the key read through quoting
