@@ -210,9 +210,13 @@ def cleaning_run(engine: sa.Engine, user: UserTable, model: ModelIdentity, thres
         try:
             yield report
         except BaseException as exc:
-            with engine.begin() as conn:
-                conn.execute(runs.update().where(runs.c.run_id == report.run_id).values(
-                    status="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}"[:2000]))
+            try:
+                with engine.begin() as conn:
+                    conn.execute(runs.update().where(runs.c.run_id == report.run_id).values(
+                        status="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}"[:2000]))
+            except sa.exc.SQLAlchemyError as unmarked:  # the database is what failed: say the real error
+                log.error("could not mark run %s failed (%s); the next run on %s.%s marks it interrupted",
+                          report.run_id, str(unmarked).strip().splitlines()[0], table_name, column_name)
             raise
         with engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.run_id == report.run_id).values(
@@ -266,27 +270,48 @@ def _tell(event: dict) -> None:
         listener(event)
 
 
-# a batch whose connection the server dropped (restart, failover, pg_terminate_backend) is tried
-# again: its transaction was rolled back, or it committed and its markers make it a no-op
+# a batch whose connection the server dropped (restart, failover, pg_terminate_backend), or whose
+# rows another session kept locked past LOCK_TIMEOUT_S, is tried again: its transaction was rolled
+# back, or (a connection lost at commit) it committed and its markers make it a no-op
 BATCH_RETRIES = 3
 RETRY_WAIT_S = 0.5  # doubled after each try
+LOCK_TIMEOUT_S = 30.0  # PostgreSQL lock_timeout per batch; SQLite's busy timeout is the engine's (db.py)
+
+
+class BatchLocked(DatabaseJobError):
+    """Another session kept a batch's rows (or the table) locked through every try."""
+
+
+def _lock_timed_out(exc: sa.exc.DBAPIError) -> bool:
+    if getattr(exc.orig, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return "database is locked" in str(exc.orig)  # SQLite, after its busy timeout
 
 
 def _process_retrying(engine, user, model, predict, threshold, rows, report: RunReport, t, sample_size: int,
                       write: bool, markers: bool) -> None:
+    span = f"keys {key_text(rows[0][0])} to {key_text(rows[-1][0])}"
     for attempt in range(BATCH_RETRIES + 1):
         counts, sampled = report.counts(), len(report.sample)
         try:
             return _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write, markers)
         except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated or attempt == BATCH_RETRIES:
+            locked = _lock_timed_out(exc)
+            if not (exc.connection_invalidated or locked):
+                raise
+            if attempt == BATCH_RETRIES:
+                if locked:
+                    raise BatchLocked(
+                        f"the rows of {user.table.name} ({span}) stayed locked by another session through "
+                        f"{BATCH_RETRIES + 1} tries: nothing of this batch was written (batches before it are "
+                        f"applied; a re-run continues from here). {str(exc.orig).strip().splitlines()[0]}") from exc
                 raise
             for key, value in counts.items():  # this batch counts once, when it goes through
                 setattr(report, key, value)
             del report.sample[sampled:]
             wait = RETRY_WAIT_S * 2**attempt
-            log.warning("lost the database connection during a batch (keys %s to %s): %s; trying it again in "
-                        "%.1f s (%d of %d)", key_text(rows[0][0]), key_text(rows[-1][0]),
+            what = "another session held a lock on its rows" if locked else "lost the database connection"
+            log.warning("%s during a batch (%s): %s; trying it again in %.1f s (%d of %d)", what, span,
                         str(exc.orig).strip().splitlines()[0], wait, attempt + 1, BATCH_RETRIES)
             time.sleep(wait)
 
@@ -344,6 +369,8 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
         report.changed += len(updates)
         return
     with engine.begin() as conn:  # one transaction per batch: all of it or none of it
+        if conn.dialect.name == "postgresql":  # wait this long for a row another session holds, then retry
+            conn.execute(sa.text(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'"))
         applied = set()
         for key, source, old, new in updates:
             where = [user.key == key, user.column == source]

@@ -1,10 +1,12 @@
-"""PostgreSQL sessions terminated under a running cleaning job (pg_terminate_backend from a
-second connection, as a server restart, failover or DBA would): the job retries a batch that is
-safe to retry, fails clearly when the connection keeps dying, and never half-applies."""
+"""Database faults under a running cleaning job: PostgreSQL sessions terminated
+(pg_terminate_backend from a second connection, as a server restart, failover or DBA would), rows
+or a whole database locked by another session past the lock timeout. The job retries a batch
+that is safe to retry, fails clearly when the fault persists, and never half-applies."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 
 import pytest
@@ -12,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from strseq_tasks import cleaning
-from strseq_tasks.cleaning import ModelIdentity, clean_table
+from strseq_tasks.cleaning import BatchLocked, ModelIdentity, clean_table
 from strseq_tasks.db import AUDIT, RUNS, create_engine, reflect_table
 from strseq_tasks.runtime import Prediction
 
 ROWS = 30
 BATCH = 4
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a PostgreSQL fault
+PG_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
@@ -63,6 +65,7 @@ def _check(engine):
     return lost, len(keys) - len(set(keys)), disagree
 
 
+@PG_ONLY
 def test_sessions_terminated_between_batches(pg, ledger, caplog):
     engine, terminate = pg
     calls = {"n": 0}
@@ -85,6 +88,7 @@ def test_sessions_terminated_between_batches(pg, ledger, caplog):
         assert conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars().all() == ["completed"]
 
 
+@PG_ONLY
 def test_session_terminated_inside_a_batch_transaction_is_retried(pg, ledger, caplog, monkeypatch):
     engine, terminate = pg
     monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.01)
@@ -107,6 +111,7 @@ def test_session_terminated_inside_a_batch_transaction_is_retried(pg, ledger, ca
     assert len(warned) == 1 and "trying it again" in warned[0]
 
 
+@PG_ONLY
 def test_a_connection_that_keeps_dying_fails_the_run_clearly_and_a_rerun_finishes(pg, ledger, monkeypatch):
     engine, terminate = pg
     monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.01)
@@ -132,3 +137,75 @@ def test_a_connection_that_keeps_dying_fails_the_run_clearly_and_a_rerun_finishe
            "retries), then re-run", "postgresql", rows_lost=lost, rows_double_applied=double,
            error=str(caught.value.orig))
     assert (lost, double, disagree) == (0, 0, 0)
+
+
+def _people(engine):
+    meta = sa.MetaData()
+    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+
+
+@PG_ONLY
+@pytest.mark.parametrize("released", [True, False])
+def test_a_row_locked_by_another_session(pg, released, ledger, monkeypatch, caplog):
+    engine, _ = pg
+    monkeypatch.setattr(cleaning, "LOCK_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.05)
+    holder = engine.connect()
+    holder.execute(sa.text("SELECT * FROM people WHERE id = 10 FOR UPDATE"))  # held in an open transaction
+    if released:  # the other session commits while the job waits
+        threading.Timer(0.5, holder.rollback).start()
+    error = ""
+    with caplog.at_level(logging.WARNING):
+        if released:
+            _clean(engine)
+        else:
+            with pytest.raises(BatchLocked) as caught:
+                _clean(engine)
+            error = str(caught.value)
+            with engine.connect() as conn:
+                applied = conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar()
+            assert applied == 2 * BATCH  # the two batches before the locked row, and nothing of its batch
+            assert "stayed locked by another session" in error and "keys 9 to 12" in error
+            holder.rollback()
+            _clean(engine)  # the lock gone, a re-run finishes the job
+    holder.close()
+    warned = [r.getMessage() for r in caplog.records if "held a lock" in r.getMessage()]
+    lost, double, disagree = _check(engine)
+    ledger("database fault", "a row locked by another session (SELECT ... FOR UPDATE) past the lock timeout, "
+           + ("released after the first try" if released else "never released, then re-run"), "postgresql",
+           rows_lost=lost, rows_double_applied=double, error=error or (warned or [""])[0])
+    assert (lost, double, disagree) == (0, 0, 0) and warned
+
+
+def test_a_sqlite_database_locked_by_another_writer(tmp_path, ledger, monkeypatch, caplog):
+    monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.05)
+    path = tmp_path / "db.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.2})  # a short busy timeout
+    _people(engine)
+    writer = sa.create_engine(f"sqlite:///{path}").raw_connection()
+    calls = {"n": 0}
+
+    def predict(texts):
+        calls["n"] += 1
+        if calls["n"] == 3:  # another process starts a write transaction and leaves it open
+            writer.execute("BEGIN IMMEDIATE")
+        return _title_case(texts)
+
+    with caplog.at_level(logging.ERROR), pytest.raises(BatchLocked) as caught:
+        _clean(engine, predict)
+    writer.rollback()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar() == 2 * BATCH
+    assert any("could not mark run" in r.getMessage() for r in caplog.records)  # the lock blocks that too
+    _clean(engine)
+    lost, double, disagree = _check(engine)
+    ledger("database fault", "the SQLite database locked by another writer through every try of a batch, "
+           "then re-run", "sqlite", rows_lost=lost, rows_double_applied=double, error=caught.value)
+    assert (lost, double, disagree) == (0, 0, 0)
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars()) == ["completed", "interrupted"]
+    writer.close()
+    engine.dispose()
