@@ -324,16 +324,20 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
     if markers:
         with engine.connect() as conn:
             p = t[PROCESSED]
-            done = dict(conn.execute(sa.select(p.c.key, p.c.value_hash).where(
-                p.c.table_name == user.table.name, p.c.column_name == user.target.name,
-                p.c.model_sha == model.sha, p.c.key.in_(keys))).fetchall())
+            done = {key: (hashed, kind) for key, hashed, kind in conn.execute(
+                sa.select(p.c.key, p.c.value_hash, p.c.outcome).where(
+                    p.c.table_name == user.table.name, p.c.column_name == user.target.name,
+                    p.c.model_sha == model.sha, p.c.key.in_(keys)))}
     report.rows_read += len(rows)
     todo = []
     for row, key in zip(rows, keys):
         value = row[1]
         # a marker holds the hash of the value its run left in the input column (the new value
-        # when cleaning in place): if the row still holds it, this model version is done with it
-        if key in done and done[key] == value_hash(value):
+        # when cleaning in place): if the row still holds it, this model version is done with it;
+        # unless the run wrote an output column that is empty now (dropped and re-created, reset)
+        hashed, kind = done.get(key, (None, None))
+        emptied = not user.in_place and kind == CHANGED and row[2] is None
+        if hashed == value_hash(value) and not emptied:
             report.already_done += 1
         elif value is None or not value.strip():
             report.skipped += 1

@@ -209,3 +209,37 @@ def test_a_sqlite_database_locked_by_another_writer(tmp_path, ledger, monkeypatc
         assert sorted(conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars()) == ["completed", "interrupted"]
     writer.close()
     engine.dispose()
+
+
+def test_schema_changes_between_runs(database_url, ledger):
+    engine = create_engine(database_url)
+    _people(engine)
+    model = ModelIdentity("names", 1, "sha-1")
+
+    def run():
+        user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+        return clean_table(engine, user, model, _title_case, batch_size=BATCH)
+
+    assert run().changed == ROWS
+    # the output column dropped and re-created: the markers say done, the values are gone
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE people DROP COLUMN name_clean"))
+    again = run()
+    with engine.connect() as conn:
+        outputs = conn.execute(sa.text("SELECT name_clean FROM people ORDER BY id")).scalars().all()
+    lost = sum(o != f"Person Number {i}" for i, o in enumerate(outputs, 1))
+    ledger("database fault", "the output column dropped between runs, re-created by the next run",
+           engine.dialect.name, rows_lost=lost, rows_double_applied=0)
+    assert lost == 0 and again.changed == ROWS
+    # the input column or the whole table gone: refused before anything is written
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE people DROP COLUMN name"))
+    with pytest.raises(cleaning.DatabaseJobError, match="no text column 'name'") as caught:
+        run()
+    ledger("database fault", "the input column dropped between runs", engine.dialect.name, error=caught.value)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE people"))
+    with pytest.raises(cleaning.DatabaseJobError, match="no table") as caught:
+        run()
+    ledger("database fault", "the table dropped between runs", engine.dialect.name, error=caught.value)
+    engine.dispose()
