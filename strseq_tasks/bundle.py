@@ -150,6 +150,8 @@ def read_manifest(folder: Path, fmt: str = FORMAT, required: tuple[str, ...] = R
         file = folder / name
         if Path(name).name != name:
             raise BundleError(f"{path} lists a file outside the bundle: {name!r}")
+        if file.is_symlink():  # strseq writes bundles as plain files; a link can point anywhere
+            raise BundleError(f"{file} is a symbolic link (to {os.readlink(file)}): a bundle holds its own files")
         if not file.is_file():
             raise BundleError(f"{folder} is incomplete: {name} is missing")
         if sha256_file(file) != expected:

@@ -190,6 +190,9 @@ class Registry:
         self._require_version(name, version)
         source = self._path(name, "versions", version)
         if self.local:
+            real, root = Path(source).resolve(), Path(self.root).resolve()
+            if not real.is_relative_to(root):
+                raise RegistryError(f"{source} leads outside the registry (to {real}): refused")
             read_manifest(Path(source))
             return Path(source)
         key = hashlib.sha256(f"{self.fs.protocol}:{self.root}".encode()).hexdigest()[:16]

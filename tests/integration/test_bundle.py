@@ -73,6 +73,14 @@ def delete_int8_encoder(folder: Path) -> None:
     (folder / "encoder.int8.onnx").unlink()
 
 
+def link_the_vocab_outside(folder: Path) -> None:
+    # The same bytes, so the hash matches: only the link is wrong (it could point anywhere later).
+    outside = folder.parent / "vocab-elsewhere.json"
+    shutil.copy(folder / "vocab.json", outside)
+    (folder / "vocab.json").unlink()
+    (folder / "vocab.json").symlink_to(outside)
+
+
 def list_a_file_outside(folder: Path) -> None:
     # A real file with the right hash sits beside the bundle: only its path is wrong.
     outside = folder.parent / "escape.onnx"
@@ -93,6 +101,7 @@ TAMPERING = {
     "int8_decoder_byte": (flip_one_int8_decoder_byte, ["decoder_step.int8.onnx", "sha256"]),
     "int8_encoder_deleted": (delete_int8_encoder, ["encoder.int8.onnx", "missing"]),
     "path_outside": (list_a_file_outside, ["../escape.onnx", "outside"]),
+    "symlinked_file": (link_the_vocab_outside, ["vocab.json", "symbolic link"]),
 }
 
 

@@ -151,6 +151,20 @@ def test_an_altered_bundle_in_the_registry_is_refused(registry, tiny_bundle, led
            f"registry ({'folder' if registry.local else 'memory://'})", error=caught.value)
 
 
+def test_a_version_linked_to_a_folder_outside_the_registry_is_refused(tmp_path, tiny_bundle, ledger):
+    registry = Registry(tmp_path / "registry")
+    registry.publish("names", tiny_bundle)
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(tiny_bundle, outside)  # a valid, self-consistent bundle: only where it lives is wrong
+    (tmp_path / "registry" / "names" / "versions" / "2").symlink_to(outside, target_is_directory=True)
+    assert registry.versions("names") == [1, 2]
+    with pytest.raises(RegistryError, match="leads outside the registry") as caught:
+        registry.load("names@2")
+    ledger("tampering", "a registry version that is a symbolic link to a bundle outside the registry",
+           "registry (folder)", error=caught.value)
+    assert registry.fetch("names", 1)  # the real version still loads
+
+
 def test_remote_fetch_uses_a_verified_cache(tmp_path, tiny_bundle):
     url = f"memory://reg-{uuid.uuid4().hex}"
     registry = Registry(url, cache_dir=tmp_path / "cache")
