@@ -19,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -72,6 +74,46 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+log = logging.getLogger("strseq.bundle")
+
+
+def pid_alive(pid: int) -> bool:
+    """Is the process that named a temporary folder after itself still running (on this host)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def recover_leftovers(out_dir: Path) -> list[str]:
+    """Tidy what a build of ``out_dir`` killed part-way (SIGKILL, power loss) left beside it.
+
+    Its temporary folder (``.NAME.tmp-PID-*``) is removed. The previous bundle it had moved aside
+    to swap the new one in (``.NAME.old-PID``) is moved back if ``out_dir`` is missing (the kill
+    came between the two renames), else removed (the new bundle is in place). Folders of a build
+    whose process is still alive are left alone. Returns what was done, one line each.
+    """
+    out_dir = Path(out_dir)
+    done = []
+    pattern = re.compile(rf"^\.{re.escape(out_dir.name)}\.(tmp|old)-(\d+)(?:-.*)?$")
+    for path in sorted(out_dir.parent.glob(f".{out_dir.name}.*")):
+        found = pattern.match(path.name)
+        if not found or not path.is_dir() or pid_alive(int(found.group(2))):
+            continue
+        if found.group(1) == "old" and not out_dir.exists():
+            os.replace(path, out_dir)
+            done.append(f"restored {out_dir} from {path.name} (a build was killed while swapping bundles)")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"removed {path.name}, left by a build that was killed")
+    for line in done:
+        log.warning("%s", line)
+    return done
+
+
 def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool = False, fmt: str = FORMAT,
                  required: tuple[str, ...] = REQUIRED_FILES) -> dict:
     """Build a bundle in a temporary folder beside ``out_dir``, then move it into place.
@@ -80,10 +122,12 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
     and creation time are added here. A failure anywhere leaves ``out_dir`` as it was.
     """
     out_dir = Path(out_dir)
+    if out_dir.parent.is_dir():
+        recover_leftovers(out_dir)
     if out_dir.exists() and not overwrite:
         raise BundleError(f"{out_dir} already exists (pass --force to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is as readable as any folder

@@ -28,6 +28,7 @@ import datetime as dt
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -39,7 +40,9 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from .bundle import MANIFEST, BundleError, fsync_dir, read_manifest
+from .bundle import MANIFEST, BundleError, fsync_dir, pid_alive, read_manifest
+
+log = logging.getLogger("strseq.registry")
 
 PRODUCTION = "production"
 CANDIDATE = "candidate"
@@ -262,7 +265,12 @@ class Registry:
         staging_root = Path(self._path(name, ".staging"))
         staging_root.mkdir(parents=True, exist_ok=True)
         Path(self._path(name, "versions")).mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="publish-", dir=staging_root))
+        for left in staging_root.glob("publish-*"):  # what publishers killed mid-copy left
+            pid = left.name.split("-")[1]
+            if left.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(left, ignore_errors=True)
+                log.warning("removed %s, left by a publisher that was killed", left)
+        staging = Path(tempfile.mkdtemp(prefix=f"publish-{os.getpid()}-", dir=staging_root))
         try:
             for file in files:
                 shutil.copy2(bundle / file, staging / file)
