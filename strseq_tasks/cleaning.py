@@ -41,6 +41,7 @@ from .db import (
     value_hash,
 )
 from .metrics import char_diff
+from .vocab import normalize_text
 
 log = logging.getLogger("strseq.clean")
 
@@ -126,7 +127,9 @@ def outcome(value: str | None, prediction, threshold: float) -> str:
         return SKIPPED
     if prediction.status == "too_long":
         return REVIEW_LONG
-    if prediction.text == value:
+    # the model reads NFC (vocab.normalize_text): its copy of a decomposed "é" is precomposed, a
+    # change of bytes nobody asked for; such a value is left as it is
+    if prediction.text == value or prediction.text == normalize_text(value):
         return UNCHANGED
     return CHANGED if prediction.confidence >= threshold else REVIEW_LOW
 

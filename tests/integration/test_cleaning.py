@@ -221,3 +221,14 @@ def test_repeat_cache_predicts_each_distinct_value_once_and_keeps_order():
     cache(["dee dee"])  # a fourth distinct value: the least recently used one (bob ray) is forgotten
     cache(["bob ray"])
     assert seen[-1] == ["bob ray"] and len(cache.memory) == 3
+
+
+def test_a_value_the_model_keeps_is_not_rewritten_in_another_unicode_form():
+    import unicodedata
+
+    from strseq_tasks.cleaning import CHANGED, UNCHANGED, outcome
+
+    decomposed = unicodedata.normalize("NFD", "José Müller")
+    kept = Prediction(unicodedata.normalize("NFC", decomposed), 0.99, "ok")  # the model reads NFC
+    assert decomposed != kept.text and outcome(decomposed, kept, 0.9) == UNCHANGED
+    assert outcome(decomposed, Prediction("Jose Muller", 0.99, "ok"), 0.9) == CHANGED
