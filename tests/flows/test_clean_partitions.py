@@ -75,3 +75,42 @@ def test_partitions_on_a_local_dask_cluster_use_one_pinned_model_version(tmp_pat
     assert len(pids) == 2 and os.getpid() not in pids  # two worker processes did the work
     engine.dispose()
     shutil.rmtree(tmp_path / "registry")
+
+
+def test_a_promotion_during_a_run_does_not_change_the_model_it_uses(tmp_path, lower_bundle, tiny_bundle,
+                                                                    monkeypatch, ledger):
+    """The retrain flow promotes a new version while a partitioned run starts its partitions: they
+    load the version the run resolved at its start (pinned, checked by sha), and the run says which."""
+    from strseq_tasks import partitions
+
+    registry = Registry(tmp_path / "registry")
+    registry.publish("names", lower_bundle)
+    registry.publish("names", tiny_bundle)
+    registry.set_alias("names", PRODUCTION, 1, "test")
+    loaded = []
+    real = partitions.load_pinned
+
+    def promote_then_load(model, sha, *args, **kwargs):
+        registry.set_alias("names", PRODUCTION, 2, "the retrain flow promoted a new version")
+        normalizer = real(model, sha, *args, **kwargs)
+        loaded.append(normalizer.manifest["manifest_sha256"])
+        return normalizer
+
+    monkeypatch.setattr(partitions, "load_pinned", promote_then_load)
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = make_table(url)
+    model = f"{tmp_path / 'registry'}/names@production"
+    params = CleanParams(db=url, table="people", key="id", column="name", model=model, create_output_column=True,
+                         threshold=0.0, batch_size=9, partitions=2)
+    result = clean(params)
+    with engine.connect() as conn:
+        versions = set(conn.execute(sa.text(f"SELECT model_version FROM {AUDIT}")).scalars())
+        run_versions = conn.execute(sa.text(f"SELECT model_version FROM {RUNS}")).scalars().all()
+    v1 = registry.manifest("names", 1)["manifest_sha256"]
+    ledger("concurrency", "the production alias moved to a new version while a partitioned cleaning run started; "
+           f"the run used version {sorted(versions)} and recorded {run_versions}", "sqlite")
+    assert registry.resolve("names", PRODUCTION) == 2  # it did move
+    assert result["model"]["version"] == 1 and run_versions == [1] and versions == {1}
+    assert loaded and set(loaded) == {v1}
+    check_exactly_once(engine, result)
+    engine.dispose()
