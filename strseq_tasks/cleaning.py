@@ -191,7 +191,14 @@ def cleaning_run(engine: sa.Engine, user: UserTable, model: ModelIdentity, thres
     """
     report = RunReport(run_id or str(uuid.uuid4()), False)
     meta, t = job_tables(user.table.schema)
-    meta.create_all(engine, checkfirst=True)
+    try:
+        meta.create_all(engine, checkfirst=True)
+    except sa.exc.DBAPIError as exc:
+        if not _not_writable(exc):
+            raise
+        raise NotWritable(f"cannot create strseq's tables ({_first_line(exc)}): a cleaning run writes strseq_runs, "
+                          "strseq_audit, strseq_review and strseq_processed beside the table; nothing was "
+                          "written (use --dry-run to see what would change without writing)") from exc
     table_name, column_name = user.table.name, user.target.name
     runs = t[RUNS]
     with job_lock(engine, table_name, column_name):
@@ -285,6 +292,19 @@ class BatchLocked(DatabaseJobError):
     """Another session kept a batch's rows (or the table) locked through every try."""
 
 
+class NotWritable(DatabaseJobError):
+    """The connection may read but not write what a run must write (read-only database or role)."""
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0]
+
+
+def _not_writable(exc: sa.exc.DBAPIError) -> bool:
+    # PostgreSQL insufficient_privilege / read_only_sql_transaction; SQLite opened read-only
+    return getattr(exc.orig, "sqlstate", None) in ("42501", "25006") or "readonly database" in str(exc.orig)
+
+
 def _lock_timed_out(exc: sa.exc.DBAPIError) -> bool:
     if getattr(exc.orig, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
         return True
@@ -299,6 +319,9 @@ def _process_retrying(engine, user, model, predict, threshold, rows, report: Run
         try:
             return _process(engine, user, model, predict, threshold, rows, report, t, sample_size, write, markers)
         except sa.exc.DBAPIError as exc:
+            if _not_writable(exc):
+                raise NotWritable(f"cannot write {user.table.name}.{user.target.name} or strseq's tables "
+                                  f"({_first_line(exc)}): nothing of this batch ({span}) was written") from exc
             locked = _lock_timed_out(exc)
             if not (exc.connection_invalidated or locked):
                 raise

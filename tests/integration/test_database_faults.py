@@ -243,3 +243,43 @@ def test_schema_changes_between_runs(database_url, ledger):
         run()
     ledger("database fault", "the table dropped between runs", engine.dialect.name, error=caught.value)
     engine.dispose()
+
+
+def test_a_read_only_sqlite_database_is_refused_before_anything_is_written(tmp_path, ledger):
+    path = tmp_path / "db.sqlite"
+    _people(sa.create_engine(f"sqlite:///{path}"))
+    before = path.read_bytes()
+    engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(cleaning.NotWritable, match="cannot create strseq's tables") as caught:
+        _clean(engine)
+    ledger("database fault", "a read-only SQLite database", "sqlite", rows_lost=0 if path.read_bytes() == before else 1,
+           error=caught.value)
+    assert path.read_bytes() == before
+    engine.dispose()
+
+
+@PG_ONLY
+def test_a_role_that_may_not_update_the_table_is_refused_with_nothing_written(pg, database_url, ledger):
+    engine, _ = pg
+    role = f"strseq_ro_{uuid.uuid4().hex[:8]}"
+    schema = sa.make_url(database_url).query["options"].split("=", 1)[1]
+    with engine.begin() as conn:  # may read the table and keep strseq's own tables, may not update it
+        conn.execute(sa.text(f'CREATE ROLE {role} LOGIN'))
+        conn.execute(sa.text(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO {role}'))
+        conn.execute(sa.text(f'GRANT SELECT ON people TO {role}'))
+    limited = create_engine(sa.make_url(database_url).set(username=role))
+    try:
+        with pytest.raises(cleaning.NotWritable, match="cannot write people.name") as caught:
+            _clean(limited)
+        with engine.connect() as conn:
+            audit = conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar()
+            changed = conn.execute(sa.text("SELECT count(*) FROM people WHERE name <> 'person number ' || id")).scalar()
+            status = conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars().all()
+        ledger("database fault", "a role that may read the table but not update it", "postgresql",
+               rows_lost=changed, rows_double_applied=0, error=caught.value)
+        assert (audit, changed, status) == (0, 0, ["failed"])
+    finally:
+        limited.dispose()
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY {role}'))
+            conn.execute(sa.text(f'DROP ROLE {role}'))
