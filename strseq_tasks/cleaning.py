@@ -191,14 +191,7 @@ def cleaning_run(engine: sa.Engine, user: UserTable, model: ModelIdentity, thres
     """
     report = RunReport(run_id or str(uuid.uuid4()), False)
     meta, t = job_tables(user.table.schema)
-    try:
-        meta.create_all(engine, checkfirst=True)
-    except sa.exc.DBAPIError as exc:
-        if not _not_writable(exc):
-            raise
-        raise NotWritable(f"cannot create strseq's tables ({_first_line(exc)}): a cleaning run writes strseq_runs, "
-                          "strseq_audit, strseq_review and strseq_processed beside the table; nothing was "
-                          "written (use --dry-run to see what would change without writing)") from exc
+    _create_job_tables(engine, meta)
     table_name, column_name = user.table.name, user.target.name
     runs = t[RUNS]
     with job_lock(engine, table_name, column_name):
@@ -294,6 +287,24 @@ class BatchLocked(DatabaseJobError):
 
 class NotWritable(DatabaseJobError):
     """The connection may read but not write what a run must write (read-only database or role)."""
+
+
+def _create_job_tables(engine: sa.Engine, meta: sa.MetaData) -> None:
+    for attempt in range(3):
+        try:
+            meta.create_all(engine, checkfirst=True)
+            return
+        except sa.exc.DBAPIError as exc:
+            if _not_writable(exc):
+                raise NotWritable(f"cannot create strseq's tables ({_first_line(exc)}): a cleaning run writes "
+                                  "strseq_runs, strseq_audit, strseq_review and strseq_processed beside the table; "
+                                  "nothing was written (use --dry-run to see what would change without writing)"
+                                  ) from exc
+            if attempt == 2:
+                raise
+            # another run (another column's) created them at the same moment: look again
+            log.info("strseq's tables were being created by another run at the same time (%s); checking again",
+                     _first_line(exc))
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
