@@ -341,7 +341,7 @@ def _process_retrying(engine, user, model, predict, threshold, rows, report: Run
                     raise BatchLocked(
                         f"the rows of {user.table.name} ({span}) stayed locked by another session through "
                         f"{BATCH_RETRIES + 1} tries: nothing of this batch was written (batches before it are "
-                        f"applied; a re-run continues from here). {str(exc.orig).strip().splitlines()[0]}") from exc
+                        f"applied; a re-run continues from here). {_first_line(exc)}") from exc
                 raise
             for key, value in counts.items():  # this batch counts once, when it goes through
                 setattr(report, key, value)
@@ -349,7 +349,7 @@ def _process_retrying(engine, user, model, predict, threshold, rows, report: Run
             wait = RETRY_WAIT_S * 2**attempt
             what = "another session held a lock on its rows" if locked else "lost the database connection"
             log.warning("%s during a batch (%s): %s; trying it again in %.1f s (%d of %d)", what, span,
-                        str(exc.orig).strip().splitlines()[0], wait, attempt + 1, BATCH_RETRIES)
+                        _first_line(exc), wait, attempt + 1, BATCH_RETRIES)
             time.sleep(wait)
 
 
