@@ -6,8 +6,9 @@ that is safe to retry, fails clearly when the fault persists, and never half-app
 from __future__ import annotations
 
 import logging
-import threading
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -155,8 +156,12 @@ def test_a_row_locked_by_another_session(pg, released, ledger, monkeypatch, capl
     monkeypatch.setattr(cleaning, "RETRY_WAIT_S", 0.05)
     holder = engine.connect()
     holder.execute(sa.text("SELECT * FROM people WHERE id = 10 FOR UPDATE"))  # held in an open transaction
-    if released:  # the other session commits while the job waits
-        threading.Timer(0.5, holder.rollback).start()
+    if released:  # the other session ends its transaction while the job waits to try again
+        def release_then_wait(seconds):
+            holder.rollback()
+            time.sleep(seconds)
+
+        monkeypatch.setattr(cleaning, "time", SimpleNamespace(sleep=release_then_wait))
     error = ""
     with caplog.at_level(logging.WARNING):
         if released:
