@@ -9,7 +9,6 @@ Orchestration only: every step is a function of ``strseq_tasks`` (see ``retraini
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -104,9 +103,9 @@ def retrain(params: RetrainParams) -> dict:
                 duplicates, len(split.train), len(split.heldout), split.fingerprint[:16])
     data = {"source": params.pairs_source().describe(), "rows": len(frame), "duplicates": duplicates,
             "heldout_pairs": len(split.heldout), "heldout_fingerprint": split.fingerprint}
-    with tempfile.TemporaryDirectory(prefix="strseq-retrain-") as tmp:
-        lm = adapt_lm(params, Path(tmp)) if params.adapt_on else params.pretrained
-        bundle = train(split.train, params, Path(tmp), lm, data)
+    with rt.work_folder() as tmp:
+        lm = adapt_lm(params, tmp) if params.adapt_on else params.pretrained
+        bundle = train(split.train, params, tmp, lm, data)
         probes = rt.clean_probes(split.heldout, pairs)  # harm: clean values changed, for both models
         challenger = evaluate(bundle, split.heldout, probes)
         champion = fetch_champion(registry, params.name)

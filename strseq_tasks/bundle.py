@@ -16,7 +16,10 @@ Torch-free. Nothing here (or anywhere in strseq) unpickles.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -77,6 +80,27 @@ def fsync_dir(path: Path) -> None:
 log = logging.getLogger("strseq.bundle")
 
 
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+try:
+    _renameat2 = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).renameat2
+except (AttributeError, OSError):  # not Linux, or a libc without renameat2 (glibc < 2.28)
+    _renameat2 = None
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``): a reader sees
+    one or the other at each path, never neither. False where the system or the file system
+    cannot (the caller then renames twice)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
+
+
 def pid_alive(pid: int) -> bool:
     """Is the process that named a temporary folder after itself still running (on this host)?"""
     try:
@@ -91,9 +115,10 @@ def pid_alive(pid: int) -> bool:
 def recover_leftovers(out_dir: Path) -> list[str]:
     """Tidy what a build of ``out_dir`` killed part-way (SIGKILL, power loss) left beside it.
 
-    Its temporary folder (``.NAME.tmp-PID-*``) is removed. The previous bundle it had moved aside
-    to swap the new one in (``.NAME.old-PID``) is moved back if ``out_dir`` is missing (the kill
-    came between the two renames), else removed (the new bundle is in place). Folders of a build
+    Its temporary folder (``.NAME.tmp-PID-*``; after an atomic swap, the previous bundle) is
+    removed. Where no atomic swap exists, the previous bundle it had moved aside to put the new
+    one in (``.NAME.old-PID``) is moved back if ``out_dir`` is missing (the kill came between the
+    two renames), else removed (the new bundle is in place). Folders of a build
     whose process is still alive are left alone. Returns what was done, one line each.
     """
     out_dir = Path(out_dir)
@@ -147,7 +172,9 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
             f.flush()
             os.fsync(f.fileno())
         fsync_dir(tmp)
-        if out_dir.exists():
+        if out_dir.exists() and exchange(tmp, out_dir):
+            shutil.rmtree(tmp, ignore_errors=True)  # the previous bundle, now at the temporary path
+        elif out_dir.exists():  # no atomic swap here: move the old one aside, then the new one in
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             os.replace(out_dir, old)
             try:

@@ -11,6 +11,7 @@ import typer
 
 from .cli import _fail, _precision_line, _setup_logging, app, log, print_metrics
 from .registry import PRODUCTION, Registry, RegistryError
+from .server_guard import guard_temporary_server
 
 # strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -65,6 +66,7 @@ def retrain(
         from .retraining import RetrainParams
     except ImportError as exc:
         _fail(f"retrain needs the train and flows extras ({exc}): pip install 'strseq[train,flows]'", code=1)
+    guard_temporary_server()
     try:
         params = RetrainParams(
             pairs=pairs, pairs_table=pairs_table, pairs_query=pairs_query, input_column=input_column,
@@ -234,6 +236,7 @@ def clean(
         from .flows.clean import clean as clean_flow
     except ImportError as exc:
         _fail(f"clean needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
+    guard_temporary_server()
     from .bundle import BundleError
     from .urls import UrlReferenceError
     from .validation import ColumnValidationError

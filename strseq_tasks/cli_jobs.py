@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from .cli import _fail, _setup_logging, app
+from .server_guard import guard_temporary_server
 
 # The demo's held-out sets have about 30 clean values each, where one changed value is 3.3%:
 # the default gate (2%) would refuse any model that changes one. Scheduled retrains keep 2%.
@@ -56,6 +57,7 @@ def demo(
     except ImportError as exc:
         _fail(f"the demo needs the train, flows and demo extras ({exc}): pip install 'strseq[train,flows,demo]'",
               code=1)
+    guard_temporary_server()
     from .cleaning import CleanParams, watch_progress
     from .cli_flows import _rows_progress
 
@@ -187,6 +189,8 @@ def serve(
         typer.echo(f"serving {spec.name}: {spec.entrypoint}, {when}")
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL
+
+    guard_temporary_server()
 
     # Without a server, Prefect's temporary one stops with this process (Ctrl-C reaches both):
     # pausing the deployments on the way out would only fail against it.

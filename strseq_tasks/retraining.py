@@ -7,8 +7,14 @@ publishing ``registry.Registry``: nothing here is a second implementation of eit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Sequence
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -16,10 +22,13 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .bundle import fingerprint_pairs
+from .bundle import fingerprint_pairs, pid_alive
 from .metrics import char_diff, jsonable, summarize
 from .registry import check_name
 from .sources import Source
+
+log = logging.getLogger(__name__)
+WORK_PREFIX = "strseq-retrain-"
 
 if TYPE_CHECKING:
     from .validation import ValidationReport
@@ -292,3 +301,19 @@ def report_markdown(name: str, data: dict, split: Split, challenger: Evaluation,
         lines += [f"| {_md(e['input'])} | {_md(e['expected'])} | {_md(e['predicted'])} | {e['confidence']} | "
                   f"`{_md(e['diff'])}` |" for e in errors]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def work_folder(parent: str | Path | None = None) -> Iterator[Path]:
+    """A retraining's scratch folder (``strseq-retrain-PID-*`` in the system's temporary folder),
+    removed when the run ends. A run killed with SIGKILL leaves its folder (the bundle it was
+    building, ~10 MB): the next run removes those whose process is gone."""
+    parent = Path(parent or tempfile.gettempdir())
+    pattern = re.compile(rf"^{re.escape(WORK_PREFIX)}(\d+)-")
+    for left in parent.glob(f"{WORK_PREFIX}*"):
+        match = pattern.match(left.name)
+        if match and left.is_dir() and not pid_alive(int(match.group(1))):
+            shutil.rmtree(left, ignore_errors=True)
+            log.info("removed %s, left by a retraining that was killed", left)
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=parent) as tmp:
+        yield Path(tmp)

@@ -1,23 +1,22 @@
 """SIGKILL a bundle build (what `strseq train` and `retrain` end with) at seeded points: while
-writing files, at each fsync, around each rename of the swap. Whatever the point, the model
-folder is either absent (a first build), the previous bundle or the new one, complete and
+writing files, at each fsync, around each rename and the atomic swap. Whatever the point, the
+model folder is either absent (a first build), the previous bundle or the new one, complete and
 verified; the next build tidies what the killed one left, or puts the previous bundle back."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from campaign import pick  # tests/ is on sys.path
 
-from strseq_tasks.bundle import read_manifest, recover_leftovers
+from strseq_tasks.bundle import exchange, read_manifest, recover_leftovers
 
-SEED = 20261202
 POINTS = 10  # per mode: a first build, and a rebuild over an existing bundle (--force)
 REQUIRED = ("vocab.json",)
 
@@ -40,6 +39,10 @@ JOB = textwrap.dedent("""
     def fsync(fd):
         hit(); real_fsync(fd)
     os.replace, os.fsync = replace, fsync
+    real_exchange = bundle.exchange
+    def exchange(a, b):
+        hit(); swapped = real_exchange(a, b); hit(); return swapped
+    bundle.exchange = exchange
 
     def build(folder):
         for name in ("vocab.json", "encoder.onnx", "decoder_step.onnx", "weights.safetensors"):
@@ -66,12 +69,14 @@ def _tag(out):
 def test_a_build_killed_at_any_point_leaves_a_whole_bundle_or_none(tmp_path, overwrite, ledger):
     probe = tmp_path / "probe" / "model"
     probe.parent.mkdir()
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    swaps = exchange(tmp_path / "a", tmp_path / "b")  # this file system swaps folders atomically
     if overwrite:
         assert _build(probe, 0, False, "old").returncode == 0
     done = _build(probe, 0, overwrite, "new")
     assert done.returncode == 0, done.stderr
     total = json.loads(done.stdout)["n"]
-    points = sorted(random.Random(f"{SEED}:{overwrite}").sample(range(1, total + 1), min(POINTS, total)))
+    points = pick(total, POINTS, overwrite)
     for at in points:
         folder = tmp_path / f"at-{at}"
         folder.mkdir()
@@ -80,15 +85,18 @@ def test_a_build_killed_at_any_point_leaves_a_whole_bundle_or_none(tmp_path, ove
             assert _build(out, 0, False, "old").returncode == 0
         killed = _build(out, at, overwrite, "new")
         assert killed.returncode == -signal.SIGKILL, (at, killed.returncode, killed.stderr[-2000:])
-        # what a reader sees right after the kill: no folder, or a whole, verified bundle
+        # what a reader sees right after the kill: no folder (a first build), or a whole, verified
+        # bundle; a rebuild swaps them atomically, so a reader always finds one (where it can)
         state = _tag(out) if out.exists() else None
-        assert state in ((None, "new") if not overwrite else (None, "old", "new")), (at, state)
+        assert state in ((None, "new") if not overwrite else ("old", "new") if swaps else (None, "old", "new")), \
+            (at, state)
         tidied = recover_leftovers(out)  # what the next build does first
         after = _tag(out) if out.exists() else None
         leftovers = sorted(p.name for p in folder.iterdir() if p.name != "model")
         lost = int(overwrite and after is None)  # the previous bundle gone with no new one
         ledger("crash", f"bundle {'rebuild (--force)' if overwrite else 'first build'} SIGKILLed at point {at} "
-               f"of {total}; then the next build's tidy-up", "model folder", rows_lost=lost,
+               f"of {total}: right after it a reader finds {f'the {state} bundle' if state else 'no folder'}; "
+               "then the next build's tidy-up", "model folder", rows_lost=lost,
                error="; ".join(tidied))
         assert lost == 0 and leftovers == [], (at, after, leftovers)
         assert after == state or (state is None and after == "old")  # put back, never half

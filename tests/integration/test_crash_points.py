@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import unicodedata
 
 import pytest
 import sqlalchemy as sa
+from campaign import pick  # tests/ is on sys.path
 
 from strseq_tasks.cleaning import ModelIdentity, clean_table, revert_run
 from strseq_tasks.db import AUDIT, RUNS, LockedError, job_tables, reflect_table
@@ -27,7 +27,6 @@ from strseq_tasks.runtime import Prediction
 
 PHASES = ("read", "predict", "write", "commit")
 POINTS_PER_PHASE = 5  # 20 seeded points per database
-SEED = 20261202
 BATCH = 4
 # originals with what byte-for-byte restoring must keep: NFD accents, odd spaces, astral
 # characters, quotes, an empty string (kept as is), NULL (skipped)
@@ -128,8 +127,7 @@ def test_sigkill_at_seeded_points_then_rerun_and_revert(database_url, phase, led
     engine = sa.create_engine(database_url)
     backend = engine.dialect.name
     total = _phase_counts(engine, database_url)[phase]
-    rng = random.Random(f"{SEED}:{phase}")
-    points = sorted(rng.sample(range(1, total + 1), min(POINTS_PER_PHASE, total)))
+    points = pick(total, POINTS_PER_PHASE, phase)
     expected = [v if v is None or v == "" else v.title() for v in ORIGINALS]
     for at in points:
         _fresh(engine)

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from strseq_tasks import cleaning
+from strseq_tasks import cleaning, db
 from strseq_tasks.cleaning import BatchLocked, ModelIdentity, clean_table
-from strseq_tasks.db import AUDIT, RUNS, create_engine, reflect_table
+from strseq_tasks.db import AUDIT, RUNS, LockedError, create_engine, reflect_table
 from strseq_tasks.runtime import Prediction
 
 ROWS = 30
@@ -85,6 +85,47 @@ def test_sessions_terminated_between_batches(pg, ledger, caplog):
            "postgresql", rows_lost=lost, rows_double_applied=double, error=(warned or [""])[0])
     assert (lost, double, disagree) == (0, 0, 0) and report.changed == ROWS
     assert any("connection holding the lock" in w for w in warned), warned  # said, and the run still completed
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars().all() == ["completed"]
+
+
+@PG_ONLY
+def test_a_lost_lock_is_taken_again_before_a_second_run_can_start(pg, database_url, ledger, caplog, monkeypatch):
+    engine, terminate = pg
+    monkeypatch.setattr(db, "LOCK_CHECK_S", 0.05)
+    admin = sa.create_engine(database_url)
+    app = engine.url.query["application_name"]
+    calls, second = {"n": 0}, {}
+
+    def lock_held() -> bool:
+        with admin.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = :app"), {"app": app}).scalar())
+
+    def predict(texts):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            assert terminate() >= 1  # the lock's session with the rest: the server released the lock
+            deadline = time.monotonic() + 30
+            while not lock_held() and time.monotonic() < deadline:  # the run's keeper takes it again
+                time.sleep(0.05)
+            try:
+                _clean(engine)  # a second run on the same column, started now
+            except LockedError as exc:
+                second["error"] = str(exc)
+        return _title_case(texts)
+
+    with caplog.at_level(logging.WARNING):
+        report = _clean(engine, predict)
+    admin.dispose()
+    lost, double, disagree = _check(engine)
+    ledger("concurrency", "the session holding the run's PostgreSQL lock terminated mid-run, then a second run "
+           "started on the same column", "postgresql", rows_lost=lost, rows_double_applied=double,
+           error=second.get("error", "the second run was not refused"))
+    assert "another strseq run is cleaning people.name" in second.get("error", ""), second
+    assert (lost, double, disagree) == (0, 0, 0) and report.changed == ROWS
+    assert any("took the lock on people.name again" in r.getMessage() for r in caplog.records)
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalars().all() == ["completed"]
 
