@@ -37,7 +37,7 @@ def _natural(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def render(entries: list[dict], commit: str, when: str, command: str) -> str:
+def render(entries: list[dict], commit: str, when: str, command: str, campaign: dict | None = None) -> str:
     counts = Counter(e["outcome"] for e in entries)
     lost = sum(e["rows_lost"] or 0 for e in entries)
     double = sum(e["rows_double_applied"] or 0 for e in entries)
@@ -53,6 +53,12 @@ def render(entries: list[dict], commit: str, when: str, command: str) -> str:
         f"{lost} rows lost, {double} rows applied twice.**",
         "",
     ]
+    if campaign:
+        lines += [f"Crash points seeded with {campaign['seed']} at scale {campaign['scale']}, "
+                  f"{campaign['fuzz_examples']:,} fuzzing examples of the CSV loader (replay: "
+                  f"`STRSEQ_CRASH_SEED={campaign['seed']} STRSEQ_CRASH_SCALE={campaign['scale']} "
+                  f"STRSEQ_FUZZ_EXAMPLES={campaign['fuzz_examples']}`; longer campaigns: "
+                  "`benchmarks/reliability_campaign.py`).", ""]
     areas = [a for a in AREAS if any(e["area"] == a for e in entries)]
     areas += sorted({e["area"] for e in entries} - set(areas))
     for area in areas:
@@ -70,6 +76,22 @@ def render(entries: list[dict], commit: str, when: str, command: str) -> str:
     return "\n".join(lines)
 
 
+def run_tests(ledger: Path, pytest_args: list[str], env: dict[str, str] | None = None) -> int:
+    """``pytest -m reliability`` writing its ledger to ``ledger``; pytest's exit code."""
+    env = {**os.environ, **(env or {}), "STRSEQ_RELIABILITY_LEDGER": str(ledger),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "reliability", *pytest_args],
+                          cwd=ROOT, env=env).returncode
+
+
+def read_ledger(path: Path) -> tuple[dict | None, list[dict]]:
+    """(the campaign's seed, scale and fuzzing examples, the entries) of a ledger a run wrote."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, list):  # a ledger from before the campaign settings were recorded
+        return None, data
+    return data["campaign"], data["entries"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ledger", type=Path, help="render this ledger instead of running the tests")
@@ -81,19 +103,17 @@ def main() -> int:
         ledger = args.ledger
     else:
         ledger = Path(tempfile.mkdtemp(prefix="strseq-reliability-")) / "ledger.json"
-        env = {**os.environ, "STRSEQ_RELIABILITY_LEDGER": str(ledger), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "DO_NOT_TRACK": "1"}
-        code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "reliability", *args.pytest_args],
-                              cwd=ROOT, env=env).returncode
+        code = run_tests(ledger, args.pytest_args)
         if not ledger.exists():
             print(f"the test run wrote no ledger (pytest exit code {code})", file=sys.stderr)
             return code or 1
-    entries = json.loads(ledger.read_text(encoding="utf-8"))
+    campaign, entries = read_ledger(ledger)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(entries, commit, when, "scripts/reliability_report.py") + "\n", encoding="utf-8")
+    args.out.write_text(render(entries, commit, when, "scripts/reliability_report.py", campaign) + "\n",
+                        encoding="utf-8")
     failed = sum(e["outcome"] == "failed" for e in entries)
     print(f"wrote {args.out}: {len(entries)} cases, {failed} failed")
     return code or (1 if failed else 0)

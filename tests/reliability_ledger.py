@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 LEDGER_ENV = "STRSEQ_RELIABILITY_LEDGER"
+FUZZ_ENV = "STRSEQ_FUZZ_EXAMPLES"  # examples of the CSV loader fuzzing (tests/unit/test_io_properties.py)
 # a test's temporary folders in messages: keep the last part ("…/vocab.json"), the rest differs per run
 TEMP_PATH = re.compile(r"(?:/[^/\s:'\"]+)+/([^/\s:'\"]+)")
 
@@ -58,7 +59,11 @@ class Ledger:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(json.dumps([asdict(e) for e in self.entries], indent=1, ensure_ascii=False), encoding="utf-8")
+        from campaign import SCALE, SEED  # tests/ is on sys.path
+
+        data = {"campaign": {"seed": SEED, "scale": SCALE, "fuzz_examples": int(os.environ.get(FUZZ_ENV, "300"))},
+                "entries": [asdict(e) for e in self.entries]}
+        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
         tmp.replace(out)
         return out
 

@@ -33,3 +33,18 @@ def test_the_doc_totals_what_was_measured_and_shows_failures(tmp_path):
     assert "| …/vocab.json does not match | passed | `y.py::test_tamper` |" in doc  # first line, no temp path
     assert "## Crash (2 cases)" in doc and "## Tampering (1 cases)" in doc
     assert "| n/a | n/a |" in doc  # no rows at stake for a tampered bundle
+
+
+def test_a_ledger_written_by_a_run_names_the_campaign_that_replays_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("STRSEQ_RELIABILITY_LEDGER", str(tmp_path / "ledger.json"))
+    monkeypatch.setenv("STRSEQ_FUZZ_EXAMPLES", "1000")
+    ledger = Ledger()
+    ledger.recorder("tests/x.py::test_kill")("crash", "killed at point 3", "sqlite", rows_lost=0,
+                                             rows_double_applied=0)
+    path = ledger.write()
+    module = _report_module()
+    campaign, entries = module.read_ledger(path)
+    assert campaign["fuzz_examples"] == 1000 and [e["case"] for e in entries] == ["killed at point 3"]
+    doc = module.render(entries, "abc1234", "2026-12-02", "scripts/reliability_report.py",
+                        {**campaign, "seed": 7, "scale": 2})
+    assert "`STRSEQ_CRASH_SEED=7 STRSEQ_CRASH_SCALE=2 STRSEQ_FUZZ_EXAMPLES=1000`" in doc
