@@ -140,9 +140,9 @@ def test_strseq_train_killed_at_any_point_leaves_the_old_bundle_or_a_whole_new_o
         kept = snapshot(target) == old
         left = hidden_entries(folder)
         leftovers.append((folder, left))
+        tidy = f" ({len(left)} hidden temporary folder(s) left beside it, for the next run to tidy)" if left else ""
         ledger("crash", f"`strseq train --force` SIGKILLed at {kind} point {at} of {total[kind]}: the model "
-               f"folder is {'the old bundle, untouched' if kept else 'the new bundle, whole'}", "model folder",
-               error="" if not left else f"left {len(left)} hidden temporary entries, which the next run tidies")
+               f"folder is {'the old bundle, untouched' if kept else 'the new bundle, whole'}{tidy}", "model folder")
         if kind == "train":
             assert kept, "a kill while training must leave the old bundle untouched"
     # the next run over a folder a kill left untidy (else the last one) works and tidies it
