@@ -313,7 +313,8 @@ def work_folder(parent: str | Path | None = None) -> Iterator[Path]:
     for left in parent.glob(f"{WORK_PREFIX}*"):
         match = pattern.match(left.name)
         if match and left.is_dir() and not pid_alive(int(match.group(1))):
-            shutil.rmtree(left, ignore_errors=True)
-            log.info("removed %s, left by a retraining that was killed", left)
+            shutil.rmtree(left, ignore_errors=True)  # another user's stays (not ours to remove)
+            if not left.exists():
+                log.info("removed %s, left by a retraining that was killed", left)
     with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=parent) as tmp:
         yield Path(tmp)

@@ -212,3 +212,17 @@ def test_strseq_retrain_killed_at_any_point_leaves_whole_versions_and_aliases_an
         "versions"][-1]
     assert sorted(p.name for p in (root / "lower" / ".staging").iterdir()) == []
     assert sorted(p.name for p in work.iterdir() if p.name.startswith("strseq-retrain-")) == []
+
+
+def test_a_retrain_removes_the_scratch_folders_of_killed_retrains_only(tmp_path):
+    from strseq_tasks.retraining import WORK_PREFIX, work_folder
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{WORK_PREFIX}{int(ended.stdout)}-abc"  # its process has ended
+    alive = tmp_path / f"{WORK_PREFIX}{os.getpid()}-def"  # a retraining still running
+    for folder in (dead, alive):
+        (folder / "model").mkdir(parents=True)
+    with work_folder(tmp_path) as mine:
+        assert mine.is_dir() and mine.name.startswith(f"{WORK_PREFIX}{os.getpid()}-")
+        assert not dead.exists() and alive.is_dir()
+    assert not mine.exists() and alive.is_dir()
