@@ -214,7 +214,8 @@ def test_failed_build_with_overwrite_keeps_the_existing_folder(tmp_path, monkeyp
     assert hidden_entries(tmp_path) == []
 
 
-def test_failed_swap_keeps_the_existing_folder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("swap", ["atomic exchange", "two renames"])
+def test_failed_swap_keeps_the_existing_folder(tmp_path, monkeypatch, swap):
     out = tmp_path / "model"
     out.mkdir()
     (out / "manifest.json").write_text("the old bundle")
@@ -225,12 +226,18 @@ def test_failed_swap_keeps_the_existing_folder(tmp_path, monkeypatch):
             raise OSError("simulated: cannot move the new bundle into place")
         return real_replace(src, dst)
 
+    def exchange(a, b):
+        if swap == "two renames":
+            return False  # a system without renameat2: the fallback
+        raise OSError("simulated: cannot swap the bundles")
+
     def build(folder):
         for name in bundle.REQUIRED_FILES:
             (folder / name).write_text("{}")
         return {}
 
     monkeypatch.setattr(bundle.os, "replace", replace)
+    monkeypatch.setattr(bundle, "exchange", exchange)
     with pytest.raises(OSError, match="simulated"):
         bundle.write_bundle(out, build, overwrite=True)
     monkeypatch.undo()

@@ -151,3 +151,16 @@ def test_normalizer_refuses_a_manifest_that_does_not_cover_the_graphs(bundle_cop
     flip_one_encoder_byte(bundle_copy)
     with pytest.raises(BundleError, match="encoder.onnx"):
         Normalizer(bundle_copy)
+
+
+def test_exchange_swaps_two_folders_in_one_step(tmp_path):
+    from strseq_tasks.bundle import exchange
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "old").write_text("old"), (b / "new").write_text("new")
+    if not exchange(a, b):
+        pytest.skip("this file system cannot swap folders atomically (the two-rename fallback is tested)")
+    assert [p.name for p in a.iterdir()] == ["new"] and [p.name for p in b.iterdir()] == ["old"]
+    with pytest.raises(OSError, match="cannot swap"):
+        exchange(a, tmp_path / "missing")
