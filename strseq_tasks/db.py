@@ -244,10 +244,10 @@ class _PgLock:
         self.thread = threading.Thread(target=self._keep, name=f"strseq-lock {what}", daemon=True)
 
     def _take(self) -> bool:
-        conn = self.engine.connect()
+        # autocommit: the lock belongs to the session, and the checks leave no transaction open
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
-            conn.commit()
         except BaseException:
             conn.close()
             raise
@@ -265,7 +265,6 @@ class _PgLock:
     def _alive(self) -> bool:
         try:
             self.conn.execute(sa.text("SELECT 1")).scalar()
-            self.conn.commit()
             return True
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
@@ -303,7 +302,6 @@ class _PgLock:
             return
         try:
             self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            self.conn.commit()
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise

@@ -209,8 +209,8 @@ def test_strseq_retrain_killed_at_any_point_leaves_whole_versions_and_aliases_an
     registry = Registry(root)
     assert registry.publish("lower", registry.fetch("lower", 1)) == max(last["versions"]) + 1
     assert sorted(p.name for p in (root / "lower" / ".staging").iterdir()) == []
-    left = [p.name for p in work.iterdir() if p.name.startswith("strseq-retrain-")]
-    assert left, "a retrain killed while publishing leaves its scratch folder (for the next one to remove)"
+    # (a kill while publishing leaves the scratch folder; one while moving the aliases, after the
+    # bundle was published and its scratch folder removed, leaves none)
     with work_folder(work):
         pass
     assert sorted(p.name for p in work.iterdir() if p.name.startswith("strseq-retrain-")) == []
