@@ -74,7 +74,10 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
             raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
     else:
         text = _decode_csv(path)
-        header = next(csv.reader(io.StringIO(text)), [])
+        try:  # newline="": CR, LF and CRLF all end a row, as for pandas below (old Mac files end rows with CR)
+            header = next(csv.reader(io.StringIO(text, newline="")), [])
+        except csv.Error as exc:
+            raise InputFileError(path, f"is not a well-formed CSV file: {exc}", line=1) from None
         repeated = sorted({name for name in header if header.count(name) > 1})
         if repeated:
             raise InputFileError(path, f"the header repeats column(s) {', '.join(repeated)}", line=1)

@@ -64,3 +64,17 @@ def test_odd_values_come_out_exactly_as_they_went_in(fmt, tiny_bundle, tmp_path,
     assert all(r["status"] in ("ok", "too_long") for r in got)
     long_row = by_id[ids[names.index("1 MB value")]]
     assert long_row["status"] == "too_long" and long_row["prediction"] == VALUES["1 MB value"]
+
+
+@pytest.mark.parametrize("ending", ["\r", "\n", "\r\n"], ids=["CR (old Mac)", "LF", "CRLF"])
+def test_csv_files_with_any_line_ending_load_the_same(tmp_path, ending, ledger):
+    from strseq_tasks.io import read_inputs, read_pairs
+
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_bytes(ending.join(["input,target", "jhon smyth,John Smith", '"a\rb",ab', ""]).encode())
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_bytes(ending.join(["input", "jhon", "MARY  ann", ""]).encode())
+    got = read_pairs(pairs, 64).pairs, list(read_inputs(inputs)["input"])
+    ledger("hostile input", f"CSV files whose rows end with {ending!r}", "csv", rows_lost=0 if got == (
+        [("jhon smyth", "John Smith"), ("a\rb", "ab")], ["jhon", "MARY  ann"]) else 1)
+    assert got == ([("jhon smyth", "John Smith"), ("a\rb", "ab")], ["jhon", "MARY  ann"])
