@@ -262,6 +262,10 @@ class _PgLock:
             raise LockedError(f"another strseq run is cleaning {self.what} (advisory lock held)")
         self.thread.start()
 
+    def _say_lost(self, exc: sa.exc.DBAPIError) -> None:
+        log.warning("the connection holding the lock on %s was lost during the run (the server released "
+                    "the lock then): %s", self.what, str(exc.orig).strip().splitlines()[0])
+
     def _alive(self) -> bool:
         try:
             self.conn.execute(sa.text("SELECT 1")).scalar()
@@ -269,8 +273,7 @@ class _PgLock:
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            log.warning("the connection holding the lock on %s was lost during the run (the server released "
-                        "the lock then): %s", self.what, str(exc.orig).strip().splitlines()[0])
+            self._say_lost(exc)
             self.conn.close()
             self.conn = None
             return False
@@ -306,8 +309,7 @@ class _PgLock:
             if not exc.connection_invalidated:
                 raise
             # the session ended (the server released the lock then); the run's writes did not depend on it
-            log.warning("the connection holding the lock on %s was lost during the run (the server released "
-                        "the lock then): %s", self.what, str(exc.orig).strip().splitlines()[0])
+            self._say_lost(exc)
         finally:
             self.conn.close()
 
