@@ -166,8 +166,10 @@ class Normalizer:
         batch_size: int = 64,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
-        """Predictions in input order. Empty and over-long inputs come back unchanged, flagged."""
-        texts = [normalize_text(t) for t in texts]
+        """Predictions in input order. Empty and over-long inputs come back unchanged (byte for
+        byte, not even NFC-normalized), flagged."""
+        given = list(texts)
+        texts = [normalize_text(t) for t in given]  # what the model reads, and how long it is
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
         unique = list(dict.fromkeys(texts[i] for i in ok))  # a repeated value is predicted once
         outputs, logprob, distance = transduce(
@@ -179,7 +181,7 @@ class Normalizer:
         confidence = self.calibration.confidence(logprob, distance) if unique else np.zeros(0)
         answer = {t: Prediction(o, float(c), STATUS_OK) for t, o, c in zip(unique, outputs, confidence)}
         result = [
-            Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in texts
+            Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in given
         ]
         for i in ok:
             result[i] = answer[texts[i]]

@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from multiprocessing import get_context
 
-from .runtime import Normalizer, Prediction
+from .runtime import STATUS_OK, Normalizer, Prediction
 from .vocab import normalize_text
 
 CHUNK = 1024  # distinct values per task: big enough to batch well, small enough to balance
@@ -86,4 +87,6 @@ def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: in
             for future in futures:
                 future.cancel()
             raise
-    return [answer[key] for key in keys]
+    # workers read the NFC keys; what is returned unchanged (empty, too long) is the caller's own text
+    return [answer[key] if answer[key].status == STATUS_OK else replace(answer[key], text=text)
+            for key, text in zip(keys, texts)]
