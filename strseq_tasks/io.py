@@ -2,9 +2,13 @@
 
 CSV files are UTF-8 (a byte-order mark is accepted and dropped), RFC 4180 quoting, with a
 header row. Every value is read as text, exactly as written: "NA", "null", "0012" stay strings.
-Rows are counted from 1 after the header (row 1 is the first data row); encoding and NUL-byte
-errors, found before parsing, name the physical line instead.
-Blank lines are skipped (write an empty value in a one-column file as ``""``).
+Every row has exactly the header's fields: a row with more or fewer is refused (a value with a
+comma must be quoted), and so are a header name that is empty (a trailing comma) and text after
+a closing quote. Nothing is padded, shifted or made an index.
+Rows are counted from 1 after the header (row 1 is the first data row); errors also name the
+physical line (encoding and NUL-byte errors, found before parsing, name only the line).
+Blank lines (empty, or only spaces and tabs) are skipped (write an empty value in a one-column
+file as ``""``).
 Values are normalized to Unicode NFC when they are read.
 """
 
@@ -24,6 +28,8 @@ import pandas as pd
 from .vocab import normalize_text
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# values of a megabyte and more are legal (the csv module refuses fields over 128 KiB by default)
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 class InputFileError(ValueError):
@@ -73,21 +79,7 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
             raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
     else:
-        text = _decode_csv(path)
-        try:  # newline="": CR, LF and CRLF all end a row, as for pandas below (old Mac files end rows with CR)
-            header = next(csv.reader(io.StringIO(text, newline="")), [])
-        except csv.Error as exc:
-            raise InputFileError(path, f"is not a well-formed CSV file: {exc}", line=1) from None
-        repeated = sorted({name for name in header if header.count(name) > 1})
-        if repeated:
-            raise InputFileError(path, f"the header repeats column(s) {', '.join(repeated)}", line=1)
-        try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                                quoting=csv.QUOTE_MINIMAL, skip_blank_lines=True)
-        except (pd.errors.ParserError, csv.Error) as exc:
-            raise InputFileError(path, f"is not a well-formed CSV file: {exc}") from None
-        except pd.errors.EmptyDataError:
-            raise InputFileError(path, "the file is empty (expected a header row)") from None
+        frame = _read_csv(path)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
@@ -96,6 +88,62 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
     for column in required:
         _check_text_column(path, frame, column)
     return frame
+
+
+class _Lines:
+    """The lines of a text, remembering the last one handed to the csv reader (to tell a blank
+    line from a quoted blank value, which the parsed record alone cannot)."""
+
+    def __init__(self, text: str):
+        # newline="": CR, LF and CRLF all end a line (old Mac files end rows with CR), kept in the line
+        self.lines, self.last = io.StringIO(text, newline=""), ""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self.lines)
+        return self.last
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The csv module parses, and the frame is built from its records: what is checked is what is
+    loaded (pandas' own parser made a column the index when rows had one field too many)."""
+    lines = _Lines(_decode_csv(path))
+    reader = csv.reader(lines, strict=True)  # strict: '"a"b' and an unclosed quote are errors
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    start = 1  # physical line where the current record starts
+    try:
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if not record or (len(record) == 1 and reader.line_num == line and not lines.last.strip(" \t\r\n")):
+                continue  # a blank line
+            if header is None:
+                header = _check_header(path, record, line)
+            elif len(record) != len(header):
+                hint = "a value holding a comma must be quoted" if len(record) > len(header) else \
+                    "an empty value still needs its comma"
+                raise InputFileError(path, f"{len(record)} field(s) where the header has {len(header)} "
+                                           f"({','.join(header)}); {hint}", row=len(rows) + 1, line=line)
+            else:
+                rows.append(record)
+    except csv.Error as exc:
+        raise InputFileError(path, f"is not a well-formed CSV file: {exc}", line=start) from None
+    if header is None:
+        raise InputFileError(path, "the file is empty (expected a header row)")
+    return pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+
+
+def _check_header(path: Path, header: list[str], line: int) -> list[str]:
+    unnamed = [i for i, name in enumerate(header, start=1) if not name.strip()]
+    if unnamed:
+        raise InputFileError(path, f"header column {unnamed[0]} of {len(header)} has no name "
+                                   "(a trailing comma?); every column needs one", line=line)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputFileError(path, f"the header repeats column(s) {', '.join(repeated)}", line=line)
+    return header
 
 
 def _check_text_column(path: Path, frame: pd.DataFrame, column: str) -> None:

@@ -4,6 +4,8 @@
   byte for byte (CRs, quotes, newlines, astral characters, formula prefixes, lookalikes).
 - Any bytes at all given as a CSV file either load or are refused with ``InputFileError``:
   never another exception, never a hang.
+- Every loaded row has exactly the header's fields, each value where it was written, or the
+  file is refused naming the first row that has not: never padded, shifted or made an index.
 
 CI runs 300 fuzzing examples; a longer campaign: ``STRSEQ_FUZZ_EXAMPLES=5000 .venv/bin/python -m
 pytest tests/unit/test_io_properties.py``.
@@ -11,6 +13,7 @@ pytest tests/unit/test_io_properties.py``.
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections import Counter
@@ -66,6 +69,49 @@ def fuzz_loader(data):
         SEEN["loaded"] += 1
         assert "input" in frame.columns
         assert all(isinstance(v, str) for v in frame["input"])
+        assert isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0  # no column made the index
+
+
+def _blank(row: list[str], quoting: int) -> bool:
+    """A row the writer puts on a line of its own with nothing but spaces or tabs: a blank line."""
+    return not row or (len(row) == 1 and quoting == csv.QUOTE_MINIMAL and row[0] != ""
+                       and not row[0].strip(" \t"))
+
+
+@st.composite
+def tables(draw) -> tuple[int, list[list[str]]]:
+    """A header width and rows of that width, of which some (or none) have any other count."""
+    width = draw(st.integers(1, 4))
+    rows = draw(st.lists(st.lists(TEXT, min_size=width, max_size=width), max_size=8))
+    for _ in range(draw(st.integers(0, 2)) if rows else 0):
+        rows[draw(st.integers(0, len(rows) - 1))] = draw(st.lists(TEXT, max_size=5))
+    return width, rows
+
+
+@settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+@example(table=(2, [["foo bar", "1", "EXTRA"], ["baz qux", "2", "EXTRA"]]), quoting=csv.QUOTE_MINIMAL)
+@example(table=(2, [["foo bar", "1"], ["baz qux"]]), quoting=csv.QUOTE_MINIMAL)
+@example(table=(1, [["  "], [""], ["x"]]), quoting=csv.QUOTE_ALL)
+def shapes(table, quoting):
+    width, rows = table
+    header = [f"c{i}" for i in range(width)]
+    kept = [r for r in rows if not _blank(r, quoting)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.csv"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, quoting=quoting).writerows([header, *rows])
+        try:
+            frame = read_table(path, ())
+        except InputFileError as exc:
+            SEEN["refused"] += 1
+            bad = next(i for i, r in enumerate(kept, start=1) if len(r) != width)  # else: refused a good file
+            assert f"row {bad}:" in str(exc) and f"{len(kept[bad - 1])} field(s)" in str(exc), str(exc)
+            return
+        SEEN["loaded"] += 1
+        assert all(len(r) == width for r in kept)
+        assert list(frame.columns) == header
+        assert frame.values.tolist() == kept  # every value in its row and column
 
 
 def test_what_strseq_writes_reads_back_exactly(ledger):
@@ -75,6 +121,15 @@ def test_what_strseq_writes_reads_back_exactly(ledger):
     finally:  # recorded failed or passed: the hook adds the outcome
         ledger("hostile input", f"property: random text tables written and read back ({SEEN['.csv']} CSV, "
                f"{SEEN['.parquet']} Parquet; every code point but NUL and surrogates)", "csv, parquet")
+
+
+def test_rows_have_the_header_s_fields_or_the_file_is_refused(ledger):
+    SEEN.clear()
+    try:
+        shapes()
+    finally:
+        ledger("hostile input", f"property: CSV files with rows of random field counts ({SEEN['loaded']} loaded with "
+               f"every value in place, {SEEN['refused']} refused naming the first row whose count differs)", "csv")
 
 
 def test_any_bytes_load_or_are_refused_clearly(ledger):

@@ -1,0 +1,128 @@
+"""A CSV row with more or fewer fields than its header is refused by every reader, through the
+real commands: never padded, never shifted (pandas made the first field an index when rows had
+one field too many, and `predict` wrote `input` = the id column, exit 0)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from .cli_harness import run_strseq
+from .refusal import assert_refused, error_line, fingerprint, listing
+
+# case -> (file text, the `input` values as the user meant them, fragments of the error)
+SHAPES = {
+    "every row has one field more than the header": (
+        "input,id\nfoo bar,1,EXTRA\nbaz qux,2,EXTRA\n", ["foo bar", "baz qux"],
+        ["line 2", "row 1", "3 field(s)", "header has 2", "quoted"]),
+    "only the first row has one field more": (
+        "input,id\nfoo bar,1,EXTRA\nbaz qux,2\n", ["foo bar", "baz qux"], ["line 2", "row 1", "3 field(s)"]),
+    "only the last row has one field more": (
+        "input,id\nfoo bar,1\nbaz qux,2\nann lee,3,EXTRA\n", ["foo bar", "baz qux", "ann lee"],
+        ["line 4", "row 3", "3 field(s)"]),
+    "a row has one field fewer": (
+        "input,id\nfoo bar,1\nbaz qux\n", ["foo bar", "baz qux"], ["line 3", "row 2", "1 field(s)", "header has 2"]),
+    "a one-column file with a comma in a value": (
+        "input\nfoo,X\nbar\n", ["foo,X", "bar"], ["line 2", "row 1", "2 field(s)", "header has 1"]),
+    "a long row after a multi-line value and a blank line": (
+        'input,id\n"foo\nbar",1\n\nbaz,2,EXTRA\n', ["foo\nbar", "baz"], ["line 5", "row 2", "3 field(s)"]),
+    "a header with a trailing comma": (
+        "input,id,\nfoo,1,\nbar,2,\n", ["foo", "bar"], ["line 1", "header column 3 of 3", "no name"]),
+    "an empty header name": ("input,,id\nfoo,x,1\n", ["foo"], ["line 1", "header column 2", "no name"]),
+    "text after a closing quote": ('input,id\n"foo"bar,1\nbaz,2\n', ['"foo"bar', "baz"], ["line 2", "expected after"]),
+}
+
+
+def rows_lost(output, intended: list[str]) -> int:
+    """Rows whose input value did not come out where it went in (all of them when none came out
+    of a run that claimed success; none when the run was refused and wrote nothing)."""
+    if not output.exists():
+        return 0
+    with open(output, newline="", encoding="utf-8") as f:
+        got = [row.get("input") for row in csv.DictReader(f)]
+    return sum(a != b for a, b in zip(intended, got)) + abs(len(intended) - len(got))
+
+
+@pytest.mark.parametrize("case", list(SHAPES))
+def test_predict_refuses_a_row_whose_field_count_is_not_the_header_s(case, tiny_bundle, tmp_path, ledger):
+    text, intended, fragments = SHAPES[case]
+    source, output = tmp_path / "inputs.csv", tmp_path / "out.csv"
+    source.write_text(text, encoding="utf-8")
+    before = fingerprint(source, tiny_bundle)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output)
+    ledger("hostile input", f"predict: {case}", "csv", rows_lost=rows_lost(output, intended),
+           rows_double_applied=0, error=error_line(proc))
+    message = assert_refused(proc, str(source), *fragments)
+    assert "Traceback" not in message
+    assert fingerprint(source, tiny_bundle) == before
+    assert listing(tmp_path) == ["inputs.csv"]  # no output, no temporary file
+
+
+SHIFTED_PAIRS = "input,target\n" + "".join(f"jhon smyth {i},John Smyth {i},x\n" for i in range(12))
+SHORT_PAIR = "input,target\njhon,John\nmary\nann,Ann\n" + "".join(f"bo {i},Bo {i}\n" for i in range(10))
+
+
+@pytest.mark.parametrize("pairs_text, fragments", [
+    (SHIFTED_PAIRS, ["line 2", "row 1", "3 field(s)", "header has 2"]),
+    (SHORT_PAIR, ["line 3", "row 2", "1 field(s)"]),
+], ids=["every pair has a third field", "a pair misses its target"])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_train_and_evaluate_refuse_shifted_pairs(command, pairs_text, fragments, tiny_bundle, tmp_path, ledger):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(pairs_text, encoding="utf-8")
+    before = fingerprint(pairs, tiny_bundle)
+    if command == "train":
+        out = tmp_path / "model"
+        proc = run_strseq("train", "--pairs", pairs, "--out", out, "--epochs", 1, "--precision", "fp32")
+    else:
+        out = tmp_path / "rows.csv"
+        proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--output", out)
+    # a model or a score built on shifted pairs: every pair is lost
+    lost = 0 if proc.returncode == 2 else pairs_text.count("\n") - 1
+    ledger("hostile input", f"{command}: pairs whose rows do not match the header ({fragments[2]})", "csv",
+           rows_lost=lost, error=error_line(proc))
+    assert_refused(proc, str(pairs), *fragments)
+    assert fingerprint(pairs, tiny_bundle) == before
+    assert listing(tmp_path) == ["pairs.csv"]
+
+
+def test_known_values_and_corpus_files_are_checked_too(tiny_bundle, tmp_path, ledger):
+    known = tmp_path / "known.csv"
+    known.write_text("value,note\nJohn Smith,a\nAnn Lee,b,EXTRA\n", encoding="utf-8")
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_text("input\njhon smith\n", encoding="utf-8")
+    before = fingerprint(known, inputs)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / "out.csv",
+                      "--known-values", known, "--known-column", "value")
+    ledger("hostile input", "predict --known-values: a CSV row with a field more than the header", "csv",
+           rows_lost=0 if proc.returncode == 2 else 1, error=error_line(proc))
+    assert_refused(proc, "--known-values", str(known), "line 3", "row 2", "3 field(s)")
+
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text("input,id\n" + "".join(f"value {i},{i},x\n" for i in range(30)), encoding="utf-8")
+    before |= fingerprint(corpus)
+    proc = run_strseq("pretrain", "--corpus", corpus, "--out", tmp_path / "lm", "--minutes", 0.02, "--epochs", 1)
+    ledger("hostile input", "pretrain: a CSV corpus whose rows have a field more than the header", "csv",
+           rows_lost=0 if proc.returncode == 2 else 30, error=error_line(proc))
+    assert_refused(proc, str(corpus), "line 2", "row 1", "3 field(s)")
+    assert fingerprint(known, inputs, corpus) == before
+    assert listing(tmp_path) == ["corpus.csv", "inputs.csv", "known.csv"]
+
+
+def test_retrain_refuses_a_file_source_with_shifted_rows(tmp_path, ledger):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(SHIFTED_PAIRS, encoding="utf-8")
+    before = fingerprint(pairs)
+    registry = tmp_path / "registry"
+    proc = run_strseq("retrain", "--pairs", pairs, "--registry", registry, "--name", "names", "--epochs", 1,
+                      "--min-pairs", 4, "--min-exact-match", 0, "--max-harm", 1, timeout=600)
+    ledger("hostile input", "retrain: a pairs file whose rows have a field more than the header", "file",
+           rows_lost=0 if proc.returncode == 2 else 12, error=error_line(proc))
+    # Prefect logs the failed task's traceback at ERROR (its own log, not strseq's): the error line is checked
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and all(f in errors[0] for f in (str(pairs), "line 2, row 1", "3 field(s)",
+                                                               "nothing was published")), errors
+    assert fingerprint(pairs) == before
+    assert not any(registry.rglob("manifest.json"))  # no version published
