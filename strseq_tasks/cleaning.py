@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .db import (
     AUDIT,
+    NOT_TEXT,
     PROCESSED,
     REVIEW,
     RUNS,
@@ -194,7 +195,7 @@ def cleaning_run(engine: sa.Engine, user: UserTable, model: ModelIdentity, thres
     _create_job_tables(engine, meta)
     table_name, column_name = user.table.name, user.target.name
     runs = t[RUNS]
-    with job_lock(engine, table_name, column_name):
+    with job_lock(engine, table_name, column_name, user.table.schema):
         with engine.begin() as conn:
             # holding the lock proves no other run on this column is alive: one still marked
             # running was killed; its ranges (on a cluster, perhaps) must stop writing
@@ -289,6 +290,10 @@ class NotWritable(DatabaseJobError):
     """The connection may read but not write what a run must write (read-only database or role)."""
 
 
+class KeyNotUnique(DatabaseJobError):
+    """An update by key matched more than one row: the key does not name rows alone after all."""
+
+
 def _create_job_tables(engine: sa.Engine, meta: sa.MetaData) -> None:
     for attempt in range(3):
         try:
@@ -356,6 +361,11 @@ def _process_retrying(engine, user, model, predict, threshold, rows, report: Run
 def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,
              sample_size: int, write: bool, markers: bool = True) -> None:
     keys = [key_text(r[0]) for r in rows]
+    if len(set(keys)) < len(keys):
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        raise KeyNotUnique(f"{user.table.name}.{user.key.name} holds the key(s) {', '.join(twice[:5])} on several "
+                           "rows: it does not name one row (a constraint that does not hold?). Nothing of this "
+                           "batch was written; earlier batches are applied and audited (strseq revert undoes them)")
     before = report.counts()
     done = {}
     if markers:
@@ -366,9 +376,13 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
                     p.c.table_name == user.table.name, p.c.column_name == user.target.name,
                     p.c.model_sha == model.sha, p.c.key.in_(keys)))}
     report.rows_read += len(rows)
-    todo = []
+    todo, not_text = [], []
     for row, key in zip(rows, keys):
         value = row[1]
+        if value is NOT_TEXT or (not user.in_place and row[2] is NOT_TEXT):
+            not_text.append(key)  # no audit row could hold it: the row is left alone, every run
+            report.skipped += 1
+            continue
         # a marker holds the hash of the value its run left in the input column (the new value
         # when cleaning in place): if the row still holds it, this model version is done with it;
         # unless the run wrote an output column that is empty now (dropped and re-created, reset)
@@ -380,6 +394,10 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
             report.skipped += 1
         else:
             todo.append(row)
+    if not_text:
+        log.warning("%d value(s) of %s.%s or %s are not text (a BLOB, or bytes that are not UTF-8) and were left "
+                    "alone, counted as skipped: keys %s", len(not_text), user.table.name, user.column.name,
+                    user.target.name, ", ".join(not_text[:10]) + (" ..." if len(not_text) > 10 else ""))
     predictions = predict([r[1] for r in todo]) if todo else []
     now = _now()
     audit, review, markers, updates = [], [], [], []
@@ -420,8 +438,14 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
             result = conn.execute(sa.update(user.table).where(*where).values({user.target.name: new}))
             if result.rowcount == 1:
                 applied.add(key_text(key))
-            else:
+            elif result.rowcount == 0:  # edited since it was read: left alone
                 report.conflicts += 1
+            else:  # raising rolls the whole batch back: no row changes without its audit row
+                raise KeyNotUnique(
+                    f"the update of {user.table.name} where {user.key.name} = {key_text(key)} matched "
+                    f"{result.rowcount} rows: {user.key.name} does not name one row (a collation or a constraint "
+                    "that does not hold?). Nothing of this batch was written; earlier batches are applied and "
+                    "audited (strseq revert undoes them)")
         audit = [a for a in audit if a["key"] in applied]
         conflicted = {key_text(u[0]) for u in updates} - applied
         markers = [m for m in markers if m["key"] not in conflicted]
@@ -486,23 +510,22 @@ def revert_run(engine: sa.Engine, run_id: str, schema: str | None = None) -> int
         raise DatabaseJobError(f"no run {run_id!r} in this database")
     if run["status"] == "reverted":
         raise DatabaseJobError(f"run {run_id} was already reverted")
-    user_table = sa.Table(run["table_name"], sa.MetaData(schema=schema), autoload_with=engine)
-    key_col, target = user_table.c[run["key_column"]], user_table.c[run["target_column"]]
-    with job_lock(engine, run["table_name"], run["target_column"]), engine.begin() as conn:
+    user_table, key_col, target = _run_table(engine, run, schema)
+    with job_lock(engine, run["table_name"], run["target_column"], schema), engine.begin() as conn:
         audit = conn.execute(sa.select(t[AUDIT]).where(t[AUDIT].c.run_id == run_id,
                                                        t[AUDIT].c.reverted_at.is_(None))).mappings().all()
         conflicts = []
-        for row in audit:
-            current = conn.execute(sa.select(target).where(key_col == key_value(row["key"]))).scalar_one_or_none()
-            if current != row["new_value"]:
-                conflicts.append((key_value(row["key"]), row["new_value"], current))
-        if conflicts:
-            listed = "; ".join(f"key {k}: run wrote {n!r}, now {c!r}" for k, n, c in conflicts[:10])
+        for row in audit:  # each restore must touch exactly its row, still holding what the run wrote
+            key = key_value(row["key"])
+            restored = conn.execute(sa.update(user_table).where(key_col == key, target == row["new_value"])
+                                    .values({target.name: row["old_value"]}))
+            if restored.rowcount != 1:
+                conflicts.append((key, row["new_value"], restored.rowcount))
+        if conflicts:  # raising rolls every restore back
+            listed = "; ".join(f"key {k}: run wrote {n!r}, now {_current(conn, user_table, key_col, target, k, c)}"
+                               for k, n, c in conflicts[:10])
             raise RevertConflict(f"{len(conflicts)} value(s) of run {run_id} changed since; nothing was reverted "
                                  f"({listed}{' ...' if len(conflicts) > 10 else ''})")
-        for row in audit:
-            conn.execute(sa.update(user_table).where(key_col == key_value(row["key"]), target == row["new_value"])
-                         .values({target.name: row["old_value"]}))
         now = _now()
         conn.execute(t[AUDIT].update().where(t[AUDIT].c.run_id == run_id, t[AUDIT].c.reverted_at.is_(None))
                      .values(reverted_at=now))
@@ -510,3 +533,31 @@ def revert_run(engine: sa.Engine, run_id: str, schema: str | None = None) -> int
         conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == run_id).values(status="reverted"))
     log.info("reverted run %s: %d value(s) restored", run_id, len(audit))
     return len(audit)
+
+
+def _run_table(engine: sa.Engine, run: dict, schema: str | None) -> tuple[sa.Table, sa.Column, sa.Column]:
+    """The table and columns a run wrote, as they are now (clear errors if they are gone)."""
+    name = run["table_name"]
+    try:
+        table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=engine)
+    except sa.exc.NoSuchTableError:
+        raise DatabaseJobError(f"table {name!r} no longer exists, so run {run['run_id']} cannot be reverted "
+                               "(its old values stay in strseq_audit)") from None
+    for role, column in (("key", run["key_column"]), ("output", run["target_column"])):
+        if column not in table.c:
+            raise DatabaseJobError(f"table {name!r} has no {role} column {column!r} any more (dropped since the "
+                                   f"run?), so run {run['run_id']} cannot be reverted; its old values stay in "
+                                   "strseq_audit")
+    return table, table.c[run["key_column"]], table.c[run["target_column"]]
+
+
+def _current(conn: sa.Connection, table: sa.Table, key_col: sa.Column, target: sa.Column, key: object,
+             matched: int) -> str:
+    """What a conflicting row holds now, for the message."""
+    if matched > 1:
+        return f"{matched} rows have this key"
+    try:
+        values = conn.execute(sa.select(target).where(key_col == key)).scalars().all()
+    except sa.exc.DBAPIError:  # SQLite: bytes that are not UTF-8
+        return "a value that is not text"
+    return repr(values[0]) if len(values) == 1 else "the row is gone" if not values else f"{len(values)} rows"

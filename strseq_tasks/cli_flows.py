@@ -315,7 +315,7 @@ def revert(
 
     try:
         engine = create_engine(db)
-    except UrlReferenceError as exc:
+    except (UrlReferenceError, DatabaseJobError) as exc:
         _fail(str(exc))
     try:
         restored = revert_run(engine, run_id, schema)
@@ -336,12 +336,12 @@ def review(
     """What waits for a person: predictions not applied (low confidence, too long)."""
     import sqlalchemy as sa
 
-    from .db import REVIEW, create_engine, job_tables
+    from .db import REVIEW, DatabaseJobError, create_engine, job_tables
     from .urls import UrlReferenceError
 
     try:
         engine = create_engine(db)
-    except UrlReferenceError as exc:
+    except (UrlReferenceError, DatabaseJobError) as exc:
         _fail(str(exc))
     try:
         if not sa.inspect(engine).has_table(REVIEW, schema=schema):

@@ -43,10 +43,51 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
     """An engine for strseq's jobs: connections checked before use (a server that dropped an idle
     connection costs a reconnect, not a failed batch); SQLite waits up to 30 s for a concurrent
     writer's lock (partitions of one run write side by side) instead of failing at once.
-    ``url`` may be a reference (``env:NAME``, ``prefect-secret:NAME``; see ``urls``)."""
-    url = sa.make_url(resolve_url(url) if isinstance(url, str) else url)
-    connect_args = {"timeout": 30} if url.get_backend_name() == "sqlite" else {}
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    ``url`` may be a reference (``env:NAME``, ``prefect-secret:NAME``; see ``urls``).
+
+    A SQLite file must exist: SQLite would create an empty database for a mistyped path, and the
+    job would then fail on a missing table, leaving the stray file behind."""
+    try:
+        url = sa.make_url(resolve_url(url) if isinstance(url, str) else url)
+    except sa.exc.ArgumentError as exc:
+        raise DatabaseJobError(f"not a database URL: {exc} (expected e.g. sqlite:///file.db or "
+                               "postgresql+psycopg://user@host/db)") from None
+    connect_args = {}
+    if url.get_backend_name() == "sqlite":
+        connect_args = {"timeout": 30}
+        path = sqlite_path(url)
+        if path is not None and not path.is_file():
+            where = "is a folder" if path.is_dir() else "does not exist"
+            raise DatabaseJobError(f"no SQLite database at {path} (the file {where}; strseq does not create "
+                                   "databases: check the path, and that sqlite:/// is followed by a relative path, "
+                                   "sqlite://// by an absolute one)")
+    shown = url.render_as_string(hide_password=True)
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise DatabaseJobError(f"{shown} is not a database URL strseq can use ({exc}; e.g. sqlite:///file.db or "
+                               "postgresql+psycopg://user@host/db)") from None
+    try:  # a wrong host, port, database or password fails here, clearly, before anything runs
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0]
+        if url.password:
+            reason = reason.replace(str(url.password), "***")
+        raise DatabaseJobError(f"cannot connect to {shown}: {reason}") from None
+    return engine
+
+
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL, resolved (symbolic links and relative paths: two spellings of one
+    file give one path); None for an in-memory database."""
+    database = url.database or ""
+    if url.query.get("uri") in ("true", "1") and database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    return Path(os.path.realpath(database))
 
 
 class DatabaseJobError(Exception):
@@ -152,9 +193,20 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
     key_col, source = col(key, "key"), col(column, "text")
     if not isinstance(key_col.type, KEY_TYPES):
         raise DatabaseJobError(f"key column {key!r} is {key_col.type}; an integer or text key is needed")
-    if not (key_col.primary_key or _is_unique(engine, reflected, key)):
-        raise DatabaseJobError(f"key column {key!r} is neither the primary key nor unique: rows could be "
-                               "updated twice")
+    if not key_is_unique(engine, reflected, key):
+        raise DatabaseJobError(f"key column {key!r} is neither the primary key nor unique (a constraint or "
+                               "index on that column alone, not partial): rows could be updated twice")
+    shared = shared_key(engine, reflected, key_col)
+    if shared is not None:
+        raise DatabaseJobError(f"key column {key!r} holds {shared!r} on several rows, though an index says it is "
+                               "unique (SQLite compares the column with its own collation, the index with its "
+                               "own): rows could be updated twice. Nothing was written")
+    bad_keys = unaddressable_keys(engine, reflected, key_col)
+    if bad_keys:
+        raise DatabaseJobError(f"key column {key!r} holds {bad_keys} NULL (or, on SQLite, non-text, non-integer) "
+                               "value(s): those rows cannot be named by their key, so they could be neither "
+                               "audited nor reverted; give them keys, or choose another key column. Nothing was "
+                               "written")
     if not isinstance(source.type, TEXT_TYPES):
         raise DatabaseJobError(f"column {column!r} is {source.type}, not text")
     if output_column is None:
@@ -169,8 +221,10 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
                                    "(pass --create-output-column to add it)")
         prep = engine.dialect.identifier_preparer
         with engine.begin() as conn:
-            conn.execute(sa.text(f"ALTER TABLE {prep.format_table(reflected)} "
-                                 f"ADD COLUMN {prep.quote(output_column)} TEXT"))
+            # the driver's own SQL, no parameters: text() would read ":name" in a quoted name as a
+            # bind parameter, and "%" needs no escaping when nothing is bound
+            conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(reflected)} "
+                                 f"ADD COLUMN {prep.quote(output_column)} TEXT")
         reflected = load()
     target = col(output_column, "output")
     if not isinstance(target.type, TEXT_TYPES):
@@ -180,20 +234,97 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
     return UserTable(reflected, reflected.c[key], reflected.c[column], target)
 
 
-def _is_unique(engine: sa.Engine, table: sa.Table, column: str) -> bool:
+def key_is_unique(engine: sa.Engine, table: sa.Table, column: str) -> bool:
+    """Is ``column`` unique by a rule the database enforces on that column alone: the primary key
+    (not part of a composite one), or a unique constraint or index on exactly this column that is
+    neither partial (``WHERE ...``) nor on an expression, and on PostgreSQL valid (a ``CREATE
+    UNIQUE INDEX CONCURRENTLY`` that failed on duplicates leaves an invalid index that enforces
+    nothing). NULLs escape all of these (``null_keys``)."""
+    if engine.dialect.name == "postgresql":
+        where = "n.nspname = :schema" if table.schema else "pg_table_is_visible(c.oid)"  # as reflection found it
+        query = sa.text(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            f"WHERE c.relname = :table AND {where} AND i.indisunique AND i.indisvalid AND i.indpred IS NULL "
+            "AND i.indexprs IS NULL AND i.indnkeyatts = 1 AND a.attname = :col")
+        bound = {"table": table.name, "col": column, **({"schema": table.schema} if table.schema else {})}
+        with engine.connect() as conn:
+            return bool(conn.execute(query, bound).scalar())
+    primary = [c.name for c in table.primary_key.columns]
+    if primary == [column]:
+        return True
     inspector = sa.inspect(engine)
     uniques = inspector.get_unique_constraints(table.name, schema=table.schema)
     indexes = inspector.get_indexes(table.name, schema=table.schema)
+    partial = [i for i in indexes if any(k.endswith("_where") and v is not None
+                                         for k, v in (i.get("dialect_options") or {}).items())]
     return any(u["column_names"] == [column] for u in uniques) or any(
-        i.get("unique") and i["column_names"] == [column] for i in indexes)
+        i.get("unique") and i["column_names"] == [column] and i not in partial for i in indexes)
+
+
+def shared_key(engine: sa.Engine, table: sa.Table, key: sa.Column) -> object | None:
+    """SQLite: a key value that ``WHERE key = ?`` would find on several rows, if any. A unique index
+    may compare with another collation than the column's (``k TEXT COLLATE NOCASE`` with a unique
+    index on ``k COLLATE BINARY`` holds 'a' and 'A'), and SQLAlchemy does not reflect collations;
+    GROUP BY compares as the column does. PostgreSQL's unique indexes are exact (``key_is_unique``)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as conn:
+        return conn.execute(sa.select(key).where(key.is_not(None)).group_by(key)
+                            .having(sa.func.count() > 1).limit(1)).scalar()
+
+
+def unaddressable_keys(engine: sa.Engine, table: sa.Table, key: sa.Column) -> int:
+    """Rows whose key cannot name them alone: NULL (a unique constraint allows any number of NULLs,
+    and SQLite lets a TEXT primary key hold them), or on SQLite a BLOB or a floating-point value
+    (``typeof`` other than integer and text), which no key parameter matches exactly."""
+    bad = key.is_(None)
+    if engine.dialect.name == "sqlite":
+        bad = sa.or_(bad, sa.func.typeof(key).notin_(["integer", "text"]))
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(bad)).scalar_one())
+
+
+class _NotText:
+    """A value SQLite keeps in a text column that is not text: a BLOB, or bytes that are not UTF-8
+    (SQLite stores whatever it is given). The job leaves such a row alone and says so."""
+
+    def __repr__(self) -> str:
+        return "NOT_TEXT"
+
+
+NOT_TEXT = _NotText()
+
+
+def _sqlite_text(column: sa.ColumnElement) -> list[sa.ColumnElement]:
+    # the bytes and their storage class: the sqlite3 module raises on text that is not UTF-8
+    # ("Could not decode to UTF-8"), failing the whole batch, run after run
+    return [sa.func.typeof(column), sa.cast(column, sa.LargeBinary)]
+
+
+def _decoded(kind: str, raw: bytes | None) -> str | None | _NotText:
+    if kind == "null":
+        return None
+    if kind != "text":
+        return NOT_TEXT
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_TEXT
 
 
 def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: object = None,
-                 upto: object = None) -> Iterator[list[sa.Row]]:
+                 upto: object = None) -> Iterator[list[tuple]]:
     """Rows (key, value, target value) in key order, ``batch_size`` at a time: keyset pagination,
-    one short read transaction per batch (never the whole table in memory)."""
+    one short read transaction per batch (never the whole table in memory). On SQLite a value that
+    is not text comes back as ``NOT_TEXT``; a key that is not UTF-8 stops the job with a clear error."""
     target = sa.null().label(user.target.name) if user.target_missing else user.target
-    columns = [user.key, user.column] + ([] if user.in_place else [target])
+    values = [user.column] + ([] if user.in_place else [target])
+    sqlite = engine.dialect.name == "sqlite"
+    text_key = sqlite and isinstance(user.key.type, TEXT_TYPES)
+    columns = [*(_sqlite_text(user.key) if text_key else [user.key]),
+               *(part for v in values for part in (_sqlite_text(v) if sqlite else [v]))]
     last = after
     while True:
         query = sa.select(*columns).order_by(user.key).limit(batch_size)
@@ -205,8 +336,22 @@ def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: obj
             rows = conn.execute(query).fetchall()
         if not rows:
             return
+        if sqlite:
+            rows = [_decode_row(r, text_key, last, user) for r in rows]
         yield rows
         last = rows[-1][0]
+
+
+def _decode_row(row: sa.Row, text_key: bool, after: object, user: UserTable) -> tuple:
+    parts = list(row)
+    key = parts.pop(0)
+    if text_key:
+        key = _decoded(key, parts.pop(0))
+        if key is NOT_TEXT:
+            raise DatabaseJobError(f"a key of {user.table.name}.{user.key.name} after {after!r} is not UTF-8 text: "
+                                   "strseq cannot name that row; correct or delete its key (nothing of this batch "
+                                   "was written)")
+    return (key, *(_decoded(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)))
 
 
 def count_rows(engine: sa.Engine, user: UserTable, after: object = None, upto: object = None) -> int:
@@ -223,8 +368,12 @@ def count_rows(engine: sa.Engine, user: UserTable, after: object = None, upto: o
 # --- locks: one run per table and column at a time -----------------------------------------------
 
 
-def lock_name(url: sa.URL, table: str, column: str) -> str:
-    return f"strseq:{url.database}:{table}:{column}"
+def lock_name(url: sa.URL, table: str, column: str, schema: str | None = None) -> str:
+    """One name per database, schema, table and column, however the URL spells the database (a
+    SQLite file by its resolved path: relative, absolute and linked spellings are one lock)."""
+    path = sqlite_path(url) if url.get_backend_name() == "sqlite" else None
+    database = str(path) if path is not None else url.database
+    return json.dumps(["strseq", database, schema, table, column], ensure_ascii=False)
 
 
 LOCK_CHECK_S = 5.0  # how often a run checks the session that holds its PostgreSQL lock
@@ -315,14 +464,14 @@ class _PgLock:
 
 
 @contextlib.contextmanager
-def job_lock(engine: sa.Engine, table: str, column: str) -> Iterator[None]:
+def job_lock(engine: sa.Engine, table: str, column: str, schema: str | None = None) -> Iterator[None]:
     """Held for the whole run; released by the database or the OS if the process dies.
 
     PostgreSQL: a session advisory lock on a connection kept open for the run, checked and taken
     again if the server ends that session (``_PgLock``). SQLite: an exclusive ``flock`` on a file
-    beside the database.
+    beside the database file (its resolved path, so every spelling of the URL meets the same lock).
     """
-    name = lock_name(engine.url, table, column)
+    name = lock_name(engine.url, table, column, schema)
     if engine.dialect.name == "postgresql":
         lock = _PgLock(engine, name, f"{table}.{column}")
         lock.acquire()
@@ -332,8 +481,8 @@ def job_lock(engine: sa.Engine, table: str, column: str) -> Iterator[None]:
             lock.release()
         return
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if not database or database == ":memory:":
+        database = sqlite_path(engine.url)
+        if database is None:
             yield  # a private in-memory database: nobody else can run on it
             return
         path = Path(f"{database}.strseq-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock")

@@ -106,6 +106,10 @@ class ValidationFailed(Exception):
         super().__init__(report.summary())
 
 
+class ValidationError(RuntimeError):
+    """GX could not compute an expectation (a query it could not run): no verdict was reached."""
+
+
 class PairsValidationError(ValidationFailed):
     """The curated pairs failed ``expectations/string_pairs.json``."""
 
@@ -192,8 +196,9 @@ def _checks(result) -> list[Check]:
     for item in result.results:
         config = item.expectation_config
         details = item.result or {}
-        if item.exception_info and item.exception_info.get("raised_exception"):
-            raise RuntimeError(f"expectation {config.type} could not run: {item.exception_info['exception_message']}")
+        raised = _raised(item.exception_info)
+        if raised:  # never a verdict on data GX could not read
+            raise ValidationError(f"expectation {config.type} could not run: {raised.strip().splitlines()[0]}")
         rows = [_ordered(r) for r in (details.get("unexpected_index_list") or [])]
         rows.sort(key=lambda r: r.get("row", 0))
         checks.append(Check(
@@ -206,22 +211,64 @@ def _checks(result) -> list[Check]:
     return checks
 
 
+VIEW = "strseq_validated"  # a temporary view on GX's own connections: the column, as 'value'
+
+
+def _view_connections(engine, statement):
+    """Connections for GX's engine, each holding ``VIEW`` (temporary: per session, gone when GX's
+    engine is disposed, nothing written to the database).
+
+    GX runs a query asset's text through ``sqlalchemy.text()``, stringifying and wrapping it again
+    along the way: a quoted table or column name holding ``:name`` becomes a bind parameter, and
+    one holding ``%`` is doubled for psycopg at every level (PostgreSQL then saw a table that does
+    not exist, and GX reported 0 rows as a failed validation). The view's SQL goes to the driver
+    as it is, with no parameters; GX only ever sees ``SELECT value FROM strseq_validated``."""
+    select = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+    if engine.dialect.paramstyle in ("format", "pyformat"):  # the compiler doubled % for a parameter pass
+        select = select.replace("%%", "%")
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+
+    def creator():
+        connection = engine.dialect.connect(*cargs, **cparams)
+        cursor = connection.cursor()
+        cursor.execute(f"CREATE TEMPORARY VIEW {VIEW} AS {select}")
+        cursor.close()
+        connection.commit()
+        return connection
+
+    return creator
+
+
+def _raised(exception_info) -> str | None:
+    """The message of an exception GX caught while computing an expectation's metrics, if any:
+    GX keeps it on the result (flat, or per metric), and the result then reads as failed."""
+    if not isinstance(exception_info, dict):
+        return None
+    if exception_info.get("raised_exception"):
+        return str(exception_info.get("exception_message"))
+    return next((m for m in map(_raised, exception_info.values()) if m), None)
+
+
 @_one_at_a_time
 def validate_column(engine, table, column, max_len: int, min_non_null: float = 0.5,
                     min_within_length: float = 0.99, suite_path: Path | None = None) -> ValidationReport:
     """Run the records suite on ``table.column`` (SQLAlchemy objects) inside the database."""
     import sqlalchemy as sa
 
-    query = str(sa.select(column.label("value")).select_from(table).compile(
-        engine, compile_kwargs={"literal_binds": True}))
     context = _context()
     add = {"sqlite": context.data_sources.add_sqlite, "postgresql": context.data_sources.add_postgres}.get(
         engine.dialect.name, context.data_sources.add_sql)
-    source = add("strseq", connection_string=engine.url.render_as_string(hide_password=False))
-    batch = source.add_query_asset("column", query=query).add_batch_definition_whole_table("all").get_batch()
-    suite = _load_suite(suite_path or suites_dir() / RECORDS_SUITE_FILE)
-    result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_non_null": min_non_null,
-                                                           "min_within_length": min_within_length})
+    creator = _view_connections(engine, sa.select(column.label("value")).select_from(table))
+    source = add("strseq", connection_string=engine.url.render_as_string(hide_password=False),
+                 kwargs={"creator": creator})
+    try:
+        batch = (source.add_query_asset("column", query=f"SELECT value FROM {VIEW}")
+                 .add_batch_definition_whole_table("all").get_batch())
+        suite = _load_suite(suite_path or suites_dir() / RECORDS_SUITE_FILE)
+        result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_non_null": min_non_null,
+                                                               "min_within_length": min_within_length})
+    finally:
+        source.get_engine().dispose()  # the temporary views go with GX's sessions
     checks = [Check(**{**c.__dict__, "column": column.name if c.column == "value" else c.column})
               for c in _checks(result)]
     total = max((int((item.result or {}).get("element_count") or 0) for item in result.results), default=0)

@@ -104,6 +104,9 @@ def database_url(request, tmp_path):
     """A real, empty database: a SQLite file, or a fresh schema on the PostgreSQL server named by
     $STRSEQ_TEST_POSTGRES_URL (skipped where it is not set; `.ci/run` sets it)."""
     if request.param == "sqlite":
+        import sqlite3
+
+        sqlite3.connect(tmp_path / "test.db").close()  # strseq opens existing databases only
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     url = os.environ.get(POSTGRES_ENV)

@@ -1,0 +1,290 @@
+"""Tables shaped wrongly, on real SQLite and PostgreSQL: keys that do not name one row, NULL and
+non-text keys, values that are not text, odd names, one file spelled two ways, things dropped
+between a run and its revert. Each is refused clearly or handled, and nothing is lost: no row
+changes without its audit row, and revert restores what was there."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from strseq_tasks.cleaning import KeyNotUnique, ModelIdentity, clean_table, revert_run
+from strseq_tasks.db import AUDIT, RUNS, DatabaseJobError, LockedError, create_engine, job_lock, reflect_table
+from strseq_tasks.runtime import Prediction
+
+MODEL = ModelIdentity("title", 1, "sha-title")
+
+
+def title_case(texts):
+    """A stand-in model: title case, confident."""
+    return [Prediction(t.title(), 0.95, "ok") for t in texts]
+
+
+def dump(engine, table="people"):
+    """Every row as stored, comparable byte for byte (SQLite: hex of each value, so BLOBs and bytes
+    that are not UTF-8 can be compared too)."""
+    t = sa.Table(table, sa.MetaData(), autoload_with=engine)
+    columns = [sa.func.hex(c) if engine.dialect.name == "sqlite" else c for c in t.columns]
+    with engine.connect() as conn:
+        return sorted((tuple(r) for r in conn.execute(sa.select(*columns)).all()), key=repr)
+
+
+def audit_rows(engine) -> int:
+    if not sa.inspect(engine).has_table(AUDIT):
+        return 0
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar()
+
+
+def make(engine, ddl: list[str], rows: list[dict], table="people"):
+    with engine.begin() as conn:
+        for statement in ddl:
+            conn.exec_driver_sql(statement)
+        if rows:
+            t = sa.Table(table, sa.MetaData(), autoload_with=conn)
+            conn.execute(t.insert(), rows)
+
+
+DUPLICATED = [{"k": k, "name": n} for k, n in [("a", "ANN"), ("a", "BOB"), ("b", "CAT"), ("b", "DAN"), ("c", "EVE")]]
+# each way a key can look unique to a careless check while rows share it
+NOT_PROOF = {
+    "partial unique index": ["CREATE TABLE people (k TEXT, name TEXT)",
+                             "CREATE UNIQUE INDEX people_k ON people (k) WHERE k > 'zzz'"],
+    "unique index on an expression": ["CREATE TABLE people (k TEXT, name TEXT)",
+                                      "CREATE UNIQUE INDEX people_k ON people ((k || name))"],
+    "composite primary key": ["CREATE TABLE people (k TEXT, name TEXT, PRIMARY KEY (k, name))"],
+    "composite unique constraint": ["CREATE TABLE people (k TEXT, name TEXT, UNIQUE (k, name))"],
+}
+
+
+@pytest.mark.parametrize("shape", list(NOT_PROOF))
+def test_a_key_not_proven_unique_is_refused_before_anything_is_written(database_url, shape, ledger):
+    engine = sa.create_engine(database_url)
+    make(engine, NOT_PROOF[shape], DUPLICATED)
+    before = dump(engine)
+    with pytest.raises(DatabaseJobError, match="neither the primary key nor unique") as caught:
+        user = reflect_table(engine, "people", "k", "name", None)
+        clean_table(engine, user, MODEL, title_case)
+    lost = int(dump(engine) != before)
+    ledger("hostile input", f"clean --in-place keyed on a column with duplicates and a {shape}",
+           engine.dialect.name, rows_lost=lost, rows_double_applied=0, error=caught.value)
+    assert not lost and audit_rows(engine) == 0
+    engine.dispose()
+
+
+def test_an_invalid_unique_index_is_no_proof(ledger):
+    """CREATE UNIQUE INDEX CONCURRENTLY on duplicates fails and leaves an INVALID index behind."""
+    url = os.environ.get("STRSEQ_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("STRSEQ_TEST_POSTGRES_URL is not set")
+    import uuid
+
+    schema = f"strseq_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        conn.exec_driver_sql(f'CREATE TABLE "{schema}".people (k TEXT, name TEXT)')
+        conn.exec_driver_sql(f"INSERT INTO \"{schema}\".people VALUES ('a', 'ANN'), ('a', 'BOB')")
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.exec_driver_sql(f'CREATE UNIQUE INDEX CONCURRENTLY people_k ON "{schema}".people (k)')
+    engine = sa.create_engine(url)
+    try:
+        with pytest.raises(DatabaseJobError, match="neither the primary key nor unique") as caught:
+            reflect_table(engine, "people", "k", "name", None, schema=schema)
+        ledger("hostile input", "clean keyed on a column whose unique index is INVALID (a failed CREATE UNIQUE "
+               "INDEX CONCURRENTLY)", "postgresql", rows_lost=0, error=caught.value)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+        admin.dispose()
+
+
+@pytest.mark.parametrize("batch_size, where", [(2, "in a batch of their own"), (3, "across batches")])
+@pytest.mark.parametrize("in_place", [True, False], ids=["in place", "output column"])
+def test_rows_sharing_a_key_roll_their_batch_back(database_url, monkeypatch, in_place, batch_size, where, ledger):
+    """Whatever proof of uniqueness was accepted, rows sharing a key are never written: a batch
+    holding a key twice, or an UPDATE by key that touches more than one row, rolls the batch back
+    and fails the run, with every earlier change audited (and revertable)."""
+    engine = sa.create_engine(database_url)
+    make(engine, ["CREATE TABLE people (k TEXT, name TEXT, out TEXT)"],
+         [{"k": k, "name": n, "out": None} for k, n in [("0", "ZED"), ("1", "AMY"), ("a", "ANN"), ("a", "ANN")]])
+    monkeypatch.setattr("strseq_tasks.db.key_is_unique", lambda *a: True)  # proofs that do not hold
+    monkeypatch.setattr("strseq_tasks.db.shared_key", lambda *a: None)
+    user = reflect_table(engine, "people", "k", "name", None if in_place else "out")
+    before = dump(engine)
+    with pytest.raises(KeyNotUnique, match="several rows" if batch_size == 2 else "matched 2 rows") as caught:
+        clean_table(engine, user, MODEL, title_case, batch_size=batch_size)
+    after = dump(engine)
+    changed = sum(a != b for a, b in zip(before, after))
+    audited = audit_rows(engine)
+    with engine.connect() as conn:
+        status = conn.execute(sa.text(f"SELECT status FROM {RUNS}")).scalar()
+    ledger("hostile input", f"two rows sharing a key, {where} ({'in place' if in_place else 'output column'})",
+           engine.dialect.name, rows_lost=changed - audited, rows_double_applied=0, error=caught.value)
+    assert changed == audited == (2 if batch_size == 2 else 0) and status == "failed"
+    assert not any(b[0] == "a" and a != b for a, b in zip(after, before))  # the shared key's rows untouched
+    engine.dispose()
+
+
+def test_a_unique_index_with_another_collation_than_its_column_is_no_proof(tmp_path, ledger):
+    """SQLite: a unique index on k COLLATE BINARY holds 'a' and 'A', which WHERE k = ? on a NOCASE
+    column finds together."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    make(engine, ["CREATE TABLE people (k TEXT COLLATE NOCASE, name TEXT)",
+                  "CREATE UNIQUE INDEX people_k ON people (k COLLATE BINARY)"],
+         [{"k": "a", "name": "ANN"}, {"k": "A", "name": "ANN"}])
+    before = dump(engine)
+    with pytest.raises(DatabaseJobError, match="on several rows") as caught:
+        reflect_table(engine, "people", "k", "name", None)
+    ledger("hostile input", "clean keyed on a NOCASE column whose unique index is COLLATE BINARY ('a' and 'A')",
+           "sqlite", rows_lost=int(dump(engine) != before), rows_double_applied=0, error=caught.value)
+    assert dump(engine) == before
+    engine.dispose()
+
+
+NULL_KEYS = {
+    "sqlite": ["CREATE TABLE people (k TEXT PRIMARY KEY, name TEXT)"],  # SQLite lets a TEXT primary key be NULL
+    "postgresql": ["CREATE TABLE people (k TEXT UNIQUE, name TEXT)"],
+}
+
+
+def test_null_keys_are_refused_up_front(database_url, ledger):
+    engine = sa.create_engine(database_url)
+    make(engine, NULL_KEYS[engine.dialect.name],
+         [{"k": None, "name": "ANN"}, {"k": None, "name": "BOB"}, {"k": "c", "name": "CAT"}])
+    before = dump(engine)
+    with pytest.raises(DatabaseJobError, match="holds 2 NULL") as caught:
+        reflect_table(engine, "people", "k", "name", None)
+    ledger("hostile input", "clean keyed on a unique column holding 2 NULL keys", engine.dialect.name,
+           rows_lost=int(dump(engine) != before), rows_double_applied=0, error=caught.value)
+    assert dump(engine) == before
+    engine.dispose()
+
+
+@pytest.mark.parametrize("ddl, key", [("k TEXT PRIMARY KEY", "X'00FF'"), ("k INTEGER UNIQUE", "1.5")],
+                         ids=["BLOB in a TEXT key", "REAL in an INTEGER key"])
+def test_sqlite_keys_that_are_neither_text_nor_integer_are_refused(tmp_path, ddl, key, ledger):
+    path = tmp_path / "k.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE people ({ddl}, name TEXT)")
+        conn.execute(f"INSERT INTO people VALUES ({key}, 'ANN'), (2, 'BOB')")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with pytest.raises(DatabaseJobError, match="holds 1 NULL .or, on SQLite, non-text") as caught:
+        reflect_table(engine, "people", "k", "name", None)
+    ledger("hostile input", f"clean keyed on a SQLite {ddl} holding {key}", "sqlite", rows_lost=0, error=caught.value)
+    engine.dispose()
+
+
+def test_one_sqlite_file_spelled_two_ways_is_one_lock(tmp_path, monkeypatch, ledger):
+    path = tmp_path / "crm.db"
+    sqlite3.connect(path).close()
+    (tmp_path / "link.db").symlink_to(path)
+    monkeypatch.chdir(tmp_path)
+    spellings = [f"sqlite:///{path}", "sqlite:///crm.db", "sqlite:///./crm.db", "sqlite:///link.db",
+                 f"sqlite:///file:{path}?mode=rw&uri=true"]
+    engines = [sa.create_engine(url) for url in spellings]
+    refused = []
+    with job_lock(engines[0], "people", "name"):
+        for engine in engines[1:]:
+            with pytest.raises(LockedError) as caught:
+                with job_lock(engine, "people", "name"):
+                    pass
+            refused.append(caught.value)
+    ledger("concurrency", "a second run on one SQLite file spelled another way (relative, ./, a symbolic "
+           "link, a file: URI)", "sqlite", rows_double_applied=0, error=refused[0])
+    assert len(refused) == 4
+    with job_lock(engines[1], "people", "name"):  # released: any spelling takes it now
+        pass
+
+
+HOSTILE_NAMES = ["pct%name", "co:lon", "%(x)s and :y", "50%:off"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_percent_and_colon_in_names_reach_sql_and_validation_intact(database_url, name, ledger):
+    from strseq_tasks.validation import validate_column
+
+    table, key, column, output = f"t {name}", f"k {name}", f"c {name}", f"out {name}"
+    meta = sa.MetaData()
+    t = sa.Table(table, meta, sa.Column(key, sa.Integer, primary_key=True), sa.Column(column, sa.Text))
+    meta.create_all(sa.create_engine(database_url))
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(t.insert(), [{key: i, column: v} for i, v in enumerate(["ANN LEE", "BOB", None, "CAT"], 1)])
+    user = reflect_table(engine, table, key, column, output, create_output=True)
+    report = validate_column(engine, user.table, user.column, max_len=64)
+    run = clean_table(engine, user, MODEL, title_case)
+    written = sa.Table(table, sa.MetaData(), autoload_with=engine).c[output]
+    with engine.connect() as conn:
+        out = conn.execute(sa.select(written).order_by(written.table.c[key])).scalars().all()
+    restored = revert_run(engine, run.run_id)
+    ledger("hostile input", f"table, key, column and output names holding {name!r}: validated, cleaned, reverted",
+           engine.dialect.name, rows_lost=sum(a != b for a, b in zip(out, ["Ann Lee", "Bob", None, "Cat"])),
+           rows_double_applied=0)
+    assert report.success and report.rows == 4, report.summary()
+    assert out == ["Ann Lee", "Bob", None, "Cat"] and restored == 3
+    engine.dispose()
+
+
+def _sqlite_with_junk(path):
+    """people(id, name, name_clean): rows 2 and 3 hold a BLOB and bytes that are not UTF-8 as name,
+    row 5 a BLOB in the output column; the rest ordinary text."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, name_clean TEXT)")
+        conn.execute("INSERT INTO people VALUES (1, 'ANN', NULL), (2, X'00FF41', NULL), "
+                     "(3, CAST(X'C328414E4E' AS TEXT), NULL), (4, 'BOB', NULL), (5, 'CAT', X'FFFE'), "
+                     "(6, 'DAN', NULL)")
+
+
+def test_values_that_are_not_text_are_left_alone_and_every_run_gets_past_them(tmp_path, caplog, ledger):
+    path = tmp_path / "junk.db"
+    _sqlite_with_junk(path)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    before = dump(engine)
+    user = reflect_table(engine, "people", "id", "name", "name_clean")
+    with caplog.at_level(logging.WARNING, logger="strseq.clean"):
+        first = clean_table(engine, user, MODEL, title_case, batch_size=3)
+    second = clean_table(engine, user, MODEL, title_case, batch_size=3)
+    after = dict((r[0], r) for r in dump(engine))
+    untouched = all(after[key] == row for key, row in ((r[0], r) for r in before) if key in ("32", "33", "35"))
+    ledger("hostile input", "SQLite TEXT column holding a BLOB, bytes that are not UTF-8, and a BLOB in the "
+           "output column: left alone, counted as skipped, run after run", "sqlite",
+           rows_lost=int(not untouched), rows_double_applied=0, error=caplog.records[0].getMessage())
+    assert (first.changed, first.skipped) == (3, 3) and (second.already_done, second.skipped) == (3, 3)
+    assert untouched and "not text" in caplog.text and "keys 2, 3" in caplog.text
+    assert revert_run(engine, first.run_id) == 3 and dump(engine) == before
+    engine.dispose()
+
+
+def test_a_key_that_is_not_utf8_stops_the_run_clearly(tmp_path):
+    path = tmp_path / "keys.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE people (k TEXT PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO people VALUES ('a', 'ANN'), (CAST(X'62FF' AS TEXT), 'BOB')")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    user = reflect_table(engine, "people", "k", "name", None)
+    with pytest.raises(DatabaseJobError, match="is not UTF-8 text"):
+        clean_table(engine, user, MODEL, title_case, batch_size=1)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("dropped", ["output column", "table"])
+def test_revert_after_the_output_column_or_table_was_dropped_says_so(database_url, dropped, ledger):
+    engine = sa.create_engine(database_url)
+    make(engine, ["CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)"],
+         [{"id": 1, "name": "ANN"}, {"id": 2, "name": "BOB"}])
+    user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+    run = clean_table(engine, user, MODEL, title_case)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE people" if dropped == "table" else "ALTER TABLE people DROP COLUMN name_clean")
+    with pytest.raises(DatabaseJobError, match="cannot be reverted") as caught:
+        revert_run(engine, run.run_id)
+    ledger("hostile input", f"revert after the run's {dropped} was dropped", engine.dialect.name,
+           error=caught.value)
+    assert audit_rows(engine) == 2  # the old values are still there
+    engine.dispose()
