@@ -34,11 +34,13 @@ from .db import (
     DatabaseJobError,
     UserTable,
     count_rows,
+    create_engine,
     job_lock,
     job_tables,
     key_text,
     key_value,
     read_batches,
+    reflect_table,
     value_hash,
 )
 from .metrics import char_diff
@@ -88,6 +90,18 @@ class CleanParams(BaseModel):
     def target_column(self) -> str | None:
         """The output column's name, or None when cleaning in place."""
         return None if self.in_place else (self.output_column or f"{self.column}_clean")
+
+
+def preflight(params: CleanParams) -> None:
+    """What can be checked before a run starts, writing nothing (the CLI calls it before Prefect
+    starts, so a mistyped URL or a table that cannot be cleaned gets one clear line): the database
+    answers, and the table, its key and the columns can be cleaned."""
+    engine = create_engine(params.db)
+    try:
+        reflect_table(engine, params.table, params.key, params.column, params.target_column(),
+                      params.create_output_column, params.db_schema, dry_run=True)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)

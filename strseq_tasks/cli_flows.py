@@ -246,6 +246,12 @@ def clean(
             import prefect_dask  # noqa: F401
         except ImportError as exc:
             _fail(f"--dask-address needs prefect-dask ({exc}): pip install 'strseq[dask]'", code=1)
+    from .cleaning import preflight
+
+    try:
+        preflight(params)
+    except (DatabaseJobError, UrlReferenceError) as exc:
+        _fail(str(exc))
     try:
         with _rows_progress(quiet, "dry run" if dry_run else "cleaning") as progress, watch_progress(progress):
             result = clean_flow(params)

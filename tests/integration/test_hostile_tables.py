@@ -288,3 +288,75 @@ def test_revert_after_the_output_column_or_table_was_dropped_says_so(database_ur
            error=caught.value)
     assert audit_rows(engine) == 2  # the old values are still there
     engine.dispose()
+
+
+# --- the same, as a user meets it: the real command ------------------------------------------------
+
+
+def _one_error_line(proc) -> str:
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return errors[0]
+
+
+MISSING_DATABASES = {
+    "a mistyped SQLite file": ("sqlite:///typo.db", "no SQLite database at"),
+    "a SQLite file under a folder that does not exist": ("sqlite:////nonexistent/dir/x.db", "no SQLite database at"),
+    "a SQLite URL naming a folder": ("sqlite:///.", "is a folder"),
+    "postgres+psycopg:// (no such dialect)": ("postgres+psycopg://postgres@127.0.0.1:5432/test",
+                                               "not a database URL strseq can use"),
+    "a PostgreSQL port nobody listens on (with a password)": ("postgresql+psycopg://postgres:Pw-s3cret@127.0.0.1:1/test",
+                                                              "cannot connect to"),
+}
+
+
+# every case through review (the lightest command); clean and revert share its one code path (create_engine)
+@pytest.mark.parametrize("command, cases", [("review", list(MISSING_DATABASES)),
+                                            ("clean", list(MISSING_DATABASES)[::3]),
+                                            ("revert", list(MISSING_DATABASES)[1::3])])
+def test_commands_refuse_a_database_that_is_not_there_and_create_nothing(tmp_path, lower_bundle, command, cases,
+                                                                         ledger):
+    args = {"clean": ["--table", "people", "--key", "id", "--column", "name", "--model", lower_bundle],
+            "review": [], "revert": ["--run-id", "some-run"]}[command]
+    from .cli_harness import run_strseq
+
+    for case in cases:
+        url, message = MISSING_DATABASES[case]
+        proc = run_strseq(command, "--db", url, *args, cwd=tmp_path, timeout=300)
+        error = _one_error_line(proc)
+        created = sorted(p.name for p in tmp_path.iterdir())
+        ledger("hostile input", f"strseq {command} on {case}", "sqlite" if "sqlite" in url else "postgresql",
+               rows_lost=0, error=error)
+        assert message in error and "Pw-s3cret" not in proc.stderr + proc.stdout, error
+        assert created == [], created  # no empty database left behind
+
+
+def test_clean_refuses_the_reported_partial_index_table_before_prefect_starts(database_url, lower_bundle, ledger):
+    from .cli_harness import run_strseq
+
+    engine = sa.create_engine(database_url)
+    make(engine, NOT_PROOF["partial unique index"], DUPLICATED)
+    before = dump(engine)
+    proc = run_strseq("clean", "--db", database_url, "--table", "people", "--key", "k", "--column", "name",
+                      "--model", lower_bundle, "--in-place", "--threshold", "0")
+    error = _one_error_line(proc)
+    ledger("hostile input", "strseq clean --in-place keyed on duplicates under a partial unique index (keys a,a,b,b,c)",
+           engine.dialect.name, rows_lost=int(dump(engine) != before), rows_double_applied=0, error=error)
+    assert "neither the primary key nor unique" in error and dump(engine) == before
+    assert "Starting temporary server" not in proc.stderr  # refused before any flow ran
+    engine.dispose()
+
+
+def test_revert_command_after_the_table_was_dropped(tmp_path, ledger):
+    from .cli_harness import run_strseq
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = sa.create_engine(url)
+    make(engine, ["CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)"], [{"id": 1, "name": "ANN"}])
+    run = clean_table(engine, reflect_table(engine, "people", "id", "name", None), MODEL, title_case)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE people")
+    engine.dispose()
+    error = _one_error_line(run_strseq("revert", "--db", url, "--run-id", run.run_id))
+    ledger("hostile input", "strseq revert after the run's table was dropped", "sqlite", error=error)
+    assert "no longer exists" in error
