@@ -18,6 +18,32 @@ os.environ.pop("PREFECT_API_URL", None)
 from fixtures.data import EXAMPLES, TINY_MODEL, read_csv_pairs  # noqa: E402  (tests/ is on sys.path)
 from reliability_ledger import LEDGER  # noqa: E402
 
+POSTGRES_ENV = "STRSEQ_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _find_postgres() -> str:
+    """$STRSEQ_TEST_POSTGRES_URL, or the default address when a server answers there (then set in
+    the environment, so every test and the commands they start use it): the README's one test
+    command runs the PostgreSQL tests wherever a server is. Returns what the report header says."""
+    if os.environ.get(POSTGRES_ENV):
+        return f"PostgreSQL tests on ${POSTGRES_ENV}"
+    try:
+        import psycopg
+
+        psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - no server, no driver, no database: the tests skip
+        return f"PostgreSQL tests SKIPPED: nothing answers at {DEFAULT_POSTGRES_URL} ({str(exc).strip()[:120]})"
+    os.environ[POSTGRES_ENV] = DEFAULT_POSTGRES_URL
+    return f"PostgreSQL tests on {DEFAULT_POSTGRES_URL} (a server answers there)"
+
+
+POSTGRES_STATUS = _find_postgres()
+
+
+def pytest_report_header(config):
+    return POSTGRES_STATUS
+
 
 @pytest.fixture
 def ledger(request):
@@ -96,13 +122,10 @@ def tiny_model_config() -> dict:
     return dict(TINY_MODEL)
 
 
-POSTGRES_ENV = "STRSEQ_TEST_POSTGRES_URL"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """A real, empty database: a SQLite file, or a fresh schema on the PostgreSQL server named by
-    $STRSEQ_TEST_POSTGRES_URL (skipped where it is not set; `.ci/run` sets it)."""
+    $STRSEQ_TEST_POSTGRES_URL, or found at the default address (skipped where neither answers)."""
     if request.param == "sqlite":
         import sqlite3
 
@@ -111,7 +134,7 @@ def database_url(request, tmp_path):
         return
     url = os.environ.get(POSTGRES_ENV)
     if not url:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
+        pytest.skip(POSTGRES_STATUS)
     import uuid
 
     import sqlalchemy as sa
