@@ -230,6 +230,8 @@ def _view_connections(engine, statement):
 
     def creator():
         connection = engine.dialect.connect(*cargs, **cparams)
+        if engine.dialect.name == "sqlite":  # GX lists offending values: one not UTF-8 must not stop it
+            connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
         cursor = connection.cursor()
         cursor.execute(f"CREATE TEMPORARY VIEW {VIEW} AS {select}")
         cursor.close()

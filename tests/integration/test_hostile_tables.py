@@ -360,3 +360,21 @@ def test_revert_command_after_the_table_was_dropped(tmp_path, ledger):
     error = _one_error_line(run_strseq("revert", "--db", url, "--run-id", run.run_id))
     ledger("hostile input", "strseq revert after the run's table was dropped", "sqlite", error=error)
     assert "no longer exists" in error
+
+
+def test_validation_reads_values_that_are_not_text_without_stopping(tmp_path, ledger):
+    """GX lists offending values: a too-long value that is not UTF-8 must be listed, not crash it."""
+    from strseq_tasks.validation import validate_column
+
+    path = tmp_path / "junk.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO people VALUES (1, 'ANN'), (2, X'FFFF'), (3, CAST(X'C328" + "41" * 30 + "' AS TEXT))")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    user = reflect_table(engine, "people", "id", "name", None)
+    report = validate_column(engine, user.table, user.column, max_len=10, min_within_length=0.9)
+    ledger("hostile input", "validation of a SQLite column whose too-long value is not UTF-8", "sqlite",
+           rows_lost=0, error=report.summary())
+    assert not report.success and report.rows == 3
+    assert [c.unexpected for c in report.failures] == [1]  # the 32-byte value, listed despite its bytes
+    engine.dispose()
