@@ -30,6 +30,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .bundle_schema import BundleError, check_manifest
+
 FORMAT = "strseq-bundle/1"
 MANIFEST = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
@@ -41,10 +43,6 @@ INT8_ENCODER_FILE = "encoder.int8.onnx"  # optional: int8 graphs, served by defa
 INT8_DECODER_FILE = "decoder_step.int8.onnx"
 GRAPH_FILES = {"fp32": (ENCODER_FILE, DECODER_FILE), "int8": (INT8_ENCODER_FILE, INT8_DECODER_FILE)}
 REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, VOCAB_FILE)  # what prediction reads
-
-
-class BundleError(Exception):
-    """A model folder that is missing, incomplete, of another format or tampered with."""
 
 
 def sha256_file(path: Path) -> str:
@@ -194,7 +192,8 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
 
 def read_manifest(folder: Path, fmt: str = FORMAT, required: tuple[str, ...] = REQUIRED_FILES,
                   kind: str = "model") -> dict:
-    """The verified manifest of a bundle: every listed file present with its recorded sha256.
+    """The verified manifest of a bundle: every listed file present with its recorded sha256, and
+    every value it holds of the type and in the range strseq uses (``bundle_schema``).
 
     ``fmt``, ``required`` and ``kind`` (for messages) select the bundle type: model bundles by
     default, language-model bundles from ``lm_bundle``.
@@ -227,4 +226,5 @@ def read_manifest(folder: Path, fmt: str = FORMAT, required: tuple[str, ...] = R
             raise BundleError(f"{folder} is incomplete: {name} is missing")
         if sha256_file(file) != expected:
             raise BundleError(f"{file} does not match its sha256 in {MANIFEST}: the bundle was altered")
+    check_manifest(folder, manifest, fmt)
     return manifest

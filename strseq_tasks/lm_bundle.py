@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from . import __version__
 from .bundle import MANIFEST, VOCAB_FILE, BundleError, read_manifest, write_bundle
+from .bundle_schema import read_vocab
 from .lm import CharLM, LMConfig, build_lm, extend_vocab, lm_vocab, resize_lm
 from .pretraining import EvalReport, PretrainConfig, fit_lm
 from .vocab import CharVocab
@@ -69,16 +71,14 @@ class LoadedLM:
 def load_lm(folder: Path | str) -> LoadedLM:
     """A verified LM bundle (every file's sha256 checked before anything is read)."""
     folder = Path(folder)
+    # lm_config's values, and its sizes against the weights' (before any tensor is made): bundle_schema
     manifest = read_manifest(folder, fmt=LM_FORMAT, required=LM_FILES, kind="language-model")
+    vocab = read_vocab(folder, manifest["lm_config"]["vocab_size"])
+    lm = CharLM(vocab, LMConfig(**manifest["lm_config"]))
     try:
-        vocab = CharVocab.from_json((folder / VOCAB_FILE).read_text(encoding="utf-8"))
-        cfg = LMConfig(**manifest["lm_config"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{folder}: unreadable vocabulary or lm_config ({exc})") from None
-    if cfg.vocab_size != len(vocab):
-        raise BundleError(f"{folder}: lm_config vocab_size {cfg.vocab_size} != vocabulary size {len(vocab)}")
-    lm = CharLM(vocab, cfg)
-    missing, unexpected = load_model(lm, str(folder / LM_WEIGHTS), strict=False)
+        missing, unexpected = load_model(lm, str(folder / LM_WEIGHTS), strict=False)
+    except (RuntimeError, SafetensorError) as exc:  # a tensor of another shape or a damaged file
+        raise BundleError(f"{folder / LM_WEIGHTS}: weights do not fit the LM ({str(exc).splitlines()[0]})") from None
     if missing or unexpected:
         raise BundleError(f"{folder / LM_WEIGHTS}: weights do not fit the LM "
                           f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")

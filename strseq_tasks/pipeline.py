@@ -19,17 +19,18 @@ from safetensors.torch import save_model
 from . import __version__
 from .augment import augment
 from .bundle import KNOWN_FILE, VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
+from .bundle_schema import MAX_KNOWN_DISTANCE, check_model_config
 from .calibration import fit_calibration
 from .export import check_parity, export_onnx
 from .known import KnownValues
 from .lm import extend_vocab, initialize_from_lm
 from .lm_bundle import default_lm_path, load_lm
 from .metrics import jsonable, reliability_table, summarize
-from .model import build_model
+from .model import ModelConfig, build_model
 from .quantize import METHOD, judge_int8, quantize_graphs
 from .runtime import OrtStepper, decode_folder, open_sessions
 from .training import EpochReport, FitResult, TrainConfig, fit, predict_torch
-from .vocab import CharVocab
+from .vocab import SPECIALS, CharVocab
 
 log = logging.getLogger("strseq")
 
@@ -163,9 +164,15 @@ def train_bundle(
         raise TrainingDataError(f"need at least 4 pairs to train (and hold some out), got {len(pairs)}")
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already exists (pass --force to replace it)")
+    # what training writes must load (bundle_schema): sizes and max_len before the model is built,
+    # the vocabulary's size after
+    check_model_config(ModelConfig(vocab_size=len(SPECIALS) + 1, **(model_overrides or {})).to_dict())
+    if known is not None and known.max_distance > MAX_KNOWN_DISTANCE:
+        raise ValueError(f"known values' max_distance must be at most {MAX_KNOWN_DISTANCE}, not {known.max_distance}")
     started = time.monotonic()
     vocab, model, lm_info = initial_model([t for pair in pairs for t in pair], train_cfg.seed, model_overrides,
                                           pretrained)
+    check_model_config(model.cfg.to_dict())
     log.info("training on %d pairs: %d characters in the vocabulary, %d parameters",
              len(pairs), len(vocab), sum(p.numel() for p in model.parameters()))
     result = fit(model, vocab, pairs, train_cfg, on_epoch=on_epoch, known=known)

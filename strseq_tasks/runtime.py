@@ -20,17 +20,19 @@ import numpy as np
 import onnxruntime as ort
 
 from .batching import SourceBatch
-from .bundle import GRAPH_FILES, KNOWN_FILE, VOCAB_FILE, BundleError, read_manifest
+from .bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
+from .bundle_schema import read_known, read_vocab
 from .calibration import Calibration
 from .decoding import State
 from .known import KnownValues
 from .quantize import INT8_DISABLED_OPTIMIZERS, resolve_precision
 from .transduce import transduce
-from .vocab import CharVocab, normalize_text
+from .vocab import CharVocab, lower_char, normalize_text, upper_char
 
 STATUS_OK = "ok"  # the model's output
 STATUS_EMPTY = "empty"  # empty input: returned unchanged, not normalized
 STATUS_TOO_LONG = "too_long"  # longer than the model's limit: returned unchanged, confidence 0
+BATCH_BYTES = 64 << 20  # copy maps per decoded batch, at most (a batch of 64 names takes ~1 MB)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,28 @@ class OrtStepper:
         return log_probs, (hidden, attn, feed)
 
 
+def copy_map_bytes(text: str, vocab: CharVocab) -> int:
+    """Bytes of one row's copy map (``batching.encode_sources``): 3 modes x length x (vocabulary
+    + the row's characters it lacks) float32s. It is what a long row costs: 14 MB at 1,024
+    characters of a script the vocabulary lacks (a names model), 20 kB for a name."""
+    unseen = {v for c in set(text) for v in (c, lower_char(c), upper_char(c)) if v not in vocab}
+    return 4 * 3 * len(text) * (len(vocab) + len(unseen))
+
+
+def batch_groups(texts: Sequence[str], vocab: CharVocab, batch_size: int,
+                 copies: int = 1) -> dict[int, list[str]]:
+    """``texts`` grouped by the batch size each may be decoded at: ``batch_size``, or fewer rows
+    (a power of two) where a batch of them would hold more than ``BATCH_BYTES`` of copy maps
+    (``copies`` of each row's). One batch of 64 values of 1,024 characters of an unseen script
+    otherwise took 1.2 GB."""
+    groups: dict[int, list[str]] = {}
+    for text in texts:
+        fits = BATCH_BYTES // (copies * copy_map_bytes(text, vocab))
+        size = batch_size if fits >= batch_size else 1 << max(fits.bit_length() - 1, 0)
+        groups.setdefault(size, []).append(text)
+    return groups
+
+
 class Normalizer:
     """A loaded model bundle. Verifies every file's sha256 before creating any session.
 
@@ -123,8 +147,8 @@ class Normalizer:
     def __init__(self, bundle: str | Path, threads: int | None = None, known: KnownValues | None = None,
                  precision: str | None = "auto"):
         self.path = Path(bundle)
-        self.manifest = read_manifest(self.path)
-        self.vocab = CharVocab.from_json((self.path / VOCAB_FILE).read_text(encoding="utf-8"))
+        self.manifest = read_manifest(self.path)  # with every value this reads checked (bundle_schema)
+        self.vocab = read_vocab(self.path, self.manifest["model_config"]["vocab_size"])
         try:
             self.precision = resolve_precision(self.manifest, precision)
         except BundleError as exc:
@@ -140,17 +164,18 @@ class Normalizer:
         self.known = known if known is not None else self._bundle_known(decoding.get("known_values"))
         # weight of the known values' list-order prior, chosen in training (also applied to a list given here)
         self.known_prior = float((decoding.get("known_values") or {}).get("prior_weight", 0.0))
-        self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
+        try:
+            self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
+        except Exception as exc:  # onnxruntime's own error types: a graph it cannot load
+            raise BundleError(f"{self.path}: onnxruntime cannot load its {self.precision} graphs: "
+                              f"{str(exc).splitlines()[0]}") from None
 
     def _bundle_known(self, info: dict | None) -> KnownValues | None:
         if not info:
             return None
-        if info.get("file") != KNOWN_FILE or KNOWN_FILE not in self.manifest["files"]:
+        if KNOWN_FILE not in self.manifest["files"]:
             raise BundleError(f"{self.path}: the manifest names known values but does not list {KNOWN_FILE}")
-        try:
-            return KnownValues.from_json((self.path / KNOWN_FILE).read_text(encoding="utf-8"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BundleError(f"{self.path / KNOWN_FILE} is not a known-values file: {exc}") from None
+        return read_known(self.path, info)
 
     @property
     def name(self) -> str:
@@ -172,14 +197,17 @@ class Normalizer:
         texts = [normalize_text(t) for t in given]  # what the model reads, and how long it is
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
         unique = list(dict.fromkeys(texts[i] for i in ok))  # a repeated value is predicted once
-        outputs, logprob, distance = transduce(
-            unique, self.vocab, self.stepper, self.max_len,
-            beam=beam or self.default_beam, batch_size=batch_size,
-            on_batch=on_batch,
-            identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
-        )
-        confidence = self.calibration.confidence(logprob, distance) if unique else np.zeros(0)
-        answer = {t: Prediction(o, float(c), STATUS_OK) for t, o, c in zip(unique, outputs, confidence)}
+        beam = beam or self.default_beam
+        # a hypothesis or a known value scored for a row each gather a copy of its copy map
+        copies = max(beam, 1 + self.known.max_candidates if self.known else 1)
+        answer = {}
+        for size, group in batch_groups(unique, self.vocab, batch_size, copies).items():
+            outputs, logprob, distance = transduce(
+                group, self.vocab, self.stepper, self.max_len, beam=beam, batch_size=size, on_batch=on_batch,
+                identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
+            )
+            confidence = self.calibration.confidence(logprob, distance)
+            answer.update((t, Prediction(o, float(c), STATUS_OK)) for t, o, c in zip(group, outputs, confidence))
         result = [
             Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in given
         ]

@@ -19,6 +19,7 @@ from strseq_tasks.bundle import exchange, read_manifest, recover_leftovers
 
 POINTS = 10  # per mode: a first build, and a rebuild over an existing bundle (--force)
 REQUIRED = ("vocab.json",)
+FORMAT = "strseq-crash-test/1"  # files of no real bundle type: checked for integrity, not for sense
 
 JOB = textwrap.dedent("""
     import json, os, signal, sys
@@ -51,7 +52,7 @@ JOB = textwrap.dedent("""
         hit()
         return {"tag": tag}
 
-    bundle.write_bundle(out, build, overwrite=overwrite, required=("vocab.json",))
+    bundle.write_bundle(out, build, overwrite=overwrite, fmt="strseq-crash-test/1", required=("vocab.json",))
     print(json.dumps(seen))
 """)
 
@@ -62,7 +63,7 @@ def _build(out, at, overwrite, tag):
 
 
 def _tag(out):
-    return read_manifest(out, required=REQUIRED)["tag"]
+    return read_manifest(out, fmt=FORMAT, required=REQUIRED)["tag"]
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["first build", "rebuild"])

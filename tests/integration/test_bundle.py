@@ -141,7 +141,9 @@ def test_predict_refuses_a_tampered_bundle(case, bundle_copy, tmp_path, ledger):
 
 def test_predict_refuses_a_folder_that_is_not_a_bundle(tmp_path):
     source = write_csv(tmp_path / "inputs.csv", ["input"], [["SMITH, John"]])
-    for folder, fragment in ((tmp_path / "absent", "no such directory"), (tmp_path, "manifest.json is missing")):
+    (tmp_path / "empty").mkdir()  # not tmp_path itself: the output may not go inside the --model folder
+    for folder, fragment in ((tmp_path / "absent", "no such directory"),
+                             (tmp_path / "empty", "manifest.json is missing")):
         proc = run_strseq("predict", "--model", folder, "--input", source, "--output", tmp_path / "out.csv")
         assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
