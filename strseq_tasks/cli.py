@@ -17,7 +17,16 @@ from typing import Annotated
 import typer
 
 from .bundle import BundleError
-from .io import InputFileError, read_inputs, read_pairs, write_table
+from .io import (
+    InputFileError,
+    OutputPathError,
+    check_output,
+    read_inputs,
+    read_pairs,
+    same_file,
+    write_table,
+    write_text,
+)
 from .known import DEFAULT_MAX_DISTANCE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -62,6 +71,30 @@ def _precision_line(info: dict) -> str:
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _check_output(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True) -> None:
+    """Refuse, before any work, an output that is one of ``inputs`` ((option, path) pairs), lies
+    in or holds one, or cannot be written (see ``io.check_output``); --force never overrides it."""
+    if output is None:
+        return
+    try:
+        check_output(option, output, inputs, folder=folder, replaced=replaced)
+    except OutputPathError as exc:
+        _fail(str(exc))
+
+
+def _known_inputs(paths: list[Path] | None) -> list[tuple[str, Path]]:
+    return [("--known-values", p) for p in paths or []]
+
+
+def _write_output(option: str, path: Path, write) -> None:
+    """``write()`` (atomic); a failure now (disk full, a folder removed since the check) is one
+    error line, and the write left no partial file."""
+    try:
+        write()
+    except OSError as exc:
+        _fail(f"{option} {path} could not be written ({exc}); nothing was written there")
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -137,6 +170,9 @@ def train(
     prefer those values: the way to correct misspellings of values the pairs never showed.
     """
     _setup_logging(quiet)
+    lm_folder = None if pretrained in (None, "default") else pretrained  # "default": the LM shipped with strseq
+    _check_output("--out", out, [("--pairs", pairs), *_known_inputs(known_values), ("--pretrained", lm_folder)],
+                  folder=True)
     if out.exists() and not force:
         _fail(f"{out} already exists (pass --force to replace it)")
     if pretrained is not None and no_pretrained:
@@ -273,9 +309,10 @@ def pretrain(
     from .io import read_corpus
 
     _setup_logging(quiet)
+    files = [*corpus, *(more or [])]
+    _check_output("--out", out, [*(("--corpus", f) for f in files), ("--from", from_)], folder=True)
     if out.exists() and not force:
         _fail(f"{out} already exists (pass --force to replace it)")
-    files = [*corpus, *(more or [])]
     try:
         report = read_corpus(files, column, max_len)
     except InputFileError as exc:
@@ -284,6 +321,8 @@ def pretrain(
         log.warning("skipped %d blank value(s) and %d string(s) longer than %d characters",
                     report.blank, report.too_long, max_len)
     try:
+        from safetensors import SafetensorError
+
         from .lm_bundle import pretrain_bundle
         from .pretraining import PretrainConfig
     except ImportError as exc:
@@ -301,6 +340,10 @@ def pretrain(
             _fail(f"--from: {exc}")
         except (FileExistsError, ValueError) as exc:
             _fail(str(exc))
+        except (OSError, SafetensorError) as exc:
+            # disk full (safetensors reports it in its own type) or a folder removed since the check:
+            # write_bundle has removed its temporary folder
+            _fail(f"--out {out} could not be written ({exc}); nothing was written there")
     held = manifest["heldout"]
     typer.echo(f"\nLM written to {out}: {manifest['corpus']['strings']} strings, "
                f"{manifest['training']['steps']} steps ({manifest['training']['epochs']} epochs), "
@@ -428,6 +471,8 @@ def predict(
 ) -> None:
     """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
     _setup_logging(quiet)
+    model_dir = resolve_model(model)
+    _check_output("--output", output, [("--input", input), ("--model", model_dir), *_known_inputs(known_values)])
     try:
         frame = read_inputs(input)
     except InputFileError as exc:
@@ -435,15 +480,15 @@ def predict(
     clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
     if clash:
         _fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
-    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values,
-                                  precision.value)
+    normalizer = _load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
+                                  no_known_values, precision.value)
     predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet, workers,
                                           threads)
     out = frame.copy()
     out["prediction"] = [p.text for p in predictions]
     out["confidence"] = [round(p.confidence, 6) for p in predictions]
     out["status"] = [p.status for p in predictions]
-    write_table(out, output)
+    _write_output("--output", output, lambda: write_table(out, output))
     changed = sum(p.text != t for p, t in zip(predictions, frame["input"]))
     flagged = sum(p.status != "ok" for p in predictions)
     log.info("wrote %d predictions to %s (%d changed, %d passed through as empty/too long)",
@@ -472,8 +517,14 @@ def evaluate(
     from .metrics import jsonable, reliability_table, summarize
 
     _setup_logging(quiet)
-    normalizer = _load_normalizer(model, threads, known_values, known_column, max_distance, no_known_values,
-                                  precision.value)
+    model_dir = resolve_model(model)
+    sources = [("--pairs", pairs), ("--model", model_dir), *_known_inputs(known_values)]
+    _check_output("--output", output, sources)
+    _check_output("--json", json_out, sources)
+    if output is not None and json_out is not None and same_file(output, json_out):
+        _fail(f"--json {json_out} and --output {output} are the same file; give each its own path")
+    normalizer = _load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
+                                  no_known_values, precision.value)
     try:
         report = read_pairs(pairs, normalizer.max_len)
     except InputFileError as exc:
@@ -490,11 +541,12 @@ def evaluate(
     if output is not None:
         import pandas as pd
 
-        write_table(pd.DataFrame({"input": inputs, "target": targets, "prediction": outputs,
-                                  "confidence": confidence, "correct": [o == t for o, t in zip(outputs, targets)]}),
-                    output)
+        rows = pd.DataFrame({"input": inputs, "target": targets, "prediction": outputs, "confidence": confidence,
+                             "correct": [o == t for o, t in zip(outputs, targets)]})
+        _write_output("--output", output, lambda: write_table(rows, output))
     if json_out is not None:
-        json_out.write_text(json.dumps({"metrics": jsonable(metrics), "reliability": reliability}, indent=2))
+        text = json.dumps({"metrics": jsonable(metrics), "reliability": reliability}, indent=2)
+        _write_output("--json", json_out, lambda: write_text(text, json_out))
 
 
 def main() -> None:

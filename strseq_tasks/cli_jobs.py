@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _fail, _setup_logging, app
+from .cli import _check_output, _fail, _setup_logging, app
 from .server_guard import guard_temporary_server
 
 # The demo's held-out sets have about 30 clean values each, where one changed value is 3.3%:
@@ -51,6 +51,7 @@ def demo(
     the retraining flow for names, birth dates and phone numbers (publishing version 1 of each
     to a registry), then the cleaning flow on every column, with a before/after report."""
     _setup_logging(quiet)
+    _check_output("--dir", folder, folder=True, replaced=False)
     try:
         from .demo import CUSTOMERS, FIELDS, PAIRS, build_demo_database, db_url
         from .flows.clean import clean as clean_flow

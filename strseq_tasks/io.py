@@ -19,7 +19,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,19 +212,97 @@ def _csv_quoting(frame: pd.DataFrame) -> int:
 
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
     """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
+    if Path(path).suffix.lower() in PARQUET_SUFFIXES:
+        _write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    else:
+        _write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n",
+                                                         quoting=_csv_quoting(frame)))
+
+
+def write_text(text: str, path: Path | str) -> None:
+    """Write a UTF-8 text file (a JSON report) atomically."""
+    _write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _write_atomically(path: Path | str, write: Callable[[str], object]) -> None:
+    """``write(tmp)`` a temporary file beside ``path``, then rename it over ``path``: a reader sees
+    the old file or the whole new one, and a failure (disk full) leaves no partial file. Missing
+    folders on the way are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n", quoting=_csv_quoting(frame))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class OutputPathError(ValueError):
+    """An output path that must not or cannot be written, found before any work is done."""
+
+
+Inputs = Sequence[tuple[str, Path | str | None]]  # (option, path) pairs, e.g. ("--pairs", "p.csv")
+
+
+def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: bool = False,
+                 replaced: bool = True) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs (by resolved path,
+    or the same file through a hard link), lies inside an input folder, or (a folder) contains
+    an input, which replacing it would delete; and one that cannot be written: a folder where a
+    file is expected or a file where a folder is, a file on the way, a folder not writable.
+    Missing folders on the way are fine: writing creates them. ``replaced``: the output is
+    written beside and renamed into place (files, bundles), not written into (a work folder)."""
+    output = Path(output)
+    where = f"{option} {output}"
+    try:
+        target = output.resolve()
+        for name, raw in inputs:
+            if raw is not None:
+                _check_not_input(where, output, target, name, Path(raw), folder)
+        _check_writable(where, output, folder, replaced)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise OutputPathError(f"{where} cannot be checked: {exc}") from None
+
+
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """One file under two names: the same resolved path (symlinks, ``./``), or a hard link."""
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
+def _check_not_input(where: str, output: Path, target: Path, name: str, raw: Path, folder: bool) -> None:
+    source = raw.resolve()
+    if same_file(output, raw):
+        raise OutputPathError(f"{where} is the input {name} {raw}: writing it would destroy the input; "
+                              "choose another path")
+    if folder and target in source.parents:
+        raise OutputPathError(f"{where} contains the input {name} {raw}: replacing it would delete the input; "
+                              "choose another path")
+    if source in target.parents:
+        raise OutputPathError(f"{where} is inside the input {name} {raw}: writing there would change the input; "
+                              "choose another path")
+
+
+def _check_writable(where: str, output: Path, folder: bool, replaced: bool) -> None:
+    if output.is_dir() and not folder:
+        raise OutputPathError(f"{where} is a folder; give the path of a file to write")
+    if output.exists() and not output.is_dir() and folder:
+        raise OutputPathError(f"{where} is a file, not a folder; give a folder path (--force replaces only a folder)")
+    if folder and output.is_dir():
+        if not os.access(output, os.W_OK | os.X_OK):  # replacing a folder rewrites its '..' entry
+            raise OutputPathError(f"{where} cannot be written: the folder is not writable")
+        if not replaced:
+            return  # written into: its parent is not touched
+    ancestor = output.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:  # the first folder that exists is written in
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{where} cannot be written: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{where} cannot be written: folder {ancestor} is not writable")
 
 
 LINE_ENDS = re.compile(r"\r\n|\r|\n")  # only these end a line (str.splitlines also splits on U+2028, ...)

@@ -4,8 +4,14 @@ files byte for byte as they were and nothing new beside its output."""
 from __future__ import annotations
 
 import hashlib
+import os
+import resource
 import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from .cli_harness import ONE_THREAD
 
 
 def fingerprint(*paths: Path) -> dict[str, str]:
@@ -44,3 +50,17 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     """The last line on stderr without its `error: ` prefix (for the ledger)."""
     lines = proc.stderr.strip().splitlines()
     return lines[-1].removeprefix("error: ") if lines else ""
+
+
+def run_strseq_with(prefix: Sequence[str], *args: object, file_size_limit: int | None = None,
+                    timeout: float = 300) -> subprocess.CompletedProcess:
+    """``strseq ARGS`` as ``run_strseq`` runs it, behind a command ``prefix`` (e.g. setpriv) and
+    with files it writes limited to ``file_size_limit`` bytes (a write past it fails with EFBIG,
+    as on a full disk: Python ignores SIGXFSZ)."""
+    def limit() -> None:
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    env = {**os.environ, **ONE_THREAD, "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([*prefix, sys.executable, "-m", "strseq_tasks.cli", *map(str, args)], capture_output=True,
+                          text=True, encoding="utf-8", env=env, timeout=timeout, preexec_fn=limit)
