@@ -378,3 +378,108 @@ def test_validation_reads_values_that_are_not_text_without_stopping(tmp_path, le
     assert not report.success and report.rows == 3
     assert [c.unexpected for c in report.failures] == [1]  # the 32-byte value, listed despite its bytes
     engine.dispose()
+
+
+# --- seeded: random tables with random defects (the campaign runs more, with other seeds) ----------
+
+NAME_PARTS = ["%", ":", "%(x)s", " :y", '"', "'", ";", " ", ".", "\\", "é", "名", "-", "?", "$1", "::"]
+VALUE_POOL = ["JOHN SMITH", "mary jones", "Ann Lee", "", "   ", None, "zoë", "e\u0301mile", "😀 ok", "O'NEIL",
+              "line\nbreak", "x" * 40]
+KEY_DEFECTS = {"NULL keys", "duplicate keys under a partial unique index", "composite primary key"}
+
+
+def _random_case(rng, dialect: str) -> dict:
+    def name(prefix):
+        return prefix + "".join(rng.choice(NAME_PARTS) for _ in range(rng.randint(1, 3)))
+
+    defects = [None, None, *sorted(KEY_DEFECTS)] + (["BLOB values", "values not UTF-8"] if dialect == "sqlite" else [])
+    return {"table": name("t"), "key": name("k"), "column": name("c"), "output": name("o"),
+            "text_key": rng.random() < 0.5, "in_place": rng.random() < 0.5, "defect": rng.choice(defects),
+            "values": [rng.choice(VALUE_POOL) for _ in range(rng.randint(5, 15))]}
+
+
+def _build(engine, case: dict) -> None:
+    prep = engine.dialect.identifier_preparer
+    table, key, column = prep.quote(case["table"]), prep.quote(case["key"]), prep.quote(case["column"])
+    key_type = "TEXT" if case["text_key"] else "INTEGER"
+    keys = [str(i) if case["text_key"] else i for i in range(1, len(case["values"]) + 1)]
+    defect = case["defect"]
+    ddl = {"NULL keys": f"CREATE TABLE {table} ({key} {key_type} UNIQUE, {column} TEXT)",
+           "composite primary key": f"CREATE TABLE {table} ({key} {key_type}, {column} TEXT, PRIMARY KEY ({key}, {column}))",
+           "duplicate keys under a partial unique index": f"CREATE TABLE {table} ({key} {key_type}, {column} TEXT)"
+           }.get(defect, f"CREATE TABLE {table} ({key} {key_type} PRIMARY KEY, {column} TEXT)")
+    values = list(case["values"])
+    if defect == "NULL keys":
+        keys[0] = keys[1] = None
+    if defect == "duplicate keys under a partial unique index":
+        keys[1] = keys[0]
+    if defect == "composite primary key":  # the key repeats; the pair does not (and may not be NULL)
+        values = [v or "" for v in values]
+        keys[1], values[1] = keys[0], f"{values[0]}!"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(ddl, ())  # (): psycopg reads the %% the quoting doubled as %
+        if defect == "duplicate keys under a partial unique index":
+            cursor.execute(f"CREATE UNIQUE INDEX {prep.quote(case['table'] + '_ix')} ON {table} ({key}) "
+                           f"WHERE {key} IS NULL", ())
+        mark = "?" if engine.dialect.name == "sqlite" else "%s"
+        for i, (k, v) in enumerate(zip(keys, values)):
+            if defect == "BLOB values" and i % 3 == 1:
+                cursor.execute(f"INSERT INTO {table} VALUES ({mark}, {mark})", (k, b"\x00\xff"))
+            elif defect == "values not UTF-8" and i % 3 == 1:
+                cursor.execute(f"INSERT INTO {table} VALUES ({mark}, CAST({mark} AS TEXT))", (k, b"\xc3(bad"))
+            else:
+                cursor.execute(f"INSERT INTO {table} VALUES ({mark}, {mark})", (k, v))
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _snapshot(engine, case: dict) -> dict:
+    t = sa.Table(case["table"], sa.MetaData(), autoload_with=engine)
+    cols = [sa.func.hex(c) if engine.dialect.name == "sqlite" else c for c in t.columns]
+    with engine.connect() as conn:
+        return {repr(r[0]): tuple(r) for r in conn.execute(sa.select(*cols).order_by(t.c[case["key"]]))}
+
+
+def test_random_hostile_tables_are_refused_or_cleaned_with_every_change_audited(database_url, ledger):
+    import random
+
+    from campaign import SCALE, SEED  # tests/ is on sys.path
+
+    engine = sa.create_engine(database_url)
+    rng = random.Random(f"{SEED}:hostile-tables:{engine.dialect.name}")
+    for index in range(6 * SCALE):
+        case = _random_case(rng, engine.dialect.name)
+        case["table"] += f"_{index}"
+        _build(engine, case)
+        before = _snapshot(engine, case)
+        what = (f"seeded table {index + 1} ({case['defect'] or 'no defect'}, {'text' if case['text_key'] else 'integer'}"
+                f" key, {'in place' if case['in_place'] else 'output column'}), names like {case['column']!r}")
+        output = None if case["in_place"] else case["output"]
+        try:
+            user = reflect_table(engine, case["table"], case["key"], case["column"], output, create_output=True)
+        except DatabaseJobError as exc:
+            lost = int(_snapshot(engine, case) != before)
+            ledger("hostile input", f"{what}: refused", engine.dialect.name, rows_lost=lost, rows_double_applied=0,
+                   error=exc)
+            assert case["defect"] in KEY_DEFECTS and not lost, (case, exc)
+            continue
+        assert case["defect"] not in KEY_DEFECTS, case
+        run = clean_table(engine, user, MODEL, title_case, batch_size=rng.randint(1, 6))
+        after = _snapshot(engine, case)
+        with engine.connect() as conn:
+            audited = conn.execute(sa.text(f"SELECT count(*), count(DISTINCT key) FROM {AUDIT} WHERE run_id = :r"),
+                                   {"r": run.run_id}).one()
+        changed = sum(after[k][:2] != before[k][:2] or (not case["in_place"] and after[k][2] not in (None, ""))
+                      for k in before)
+        revert_run(engine, run.run_id)
+        restored = _snapshot(engine, case)
+        restored = {k: v[:2] for k, v in restored.items()} if not case["in_place"] else restored
+        original = {k: v[:2] for k, v in before.items()}
+        lost = sum(restored[k] != original[k] for k in original) + abs(changed - audited[0])
+        ledger("hostile input", f"{what}: cleaned and reverted", engine.dialect.name, rows_lost=lost,
+               rows_double_applied=audited[0] - audited[1])
+        assert changed == audited[0] == audited[1] == run.changed and lost == 0, (case, run, audited)
+    engine.dispose()
