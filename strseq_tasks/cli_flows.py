@@ -79,6 +79,7 @@ def retrain(
         _fail("; ".join(_option_error(e) for e in exc.errors()))
     except (ValueError, RegistryError) as exc:
         _fail(str(exc))
+    from .bundle import BundleError
     from .io import InputFileError
     from .validation import PairsValidationError
 
@@ -89,6 +90,8 @@ def retrain(
         _fail("the pairs failed validation: nothing was published and production is unchanged", code=1)
     except InputFileError as exc:
         _fail(f"{exc} (nothing was published)")
+    except (RegistryError, BundleError) as exc:  # a damaged registry: the message says what was done
+        _fail(str(exc))
     typer.echo(f"\npublished {name} version {result['version']} to {registry}: "
                + ("PROMOTED to production" if result["promoted"] else "not promoted (candidate only)"))
     for reason in result["reasons"]:
@@ -109,12 +112,12 @@ def _option_error(error: dict) -> str:
 def list_models(registry: RegistryOpt = "models",
                 name: Annotated[str | None, typer.Option(help="Show the versions of this model.")] = None) -> None:
     """The models of a registry, or the versions of one model, with their aliases and metrics."""
-    reg = Registry(registry)
     try:
+        reg = Registry(registry)
         if name is None:
             names = reg.names()
             if not names:
-                typer.echo(f"no models in {registry}")
+                typer.echo(f"no models in {reg.label}")
             for model in names:
                 aliases = reg.aliases(model)
                 marks = ", ".join(f"{a}={s.version}" for a, s in aliases.items()) or "no aliases"
@@ -129,7 +132,7 @@ def list_models(registry: RegistryOpt = "models",
             typer.echo(f"{version:>7}  {record.get('published', '?'):<25}  {_pct(metrics.get('exact_match')):>11}  "
                        f"{_pct(metrics.get('harm')):>6}  {marks}")
         if not reg.versions(name):
-            raise RegistryError(f"no model {name!r} in registry {registry}")
+            raise RegistryError(f"no model {name!r} in registry {reg.label}")
     except RegistryError as exc:
         _fail(str(exc))
 
@@ -143,25 +146,27 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
          version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = PRODUCTION,
          json_out: Annotated[bool, typer.Option("--json", help="Print the publication record as JSON.")] = False) -> None:
     """One version: its publication record, gate decision and run report."""
-    reg = Registry(registry)
     try:
+        reg = Registry(registry)
         number = reg.resolve(name, version)
         record = reg.publication(name, number)
         manifest = reg.manifest(name, number)
         report = reg.attachment(name, number, "report.md")
+        aliases = reg.aliases(name)
     except RegistryError as exc:
         _fail(str(exc))
     if json_out:
         typer.echo(json.dumps({"version": number, "publication": record, "manifest": manifest}, indent=2))
         return
-    typer.echo(f"{name} version {number} ({registry})")
+    typer.echo(f"{name} version {number} ({reg.label})")
     typer.echo(f"  published {record.get('published', '?')}; model created {manifest.get('created')}")
     typer.echo(f"  serves: {_precision_line(manifest.get('precision') or {})}")
-    for alias, state in reg.aliases(name).items():
+    for alias, state in aliases.items():
         if state.version == number:
             typer.echo(f"  alias {alias} (since {state.updated}: {state.reason})")
     if report:  # written before the registry numbered the version
-        typer.echo("\n" + report.decode("utf-8").replace("the new version", f"version {number}", 1))
+        text = report.decode("utf-8", errors="replace").replace("the new version", f"version {number}", 1)
+        typer.echo("\n" + text)
     elif manifest.get("metrics"):
         print_metrics(manifest["metrics"]["validation"])
 
@@ -170,11 +175,14 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
 def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
             version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = "latest",
             alias: Annotated[str, typer.Option(help="The alias to move.")] = PRODUCTION,
-            reason: Annotated[str, typer.Option(help="Why (recorded with the alias).")] = "promoted by hand") -> None:
+            reason: Annotated[str, typer.Option(help="Why (recorded with the alias).")] = "promoted by hand",
+            repair: Annotated[bool, typer.Option("--repair", help="Replace a damaged alias file (kept beside "
+                                                 "it as .ALIAS.json.damaged-TIME); its history is lost.")] = False,
+            ) -> None:
     """Point ALIAS (production) at a version."""
-    reg = Registry(registry)
     try:
-        state = reg.set_alias(name, alias, reg.resolve(name, version), reason)
+        reg = Registry(registry)
+        state = reg.set_alias(name, alias, reg.resolve(name, version), reason, repair=repair)
     except RegistryError as exc:
         _fail(str(exc))
     log.info("%s@%s -> version %d", name, alias, state.version)
@@ -185,9 +193,8 @@ def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
 def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
              alias: Annotated[str, typer.Option(help="The alias to move back.")] = PRODUCTION) -> None:
     """Point ALIAS (production) back at the version it pointed to before."""
-    reg = Registry(registry)
     try:
-        state = reg.rollback(name, alias)
+        state = Registry(registry).rollback(name, alias)
     except RegistryError as exc:
         _fail(str(exc))
     typer.echo(f"{name}@{alias} is back to version {state.version}")

@@ -20,10 +20,25 @@ Versions are immutable and numbered 1, 2, ... A version exists once its ``manife
 Aliases (``production``, ``candidate``) are small JSON files replaced atomically (``os.replace``
 locally, a single object write elsewhere). Each keeps the versions it pointed to before, so
 ``rollback`` can step back. Bundles are verified by their manifest hashes whenever loaded.
+
+Moving an alias reads it, then writes it (the history grows): two moves at once must not lose
+one. On a local folder each move holds an exclusive ``flock`` on ``aliases/.ALIAS.lock`` (see
+``aliases``): moves from any number of processes land one after the other, each in the history.
+On other filesystems fsspec offers no compare-and-swap of an existing object, so moves are
+serialized within one process only: two processes (or machines) moving the same alias of an
+``s3://`` registry at the same instant can lose a history entry (the alias still names one whole
+version: the last write wins). Move an alias there from one place at a time (the retrain
+deployment, run one at a time).
+
+Everything read back is checked before use: version folders are ASCII numbers (anything else
+in ``versions/`` is ignored), alias files must hold exactly the alias format, selectors given by
+users must be a number, an alias name or ``latest``; a damaged file is a ``RegistryError`` that
+names it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
@@ -34,12 +49,14 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .aliases import MAX_BYTES, VERSION_PATTERN, Alias, alias_bytes, file_lock, parse_alias, process_lock
 from .bundle import MANIFEST, BundleError, fsync_dir, pid_alive, read_manifest
 
 log = logging.getLogger("strseq.registry")
@@ -49,6 +66,8 @@ CANDIDATE = "candidate"
 PUBLICATION = "publication.json"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,49}")
+VERSION = re.compile(VERSION_PATTERN)
+MAX_RECORD_BYTES = 64 << 20  # publication.json and manifest.json are kilobytes
 
 
 class RegistryError(Exception):
@@ -78,14 +97,6 @@ def parse_model_ref(text: str) -> ModelRef | None:
     return ModelRef(registry or "/", name, selector)
 
 
-@dataclass(frozen=True)
-class Alias:
-    version: int
-    history: tuple[int, ...]  # versions it pointed to before, oldest first
-    updated: str
-    reason: str
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -106,14 +117,18 @@ def check_alias(alias: str) -> str:
 class Registry:
     def __init__(self, url: str | Path, cache_dir: str | Path | None = None):
         self.url = str(url)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.label = self.url  # what messages show
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except (ValueError, ImportError, OSError) as exc:  # unknown protocol, its package missing, no server
+            raise RegistryError(f"cannot open the registry {self.label}: {exc}") from None
         self.root = self.root.rstrip("/") or "/"
         self.local = isinstance(self.fs, LocalFileSystem)
         default_cache = Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq")) / "registry"
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache
 
     def __repr__(self) -> str:
-        return f"Registry({self.url!r})"
+        return f"Registry({self.label!r})"
 
     def _path(self, *parts: object) -> str:
         return "/".join([self.root.rstrip("/"), *map(str, parts)])
@@ -135,15 +150,28 @@ class Registry:
         folder = self._path(name, "versions")
         if not self.fs.isdir(folder):
             return []
-        return sorted(int(Path(p).name) for p in self.fs.ls(folder, detail=False) if Path(p).name.isdigit())
+        names = (Path(p).name for p in self.fs.ls(folder, detail=False))
+        return sorted(int(n) for n in names if VERSION.fullmatch(n))  # anything else is not ours: ignored
 
     def manifest(self, name: str, version: int) -> dict:
         """The manifest as stored (not verified: ``fetch`` verifies every file)."""
         self._require_version(name, version)
-        return json.loads(self.fs.cat_file(self._path(name, "versions", version, MANIFEST)))
+        return self._record(self._path(name, "versions", version, MANIFEST), "manifest")
 
     def publication(self, name: str, version: int) -> dict:
-        return json.loads(self.attachment(name, version, PUBLICATION) or b"{}")
+        self._require_version(name, version)
+        path = self._path(name, "versions", version, PUBLICATION)
+        return self._record(path, "publication record") if self.fs.isfile(path) else {}
+
+    def _record(self, path: str, what: str) -> dict:
+        """A JSON object stored in the registry, or RegistryError naming the file."""
+        try:
+            data = json.loads(self.fs.cat_file(path, start=0, end=MAX_RECORD_BYTES + 1).decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RegistryError(f"{path}: unreadable {what} ({exc})") from None
+        return data
 
     def attachment(self, name: str, version: int, file: str) -> bytes | None:
         """A file stored beside a version's bundle (``publication.json``, ``report.md``, ...)."""
@@ -152,11 +180,19 @@ class Registry:
         return self.fs.cat_file(path) if self.fs.isfile(path) else None
 
     def alias(self, name: str, alias: str) -> Alias | None:
-        path = self._path(check_name(name), "aliases", f"{check_alias(alias)}.json")
+        """The alias as stored (None if it was never set); RegistryError if its file is damaged."""
+        path = self._alias_path(name, alias)
         if not self.fs.isfile(path):
             return None
-        data = json.loads(self.fs.cat_file(path))
-        return Alias(int(data["version"]), tuple(int(v) for v in data["history"]), data["updated"], data["reason"])
+        try:
+            return parse_alias(self.fs.cat_file(path, start=0, end=MAX_BYTES + 1))
+        except ValueError as exc:
+            raise RegistryError(f"{path}: damaged alias file ({exc}); `strseq models promote --registry "
+                                f"{self.label} --name {name} --alias {alias} --version N --repair` "
+                                "replaces it (the damaged file is kept beside it)") from None
+
+    def _alias_path(self, name: str, alias: str) -> str:
+        return self._path(check_name(name), "aliases", f"{check_alias(alias)}.json")
 
     def aliases(self, name: str) -> dict[str, Alias]:
         folder = self._path(check_name(name), "aliases")
@@ -167,13 +203,17 @@ class Registry:
 
     def resolve(self, name: str, selector: str) -> int:
         """The version an alias, a number or ``latest`` names."""
+        if not isinstance(selector, str) or not (selector == "latest" or VERSION.fullmatch(selector)
+                                                 or ALIAS_PATTERN.fullmatch(selector)):
+            raise RegistryError(f"invalid version {str(selector)[:60]!r}: give a version number (1, 2, ...), an "
+                                "alias (production, candidate, ...) or 'latest'")
         versions = self.versions(name)
         if not versions:
             known = ", ".join(self.names()) or "none"
-            raise RegistryError(f"no model {name!r} in registry {self.url} (models: {known})")
+            raise RegistryError(f"no model {name!r} in registry {self.label} (models: {known})")
         if selector == "latest":
             return versions[-1]
-        if selector.isdigit():
+        if VERSION.fullmatch(selector):
             self._require_version(name, int(selector))
             return int(selector)
         state = self.alias(name, selector)
@@ -181,12 +221,18 @@ class Registry:
             known = ", ".join(self.aliases(name)) or "none"
             raise RegistryError(f"model {name!r} has no alias {selector!r} (aliases: {known}; or give a version "
                                 f"number or 'latest')")
+        if state.version not in versions:
+            raise RegistryError(f"{self._alias_path(name, selector)}: alias {selector!r} points at version "
+                                f"{state.version}, which the registry does not have (versions: "
+                                f"{', '.join(map(str, versions))}); move it with `strseq models promote` or "
+                                "`rollback`")
         return state.version
 
     def _require_version(self, name: str, version: int) -> None:
-        if version not in self.versions(name):
-            raise RegistryError(f"model {name!r} has no version {version} in {self.url} "
-                                f"(versions: {', '.join(map(str, self.versions(name))) or 'none'})")
+        versions = self.versions(name)
+        if version not in versions:
+            raise RegistryError(f"model {name!r} has no version {version} in {self.label} "
+                                f"(versions: {', '.join(map(str, versions)) or 'none'})")
 
     def fetch(self, name: str, version: int) -> Path:
         """A local, verified folder of the bundle (downloaded into the cache if the registry is remote)."""
@@ -243,9 +289,9 @@ class Registry:
             if done is not None:
                 return done
         files = [MANIFEST, *manifest["files"]]
-        extra = {PUBLICATION: json.dumps({"published": _now(), "name": name, "source": str(bundle),
-                                          **(publication or {}), "publish_id": publish_id}, indent=2,
-                                         ensure_ascii=False, default=str).encode("utf-8")}
+        record = {"published": _now(), "name": name, "source": str(bundle), **(publication or {}),
+                  "publish_id": publish_id}
+        extra = {PUBLICATION: json.dumps(record, indent=2, ensure_ascii=False, default=str).encode("utf-8")}
         for file, data in (attachments or {}).items():
             if Path(file).name != file or file in files or file in extra or file.startswith("."):
                 raise RegistryError(f"invalid attachment name {file!r}")
@@ -257,7 +303,12 @@ class Registry:
     def published_as(self, name: str, publish_id: str, newest: int = 20) -> int | None:
         """The version (among the ``newest``) that was published with ``publish_id``, if any."""
         for version in reversed(self.versions(name)[-newest:]):
-            if self.publication(name, version).get("publish_id") == publish_id:
+            try:
+                record = self.publication(name, version)
+            except RegistryError as exc:  # not this publish's: a publish writes whole files
+                log.warning("%s", exc)
+                continue
+            if record.get("publish_id") == publish_id:
                 return version
         return None
 
@@ -320,33 +371,67 @@ class Registry:
             raise
         return version
 
-    def set_alias(self, name: str, alias: str, version: int, reason: str) -> Alias:
-        """Point ``alias`` at ``version``; the version it pointed to joins its history."""
+    def set_alias(self, name: str, alias: str, version: int, reason: str, repair: bool = False) -> Alias:
+        """Point ``alias`` at ``version``; the version it pointed to joins its history. A damaged
+        alias file is refused, or with ``repair`` kept aside (``.ALIAS.json.damaged-TIME``) and
+        replaced by a new alias with no history."""
         self._require_version(name, version)
-        current = self.alias(name, alias)
-        history = () if current is None else current.history
-        if current is not None and current.version != version:
-            history = (*history, current.version)
-        state = Alias(version, history, _now(), reason)
-        self._write_alias(name, alias, state)
+        with self._moving(name, alias):
+            try:
+                current = self.alias(name, alias)
+            except RegistryError:
+                if not repair:
+                    raise
+                kept = self._keep_damaged(name, alias)
+                current, reason = None, f"{reason} (replaced a damaged alias file, kept as {kept})"
+            history = () if current is None else current.history
+            if current is not None and current.version != version:
+                history = (*history, current.version)
+            state = Alias(version, history, _now(), reason)
+            self._write_alias(name, alias, state)
         return state
 
     def rollback(self, name: str, alias: str = PRODUCTION, reason: str = "rollback") -> Alias:
         """Point ``alias`` back at the version it pointed to before."""
-        current = self.alias(name, alias)
-        if current is None:
-            raise RegistryError(f"model {name!r} has no alias {alias!r} to roll back")
-        if not current.history:
-            raise RegistryError(f"{name}@{alias} has no earlier version to roll back to (it is version "
-                                f"{current.version}, its first)")
-        state = Alias(current.history[-1], current.history[:-1], _now(), f"{reason} (from version {current.version})")
-        self._write_alias(name, alias, state)
+        with self._moving(name, alias):
+            current = self.alias(name, alias)
+            if current is None:
+                raise RegistryError(f"model {name!r} has no alias {alias!r} to roll back")
+            if not current.history:
+                raise RegistryError(f"{name}@{alias} has no earlier version to roll back to (it is version "
+                                    f"{current.version}, its first)")
+            self._require_version(name, current.history[-1])
+            state = Alias(current.history[-1], current.history[:-1], _now(),
+                          f"{reason} (from version {current.version})")
+            self._write_alias(name, alias, state)
         return state
 
+    @contextlib.contextmanager
+    def _moving(self, name: str, alias: str) -> Iterator[None]:
+        """Held around every read-modify-write of an alias (see the module's docstring)."""
+        path = self._alias_path(name, alias)
+        if self.local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            lock = file_lock(Path(path).with_name(f".{alias}.lock"))
+        else:
+            lock = process_lock(f"{self.fs.protocol}:{path}")
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(lock)
+            except TimeoutError as exc:
+                raise RegistryError(f"cannot move {name}@{alias}: {exc}") from None
+            yield
+
+    def _keep_damaged(self, name: str, alias: str) -> str:
+        path = self._alias_path(name, alias)
+        kept = path.rsplit("/", 1)[0] + f"/.{alias}.json.damaged-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+        self.fs.copy(path, kept)
+        log.warning("%s is damaged: kept as %s and replaced", path, kept)
+        return kept
+
     def _write_alias(self, name: str, alias: str, state: Alias) -> None:
-        data = json.dumps({"version": state.version, "history": list(state.history), "updated": state.updated,
-                           "reason": state.reason}, indent=2).encode("utf-8")
-        path = self._path(name, "aliases", f"{check_alias(alias)}.json")
+        data = alias_bytes(state)
+        path = self._alias_path(name, alias)
         if not self.local:
             self.fs.pipe_file(path, data)  # one object write: atomic on object stores
             return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import shutil
+import sys
+import threading
 import uuid
 
 import pytest
@@ -224,3 +226,72 @@ def test_manifest_is_the_commit_point_on_remote_registries(tmp_path, tiny_bundle
     registry.fs.pipe_file = lambda path, data, **kw: (order.append(path.rsplit("/", 1)[1]), real(path, data, **kw))
     registry.publish("names", tiny_bundle)
     assert order[-1] == MANIFEST
+
+
+# --- aliases moved at once (a lock around each read-modify-write) ---------------------------
+
+
+def _moves_at_once(registry: Registry, moves) -> None:
+    barrier = threading.Barrier(len(moves))
+
+    def run(move):
+        barrier.wait()  # every thread reads the alias at the same moment
+        move(Registry(registry.url, cache_dir=registry.cache_dir))
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in moves]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave inside a move (memory:// does no I/O to wait on)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def test_concurrent_alias_moves_all_land_with_full_history(registry, tiny_bundle, ledger):
+    for _ in range(7):
+        registry.publish("names", tiny_bundle)
+    lost, rounds = 0, 10
+    for _ in range(rounds):
+        registry.set_alias("names", PRODUCTION, 1, "start")
+        start = registry.alias("names", PRODUCTION).history
+        _moves_at_once(registry, [lambda r, v=v: r.set_alias("names", PRODUCTION, v, f"to {v}") for v in range(2, 8)])
+        state = registry.alias("names", PRODUCTION)
+        moved = state.history[len(start):]
+        lost += len(set(range(1, 8)) - {*moved, state.version})
+        assert sorted([*moved, state.version]) == list(range(1, 8)), state  # each move once, none lost
+        assert state.history[:len(start)] == start
+    ledger("concurrency", f"6 threads moving one alias at once, {rounds} rounds",
+           f"registry ({'folder' if registry.local else 'memory://'})", rows_lost=lost)
+
+
+def test_concurrent_rollbacks_each_step_back_once(registry, tiny_bundle, ledger):
+    for _ in range(7):
+        registry.publish("names", tiny_bundle)
+    for version in range(1, 8):
+        registry.set_alias("names", PRODUCTION, version, f"to {version}")
+    _moves_at_once(registry, [lambda r: r.rollback("names")] * 6)
+    state = registry.alias("names", PRODUCTION)
+    ledger("concurrency", "6 rollbacks of one alias at once",
+           f"registry ({'folder' if registry.local else 'memory://'})", rows_lost=state.version - 1)
+    assert state.version == 1 and state.history == ()
+
+
+def test_a_move_waits_for_the_lock_and_names_it_when_held_too_long(tmp_path, tiny_bundle, monkeypatch, ledger):
+    import strseq_tasks.aliases as aliases
+
+    registry = Registry(tmp_path / "registry")
+    registry.publish("names", tiny_bundle)
+    registry.publish("names", tiny_bundle)
+    registry.set_alias("names", PRODUCTION, 1, "first")
+    monkeypatch.setattr(aliases, "LOCK_TIMEOUT_S", 0.3)
+    lock = tmp_path / "registry" / "names" / "aliases" / ".production.lock"
+    with aliases.file_lock(lock):  # a process stuck in the middle of a move
+        with pytest.raises(RegistryError, match="stayed locked") as caught:
+            registry.set_alias("names", PRODUCTION, 2, "second")
+    ledger("concurrency", "an alias move while another process holds the alias's lock (stuck)",
+           "registry (folder)", error=caught.value)
+    assert str(lock) in str(caught.value) and registry.resolve("names", PRODUCTION) == 1
+    assert registry.set_alias("names", PRODUCTION, 2, "second").history == (1,)  # released: it moves
