@@ -1,4 +1,5 @@
-"""Pairs and inputs from CSV or Parquet files, with errors that name file, row and column.
+"""Pairs and inputs from CSV or Parquet files, with errors that name file, row and column;
+tables and reports written atomically, to output paths checked before any work.
 
 CSV files are UTF-8 (a byte-order mark is accepted and dropped), RFC 4180 quoting, with a
 header row. Every value is read as text, exactly as written: "NA", "null", "0012" stay strings.
@@ -233,6 +234,9 @@ def _write_atomically(path: Path | str, write: Callable[[str], object]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; an output is as readable as any new file
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -236,6 +236,10 @@ def test_missing_folders_on_an_output_path_are_created_for_every_output(tiny_bun
     assert (tmp_path / "a" / "rows.csv").is_file() and (tmp_path / "b" / "c" / "metrics.json").is_file()
     proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / "d" / "out.csv")
     assert proc.returncode == 0 and (tmp_path / "d" / "out.csv").is_file(), proc.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in ("a/rows.csv", "b/c/metrics.json", "d/out.csv"):  # as readable as any new file, not 0600
+        assert (tmp_path / written).stat().st_mode & 0o777 == 0o666 & ~umask, written
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
