@@ -21,6 +21,7 @@ from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
 from strseq_tasks.retraining import RetrainParams
 from strseq_tasks.sources import read_pair_frame, read_strings
 from strseq_tasks.tasks import report_validation
+from strseq_tasks.urls import mask_url
 from strseq_tasks.validation import PairsValidationError, validate_pairs
 
 
@@ -47,7 +48,8 @@ def adapt_lm(params: RetrainParams, workdir: Path) -> str:
     out = workdir / "adapted-lm"
     pretrain_bundle(texts, out, PretrainConfig(seed=params.seed, minutes=params.adapt_minutes, lr=1e-3),
                     parent=parent or default_lm_path(), name=f"{params.name}-adapted")
-    get_run_logger().info("adapted the LM to %d strings from %s", len(texts), params.adapt_source().describe())
+    get_run_logger().info("adapted the LM to %d strings from %s", len(texts),
+                          mask_url(params.adapt_source().describe()))
     return str(out)
 
 
@@ -101,7 +103,7 @@ def retrain(params: RetrainParams) -> dict:
     split = rt.split_heldout(pairs, params.heldout_fraction)
     logger.info("%d pairs (%d duplicates dropped): %d to train on, %d held out (fingerprint %s)", len(pairs),
                 duplicates, len(split.train), len(split.heldout), split.fingerprint[:16])
-    data = {"source": params.pairs_source().describe(), "rows": len(frame), "duplicates": duplicates,
+    data = {"source": mask_url(params.pairs_source().describe()), "rows": len(frame), "duplicates": duplicates,
             "heldout_pairs": len(split.heldout), "heldout_fingerprint": split.fingerprint}
     with rt.work_folder() as tmp:
         lm = adapt_lm(params, tmp) if params.adapt_on else params.pretrained
@@ -114,7 +116,7 @@ def retrain(params: RetrainParams) -> dict:
                              params.promote)
         record = {"data": data, "validation": validation.to_dict(), "metrics": rt.jsonable(challenger.metrics),
                   "champion": rt.champion_record(incumbent), "decision": vars(decision),
-                  "params": params.model_dump(mode="json")}
+                  "params": params.model_dump(mode="json")}  # URLs masked (MaskedUrl)
         report = rt.report_markdown(params.name, data, split, challenger, incumbent, decision, None, split.heldout,
                                     validation)
         plot = rt.training_plot(bundle, split.heldout, challenger)

@@ -44,6 +44,7 @@ from .db import (
     value_hash,
 )
 from .metrics import char_diff
+from .urls import MaskedUrl, mask_secrets
 from .vocab import normalize_text
 
 log = logging.getLogger("strseq.clean")
@@ -56,7 +57,8 @@ class CleanParams(BaseModel):
     column, a 0.9 confidence gate, nothing written in place unless asked."""
 
     model_config = ConfigDict(extra="forbid")
-    db: str = Field(description="SQLAlchemy URL of the database (sqlite:///..., postgresql+psycopg://...)")
+    db: MaskedUrl = Field(description="SQLAlchemy URL of the database (sqlite:///..., postgresql+psycopg://...); "
+                          "its JSON form (Prefect's flow-run parameters) hides the password")
     table: str
     key: str = Field(description="integer or text column that identifies a row (primary key or unique)")
     column: str = Field(description="text column to normalize")
@@ -223,7 +225,7 @@ def cleaning_run(engine: sa.Engine, user: UserTable, model: ModelIdentity, thres
             conn.execute(runs.insert().values(
                 run_id=report.run_id, table_name=table_name, key_column=user.key.name, column_name=user.column.name,
                 target_column=column_name, model_name=model.name, model_version=model.version, model_sha=model.sha,
-                threshold=threshold, params=json.dumps(params or {}, default=str), status="running",
+                threshold=threshold, params=json.dumps(mask_secrets(params or {}), default=str), status="running",
                 started=_now(), **report.counts()))
         try:
             yield report

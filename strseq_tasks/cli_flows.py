@@ -12,6 +12,7 @@ import typer
 from .cli import _fail, _precision_line, _setup_logging, app, log, print_metrics
 from .registry import PRODUCTION, Registry, RegistryError
 from .server_guard import guard_temporary_server
+from .urls import mask_secrets, mask_url
 
 # strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -78,7 +79,7 @@ def retrain(
     except ValidationError as exc:
         _fail("; ".join(_option_error(e) for e in exc.errors()))
     except (ValueError, RegistryError) as exc:
-        _fail(str(exc))
+        _fail(mask_url(str(exc)))
     from .bundle import BundleError
     from .io import InputFileError
     from .validation import PairsValidationError
@@ -86,13 +87,13 @@ def retrain(
     try:
         result = retrain_flow(params)
     except PairsValidationError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(mask_url(str(exc)), err=True)
         _fail("the pairs failed validation: nothing was published and production is unchanged", code=1)
     except InputFileError as exc:
-        _fail(f"{exc} (nothing was published)")
+        _fail(mask_url(f"{exc} (nothing was published)"))
     except (RegistryError, BundleError) as exc:  # a damaged registry: the message says what was done
-        _fail(str(exc))
-    typer.echo(f"\npublished {name} version {result['version']} to {registry}: "
+        _fail(mask_url(str(exc)))
+    typer.echo(f"\npublished {name} version {result['version']} to {mask_url(registry)}: "
                + ("PROMOTED to production" if result["promoted"] else "not promoted (candidate only)"))
     for reason in result["reasons"]:
         typer.echo(f"  {reason}")
@@ -105,7 +106,7 @@ def _option_error(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     where = "-".join(map(str, error["loc"])).replace("_", "-").removeprefix("gates-")
     where = {"max-epochs": "epochs"}.get(where, where)
-    return f"--{where}: {message}" if where else message
+    return mask_url(f"--{where}: {message}" if where else message)
 
 
 @models_app.command("list")
@@ -155,6 +156,8 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
         aliases = reg.aliases(name)
     except RegistryError as exc:
         _fail(str(exc))
+    # masked on the way out too: versions published before records were masked may hold a password
+    record, manifest = mask_secrets(record), mask_secrets(manifest)
     if json_out:
         typer.echo(json.dumps({"version": number, "publication": record, "manifest": manifest}, indent=2))
         return
@@ -163,10 +166,10 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
     typer.echo(f"  serves: {_precision_line(manifest.get('precision') or {})}")
     for alias, state in aliases.items():
         if state.version == number:
-            typer.echo(f"  alias {alias} (since {state.updated}: {state.reason})")
+            typer.echo(f"  alias {alias} (since {state.updated}: {mask_url(state.reason)})")
     if report:  # written before the registry numbered the version
         text = report.decode("utf-8", errors="replace").replace("the new version", f"version {number}", 1)
-        typer.echo("\n" + text)
+        typer.echo("\n" + mask_url(text))
     elif manifest.get("metrics"):
         print_metrics(manifest["metrics"]["validation"])
 

@@ -33,7 +33,8 @@ deployment, run one at a time).
 Everything read back is checked before use: version folders are ASCII numbers (anything else
 in ``versions/`` is ignored), alias files must hold exactly the alias format, selectors given by
 users must be a number, an alias name or ``latest``; a damaged file is a ``RegistryError`` that
-names it.
+names it. Passwords in URLs (the registry's own, or the sources in a publication record) are
+shown through ``urls.mask_url``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from .aliases import MAX_BYTES, VERSION_PATTERN, Alias, alias_bytes, file_lock, parse_alias, process_lock
 from .bundle import MANIFEST, BundleError, fsync_dir, pid_alive, read_manifest
+from .urls import mask_secrets, mask_url
 
 log = logging.getLogger("strseq.registry")
 
@@ -117,11 +119,11 @@ def check_alias(alias: str) -> str:
 class Registry:
     def __init__(self, url: str | Path, cache_dir: str | Path | None = None):
         self.url = str(url)
-        self.label = self.url  # what messages show
+        self.label = mask_url(self.url)  # what messages show
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
         except (ValueError, ImportError, OSError) as exc:  # unknown protocol, its package missing, no server
-            raise RegistryError(f"cannot open the registry {self.label}: {exc}") from None
+            raise RegistryError(f"cannot open the registry {self.label}: {mask_url(str(exc))}") from None
         self.root = self.root.rstrip("/") or "/"
         self.local = isinstance(self.fs, LocalFileSystem)
         default_cache = Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq")) / "registry"
@@ -291,7 +293,8 @@ class Registry:
         files = [MANIFEST, *manifest["files"]]
         record = {"published": _now(), "name": name, "source": str(bundle), **(publication or {}),
                   "publish_id": publish_id}
-        extra = {PUBLICATION: json.dumps(record, indent=2, ensure_ascii=False, default=str).encode("utf-8")}
+        record = mask_secrets(json.loads(json.dumps(record, default=str)))  # no password is ever stored
+        extra = {PUBLICATION: json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8")}
         for file, data in (attachments or {}).items():
             if Path(file).name != file or file in files or file in extra or file.startswith("."):
                 raise RegistryError(f"invalid attachment name {file!r}")

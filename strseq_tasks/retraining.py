@@ -26,6 +26,7 @@ from .bundle import fingerprint_pairs, pid_alive
 from .metrics import char_diff, jsonable, summarize
 from .registry import check_name
 from .sources import Source
+from .urls import MaskedUrl
 
 log = logging.getLogger(__name__)
 WORK_PREFIX = "strseq-retrain-"
@@ -48,17 +49,21 @@ class Gates(BaseModel):
 
 
 class RetrainParams(BaseModel):
-    """Everything one retraining run needs; safe defaults (validate, gate, never overwrite)."""
+    """Everything one retraining run needs; safe defaults (validate, gate, never overwrite).
+
+    URLs (``pairs``, ``adapt_on``, ``registry``) are ``MaskedUrl``: the run connects with the URL
+    given, while its JSON form (the flow run's parameters in Prefect, the version's record) shows
+    any password as ``***``."""
 
     model_config = ConfigDict(extra="forbid")
-    pairs: str = Field(description="CSV/Parquet file of curated pairs, or a SQLAlchemy database URL")
+    pairs: MaskedUrl = Field(description="CSV/Parquet file of curated pairs, or a SQLAlchemy database URL")
     pairs_table: str | None = Field(None, description="table of pairs (database source)")
     pairs_query: str | None = Field(None, description="SQL query returning the pairs (database source)")
     input_column: str = "input"
     target_column: str = "target"
-    registry: str = Field("models", description="registry folder or fsspec URL")
+    registry: MaskedUrl = Field("models", description="registry folder or fsspec URL")
     name: str = Field(description="model name in the registry")
-    adapt_on: str | None = Field(None, description="unlabeled strings (file or database URL) to adapt the "
+    adapt_on: MaskedUrl | None = Field(None, description="unlabeled strings (file or database URL) to adapt the "
                                                    "pretrained LM to before fine-tuning")
     adapt_table: str | None = None
     adapt_query: str | None = None
