@@ -32,6 +32,7 @@ from strseq_tasks.cleaning import (
 )
 from strseq_tasks.db import create_engine, reflect_table
 from strseq_tasks.tasks import report_validation
+from strseq_tasks.urls import mask_url
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -44,8 +45,8 @@ def load_model(params: CleanParams):
     path, name, version = resolve_model(params.model)
     normalizer = Normalizer(path, threads=params.threads, precision=params.precision)
     identity = ModelIdentity(name, version, normalizer.manifest["manifest_sha256"])
-    get_run_logger().info("model %s: %s%s (%s graphs)", params.model, name, f" version {version}" if version else "",
-                          normalizer.precision)
+    get_run_logger().info("model %s: %s%s (%s graphs)", mask_url(params.model), name,
+                          f" version {version}" if version else "", normalizer.precision)
     return normalizer, identity, pin_model(params.model, version)
 
 

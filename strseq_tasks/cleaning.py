@@ -62,7 +62,7 @@ class CleanParams(BaseModel):
     table: str
     key: str = Field(description="integer or text column that identifies a row (primary key or unique)")
     column: str = Field(description="text column to normalize")
-    model: str = Field(description="model folder, or REGISTRY/NAME@production")
+    model: MaskedUrl = Field(description="model folder, or REGISTRY/NAME@production")
     output_column: str | None = Field(None, description="write here (default: COLUMN_clean) unless in_place")
     in_place: bool = Field(False, description="overwrite COLUMN itself (every old value is in the audit table)")
     create_output_column: bool = False

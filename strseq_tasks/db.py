@@ -30,7 +30,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .urls import resolve_url
+from .urls import mask_url, resolve_url
 
 log = logging.getLogger("strseq.db")
 
@@ -61,7 +61,7 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
             raise DatabaseJobError(f"no SQLite database at {path} (the file {where}; strseq does not create "
                                    "databases: check the path, and that sqlite:/// is followed by a relative path, "
                                    "sqlite://// by an absolute one)")
-    shown = url.render_as_string(hide_password=True)
+    shown = mask_url(url.render_as_string(hide_password=False))  # ?password=... too
     try:
         engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
@@ -72,7 +72,7 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
             pass
     except sa.exc.DBAPIError as exc:
         engine.dispose()
-        reason = str(exc.orig).strip().splitlines()[0]
+        reason = mask_url(str(exc.orig).strip().splitlines()[0])
         if url.password:
             reason = reason.replace(str(url.password), "***")
         raise DatabaseJobError(f"cannot connect to {shown}: {reason}") from None

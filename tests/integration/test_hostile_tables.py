@@ -307,6 +307,8 @@ MISSING_DATABASES = {
                                                "not a database URL strseq can use"),
     "a PostgreSQL port nobody listens on (with a password)": ("postgresql+psycopg://postgres:Pw-s3cret@127.0.0.1:1/test",
                                                               "cannot connect to"),
+    "a PostgreSQL port nobody listens on (password as a query parameter)": (
+        "postgresql+psycopg://postgres@127.0.0.1:1/test?password=Pw-s3cret", "cannot connect to"),
 }
 
 
