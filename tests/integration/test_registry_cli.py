@@ -31,8 +31,10 @@ def _strseq_at_once(argvs: list[list[str]]) -> list[subprocess.CompletedProcess]
 
 
 def test_promotes_from_several_processes_at_once_all_land_with_full_history(tmp_path, tiny_bundle, ledger):
+    from campaign import SCALE  # tests/ is on sys.path: the campaign runs more rounds
+
     registry = _registry(tmp_path / "registry", tiny_bundle, 9)
-    lost, rounds = 0, 3
+    lost, rounds = 0, SCALE
     for _ in range(rounds):
         registry.set_alias("names", PRODUCTION, 1, "start")
         start = registry.alias("names", PRODUCTION).history
@@ -74,8 +76,7 @@ DAMAGED_ALIASES = {
 
 
 # through the CLI, a few shapes (each runs 8 commands); the library test below takes every shape
-CLI_DAMAGED = ["truncated", "not UTF-8", "version a path", "version as text", "history with a path", "a list",
-               "nested too deeply"]
+CLI_DAMAGED = ["truncated", "version a path", "nested too deeply"]
 
 
 @pytest.mark.parametrize("case", CLI_DAMAGED)
@@ -129,19 +130,20 @@ def test_an_alias_pointing_at_a_missing_version_is_named(tmp_path, tiny_bundle, 
 STRAY_ENTRIES = ["²", "٣", "1e3", "-1", "007", "0", "3 ", "9" * 30]
 
 
-@pytest.mark.parametrize("entry", STRAY_ENTRIES)
-def test_stray_version_folders_are_ignored(tmp_path, tiny_bundle, entry, ledger):
+def test_stray_version_folders_are_ignored(tmp_path, tiny_bundle, ledger):
     registry = _registry(tmp_path / "registry", tiny_bundle, 2)
     registry.set_alias("names", PRODUCTION, 2, "second")
-    shutil.copytree(tiny_bundle, tmp_path / "registry" / "names" / "versions" / entry)  # a manifest and all
+    for entry in STRAY_ENTRIES:  # each a whole bundle (a manifest and all) under a name that is no version
+        shutil.copytree(tiny_bundle, tmp_path / "registry" / "names" / "versions" / entry)
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["ANN LEE"]])
     reg = ["--registry", registry.url, "--name", "names"]
     procs = _strseq_at_once([["models", "list", "--registry", registry.url], ["models", "list", *reg],
                              ["models", "show", *reg, "--version", "latest"],
                              ["predict", "--model", f"{registry.url}/names@latest", "--input", inputs,
                               "--output", tmp_path / "out.csv"]])
-    ledger("tampering", f"a stray folder {entry[:12]!r} among a model's versions", "registry (folder)",
-           error="; ".join(p.stderr.strip().splitlines()[-1] for p in procs if p.returncode))
+    for entry in STRAY_ENTRIES:
+        ledger("tampering", f"a stray folder {entry[:12]!r} among a model's versions", "registry (folder)",
+               error="; ".join(p.stderr.strip().splitlines()[-1] for p in procs if p.returncode))
     assert [p.returncode for p in procs] == [0] * 4, [p.stderr[-1500:] for p in procs]
     assert "names: 2 version(s); production=2" in procs[0].stdout
     assert [line.split()[0] for line in procs[1].stdout.splitlines()[1:]] == ["1", "2"]
