@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import InputFileError, read_table
-from .urls import UrlReferenceError, is_reference, resolve_url
+from .urls import UrlReferenceError, is_reference, mask_url
 from .vocab import normalize_text
 
 DATABASE_URL = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb|mssql|oracle)(\+\w+)?://", re.IGNORECASE)
@@ -41,10 +41,7 @@ class Source:
         """Where the data came from, with any password hidden (safe for logs and reports)."""
         if not self.is_database:
             return self.location
-        from sqlalchemy.engine import make_url
-
-        url = self.location if is_reference(self.location) else make_url(self.location).render_as_string(
-            hide_password=True)
+        url = mask_url(self.location)
         what = f"table {self.table!r}" if self.table else "query"
         return f"{url} {what}"
 
@@ -85,10 +82,12 @@ def _read_file(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
 def _read_database(source: Source, columns: tuple[str, ...]) -> pd.DataFrame:
     import sqlalchemy as sa
 
+    from .db import DatabaseJobError, create_engine
+
     label = source.describe()
-    try:
-        engine = sa.create_engine(resolve_url(source.location))
-    except UrlReferenceError as exc:
+    try:  # an existing SQLite file (a mistyped path was created empty), a server that answers
+        engine = create_engine(source.location)
+    except (UrlReferenceError, DatabaseJobError) as exc:
         raise InputFileError(label, str(exc)) from None
     try:
         with engine.connect() as conn:
@@ -99,18 +98,34 @@ def _read_database(source: Source, columns: tuple[str, ...]) -> pd.DataFrame:
                     names = sa.inspect(conn).get_table_names(schema=source.schema)
                     raise InputFileError(label, f"no such table (tables: {', '.join(names) or 'none'})") from None
                 _require(label, [c.name for c in table.columns], columns)
-                statement = sa.select(*(table.c[c] for c in columns))
+                result = conn.execute(sa.select(*(table.c[c] for c in columns)))
+                found, rows = list(result.keys()), result.fetchall()
             else:
-                statement = sa.text(source.query)
-            try:
-                result = conn.execute(statement)
-            except sa.exc.ProgrammingError as exc:
-                raise InputFileError(label, f"the query failed: {exc.orig}") from None
-            found = list(result.keys())
-            _require(label, found, columns)
-            return pd.DataFrame(result.fetchall(), columns=found, dtype=object)  # ints stay ints
+                found, rows = _run_query(conn, source.query)
+    except sa.exc.DBAPIError as exc:
+        raise InputFileError(label, f"the query failed: {mask_url(str(exc.orig).strip().splitlines()[0])}") from None
     finally:
         engine.dispose()
+    _require(label, found, columns)
+    return pd.DataFrame(rows, columns=found, dtype=object)  # ints stay ints
+
+
+def _run_query(conn, query: str) -> tuple[list[str], list[tuple]]:
+    """The user's query as written, through the driver with no parameters: SQLAlchemy's text()
+    would read ``:30`` in ``'10:30'`` as a bind parameter, and psycopg, handed parameters, a
+    ``%`` in ``LIKE 'a%'`` as a placeholder."""
+    import sqlalchemy as sa
+
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(query)
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], [tuple(r) for r in cursor.fetchall()]
+    except Exception as exc:  # the driver's own error (syntax, a value it cannot decode): the user's to read
+        raise sa.exc.DBAPIError(query, None, exc) from None
+    finally:
+        cursor.close()
 
 
 def _require(label: str, found: list[str], columns: tuple[str, ...]) -> None:

@@ -78,3 +78,38 @@ def test_pairs_and_strings_from_files(tmp_path):
         read_pair_frame(Source(str(csv_file)), "dirty", "clean")
     with pytest.raises(ValueError, match="database URL"):
         read_pair_frame(Source(str(csv_file), table="t"))
+
+
+def test_a_query_is_run_as_written_colons_and_percent_signs_included(database_url, ledger):
+    """text() read ':1' in '{"a":1}' as a bind parameter; psycopg, handed parameters, reads '%' as one."""
+    _table(database_url, "pairs", [("10:30 am", "10:30"), ("50 %", "50%"), ('{"a":1}', "x")])
+    query = ("SELECT dirty AS input, clean AS target FROM pairs "
+             """WHERE dirty <> '{"a":1}' AND (dirty LIKE '%:%' OR dirty LIKE '%\\%%' ESCAPE '\\') ORDER BY id""")
+    frame = read_pair_frame(Source(database_url, query=query))
+    ledger("hostile input", "a pairs query holding ':1' and '%' in its literals", sa.make_url(database_url)
+           .get_backend_name(), rows_lost=2 - len(frame))
+    assert frame[["input", "target"]].values.tolist() == [["10:30 am", "10:30"], ["50 %", "50%"]]
+
+
+@pytest.mark.parametrize("query, message", [("SELEC dirty FROM pairs", "the query failed"),
+                                            ("SELECT nope AS input, 1 AS target FROM pairs", "the query failed")])
+def test_a_failing_query_is_one_clear_error(database_url, query, message):
+    _table(database_url, "pairs", [("a", "A")])
+    with pytest.raises(InputFileError, match=message):  # SQLite raises OperationalError for these
+        read_pair_frame(Source(database_url, query=query))
+
+
+def test_a_mistyped_sqlite_pairs_file_is_refused_not_created(tmp_path, ledger):
+    typo = tmp_path / "paris.db"
+    with pytest.raises(InputFileError, match="no SQLite database at") as caught:
+        read_pair_frame(Source(f"sqlite:///{typo}", table="pairs"))
+    ledger("hostile input", "retrain --pairs naming a SQLite file that does not exist", "sqlite", rows_lost=0,
+           error=caught.value)
+    assert not typo.exists()
+
+
+def test_a_password_in_a_query_parameter_never_appears_in_messages():
+    source = Source("postgresql+psycopg://user@127.0.0.1:1/db?password=s3cret", table="t")
+    with pytest.raises(InputFileError) as caught:
+        read_pair_frame(source)
+    assert "s3cret" not in source.describe() + str(caught.value)
