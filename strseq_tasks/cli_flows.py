@@ -82,8 +82,13 @@ def retrain(
         _fail(mask_url(str(exc)))
     from .bundle import BundleError
     from .io import InputFileError
+    from .sources import read_pair_frame
     from .validation import PairsValidationError
 
+    try:  # a file or table that cannot be read is one clear line before Prefect starts (pairs are small)
+        read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
+    except InputFileError as exc:
+        _fail(mask_url(f"{exc} (nothing was published)"))
     try:
         result = retrain_flow(params)
     except PairsValidationError as exc:
