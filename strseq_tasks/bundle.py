@@ -30,9 +30,9 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .bundle_schema import BundleError, check_manifest
+from .bundle_schema import MODEL_FORMAT, BundleError, check_manifest
 
-FORMAT = "strseq-bundle/1"
+FORMAT = MODEL_FORMAT
 MANIFEST = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder_step.onnx"
@@ -43,6 +43,10 @@ INT8_ENCODER_FILE = "encoder.int8.onnx"  # optional: int8 graphs, served by defa
 INT8_DECODER_FILE = "decoder_step.int8.onnx"
 GRAPH_FILES = {"fp32": (ENCODER_FILE, DECODER_FILE), "int8": (INT8_ENCODER_FILE, INT8_DECODER_FILE)}
 REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, VOCAB_FILE)  # what prediction reads
+# a training kept after its export failed (unexported.py): no graphs, the rows to check them on
+PARITY_FILE = "parity_inputs.json"
+PARITY_ROWS = 64  # validation inputs an export is checked on
+KEPT_FILES = (WEIGHTS_FILE, VOCAB_FILE, PARITY_FILE)
 
 
 def sha256_file(path: Path) -> str:

@@ -18,6 +18,10 @@ from pathlib import Path
 from .known import KnownValues
 from .vocab import SPECIALS, CharVocab
 
+MODEL_FORMAT = "strseq-bundle/1"  # a model bundle (bundle.py)
+UNEXPORTED_FORMAT = "strseq-unexported/1"  # a training kept after its export failed (unexported.py)
+LM_FORMAT = "strseq-lm/1"  # a language-model bundle (lm_bundle.py)
+
 # The longest input a model may accept (ModelConfig.max_len): training refuses more
 # (pipeline.train_bundle). A row's copy map is 3 * length x (vocabulary + its unseen
 # characters) floats: at 1,024 characters and 32,768 characters of vocabulary, 440 MB at worst.
@@ -184,13 +188,14 @@ def _lm_manifest(manifest: dict) -> None:
 
 
 # weights file, config key, and tensor -> its shape: numbers, sizes of the config, "3*size"
-WEIGHT_SHAPES = {
-    "strseq-bundle/1": ("weights.safetensors", "model_config", {
+MODEL_WEIGHTS = ("weights.safetensors", "model_config", {
         "embedding.rows.weight": ("vocab_size", "emb_dim"), "embedding.case.weight": (3, "case_dim"),
         "encoder.gru.weight_hh_l0": ("3*enc_hidden", "enc_hidden"), "encoder.keys.weight": ("attn_dim", "2*enc_hidden"),
         "step.cell.weight_hh": ("3*dec_hidden", "dec_hidden"), "step.out.weight": ("vocab_size", "dec_hidden"),
-        "step.attention.conv.weight": ("loc_filters", 1, "loc_kernel")}),
-    "strseq-lm/1": ("lm.safetensors", "lm_config", {
+        "step.attention.conv.weight": ("loc_filters", 1, "loc_kernel")})
+WEIGHT_SHAPES = {
+    MODEL_FORMAT: MODEL_WEIGHTS, UNEXPORTED_FORMAT: MODEL_WEIGHTS,
+    LM_FORMAT: ("lm.safetensors", "lm_config", {
         "embedding.rows.weight": ("vocab_size", "emb_dim"), "embedding.case.weight": (3, "case_dim"),
         "forward_rnn.weight_hh_l0": ("3*enc_hidden", "enc_hidden"),
         "cell.weight_hh": ("3*dec_hidden", "dec_hidden"), "out.weight": ("vocab_size", "dec_hidden")}),
@@ -233,9 +238,9 @@ def _check_weights(folder: Path, manifest: dict, fmt: str) -> None:
 
 def check_manifest(folder: Path, manifest: dict, fmt: str) -> None:
     """Raise ``BundleError`` (naming the file and the field) unless the values of a manifest of
-    format ``fmt`` (``bundle.FORMAT`` or ``lm_bundle.LM_FORMAT``) are of the types and in the
+    format ``fmt`` (a model bundle, a kept training or an LM bundle) are of the types and in the
     ranges strseq writes and reads, and its sizes those of the bundle's weights."""
-    check = {"strseq-bundle/1": _model_manifest, "strseq-lm/1": _lm_manifest}.get(fmt)
+    check = {MODEL_FORMAT: _model_manifest, UNEXPORTED_FORMAT: _model_manifest, LM_FORMAT: _lm_manifest}.get(fmt)
     if check is None:
         return
     try:

@@ -1,4 +1,4 @@
-"""The ``strseq`` command: pretrain, train, predict, evaluate (and, from ``cli_flows``: retrain, models).
+"""The ``strseq`` command: pretrain, train, export, predict, evaluate (and, from ``cli_flows``: retrain, models).
 
 ``predict`` and ``evaluate`` run onnxruntime only; ``train`` imports torch (the ``train`` extra).
 Exit codes: 0 success, 1 failure, 2 bad input or usage (the message names file, row and column).
@@ -189,7 +189,7 @@ def train(
     from .augment import AugmentConfig  # torch-free
 
     try:
-        from .pipeline import DEFAULT_LM, DEFAULT_PRETRAINED, TrainingDataError, train_bundle
+        from .pipeline import DEFAULT_LM, DEFAULT_PRETRAINED, ExportFailed, TrainingDataError, train_bundle
         from .training import TrainConfig
     except ImportError as exc:
         _fail(f"training needs the train extra ({exc}); install it with: "
@@ -210,6 +210,8 @@ def train(
             _fail(f"pretrained LM: {exc}")
         except (TrainingDataError, FileExistsError, ValueError) as exc:
             _fail(str(exc))
+        except ExportFailed as exc:  # trained, not exported: the message says where the training is kept
+            _fail(str(exc), code=1)
     manifest = outcome.manifest
     training = manifest["training"]
     typer.echo(f"\nmodel written to {out}")
@@ -351,6 +353,42 @@ def pretrain(
     typer.echo(f"  bits per character on {held['strings'] or 'training'} {held['scored_on']}: "
                + ", ".join(f"{k} {v:.3f} (was {held['initial_bits_per_char'][k]:.3f})"
                            for k, v in held["bits_per_char"].items()))
+
+
+@app.command("export")
+def export_kept(
+    from_: Annotated[Path, typer.Option("--from", help="Folder of a training whose export failed (MODEL.unexported-TIME, named by `strseq train`'s error).")],
+    out: Annotated[Path, typer.Option(help="Model folder to write (written atomically).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Export a kept training into a model bundle: the ONNX graphs, checked against PyTorch as
+    `train` checks them. It serves fp32 graphs (int8 graphs are judged on the training pairs)."""
+    _setup_logging(quiet)
+    _check_output("--out", out, [("--from", from_)], folder=True)
+    if out.exists() and not force:
+        _fail(f"{out} already exists (pass --force to replace it)")
+    try:
+        from safetensors import SafetensorError
+
+        from .export import ParityError
+        from .unexported import export_kept as export_folder
+    except ImportError as exc:
+        _fail(f"exporting needs the train extra ({exc}); install it with: "
+              "pip install torch==2.13.0 && pip install 'strseq[train]'", code=1)
+    try:
+        manifest = export_folder(from_, out, overwrite=force)
+    except BundleError as exc:
+        _fail(f"--from: {exc}")
+    except ParityError as exc:
+        _fail(f"{exc}; nothing was written, {from_} is unchanged", code=1)
+    except (OSError, SafetensorError) as exc:  # disk full, say: write_bundle has removed its temporary folder
+        _fail(f"--out {out} could not be written ({exc}); nothing was written there", code=1)
+    parity = manifest["onnx_parity"]
+    typer.echo(f"model written to {out} (from {from_}); serves fp32 graphs")
+    typer.echo(f"  ONNX parity on {parity['rows']} rows: {parity['near_ties']} near ties, no other output differs; "
+               f"token probabilities within {parity['onnx_error']:.1e} of float64 (PyTorch fp32: "
+               f"{parity['fp32_noise']:.1e}, allowed {parity['bound']:.1e})")
 
 
 def _read_known(paths: list[Path], column: str | None, max_distance: int, extra: list[str] = ()):

@@ -4,13 +4,16 @@ We use the TorchScript-based exporter (``dynamo=False``): measured with torch 2.
 ``nn.GRU`` over packed sequences with dynamic batch and length axes exactly (max abs diff ~3e-7),
 while the dynamo exporter failed on packed sequences, froze the time axis of a bare ``nn.GRU``
 in several tests and, with onnxscript < 0.7.1, wrote GRU gates with the wrong formula.
-``check_parity`` proves every export: same predictions, log-probabilities within 1e-4.
+``check_parity`` proves every export: the same outputs, and probabilities as close to the
+exact (float64) result as PyTorch's own fp32 rounding allows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -113,46 +116,106 @@ class ParityError(RuntimeError):
     """onnxruntime does not reproduce PyTorch: the export is wrong and must not be used."""
 
 
-def check_parity(model: Seq2Seq, vocab: CharVocab, stepper_factory, texts: Sequence[str], tol: float = 1e-4,
-                 min_prob: float = 1e-3) -> dict:
-    """Compare PyTorch with another engine (``stepper_factory(source_batch)``, e.g. onnxruntime).
+# ONNX's token probabilities may be this many times further from the float64 result than PyTorch
+# fp32's are. Measured (benchmarks/parity_noise.py): 0.9 to 3.5 on trained models of tiny and
+# default sizes, 1.1 on 500 grapheme-to-phoneme pairs with outputs of up to 117 characters;
+# an export of weights perturbed by 0.1% of their size: 24 and more; a graph with a wrong operation
+# (log-add-exp written as max) or the weights of another model: thousands and more.
+PARITY_FACTOR = 16.0
+UNIT_ROUNDOFF = 2.0**-24  # float32
+METHOD = ("greedy outputs of both engines; along PyTorch's path, every next-token probability of ONNX against "
+          "the same weights in float64, held to PARITY_FACTOR times PyTorch fp32's own distance from float64 "
+          "(at least unit roundoff x sqrt(steps)); a differing output is a near tie when PyTorch's margin between "
+          "the two tokens at the first divergent step is within twice that bound")
 
-    Held to ``tol``: both engines decode ``texts`` greedily through the shared decoder to
-    identical outputs with sequence log-probabilities (what confidence is built from) within
-    ``tol``; and along the PyTorch path every next-token probability agrees within ``tol``.
-    Reported only: the largest log-probability difference among tokens with probability >=
-    ``min_prob``, and among all tokens. Recurrent state drifts by ~1e-6 per step between the
-    engines, and small attention weights and tail probabilities carry that drift in relative
-    terms: log-probabilities of unlikely tokens differ by up to ~1e-3 after many steps while
-    their probabilities agree to ~1e-6.
-    Raises ``ParityError`` on a mismatch; returns the measured differences.
+
+class _Float64Stepper(TorchStepper):
+    """``TorchStepper`` on a float64 copy of the model: what the fp32 engines round away from."""
+
+    def __init__(self, model: Seq2Seq, source):
+        super().__init__(copy.deepcopy(model).double().eval(), source.ids, source.lengths, source.copy_map)
+        self.context = tuple(c.double() if c.is_floating_point() else c for c in self.context)
+
+
+def _along(step, state, paths: list[np.ndarray]) -> list[np.ndarray]:
+    """Per row, the next-token probabilities (steps x ext_vocab, float64) at each step of
+    ``paths[row]`` and at its EOS, every engine fed the same tokens (rows leave at their EOS)."""
+    rows = np.arange(len(paths))
+    out: list[list[np.ndarray]] = [[] for _ in paths]
+    tokens = np.full(len(paths), BOS, dtype=np.int64)
+    t = 0
+    while len(rows):
+        log_probs, state = step(tokens, state, rows)
+        for k, row in enumerate(rows):
+            out[row].append(np.exp(log_probs[k].astype(np.float64)))
+        alive = np.array([t < len(paths[r]) for r in rows])
+        tokens = np.array([paths[r][t] for r in rows[alive]], dtype=np.int64)
+        rows, state = rows[alive], tuple(s[alive] for s in state)
+        t += 1
+    return [np.stack(o) for o in out]
+
+
+def _first_divergence(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
+    """The first step where two outputs differ, and the token each took there (EOS past its end)."""
+    t = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+    return t, int(a[t]) if t < len(a) else EOS, int(b[t]) if t < len(b) else EOS
+
+
+def check_parity(model: Seq2Seq, vocab: CharVocab, stepper_factory, texts: Sequence[str],
+                 factor: float = PARITY_FACTOR) -> dict:
+    """Does another engine (``stepper_factory(source_batch)``, e.g. onnxruntime) compute what the
+    PyTorch model computes, up to float32 rounding? Raises ``ParityError`` if not; returns what it
+    measured (the manifest's ``onnx_parity``).
+
+    A fixed tolerance cannot tell an export bug from rounding: over 100 decoding steps of a
+    recurrent model, rounding alone moves a probability by 1e-4 (a finished training of long
+    grapheme-to-phoneme outputs was refused for it). So the noise is measured on these rows: the
+    model's next-token probabilities in fp32 against the same weights in float64, at every step
+    of PyTorch's greedy outputs (and their EOS; never past it, where no output is decoded). The
+    other engine, fed the same tokens, must stay within ``factor`` times that distance of float64
+    (at least unit roundoff x sqrt(steps), should PyTorch happen to round exactly). Its greedy
+    outputs must be PyTorch's, except near ties: at the first step where they part, PyTorch's own
+    margin between the two tokens is within twice that bound (counted, reported).
     """
+    if not texts:
+        raise ValueError("parity needs at least one text to compare on")
     model.eval()
     source = encode_sources(vocab, texts)
     limits = max_output_lengths(source.lengths, model.cfg.max_len)
-    torch_step = TorchStepper(model, source.ids, source.lengths, source.copy_map)
-    other_step = stepper_factory(source)
+    torch_step, other_step = TorchStepper(model, source.ids, source.lengths, source.copy_map), stepper_factory(source)
+    exact_step = _Float64Stepper(model, source)
     ref = greedy_search(torch_step, torch_step.state, limits)
     got = greedy_search(other_step, other_step.state, limits)
-    mismatched = [t for t, a, b in zip(texts, ref.ids, got.ids, strict=True) if not np.array_equal(a, b)]
-    seq_diff = float(np.abs(ref.logprob - got.logprob).max())
-    rows = np.arange(len(texts))
-    state_t, state_o = torch_step.state, other_step.state
-    tokens = np.full(len(texts), BOS, dtype=np.int64)
-    prob_diff = token_diff = tail_diff = 0.0
-    for t in range(int(max(len(r) for r in ref.ids)) + 1):
-        lp_t, state_t = torch_step(tokens, state_t, rows)
-        lp_o, state_o = other_step(tokens, state_o, rows)
-        prob_diff = max(prob_diff, float(np.abs(np.exp(lp_t) - np.exp(lp_o)).max()))
-        diff = np.abs(lp_t - lp_o)
-        likely = np.maximum(lp_t, lp_o) >= np.log(min_prob)
-        token_diff = max(token_diff, float(diff[likely].max(initial=0.0)))
-        tail_diff = max(tail_diff, float(diff.max()))
-        tokens = np.array([r[t] if t < len(r) else EOS for r in ref.ids], dtype=np.int64)
-    report = {"rows": len(texts), "mismatched_outputs": len(mismatched), "max_seq_logprob_diff": seq_diff,
-              "max_token_prob_diff": prob_diff, "max_likely_token_logprob_diff": token_diff,
-              "max_tail_logprob_diff": tail_diff, "min_prob": min_prob, "tolerance": tol}
-    if mismatched or seq_diff > tol or prob_diff > tol:
-        raise ParityError(f"ONNX export differs from PyTorch: {report} (first mismatched input: "
-                             f"{mismatched[:1]})")
+    fp32 = _along(torch_step, torch_step.state, ref.ids)
+    exact = _along(exact_step, exact_step.state, ref.ids)
+    other = _along(other_step, other_step.state, ref.ids)
+    noise = max(float(np.abs(a - e).max()) for a, e in zip(fp32, exact))
+    error = max(float(np.abs(o - e).max()) for o, e in zip(other, exact))
+    steps = max(len(p) for p in fp32)
+    bound = factor * max(noise, UNIT_ROUNDOFF * math.sqrt(steps))
+    near_ties, mismatched = 0, []
+    for row, (a, b) in enumerate(zip(ref.ids, got.ids, strict=True)):
+        if np.array_equal(a, b):
+            continue
+        t, mine, theirs = _first_divergence(a, b)
+        if fp32[row][t, mine] - fp32[row][t, theirs] <= 2 * bound:
+            near_ties += 1
+        else:
+            mismatched.append(texts[row])
+    same = [r for r, (a, b) in enumerate(zip(ref.ids, got.ids)) if np.array_equal(a, b)]
+    report = {
+        "rows": len(texts), "steps": sum(len(p) for p in fp32), "max_steps": steps,
+        "mismatched_outputs": len(mismatched), "near_ties": near_ties,
+        "fp32_noise": noise, "onnx_error": error, "bound": bound, "factor": factor,
+        "error_to_noise": error / max(noise, UNIT_ROUNDOFF * math.sqrt(steps)),
+        "max_token_prob_diff": max(float(np.abs(o - a).max()) for o, a in zip(other, fp32)),
+        "max_seq_logprob_diff": float(np.abs(ref.logprob[same] - got.logprob[same]).max(initial=0.0)),
+        "method": METHOD,
+    }
+    if mismatched or error > bound:
+        why = (f"{len(mismatched)} of {len(texts)} outputs differ, not by a near tie (first: {mismatched[0]!r}); "
+               if mismatched else "")
+        raise ParityError(f"ONNX export differs from PyTorch beyond float32 rounding: {why}its token probabilities "
+                          f"are up to {error:.2e} from float64's, PyTorch fp32's up to {noise:.2e} "
+                          f"(allowed: {bound:.2e}, {factor:g} times that)")
     return report

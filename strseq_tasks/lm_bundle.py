@@ -27,14 +27,13 @@ from safetensors.torch import load_model, save_model
 
 from . import __version__
 from .bundle import MANIFEST, VOCAB_FILE, BundleError, read_manifest, write_bundle
-from .bundle_schema import read_vocab
+from .bundle_schema import LM_FORMAT, read_vocab
 from .lm import CharLM, LMConfig, build_lm, extend_vocab, lm_vocab, resize_lm
 from .pretraining import EvalReport, PretrainConfig, fit_lm
 from .vocab import CharVocab
 
 log = logging.getLogger("strseq")
 
-LM_FORMAT = "strseq-lm/1"
 LM_WEIGHTS = "lm.safetensors"
 LM_FILES = (LM_WEIGHTS, VOCAB_FILE)
 

@@ -6,6 +6,8 @@ against onnxruntime -> bundle written atomically. The CLI and the Prefect tasks 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import math
 import time
@@ -18,15 +20,24 @@ from safetensors.torch import save_model
 
 from . import __version__
 from .augment import augment
-from .bundle import KNOWN_FILE, VOCAB_FILE, WEIGHTS_FILE, fingerprint_pairs, write_bundle
-from .bundle_schema import MAX_KNOWN_DISTANCE, check_model_config
+from .bundle import (
+    KEPT_FILES,
+    KNOWN_FILE,
+    PARITY_FILE,
+    PARITY_ROWS,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    fingerprint_pairs,
+    write_bundle,
+)
+from .bundle_schema import MAX_KNOWN_DISTANCE, UNEXPORTED_FORMAT, check_model_config
 from .calibration import fit_calibration
-from .export import check_parity, export_onnx
+from .export import ParityError, check_parity, export_onnx
 from .known import KnownValues
 from .lm import extend_vocab, initialize_from_lm
 from .lm_bundle import default_lm_path, load_lm
 from .metrics import jsonable, reliability_table, summarize
-from .model import ModelConfig, build_model
+from .model import ModelConfig, Seq2Seq, build_model
 from .quantize import METHOD, judge_int8, quantize_graphs
 from .runtime import OrtStepper, decode_folder, open_sessions
 from .training import EpochReport, FitResult, TrainConfig, fit, predict_torch
@@ -116,6 +127,66 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
                                         "metrics": {"validation": jsonable(metrics)}, "seconds": seconds}}
 
 
+class ExportFailed(RuntimeError):
+    """Training finished, its export failed; the training is kept in ``kept``."""
+
+    def __init__(self, cause: BaseException, kept: Path, out_dir: Path):
+        self.cause, self.kept, self.out_dir = cause, kept, out_dir
+        reason = (str(cause).splitlines() or [type(cause).__name__])[0]
+        super().__init__(f"the model was trained but not exported ({reason}). The training is kept in {kept} "
+                         f"(weights, vocabulary, configs, metrics); export it with: "
+                         f"strseq export --from {kept} --out {out_dir}")
+
+
+class ExportRefused(ExportFailed, ParityError):
+    """The parity check refused the export (a ``ParityError`` too); the training is kept."""
+
+
+def export_checked(folder: Path, model: Seq2Seq, vocab: CharVocab, known: KnownValues | None,
+                   texts: list[str]) -> dict:
+    """Write a model's files into a bundle folder (graphs, vocabulary, weights, known values), and
+    prove the graphs against PyTorch on ``texts``; the parity report (``ParityError`` if refused)."""
+    export_onnx(model, vocab, folder)
+    (folder / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
+    save_model(model, str(folder / WEIGHTS_FILE))
+    if known is not None:
+        (folder / KNOWN_FILE).write_text(known.to_json(), encoding="utf-8")
+    encoder, decoder = open_sessions(folder)
+    parity = check_parity(model, vocab, lambda s: OrtStepper(encoder, decoder, s), texts)
+    log.info("ONNX parity with PyTorch on %d rows (%d steps): %d near ties, no other output differs; token "
+             "probabilities within %.1e of float64 (PyTorch fp32: %.1e; allowed %.1e)", parity["rows"],
+             parity["steps"], parity["near_ties"], parity["onnx_error"], parity["fp32_noise"], parity["bound"])
+    return parity
+
+
+def keep_training(out_dir: Path, model: Seq2Seq, vocab: CharVocab, known: KnownValues | None, record: dict,
+                  texts: list[str], error: BaseException, keep_dir: Path | None = None) -> Path | None:
+    """Write a trained model whose export failed beside ``out_dir`` (or in ``keep_dir``), as
+    ``unexported.py`` describes; its folder, or None when even that failed (logged)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    kept = Path(keep_dir or out_dir.parent) / f"{out_dir.name}.unexported-{stamp}"
+    for n in range(2, 100):  # never over an earlier one
+        if not kept.exists():
+            break
+        kept = kept.with_name(f"{out_dir.name}.unexported-{stamp}-{n}")
+
+    def build(folder: Path) -> dict:
+        (folder / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
+        save_model(model, str(folder / WEIGHTS_FILE))
+        if known is not None:
+            (folder / KNOWN_FILE).write_text(known.to_json(), encoding="utf-8")
+        (folder / PARITY_FILE).write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        return {**record, "export_error": f"{type(error).__name__}: {error}"[:4000], "meant_for": str(out_dir)}
+
+    try:
+        write_bundle(kept, build, overwrite=True, fmt=UNEXPORTED_FORMAT, required=KEPT_FILES)
+    except Exception as exc:  # a full disk fails this too: the original error is what to report
+        log.error("could not keep the training in %s either: %s", kept, exc)
+        return None
+    log.info("the export failed; the training is kept in %s", kept)  # the error that follows says so too
+    return kept
+
+
 def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None, pretrained: Path | str | None):
     """Vocabulary and model to fine-tune: fresh, or from a pretrained LM (then also what the manifest
     records about it)."""
@@ -148,8 +219,13 @@ def train_bundle(
     on_epoch: Callable[[EpochReport], None] | None = None,
     pretrained: Path | str | None = DEFAULT_PRETRAINED,
     known: KnownValues | None = None,
+    keep_dir: Path | None = None,
 ) -> TrainOutcome:
-    """Train on ``pairs`` and write a verified bundle to ``out_dir`` (nothing is written on failure).
+    """Train on ``pairs`` and write a verified bundle to ``out_dir`` (nothing is written there on failure).
+
+    A failure after training (the export refused by its parity check, say) keeps the training
+    beside ``out_dir`` (or in ``keep_dir``) and raises ``ExportFailed`` naming the folder, from
+    which ``strseq export`` writes the bundle (``unexported.py``).
 
     ``pretrained`` names an LM bundle (``lm_bundle``) to start from: the model takes its sizes,
     its vocabulary (extended with the pairs' new characters) and its weights; ``DEFAULT_LM`` is
@@ -184,47 +260,44 @@ def train_bundle(
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
 
+    record = {
+        "name": name or out_dir.name,
+        "strseq_version": __version__,
+        "torch_version": torch.__version__,
+        "model_config": result.model.cfg.to_dict(),
+        "pretrained": lm_info,
+        "training_config": train_cfg.to_dict(),
+        "augmentation_kinds": vars(result.kinds),
+        "data": {"pairs": len(pairs), "train_pairs": len(pairs) - len(result.val_pairs),
+                 "validation_pairs": len(result.val_pairs), "fingerprint": fingerprint_pairs(pairs),
+                 **(data_info or {})},
+        "training": {"epochs": len(result.history), "best_epoch": result.best_epoch,
+                     "stopped": result.stopped, "seconds": round(train_seconds, 1),
+                     "samples_per_s": _median_rate(result.history),
+                     "history": [_history_row(r) for r in result.history]},
+        "metrics": {"validation": jsonable(metrics)},
+        "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),
+        "calibration": result.calibration.to_dict(),
+        "decoding": {"beam": 1, "identity_margin": result.identity_margin,
+                     "known_values": None if known is None else {
+                         "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
+                         "fingerprint": known.fingerprint(), "prior_weight": result.known_prior}},
+    }
+    parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]
+
     def build(folder: Path) -> dict:
-        export_onnx(result.model, vocab, folder)
-        (folder / VOCAB_FILE).write_text(vocab.to_json(), encoding="utf-8")
-        save_model(result.model, str(folder / WEIGHTS_FILE))
-        if known is not None:
-            (folder / KNOWN_FILE).write_text(known.to_json(), encoding="utf-8")
-        encoder, decoder = open_sessions(folder)
-        parity = check_parity(result.model, vocab, lambda s: OrtStepper(encoder, decoder, s),
-                              (val_inputs or [a for a, _ in pairs])[:64])
-        log.info("ONNX parity with PyTorch on %d rows: identical outputs; max differences: sequence log-prob "
-                 "%.1e, token probability %.1e", parity["rows"], parity["max_seq_logprob_diff"],
-                 parity["max_token_prob_diff"])
+        parity = export_checked(folder, result.model, vocab, known, parity_texts)
         precision = (add_int8(folder, vocab, result, pairs, train_cfg, known) if train_cfg.precision == "int8"
                      else {"default": "fp32", "int8": None})
-        return {
-            "name": name or out_dir.name,
-            "strseq_version": __version__,
-            "torch_version": torch.__version__,
-            "model_config": result.model.cfg.to_dict(),
-            "pretrained": lm_info,
-            "training_config": train_cfg.to_dict(),
-            "augmentation_kinds": vars(result.kinds),
-            "data": {"pairs": len(pairs), "train_pairs": len(pairs) - len(result.val_pairs),
-                     "validation_pairs": len(result.val_pairs), "fingerprint": fingerprint_pairs(pairs),
-                     **(data_info or {})},
-            "training": {"epochs": len(result.history), "best_epoch": result.best_epoch,
-                         "stopped": result.stopped, "seconds": round(train_seconds, 1),
-                         "samples_per_s": _median_rate(result.history),
-                         "history": [_history_row(r) for r in result.history]},
-            "metrics": {"validation": jsonable(metrics)},
-            "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),
-            "calibration": result.calibration.to_dict(),
-            "decoding": {"beam": 1, "identity_margin": result.identity_margin,
-                         "known_values": None if known is None else {
-                             "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
-                             "fingerprint": known.fingerprint(), "prior_weight": result.known_prior}},
-            "onnx_parity": parity,
-            "precision": precision,
-        }
+        return {**record, "onnx_parity": parity, "precision": precision}
 
-    manifest = write_bundle(out_dir, build, overwrite=overwrite)
+    try:
+        manifest = write_bundle(out_dir, build, overwrite=overwrite)
+    except Exception as exc:  # the training is done: whatever failed since, it is not thrown away
+        kept = keep_training(out_dir, result.model, vocab, known, record, parity_texts, exc, keep_dir)
+        if kept is None:
+            raise
+        raise (ExportRefused if isinstance(exc, ParityError) else ExportFailed)(exc, kept, out_dir) from exc
     log.info("wrote %s (best epoch %d of %d, validation exact match %.3f; serves %s)", out_dir, result.best_epoch,
              len(result.history), metrics["exact_match"], manifest["precision"]["default"])
     return TrainOutcome(out_dir, manifest)
