@@ -121,5 +121,13 @@ class KnownValues:
 
     @classmethod
     def from_json(cls, text: str) -> KnownValues:
+        """``ValueError`` for anything but a list ``to_json`` wrote (bundles read theirs with
+        ``bundle_schema.read_known``, which also checks it against the manifest)."""
         data = json.loads(text)
-        return cls(data["values"], max_distance=int(data["max_distance"]))
+        values = data.get("values") if isinstance(data, dict) else None
+        distance = data.get("max_distance") if isinstance(data, dict) else None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError("not a known-values list: 'values' must be a list of strings")
+        if isinstance(distance, bool) or not isinstance(distance, int):
+            raise ValueError(f"not a known-values list: 'max_distance' must be a whole number, not {distance!r}")
+        return cls(values, max_distance=distance)

@@ -125,7 +125,13 @@ class CharVocab:
 
     @classmethod
     def from_json(cls, text: str) -> CharVocab:
+        """``ValueError`` for anything but a vocabulary ``to_json`` wrote (bundles read theirs with
+        ``bundle_schema.read_vocab``, which also names the field)."""
         data = json.loads(text)
-        if data.get("format") != "strseq-charvocab/1" or tuple(data.get("specials", ())) != SPECIALS:
+        if (not isinstance(data, dict) or data.get("format") != "strseq-charvocab/1"
+                or data.get("specials") != list(SPECIALS)):
             raise ValueError("not a strseq character vocabulary (format strseq-charvocab/1)")
-        return cls(tuple(data["chars"]))
+        chars = data.get("chars")
+        if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+            raise ValueError("a strseq character vocabulary's chars are a list of strings")
+        return cls(tuple(chars))

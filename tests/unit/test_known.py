@@ -48,6 +48,14 @@ def test_blanks_and_duplicates_are_dropped_and_non_strings_refused():
         KnownValues(["a", 3])
 
 
+@pytest.mark.parametrize("text", ['["a", "b"]', '{"values": "a b", "max_distance": 2}', '{"values": ["a", 3], '
+                                  '"max_distance": 2}', '{"values": ["a"], "max_distance": "2"}', '{"values": ["a"]}',
+                                  '{"values": ["a"], "max_distance": true}', '{"values": ["a"'])
+def test_from_json_rejects_other_shapes_with_a_value_error(text):
+    with pytest.raises(ValueError):
+        KnownValues.from_json(text)
+
+
 def test_json_round_trip_keeps_odd_values():
     known = KnownValues(["line\nbreak", "tab\there", "emoji 🙂", "ﬁ ligature"], max_distance=1)
     again = KnownValues.from_json(known.to_json())

@@ -164,11 +164,25 @@ def test_json_round_trip(vocab):
         {"format": "strseq-charvocab/2", "specials": list(SPECIALS), "chars": ["a"]},
         {"specials": list(SPECIALS), "chars": ["a"]},
         {"format": "strseq-charvocab/1", "specials": ["<pad>", "<s>", "</s>"], "chars": ["a"]},
+        ["a", "b"],
+        "strseq-charvocab/1",
     ],
 )
 def test_from_json_rejects_other_formats(payload):
     with pytest.raises(ValueError, match="strseq-charvocab/1"):
         CharVocab.from_json(json.dumps(payload))
+
+
+@pytest.mark.parametrize("chars", ["abc", None, ["a", 7], ["a", ["b"]], ["a", "bc"], ["a", "a"]])
+def test_from_json_rejects_chars_of_other_shapes(chars):
+    with pytest.raises(ValueError):
+        CharVocab.from_json(json.dumps({"format": "strseq-charvocab/1", "specials": list(SPECIALS), "chars": chars}))
+
+
+def test_from_json_rejects_a_truncated_file(vocab):
+    text = vocab.to_json()
+    with pytest.raises(ValueError):
+        CharVocab.from_json(text[: len(text) // 2])
 
 
 def test_constructor_rejects_duplicates_and_multichar_entries():
