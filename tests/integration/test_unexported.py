@@ -44,12 +44,14 @@ TRAIN_REFUSED = textwrap.dedent(f"""
 KEPT = re.compile(r"kept in (\S+) \(weights")
 
 
-def test_a_refused_export_keeps_the_training_and_strseq_export_writes_the_model(tmp_path, name_pairs):
+def test_a_refused_export_keeps_the_training_and_strseq_export_writes_the_model(tmp_path, name_pairs, ledger):
     pairs = write_pairs(tmp_path / "pairs.csv", name_pairs[:60])
     out = tmp_path / "models" / "names"
     proc = subprocess.run([sys.executable, "-c", TRAIN_REFUSED, "train", "--pairs", str(pairs), "--out", str(out),
                            "--epochs", "2", "--precision", "fp32", "--quiet"],
                           capture_output=True, text=True, timeout=600, env={**ONE_THREAD, "PATH": "/usr/bin:/bin"})
+    ledger("crash", "strseq train: the export refused after training (ParityError injected); training kept, "
+           "then strseq export", "model bundle", error=proc.stderr.removeprefix("error: "))
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.startswith("error: the model was trained but not exported (ONNX export differs")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
