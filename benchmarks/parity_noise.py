@@ -191,7 +191,7 @@ def measure(args) -> None:
     print(f"  old check: {'REFUSED' if old['refused'] else 'accepted'}; outputs differing {old['mismatched_outputs']}, "
           f"max token probability difference {old['max_token_prob_diff']:.2e} (within outputs "
           f"{old['max_token_prob_diff_within_outputs']:.2e}, past EOS {old['max_token_prob_diff_past_eos']:.2e}), "
-          f"tolerance 1e-4")
+          f"sequence log-probability {old['max_seq_logprob_diff']:.2e}; tolerance 1e-4")
     if new["refused"]:
         print(f"  new check: REFUSED: {new['reason']}")
     else:
