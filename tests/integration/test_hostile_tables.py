@@ -407,7 +407,8 @@ def _build(engine, case: dict) -> None:
     keys = [str(i) if case["text_key"] else i for i in range(1, len(case["values"]) + 1)]
     defect = case["defect"]
     ddl = {"NULL keys": f"CREATE TABLE {table} ({key} {key_type} UNIQUE, {column} TEXT)",
-           "composite primary key": f"CREATE TABLE {table} ({key} {key_type}, {column} TEXT, PRIMARY KEY ({key}, {column}))",
+           "composite primary key": f"CREATE TABLE {table} ({key} {key_type}, {column} TEXT, "
+                                    f"PRIMARY KEY ({key}, {column}))",
            "duplicate keys under a partial unique index": f"CREATE TABLE {table} ({key} {key_type}, {column} TEXT)"
            }.get(defect, f"CREATE TABLE {table} ({key} {key_type} PRIMARY KEY, {column} TEXT)")
     values = list(case["values"])
@@ -457,8 +458,9 @@ def test_random_hostile_tables_are_refused_or_cleaned_with_every_change_audited(
         case["table"] += f"_{index}"
         _build(engine, case)
         before = _snapshot(engine, case)
-        what = (f"seeded table {index + 1} ({case['defect'] or 'no defect'}, {'text' if case['text_key'] else 'integer'}"
-                f" key, {'in place' if case['in_place'] else 'output column'}), names like {case['column']!r}")
+        key_kind, mode = "text" if case["text_key"] else "integer", "in place" if case["in_place"] else "output column"
+        what = (f"seeded table {index + 1} ({case['defect'] or 'no defect'}, {key_kind} key, {mode}), "
+                f"names like {case['column']!r}")
         output = None if case["in_place"] else case["output"]
         try:
             user = reflect_table(engine, case["table"], case["key"], case["column"], output, create_output=True)
