@@ -55,19 +55,23 @@ def adapt_lm(params: RetrainParams, workdir: Path) -> str:
 
 @task(cache_policy=NO_CACHE)
 def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info: dict) -> Path:
-    from strseq_tasks.pipeline import train_bundle
+    from strseq_tasks.pipeline import ExportFailed, train_bundle
+    from strseq_tasks.registry import cache_root
     from strseq_tasks.training import TrainConfig
 
     logger = get_run_logger()
     cfg = TrainConfig(seed=params.seed, max_epochs=params.max_epochs, max_minutes=params.max_minutes,
                       threads=params.threads, precision=params.precision)
     known = rt.read_known(params.known_values, pairs)
-    outcome = train_bundle(pairs, workdir / "model", cfg, {**params.model_sizes, "max_len": params.max_len},
-                           name=params.name,
-                           data_info=data_info, pretrained=lm, known=known,
-                           on_epoch=lambda r: logger.info("%s: epoch %d/%d loss %.3f validation exact %.3f%s",
-                                                          params.name, r.epoch, params.max_epochs, r.train_loss,
-                                                          r.val_exact, " (best)" if r.best else ""))
+    try:  # a refused export keeps the training outside the scratch folder, which goes at the end
+        outcome = train_bundle(pairs, workdir / params.name, cfg, {**params.model_sizes, "max_len": params.max_len},
+                               name=params.name, data_info=data_info, pretrained=lm, known=known,
+                               keep_dir=cache_root() / "unexported",
+                               on_epoch=lambda r: logger.info("%s: epoch %d/%d loss %.3f validation exact %.3f%s",
+                                                              params.name, r.epoch, params.max_epochs, r.train_loss,
+                                                              r.val_exact, " (best)" if r.best else ""))
+    except ExportFailed as exc:
+        raise rt.NotExported(params.name, exc) from exc
     return outcome.path
 
 

@@ -64,7 +64,7 @@ def retrain(
 
     try:
         from .flows.retrain import retrain as retrain_flow
-        from .retraining import RetrainParams
+        from .retraining import NotExported, RetrainParams
     except ImportError as exc:
         _fail(f"retrain needs the train and flows extras ({exc}): pip install 'strseq[train,flows]'", code=1)
     guard_temporary_server()
@@ -98,6 +98,8 @@ def retrain(
         _fail(mask_url(f"{exc} (nothing was published)"))
     except (RegistryError, BundleError) as exc:  # a damaged registry: the message says what was done
         _fail(mask_url(str(exc)))
+    except NotExported as exc:  # trained, not exported: the message says where the training is kept
+        _fail(str(exc), code=1)
     typer.echo(f"\npublished {name} version {result['version']} to {mask_url(registry)}: "
                + ("PROMOTED to production" if result["promoted"] else "not promoted (candidate only)"))
     for reason in result["reasons"]:

@@ -72,6 +72,12 @@ VERSION = re.compile(VERSION_PATTERN)
 MAX_RECORD_BYTES = 64 << 20  # publication.json and manifest.json are kilobytes
 
 
+def cache_root() -> Path:
+    """strseq's folder on this machine for what it keeps between runs: copies of remote registry
+    versions, trainings whose export failed (``$STRSEQ_CACHE``, default ``~/.cache/strseq``)."""
+    return Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq"))
+
+
 class RegistryError(Exception):
     """A registry operation that cannot be done (unknown model, version or alias, bad name)."""
 
@@ -126,8 +132,7 @@ class Registry:
             raise RegistryError(f"cannot open the registry {self.label}: {mask_url(str(exc))}") from None
         self.root = self.root.rstrip("/") or "/"
         self.local = isinstance(self.fs, LocalFileSystem)
-        default_cache = Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq")) / "registry"
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "registry"
 
     def __repr__(self) -> str:
         return f"Registry({self.label!r})"

@@ -106,6 +106,18 @@ class RetrainParams(BaseModel):
         return Source(self.adapt_on, table=self.adapt_table, query=self.adapt_query) if self.adapt_on else None
 
 
+class NotExported(RuntimeError):
+    """A retrain trained a model whose export failed (its check refused it, or the exporter
+    failed): nothing was published; the training is kept on the machine that ran it."""
+
+    def __init__(self, name: str, failed):
+        self.kept = failed.kept
+        reason = (str(failed.cause).splitlines() or [type(failed.cause).__name__])[0]
+        super().__init__(f"{name} was trained but not exported ({reason}): nothing was published and production is "
+                         f"unchanged. The training is kept in {failed.kept}; `strseq export --from {failed.kept} "
+                         "--out FOLDER` writes its bundle (fp32 graphs), usable as --model FOLDER")
+
+
 # --- data ----------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from prefect.artifacts import Artifact
 from strseq_tasks.flows.retrain import retrain
 
 from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.retraining import RetrainParams, clean_probes, split_heldout
+from strseq_tasks.retraining import NotExported, RetrainParams, clean_probes, split_heldout
 from strseq_tasks.runtime import Normalizer
 from strseq_tasks.validation import PairsValidationError
 
@@ -158,7 +158,10 @@ def test_a_parity_failure_blocks_publication_and_promotion(first_run, registry_c
         raise ParityError("ONNX export differs from PyTorch: (injected)")
 
     monkeypatch.setattr(pipeline, "check_parity", broken_export)
+    monkeypatch.setenv("STRSEQ_CACHE", str(registry_copy.parent / "cache"))
     before = listing(registry_copy)
-    with pytest.raises(ParityError, match="differs"):
+    with pytest.raises(NotExported, match="differs.*nothing was published") as caught:
         retrain(params(str(first_run[0]), registry_copy, max_epochs=1))
     assert listing(registry_copy) == before
+    kept = caught.value.kept  # the training outlives the scratch folder, and exports later
+    assert kept.parent == registry_copy.parent / "cache" / "unexported" and (kept / "weights.safetensors").is_file()
