@@ -48,3 +48,21 @@ def test_a_ledger_written_by_a_run_names_the_campaign_that_replays_it(tmp_path, 
     doc = module.render(entries, "abc1234", "2026-12-02", "scripts/reliability_report.py",
                         {**campaign, "seed": 7, "scale": 2})
     assert "`STRSEQ_CRASH_SEED=7 STRSEQ_CRASH_SCALE=2 STRSEQ_FUZZ_EXAMPLES=1000`" in doc
+
+
+def test_every_case_is_counted_in_its_family():
+    module = _report_module()
+    ledger = Ledger()
+    ledger.recorder("tests/integration/test_csv_shape.py::test_predict_refuses[csv]")(
+        "hostile input", "a long row", "csv", rows_lost=0)
+    ledger.recorder("tests/integration/test_hostile_tables.py::test_null_keys_are_refused_up_front[sqlite]")(
+        "hostile input", "NULL keys", "sqlite", rows_lost=2, rows_double_applied=0)
+    ledger.recorder("tests/integration/test_new_thing.py::test_x")("hostile input", "new", "csv")
+    ledger.set_outcome("tests/integration/test_hostile_tables.py::test_null_keys_are_refused_up_front[sqlite]",
+                       "failed")
+    doc = module.render([e.__dict__ for e in ledger.entries], "abc1234", "2026-12-04", "script")
+    table = doc.split("## Families of failure", 1)[1].split("\n## ", 1)[0]
+    assert "| CSV shape |" in table and "| 1 | 0 | 0 | 0 |" in table
+    assert "| keys |" in table and "| 1 | 1 | 2 | 0 |" in table  # the failed case and its lost rows
+    assert "| other | cases of no family above | 1 |" in table  # a case no family claims is shown, not lost
+    assert "| secrets |" not in table  # families without cases in this run are left out
