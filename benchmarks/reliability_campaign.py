@@ -7,9 +7,11 @@
 Each seed is one `pytest -m reliability` run (what `scripts/reliability_report.py` runs for
 docs/reliability.md) with ``STRSEQ_CRASH_SEED`` set to it, ``STRSEQ_CRASH_SCALE`` multiplying the
 crash points of every test (the cleaning job, the bundle build, the publisher, `strseq train` and
-`strseq retrain`) and ``STRSEQ_FUZZ_EXAMPLES`` the CSV loader's fuzzing examples. Set
-``STRSEQ_TEST_POSTGRES_URL`` (as `.ci/run` does) to include PostgreSQL. A failing case names the
-variables that replay it. Writes benchmarks/results/reliability_campaign.json (per seed: cases,
+`strseq retrain`), the seeded hostile tables (random names, keys and values on both databases)
+and the rounds of concurrent `strseq models promote`, and ``STRSEQ_FUZZ_EXAMPLES`` the CSV
+loader's fuzzing examples, drawn by hypothesis from the seed (``--hypothesis-seed``). PostgreSQL
+is included when a server answers at the default address (or ``STRSEQ_TEST_POSTGRES_URL``). A
+failing case names the variables that replay it. Writes benchmarks/results/reliability_campaign.json (per seed: cases,
 failures, rows lost, rows applied twice, minutes) and exits 1 if any case failed.
 
 Time on 2 cores: the reliability tests take ~4.5 minutes at scale 1 (the suite's), ~6 minutes a
@@ -51,11 +53,13 @@ def main() -> int:
     for seed in args.seeds:
         env = {"STRSEQ_CRASH_SEED": str(seed), "STRSEQ_CRASH_SCALE": str(args.scale),
                "STRSEQ_FUZZ_EXAMPLES": str(args.fuzz_examples)}
-        replay = " ".join(f"{k}={v}" for k, v in env.items())
+        replay = " ".join(f"{k}={v}" for k, v in env.items()) + f" pytest --hypothesis-seed={seed}"
         print(f"== seed {seed} ({replay})", flush=True)
         ledger = Path(tempfile.mkdtemp(prefix="strseq-campaign-")) / "ledger.json"
         started = time.monotonic()
-        code = report.run_tests(ledger, ["-k", args.keyword] if args.keyword else [], env)
+        # hypothesis draws its examples from the seed too, so a failing property replays with it
+        pytest_args = [f"--hypothesis-seed={seed}", *(["-k", args.keyword] if args.keyword else [])]
+        code = report.run_tests(ledger, pytest_args, env)
         minutes = (time.monotonic() - started) / 60
         if not ledger.exists():
             print(f"seed {seed}: the run wrote no ledger (pytest exit code {code})", file=sys.stderr)
