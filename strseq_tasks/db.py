@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -177,7 +178,8 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
     (a dry run never adds it: it reads the missing column as empty)."""
     def load() -> sa.Table:
         try:
-            return sa.Table(table, sa.MetaData(schema=schema), autoload_with=engine)
+            with _quiet_reflection():
+                return sa.Table(table, sa.MetaData(schema=schema), autoload_with=engine)
         except sa.exc.NoSuchTableError:
             names = sa.inspect(engine).get_table_names(schema=schema)
             raise DatabaseJobError(f"no table {table!r} (tables: {', '.join(names) or 'none'})") from None
@@ -234,6 +236,16 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
     return UserTable(reflected, reflected.c[key], reflected.c[column], target)
 
 
+@contextlib.contextmanager
+def _quiet_reflection() -> Iterator[None]:
+    """SQLAlchemy warns that it skips SQLite indexes on expressions; strseq needs none of them (an
+    index on an expression proves no key unique), and the user needs no warning about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index",
+                                sa.exc.SAWarning)
+        yield
+
+
 def key_is_unique(engine: sa.Engine, table: sa.Table, column: str) -> bool:
     """Is ``column`` unique by a rule the database enforces on that column alone: the primary key
     (not part of a composite one), or a unique constraint or index on exactly this column that is
@@ -255,8 +267,9 @@ def key_is_unique(engine: sa.Engine, table: sa.Table, column: str) -> bool:
     if primary == [column]:
         return True
     inspector = sa.inspect(engine)
-    uniques = inspector.get_unique_constraints(table.name, schema=table.schema)
-    indexes = inspector.get_indexes(table.name, schema=table.schema)
+    with _quiet_reflection():
+        uniques = inspector.get_unique_constraints(table.name, schema=table.schema)
+        indexes = inspector.get_indexes(table.name, schema=table.schema)
     partial = [i for i in indexes if any(k.endswith("_where") and v is not None
                                          for k, v in (i.get("dialect_options") or {}).items())]
     return any(u["column_names"] == [column] for u in uniques) or any(
