@@ -101,6 +101,7 @@ def retrain(params: RetrainParams) -> dict:
     """Retrain NAME from curated pairs and publish it to the registry (see RetrainParams)."""
     logger = get_run_logger()
     registry = Registry(params.registry)
+    registry.check_writable()  # before hours of training, not after
     frame = load_pairs(params)
     validation = validate(frame, params)
     pairs, duplicates = rt.frame_to_pairs(frame)

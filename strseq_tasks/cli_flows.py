@@ -85,9 +85,10 @@ def retrain(
     from .sources import read_pair_frame
     from .validation import PairsValidationError
 
-    try:  # a file or table that cannot be read is one clear line before Prefect starts (pairs are small)
+    try:  # a file or table that cannot be read, or a registry that cannot be written: one line, before Prefect
         read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
-    except InputFileError as exc:
+        Registry(params.registry).check_writable()
+    except (InputFileError, RegistryError) as exc:
         _fail(mask_url(f"{exc} (nothing was published)"))
     try:
         result = retrain_flow(params)

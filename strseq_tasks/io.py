@@ -294,7 +294,8 @@ def _check_writable(where: str, output: Path, folder: bool, replaced: bool) -> N
     if output.is_dir() and not folder:
         raise OutputPathError(f"{where} is a folder; give the path of a file to write")
     if output.exists() and not output.is_dir() and folder:
-        raise OutputPathError(f"{where} is a file, not a folder; give a folder path (--force replaces only a folder)")
+        raise OutputPathError(f"{where} is a file, not a folder; give a folder path"
+                              + (" (--force replaces only a folder)" if replaced else ""))
     if folder and output.is_dir():
         if not os.access(output, os.W_OK | os.X_OK):  # replacing a folder rewrites its '..' entry
             raise OutputPathError(f"{where} cannot be written: the folder is not writable")

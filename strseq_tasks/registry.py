@@ -379,6 +379,18 @@ class Registry:
             raise
         return version
 
+    def check_writable(self) -> None:
+        """Refuse, before a run's work, a local registry it could not publish to (a file, a path
+        under a file, a folder not writable). Remote registries say so when written."""
+        if not self.local:
+            return
+        from .io import OutputPathError, check_output
+
+        try:
+            check_output("--registry", Path(self.root), folder=True, replaced=False)
+        except OutputPathError as exc:
+            raise RegistryError(str(exc)) from None
+
     def set_alias(self, name: str, alias: str, version: int, reason: str, repair: bool = False) -> Alias:
         """Point ``alias`` at ``version``; the version it pointed to joins its history. A damaged
         alias file is refused, or with ``repair`` kept aside (``.ALIAS.json.damaged-TIME``) and

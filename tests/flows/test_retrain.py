@@ -165,3 +165,16 @@ def test_a_parity_failure_blocks_publication_and_promotion(first_run, registry_c
     assert listing(registry_copy) == before
     kept = caught.value.kept  # the training outlives the scratch folder, and exports later
     assert kept.parent == registry_copy.parent / "cache" / "unexported" and (kept / "weights.safetensors").is_file()
+
+
+def test_a_registry_that_cannot_be_written_stops_the_flow_before_it_trains(tmp_path, monkeypatch):
+    import strseq_tasks.pipeline as pipeline
+    from strseq_tasks.registry import RegistryError
+
+    pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the registry should be")
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: pytest.fail("trained despite an unwritable registry"))
+    with pytest.raises(RegistryError, match="is a file, not a folder"):
+        retrain(params(str(pairs), blocker / "models"))
+    assert blocker.read_text() == "a file where the registry should be"

@@ -260,3 +260,20 @@ def test_a_write_that_fails_anyway_is_one_error_line_and_leaves_no_partial_file(
         proc = run_strseq_with([], *args, file_size_limit=200)
         ledger("hostile input", case, fmt, rows_lost=inputs_changed(before), error=error_line(proc))
         refused_and_untouched(proc, tmp_path, before, names, option, "could not be written", "nothing was written")
+
+
+@pytest.mark.parametrize("registry", ["the pairs file", "a path under a file"])
+def test_retrain_refuses_a_registry_it_could_not_publish_to_before_training(registry, tmp_path, ledger):
+    """The registry is retrain's output: a file there failed with a traceback after the training."""
+    pairs = tmp_path / "pairs.csv"
+    with open(pairs, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("input", "target"), *((f"NAME {i}", f"name {i}") for i in range(30))])
+    before = fingerprint(pairs)
+    target = pairs if registry == "the pairs file" else pairs / "models"
+    proc = run_strseq("retrain", "--pairs", pairs, "--registry", target, "--name", "names", "--epochs", 1,
+                      "--min-pairs", 4)
+    error = assert_refused(proc, str(target), "nothing was published")
+    ledger("hostile input", f"retrain --registry {registry}", "registry (folder)",
+           rows_lost=0 if fingerprint(pairs) == before else 30, error=error)
+    assert fingerprint(pairs) == before and listing(tmp_path) == ["pairs.csv"]
+    assert "Starting temporary server" not in proc.stderr  # refused before any flow ran, let alone training
