@@ -48,7 +48,8 @@ FAMILIES = [
       "integration/test_hostile_tables.py::test_rows_sharing", "integration/test_hostile_tables.py::test_a_unique",
       "integration/test_hostile_tables.py::test_null_keys", "integration/test_hostile_tables.py::test_sqlite_keys",
       "integration/test_hostile_tables.py::test_random_hostile",
-      "integration/test_hostile_tables.py::test_clean_refuses_the_reported"]),
+      "integration/test_hostile_tables.py::test_clean_refuses_the_reported",
+      "integration/test_hostile_tables.py::test_cleaning_the_key"]),
     ("identifiers and query text", "table and column names and a pairs query reach SQL and GX as written ('%', "
      "':', quotes, semicolons)",
      ["integration/test_hostile_tables.py::test_percent", "integration/test_cleaning.py",

@@ -193,6 +193,10 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
         return reflected.c[name]
 
     key_col, source = col(key, "key"), col(column, "text")
+    if key_col.name == source.name and output_column is None:
+        raise DatabaseJobError(f"--in-place on the key column {key!r} would change the keys that name the rows "
+                               "(and that their audit rows point to): clean it into an output column, or key the "
+                               "table by another column")
     if not isinstance(key_col.type, KEY_TYPES):
         raise DatabaseJobError(f"key column {key!r} is {key_col.type}; an integer or text key is needed")
     if not key_is_unique(engine, reflected, key):

@@ -148,6 +148,20 @@ def test_a_unique_index_with_another_collation_than_its_column_is_no_proof(tmp_p
     engine.dispose()
 
 
+def test_cleaning_the_key_column_in_place_is_refused(database_url, ledger):
+    """It would rename rows: their audit rows (and revert) point at keys that no longer exist."""
+    engine = sa.create_engine(database_url)
+    make(engine, ["CREATE TABLE people (name TEXT PRIMARY KEY, age INTEGER)"], [{"name": "ANN", "age": 1}])
+    before = dump(engine)
+    with pytest.raises(DatabaseJobError, match="would change the keys") as caught:
+        reflect_table(engine, "people", "name", "name", None)
+    ledger("hostile input", "clean --in-place with --column the same as --key", engine.dialect.name,
+           rows_lost=int(dump(engine) != before), error=caught.value)
+    user = reflect_table(engine, "people", "name", "name", "name_clean", create_output=True)  # into a column: fine
+    assert clean_table(engine, user, MODEL, title_case).changed == 1
+    engine.dispose()
+
+
 NULL_KEYS = {
     "sqlite": ["CREATE TABLE people (k TEXT PRIMARY KEY, name TEXT)"],  # SQLite lets a TEXT primary key be NULL
     "postgresql": ["CREATE TABLE people (k TEXT UNIQUE, name TEXT)"],
