@@ -50,6 +50,9 @@ FAMILIES = [
       "integration/test_hostile_tables.py::test_random_hostile",
       "integration/test_hostile_tables.py::test_clean_refuses_the_reported",
       "integration/test_hostile_tables.py::test_cleaning_the_key"]),
+    ("the table's own rules", "a suggestion longer than the output column holds goes to review; a constraint or "
+     "trigger that refuses a write rolls its batch back and stops the run with one clear error",
+     ["integration/test_hostile_tables.py::test_an_output_column", "integration/test_hostile_tables.py::test_a_constr"]),
     ("identifiers and query text", "table and column names and a pairs query reach SQL and GX as written ('%', "
      "':', quotes, semicolons)",
      ["integration/test_hostile_tables.py::test_percent", "integration/test_cleaning.py",

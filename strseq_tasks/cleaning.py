@@ -50,6 +50,8 @@ from .vocab import normalize_text
 log = logging.getLogger("strseq.clean")
 
 CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
+REVIEW_WIDE = "longer_than_column"  # a suggestion the output column (VARCHAR(n)) cannot hold
+REVIEWED = (REVIEW_LOW, REVIEW_LONG, REVIEW_WIDE)
 
 
 class CleanParams(BaseModel):
@@ -138,8 +140,9 @@ class RunReport:
         self.workers.extend(w for w in other.workers if w not in self.workers)
 
 
-def outcome(value: str | None, prediction, threshold: float) -> str:
-    """What happens to one row (pure): skipped, unchanged, changed, or one of the review reasons."""
+def outcome(value: str | None, prediction, threshold: float, max_chars: int | None = None) -> str:
+    """What happens to one row (pure): skipped, unchanged, changed, or one of the review reasons.
+    ``max_chars``: what the output column holds (``VARCHAR(n)``), if it has a limit."""
     if value is None or not value.strip():
         return SKIPPED
     if prediction.status == "too_long":
@@ -148,7 +151,9 @@ def outcome(value: str | None, prediction, threshold: float) -> str:
     # change of bytes nobody asked for; such a value is left as it is
     if prediction.text == value or prediction.text == normalize_text(value):
         return UNCHANGED
-    return CHANGED if prediction.confidence >= threshold else REVIEW_LOW
+    if prediction.confidence < threshold:
+        return REVIEW_LOW
+    return REVIEW_WIDE if max_chars is not None and len(prediction.text) > max_chars else CHANGED
 
 
 class RepeatCache:
@@ -306,6 +311,11 @@ class NotWritable(DatabaseJobError):
     """The connection may read but not write what a run must write (read-only database or role)."""
 
 
+class RowsRefused(DatabaseJobError):
+    """The database refused a batch's writes (a unique or check constraint on the output column, a
+    trigger, a value its type cannot hold): the batch was rolled back."""
+
+
 class KeyNotUnique(DatabaseJobError):
     """An update by key matched more than one row: the key does not name rows alone after all."""
 
@@ -355,6 +365,10 @@ def _process_retrying(engine, user, model, predict, threshold, rows, report: Run
                 raise NotWritable(f"cannot write {user.table.name}.{user.target.name} or strseq's tables "
                                   f"({_first_line(exc)}): nothing of this batch ({span}) was written") from exc
             locked = _lock_timed_out(exc)
+            if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):  # a constraint, a trigger, a type
+                raise RowsRefused(f"the database refused a change to {user.table.name}.{user.target.name} "
+                                  f"({span}): {_first_line(exc)}. Nothing of this batch was written; batches "
+                                  "before it are applied and audited (strseq revert undoes them)") from exc
             if not (exc.connection_invalidated or locked):
                 raise
             if attempt == BATCH_RETRIES:
@@ -417,9 +431,10 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
     predictions = predict([r[1] for r in todo]) if todo else []
     now = _now()
     audit, review, markers, updates = [], [], [], []
+    max_chars = getattr(user.target.type, "length", None)
     for row, pred in zip(todo, predictions):
         key, value = key_text(row[0]), row[1]
-        kind = outcome(value, pred, threshold)
+        kind = outcome(value, pred, threshold, max_chars)
         if kind == CHANGED:
             old = value if user.in_place else row[2]
             updates.append((row[0], value, old, pred.text))
@@ -430,7 +445,7 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
             if len(report.sample) < sample_size:
                 report.sample.append({"key": row[0], "before": value, "after": pred.text,
                                       "confidence": round(pred.confidence, 3), "diff": char_diff(value, pred.text)})
-        elif kind in (REVIEW_LOW, REVIEW_LONG):
+        elif kind in REVIEWED:
             review.append({"run_id": report.run_id, "table_name": user.table.name, "key": key,
                            "column_name": user.target.name, "value": value,
                            "suggestion": None if kind == REVIEW_LONG else pred.text, "confidence": pred.confidence,
@@ -439,7 +454,7 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
         markers.append({"table_name": user.table.name, "column_name": user.target.name, "model_sha": model.sha,
                         "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": report.run_id})
         report.unchanged += kind == UNCHANGED
-        report.review += kind in (REVIEW_LOW, REVIEW_LONG)
+        report.review += kind in REVIEWED
     if not write:
         report.changed += len(updates)
         return

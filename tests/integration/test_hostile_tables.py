@@ -502,3 +502,38 @@ def test_random_hostile_tables_are_refused_or_cleaned_with_every_change_audited(
                rows_double_applied=audited[0] - audited[1])
         assert changed == audited[0] == audited[1] == run.changed and lost == 0, (case, run, audited)
     engine.dispose()
+
+
+def test_an_output_column_with_a_length_limit_sends_longer_suggestions_to_review(database_url, ledger):
+    engine = sa.create_engine(database_url)
+    make(engine, ["CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, name_clean VARCHAR(5))"],
+         [{"id": 1, "name": "ANN", "name_clean": None}, {"id": 2, "name": "BARBARA", "name_clean": None}])
+    user = reflect_table(engine, "people", "id", "name", "name_clean")
+    run = clean_table(engine, user, MODEL, title_case)
+    with engine.connect() as conn:
+        written = conn.execute(sa.text("SELECT name_clean FROM people ORDER BY id")).scalars().all()
+        reasons = conn.execute(sa.text("SELECT reason, suggestion FROM strseq_review")).all()
+    ledger("hostile input", "an output column VARCHAR(5) and a 7-character suggestion: sent to review",
+           engine.dialect.name, rows_lost=int(written != ["Ann", None]), rows_double_applied=0)
+    assert (run.changed, run.review) == (1, 1) and written == ["Ann", None]
+    assert [tuple(r) for r in reasons] == [("longer_than_column", "Barbara")]
+    engine.dispose()
+
+
+def test_a_constraint_the_database_enforces_on_the_output_is_one_clear_error(database_url, ledger):
+    """A unique output column, and two rows whose suggestions are the same value."""
+    from strseq_tasks.cleaning import RowsRefused
+
+    engine = sa.create_engine(database_url)
+    make(engine, ["CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, name_clean TEXT UNIQUE)"],
+         [{"id": i, "name": n, "name_clean": None} for i, n in [(1, "AMY"), (2, "ANN"), (3, "ann")]])
+    user = reflect_table(engine, "people", "id", "name", "name_clean")
+    before = dump(engine)
+    with pytest.raises(RowsRefused, match="refused a change to people.name_clean") as caught:
+        clean_table(engine, user, MODEL, title_case, batch_size=2)
+    after = dump(engine)
+    changed = sum(a != b for a, b in zip(before, after))
+    ledger("hostile input", "a UNIQUE output column and two rows cleaned to the same value", engine.dialect.name,
+           rows_lost=changed - audit_rows(engine), rows_double_applied=0, error=caught.value)
+    assert changed == audit_rows(engine) == 2  # the first batch stays applied and audited; the second none
+    engine.dispose()
