@@ -52,7 +52,8 @@ FAMILIES = [
       "integration/test_hostile_tables.py::test_cleaning_the_key"]),
     ("the table's own rules", "a suggestion longer than the output column holds goes to review; a constraint or "
      "trigger that refuses a write rolls its batch back and stops the run with one clear error",
-     ["integration/test_hostile_tables.py::test_an_output_column", "integration/test_hostile_tables.py::test_a_constr"]),
+     ["integration/test_hostile_tables.py::test_an_output_column",
+      "integration/test_hostile_tables.py::test_a_constraint"]),
     ("identifiers and query text", "table and column names and a pairs query reach SQL and GX as written ('%', "
      "':', quotes, semicolons)",
      ["integration/test_hostile_tables.py::test_percent", "integration/test_cleaning.py",
