@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from .urls import mask_url
+
 PLACEHOLDER = re.compile(r"{{\s*\$(\w+)\s*}}")
 
 
@@ -83,7 +85,8 @@ def load_deployments(path: Path, env: dict[str, str] | None = None, fill: bool =
             entry = _fill(entry, dict(os.environ) if env is None else env, path)
         name = entry.get("name")
         if not name or not entry.get("entrypoint"):
-            raise DeploymentFileError(f"{path}: every deployment needs a name and an entrypoint ({entry})")
+            raise DeploymentFileError(f"{path}: every deployment needs a name and an entrypoint "
+                                      f"({mask_url(str(entry))})")
         crons = [(s["cron"], s.get("timezone")) for s in entry.get("schedules") or [] if "cron" in s]
         specs.append(DeploymentSpec(name, entry["entrypoint"], entry.get("parameters") or {}, crons,
                                     list(entry.get("tags") or []), entry.get("description")))
@@ -101,11 +104,19 @@ def load_flow(spec: DeploymentSpec):
 
 def check_parameters(spec: DeploymentSpec) -> dict:
     """The deployment's parameters validated against its flow's signature (pydantic models)."""
+    import logging
+
     flow = load_flow(spec)
+    prefect_log = logging.getLogger("prefect.flows")
+    level = prefect_log.level
+    prefect_log.setLevel(logging.CRITICAL)  # it logs the refused parameters whole, passwords and all
     try:
         return flow.validate_parameters(spec.parameters)
     except Exception as exc:  # prefect.exceptions.ParameterTypeError and friends
-        raise DeploymentFileError(f"deployment {spec.name}: invalid parameters: {exc}") from None
+        # pydantic quotes the values it refused: a URL with its password (filled in from the environment)
+        raise DeploymentFileError(f"deployment {spec.name}: invalid parameters: {mask_url(str(exc))}") from None
+    finally:
+        prefect_log.setLevel(level)
 
 
 def runner_deployments(specs: list[DeploymentSpec]) -> list:

@@ -83,3 +83,15 @@ def test_env_references_resolve_on_the_machine_that_runs_the_job(monkeypatch):
     monkeypatch.delenv("STRSEQ_TEST_URL")
     with pytest.raises(UrlReferenceError, match="STRSEQ_TEST_URL is not set"):
         resolve_url("env:STRSEQ_TEST_URL")
+
+
+def test_refused_parameters_never_show_a_password(capfd):
+    """pydantic and Prefect quote the values they refuse: a URL filled in from the environment too."""
+    from strseq_tasks.deployments import DeploymentFileError, DeploymentSpec, check_parameters
+
+    spec = DeploymentSpec("nightly-clean", "flows/clean.py:clean",
+                          {"params": {"db": "postgresql+psycopg://etl:S3cret-pw@db/crm", "table": 3}}, [], [], None)
+    with pytest.raises(DeploymentFileError, match="invalid parameters") as caught:
+        check_parameters(spec)
+    printed = capfd.readouterr()
+    assert "S3cret-pw" not in str(caught.value) + printed.out + printed.err
