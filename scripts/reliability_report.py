@@ -71,7 +71,7 @@ FAMILIES = [
       "integration/test_registry_cli.py::test_promotes", "integration/test_hostile_tables.py::test_one_sqlite",
       "flows/test_clean_partitions.py"]),
     ("secrets", "a password in a URL reaches the database and nothing else: no record, report, log, message or "
-     "Prefect parameter", ["flows/test_retrain_secrets.py"]),
+     "Prefect parameter", ["flows/test_retrain_secrets.py", "integration/test_deploy_config.py::test_refused"]),
     ("values read from bundles and the registry", "every value read back is checked for sense before use, not only "
      "for integrity: manifests, vocabularies, known values, alias files, version folders, selectors",
      ["integration/test_bundle.py", "integration/test_bundle_sense.py", "integration/test_registry_cli.py",

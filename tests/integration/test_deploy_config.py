@@ -85,7 +85,7 @@ def test_env_references_resolve_on_the_machine_that_runs_the_job(monkeypatch):
         resolve_url("env:STRSEQ_TEST_URL")
 
 
-def test_refused_parameters_never_show_a_password(capfd):
+def test_refused_parameters_never_show_a_password(capfd, ledger):
     """pydantic and Prefect quote the values they refuse: a URL filled in from the environment too."""
     from strseq_tasks.deployments import DeploymentFileError, DeploymentSpec, check_parameters
 
@@ -94,4 +94,6 @@ def test_refused_parameters_never_show_a_password(capfd):
     with pytest.raises(DeploymentFileError, match="invalid parameters") as caught:
         check_parameters(spec)
     printed = capfd.readouterr()
+    ledger("hostile input", "a deployment whose parameters are refused, with a password in its database URL",
+           "deploy/prefect.yaml", error=caught.value)
     assert "S3cret-pw" not in str(caught.value) + printed.out + printed.err
