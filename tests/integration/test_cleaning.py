@@ -162,7 +162,8 @@ def test_two_runs_on_one_column_cannot_both_apply(engine):
     ('people"; DROP TABLE people; --', "id", "name", None, "no table"),
     ("people", "id", "nope", None, "no text column 'nope'"),
     ("people", "id", "age", None, "not text"),
-    ("people", "name", "name", None, "neither the primary key nor unique"),
+    ("people", "age", "name", None, "neither the primary key nor unique"),
+    ("people", "name", "name", None, "would change the keys"),
     ("people", "id", "name", "missing_out", "pass --create-output-column"),
     ("people", "id", "name", "age", "not text"),
 ])
