@@ -12,7 +12,7 @@
   corrections are not), ``--adapt-minutes`` per (task, seed).
 
 Augmentation "on" is the ``train`` default (``--augment auto``), "off" is ``--augment none``.
-Every cell trains through the product path (``pipeline.train_bundle``) and is scored with the
+Every cell trains through the product path (``learn.build.train_bundle``) and is scored with the
 onnxruntime ``Normalizer`` on 500 test pairs whose targets never occur in training.
 
 Each finished cell is appended to ``benchmarks/results/ablation.jsonl`` at once, so an
@@ -54,8 +54,8 @@ def _adapted_path(task: str, seed: int, minutes: float) -> Path:
 def adapt_lm(task: str, seed: int, sizes: list[int], test_size: int, minutes: float) -> str:
     """Domain-adaptive pretraining of the shipped LM on the task's unlabeled inputs (the test
     inputs of every cell of this seed, plus other dirty values of the task)."""
-    from strseq_tasks.lm_bundle import default_lm_path, pretrain_bundle
-    from strseq_tasks.pretraining import PretrainConfig
+    from strseq_tasks.learn.lm_bundle import default_lm_path, pretrain_bundle
+    from strseq_tasks.learn.pretraining import PretrainConfig
 
     logging.basicConfig(level=logging.WARNING)
     out = _adapted_path(task, seed, minutes)
@@ -71,11 +71,11 @@ def adapt_lm(task: str, seed: int, sizes: list[int], test_size: int, minutes: fl
 
 
 def run_cell(task: str, size: int, init: str, aug: str, seed: int, test_size: int, lm: str | None) -> dict:
-    from strseq_tasks.augment import AugmentConfig
-    from strseq_tasks.metrics import summarize
-    from strseq_tasks.pipeline import DEFAULT_LM, train_bundle
-    from strseq_tasks.runtime import Normalizer
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.core.augment import AugmentConfig
+    from strseq_tasks.core.metrics import summarize
+    from strseq_tasks.learn.build import DEFAULT_LM, train_bundle
+    from strseq_tasks.learn.training import TrainConfig
+    from strseq_tasks.serve.runtime import Normalizer
 
     logging.basicConfig(level=logging.WARNING)
     train, test = TASKS[task](size, test_size, seed)

@@ -2,13 +2,13 @@
 
 Tasks with a list of valid values (``tasks.KNOWN_VALUES``: typos and misspellings, whose
 dictionary is the word list) also get ``strseq+known`` (trained and decoding with that list, see
-``strseq_tasks.known``) and the ``known-nearest`` baseline (the nearest value of the list by
+``strseq_tasks.core.known``) and the ``known-nearest`` baseline (the nearest value of the list by
 edit distance, most frequent first on ties; the input where none is within 2 edits).
 
     .venv/bin/python benchmarks/accuracy.py                       # all tasks, 50/200/1000 pairs
     .venv/bin/python benchmarks/accuracy.py --tasks dates --sizes 200
 
-Each run trains through the product path (``pipeline.train_bundle``: augmentation, early
+Each run trains through the product path (``learn.build.train_bundle``: augmentation, early
 stopping, ONNX export) and scores the bundle with the onnxruntime ``Normalizer`` on a test set
 whose targets never occur in training. Prints a markdown table and writes
 ``benchmarks/results/accuracy.json`` and ``accuracy.png``.
@@ -32,7 +32,7 @@ from rapidfuzz import process  # noqa: E402
 from rapidfuzz.distance import Levenshtein  # noqa: E402
 
 from benchmarks.tasks import KNOWN_VALUES, TASKS  # noqa: E402
-from strseq_tasks.metrics import summarize  # noqa: E402
+from strseq_tasks.core.metrics import summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = ("exact_match", "cer", "harm", "coverage_at_99")
@@ -69,7 +69,7 @@ def train_config(seed: int, epochs: int, minutes: float | None, options: dict[st
     """TrainConfig with ``--set`` overrides: ``unk_rate=0``, ``augment.digit_copies=0``, ..."""
     from dataclasses import fields, replace
 
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.learn.training import TrainConfig
 
     cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=minutes)
     for key, raw in options.items():
@@ -90,7 +90,7 @@ def model_sizes(options: dict[str, str]) -> dict[str, int] | None:
     """``--set model.dec_hidden=128`` ...: ModelConfig sizes other than the defaults."""
     from dataclasses import fields
 
-    from strseq_tasks.model import ModelConfig
+    from strseq_tasks.learn.model import ModelConfig
 
     sizes = {k.removeprefix("model."): raw for k, raw in options.items() if k.startswith("model.")}
     known = {f.name for f in fields(ModelConfig) if f.name != "vocab_size"}
@@ -101,8 +101,8 @@ def model_sizes(options: dict[str, str]) -> dict[str, int] | None:
 
 
 def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: dict | None = None):
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.runtime import Normalizer
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.serve.runtime import Normalizer
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
@@ -133,7 +133,7 @@ def evaluate_cell(task: str, size: int, test_size: int, seed: int, epochs: int, 
                                sizes=model_sizes(options)),
     }
     if task in KNOWN_VALUES:
-        from strseq_tasks.known import KnownValues
+        from strseq_tasks.core.known import KnownValues
 
         known = KnownValues(KNOWN_VALUES[task]())
         from rapidfuzz.distance import OSA

@@ -11,7 +11,7 @@ by batch, engine by engine) and medians are reported. Also measured in the same 
   onnxruntime's one-thread fp32 GEMM peak: each engine's fraction of that peak;
 - the time to load a bundle into onnxruntime sessions (median of 5), and the peak memory of a
   fresh process that loads the bundle and normalizes the rows at batch 256 (torch-free);
-- int8: the bundle's own int8 graphs (``strseq_tasks.quantize``: static quantization, written
+- int8: the bundle's own int8 graphs (``strseq_tasks.learn.int8``: static quantization, written
   and gated at training), or, when its gate refused them (or it was trained fp32), the same
   quantization done here, calibrated on the training pairs (on the inputs with ``--model``), so
   their speed is still measured (``int8_served`` says which); how many predictions they change
@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
 from benchmarks.tasks import TASKS, benchmark_model  # noqa: E402
-from strseq_tasks.bundle import GRAPH_FILES, MANIFEST, read_manifest  # noqa: E402
-from strseq_tasks.runtime import Normalizer  # noqa: E402
+from strseq_tasks.serve.bundle import GRAPH_FILES, MANIFEST, read_manifest  # noqa: E402
+from strseq_tasks.serve.runtime import Normalizer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENGINES = ("torch", "ort-fp32", "ort-int8")
@@ -51,9 +51,9 @@ def torch_predict(bundle: Path):
     import torch
     from safetensors.torch import load_model
 
-    from strseq_tasks.model import ModelConfig, Seq2Seq
-    from strseq_tasks.training import predict_torch
-    from strseq_tasks.vocab import CharVocab
+    from strseq_tasks.core.vocab import CharVocab
+    from strseq_tasks.learn.model import ModelConfig, Seq2Seq
+    from strseq_tasks.learn.training import predict_torch
 
     torch.set_num_threads(1)
     manifest = read_manifest(bundle)
@@ -83,9 +83,9 @@ def unserved_int8_predict(bundle: Path, folder: Path, calibration_texts: list[st
     fp32): quantized into ``folder`` as training does, decoded the way ``Normalizer`` decodes."""
     import shutil
 
-    from strseq_tasks.quantize import quantize_graphs
-    from strseq_tasks.runtime import OrtStepper, open_sessions
-    from strseq_tasks.transduce import transduce
+    from strseq_tasks.core.transduce import transduce
+    from strseq_tasks.learn.int8 import quantize_graphs
+    from strseq_tasks.serve.runtime import OrtStepper, open_sessions
 
     reference = Normalizer(bundle, threads=1, precision="fp32")
     decoding = {"identity_margin": reference.identity_margin, "known": reference.known or None,
@@ -116,7 +116,7 @@ def peak_memory_mb(bundle: Path, precision: str, texts: list[str]) -> float:
     # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the (large) parent
     # across fork and exec, while VmHWM belongs to the new process's own memory
     script = ("import json, sys; sys.modules['torch'] = None\n"
-              "from strseq_tasks.runtime import Normalizer\n"
+              "from strseq_tasks.serve.runtime import Normalizer\n"
               "texts = json.loads(sys.stdin.read())\n"
               "Normalizer(sys.argv[1], threads=1, precision=sys.argv[2]).normalize(texts, batch_size=256)\n"
               "hwm = [line for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"

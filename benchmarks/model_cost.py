@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.serve.runtime import Normalizer
 
 
 def step_macs(cfg: dict, src_len: int, ext_vocab: int) -> int:

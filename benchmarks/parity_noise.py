@@ -40,17 +40,17 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_model  # noqa: E402
 
-import strseq_tasks.model as model_module  # noqa: E402
-from strseq_tasks.batching import encode_sources, max_output_lengths  # noqa: E402
-from strseq_tasks.bundle import read_manifest  # noqa: E402
-from strseq_tasks.decoding import greedy_search  # noqa: E402
-from strseq_tasks.export import ParityError, check_parity, export_onnx  # noqa: E402
-from strseq_tasks.io import read_pairs  # noqa: E402
-from strseq_tasks.model import ModelConfig, Seq2Seq, TorchStepper  # noqa: E402
-from strseq_tasks.runtime import OrtStepper, open_sessions  # noqa: E402
-from strseq_tasks.training import split_pairs  # noqa: E402
-from strseq_tasks.unexported import load_kept  # noqa: E402
-from strseq_tasks.vocab import BOS, EOS, CharVocab  # noqa: E402
+import strseq_tasks.learn.model as model_module  # noqa: E402
+from strseq_tasks.core.batching import encode_sources, max_output_lengths  # noqa: E402
+from strseq_tasks.core.decoding import greedy_search  # noqa: E402
+from strseq_tasks.core.vocab import BOS, EOS, CharVocab  # noqa: E402
+from strseq_tasks.data.files import read_pairs  # noqa: E402
+from strseq_tasks.learn.export import ParityError, check_parity, export_onnx  # noqa: E402
+from strseq_tasks.learn.model import ModelConfig, Seq2Seq, TorchStepper  # noqa: E402
+from strseq_tasks.learn.training import split_pairs  # noqa: E402
+from strseq_tasks.learn.unexported import load_kept  # noqa: E402
+from strseq_tasks.serve.bundle import read_manifest  # noqa: E402
+from strseq_tasks.serve.runtime import OrtStepper, open_sessions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "parity_noise.json"
 ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z", "ch", "sh", "th",

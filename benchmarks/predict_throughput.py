@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
 from benchmarks.tasks import TASKS, benchmark_model  # noqa: E402
-from strseq_tasks.runtime import Normalizer  # noqa: E402
-from strseq_tasks.workers import available_cores  # noqa: E402
+from strseq_tasks.serve.runtime import Normalizer  # noqa: E402
+from strseq_tasks.serve.workers import available_cores  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from benchmarks.tasks import names  # noqa: E402
-from strseq_tasks.batching import encode_sources  # noqa: E402
-from strseq_tasks.bundle import DECODER_FILE  # noqa: E402
-from strseq_tasks.runtime import Normalizer, session_options  # noqa: E402
+from strseq_tasks.core.batching import encode_sources  # noqa: E402
+from strseq_tasks.serve.bundle import DECODER_FILE  # noqa: E402
+from strseq_tasks.serve.runtime import Normalizer, session_options  # noqa: E402
 
 
 def step_inputs(normalizer: Normalizer, texts: list[str]) -> dict[str, np.ndarray]:
@@ -84,12 +84,12 @@ def main() -> None:
         raise SystemExit(f"only {len(texts)} test names have {args.length} characters; choose another --length")
     with tempfile.TemporaryDirectory(prefix="strseq-step-profile-") as tmp:
         if args.model:
-            from strseq_tasks.registry import resolve_model
+            from strseq_tasks.serve.registry import resolve_model
 
             folder = Path(resolve_model(args.model)[0])
         else:
-            from strseq_tasks.pipeline import train_bundle
-            from strseq_tasks.training import TrainConfig
+            from strseq_tasks.learn.build import train_bundle
+            from strseq_tasks.learn.training import TrainConfig
 
             print("training a names model on 200 pairs ...", flush=True)
             folder = Path(train_bundle(train, Path(tmp) / "model", TrainConfig(seed=0)).path)

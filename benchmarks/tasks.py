@@ -8,7 +8,7 @@ so that harm is measured):
   swaps, drops, doubled letters, sound-alike spellings; often several per word) -> the word;
 - ``misspellings``: real misspellings of the same words, as people typed them (codespell's
   dictionary of misspellings collected from real text, e.g. "recieve" -> "receive") -> the word;
-- ``names``, ``dates``, ``phones``: realistic dirty records (``strseq_tasks.synthetic``, which
+- ``names``, ``dates``, ``phones``: realistic dirty records (``strseq_tasks.demo.synthetic``, which
   ``strseq demo`` uses too).
 """
 
@@ -18,8 +18,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from strseq_tasks.augment import AugmentConfig, NoiseKinds, noisy
-from strseq_tasks.synthetic import Pair, dates, names, phones, split_by_target
+from strseq_tasks.core.augment import AugmentConfig, NoiseKinds, noisy
+from strseq_tasks.demo.synthetic import Pair, dates, names, phones, split_by_target
 
 __all__ = ["TASKS", "KNOWN_VALUES", "Pair", "benchmark_model", "dates", "names", "phones", "typos", "misspellings",
            "typo_words"]
@@ -30,11 +30,11 @@ def benchmark_model(model: str | None, train: list[Pair], folder: Path, label: s
     given, else one trained with the defaults on ``train`` into ``folder`` (``label`` says what,
     e.g. "a names model on 200 pairs")."""
     if model:
-        from strseq_tasks.registry import resolve_model
+        from strseq_tasks.serve.registry import resolve_model
 
         return Path(resolve_model(model)[0])
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.training import TrainConfig
 
     print(f"training {label} ...", flush=True)
     return Path(train_bundle(train, Path(folder) / "model", TrainConfig(seed=0)).path)
@@ -103,5 +103,5 @@ TASKS: dict[str, Callable[[int, int, int], tuple[list[Pair], list[Pair]]]] = {
     "misspellings": misspellings,
 }
 
-# tasks whose valid outputs form a list a user would have (see strseq_tasks.known)
+# tasks whose valid outputs form a list a user would have (see strseq_tasks.core.known)
 KNOWN_VALUES: dict[str, Callable[[], list[str]]] = {"typos": typo_words, "misspellings": typo_words}

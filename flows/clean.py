@@ -20,8 +20,10 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
-from strseq_tasks import partitions as part
-from strseq_tasks.cleaning import (
+from strseq_tasks.data.db import create_engine, reflect_table
+from strseq_tasks.data.urls import mask_url
+from strseq_tasks.jobs import partitions as part
+from strseq_tasks.jobs.clean import (
     CleanParams,
     ModelIdentity,
     RepeatCache,
@@ -30,17 +32,15 @@ from strseq_tasks.cleaning import (
     clean_table,
     cleaning_run,
 )
-from strseq_tasks.db import create_engine, reflect_table
 from strseq_tasks.tasks import report_validation
-from strseq_tasks.urls import mask_url
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def load_model(params: CleanParams):
     """The model, its identity, and a reference pinned to its version (partitions load that one
     even if production moves meanwhile)."""
-    from strseq_tasks.registry import pin_model, resolve_model
-    from strseq_tasks.runtime import Normalizer
+    from strseq_tasks.serve.registry import pin_model, resolve_model
+    from strseq_tasks.serve.runtime import Normalizer
 
     path, name, version = resolve_model(params.model)
     normalizer = Normalizer(path, threads=params.threads, precision=params.precision)
@@ -53,7 +53,7 @@ def load_model(params: CleanParams):
 @task(cache_policy=NO_CACHE)
 def validate(params: CleanParams, max_len: int):
     """The records suite, computed in the database, before anything is written."""
-    from strseq_tasks.validation import ColumnValidationError, validate_column
+    from strseq_tasks.data.validation import ColumnValidationError, validate_column
 
     engine = create_engine(params.db)
     try:

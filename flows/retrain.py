@@ -4,7 +4,7 @@ production on a stable held-out set, publish, and promote only when the gates pa
     from strseq_tasks.flows.retrain import retrain, RetrainParams   # or flows/retrain.py:retrain
     retrain(RetrainParams(pairs="pairs.csv", registry="models", name="names"))
 
-Orchestration only: every step is a function of ``strseq_tasks`` (see ``retraining.py``).
+Orchestration only: every step is a function of ``strseq_tasks`` (see ``jobs/retrain.py``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from strseq_tasks import retraining as rt
-from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.retraining import RetrainParams
-from strseq_tasks.sources import read_pair_frame, read_strings
+from strseq_tasks.data.sources import read_pair_frame, read_strings
+from strseq_tasks.data.urls import mask_url
+from strseq_tasks.data.validation import PairsValidationError, validate_pairs
+from strseq_tasks.jobs import retrain as rt
+from strseq_tasks.jobs.retrain import RetrainParams
+from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
 from strseq_tasks.tasks import report_validation
-from strseq_tasks.urls import mask_url
-from strseq_tasks.validation import PairsValidationError, validate_pairs
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -39,9 +39,9 @@ def validate(frame, params: RetrainParams):
 
 @task(cache_policy=NO_CACHE)
 def adapt_lm(params: RetrainParams, workdir: Path) -> str:
-    from strseq_tasks.lm_bundle import default_lm_path, pretrain_bundle
-    from strseq_tasks.pipeline import DEFAULT_LM
-    from strseq_tasks.pretraining import PretrainConfig
+    from strseq_tasks.learn.build import DEFAULT_LM
+    from strseq_tasks.learn.lm_bundle import default_lm_path, pretrain_bundle
+    from strseq_tasks.learn.pretraining import PretrainConfig
 
     texts = read_strings(params.adapt_source(), params.adapt_column)
     parent = None if params.pretrained in (None, DEFAULT_LM) else params.pretrained
@@ -55,9 +55,9 @@ def adapt_lm(params: RetrainParams, workdir: Path) -> str:
 
 @task(cache_policy=NO_CACHE)
 def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info: dict) -> Path:
-    from strseq_tasks.pipeline import ExportFailed, train_bundle
-    from strseq_tasks.registry import cache_root
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.learn.build import ExportFailed, train_bundle
+    from strseq_tasks.learn.training import TrainConfig
+    from strseq_tasks.serve.registry import cache_root
 
     logger = get_run_logger()
     cfg = TrainConfig(seed=params.seed, max_epochs=params.max_epochs, max_minutes=params.max_minutes,

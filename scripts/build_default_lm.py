@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strseq_tasks.lm_bundle import default_lm_path, fingerprint_corpus, pretrain_bundle  # noqa: E402
-from strseq_tasks.pretraining import PretrainConfig  # noqa: E402
+from strseq_tasks.learn.lm_bundle import default_lm_path, fingerprint_corpus, pretrain_bundle  # noqa: E402
+from strseq_tasks.learn.pretraining import PretrainConfig  # noqa: E402
 
 WORD_LANGUAGES = {"en": 30000, "de": 12000, "fr": 12000, "es": 12000, "it": 8000, "nl": 8000, "pt": 8000,
                   "pl": 8000, "sv": 6000}

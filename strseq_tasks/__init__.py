@@ -1,6 +1,6 @@
 """strseq: learn a string normalizer from a few (dirty, clean) pairs; run it with onnxruntime.
 
-The inference path (``strseq_tasks.runtime``) needs numpy and onnxruntime only; training needs
+The inference path (``strseq_tasks.serve.runtime``) needs numpy and onnxruntime only; training needs
 the ``train`` extra (torch, onnx).
 """
 

@@ -17,8 +17,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from .series import load_normalizer, normalize_series
-from .validation import ValidationFailed, ValidationReport
+from strseq_tasks.data.validation import ValidationFailed, ValidationReport
+from strseq_tasks.serve.series import load_normalizer, normalize_series
 
 
 @task(cache_policy=NO_CACHE, retries=0)

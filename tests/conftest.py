@@ -94,8 +94,8 @@ def name_pairs() -> list[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
     """A real bundle (ONNX graphs, vocab, manifest) from a tiny model trained for a few epochs."""
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.training import TrainConfig
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
     train_bundle(name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny", pretrained=None)
@@ -108,8 +108,8 @@ def lower_bundle(tmp_path_factory):
     cleaning tests need a model that writes something)."""
     from fixtures.data import TINY_MODEL, lowercase_pairs  # tests/ is on sys.path
 
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.training import TrainConfig
 
     out = tmp_path_factory.mktemp("bundles") / "lower"
     train_bundle(lowercase_pairs(), out, TrainConfig(max_epochs=8, seed=0), TINY_MODEL, name="lower", pretrained=None)

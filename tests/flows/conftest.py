@@ -9,7 +9,7 @@ import pytest
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    from strseq_tasks.server_guard import guard_temporary_server
+    from strseq_tasks.runner.server_guard import guard_temporary_server
 
     guard_temporary_server()  # a pytest killed with SIGKILL (a CI timeout) leaves no server behind
     with prefect_test_harness(server_startup_timeout=120):

@@ -8,8 +8,8 @@ from integration.cli_harness import run_strseq  # tests/ is on sys.path
 from prefect.artifacts import Artifact
 from strseq_tasks.flows.clean import clean
 
-from strseq_tasks.cleaning import CleanParams
-from strseq_tasks.db import AUDIT
+from strseq_tasks.data.db import AUDIT
+from strseq_tasks.jobs.clean import CleanParams
 
 NAMES = ["JOHN SMITH", "mary jones", None, "", "Ann Lee", "dr. peter pan", "bob o'neil", "  "]
 
@@ -79,7 +79,7 @@ def test_cli_clean_refuses_unknown_tables_and_columns(tmp_path, tiny_bundle):
 def test_a_column_failing_validation_stops_the_run_before_any_write(database_url, tiny_bundle):
     import pytest
 
-    from strseq_tasks.validation import ColumnValidationError
+    from strseq_tasks.data.validation import ColumnValidationError
 
     engine = make_table(database_url)
     with engine.begin() as conn:
@@ -114,7 +114,7 @@ def test_the_flow_connects_through_a_prefect_secret_block_and_keeps_only_the_ref
     from prefect import get_client
     from prefect.blocks.system import Secret
 
-    from strseq_tasks.urls import UrlReferenceError
+    from strseq_tasks.data.urls import UrlReferenceError
 
     url = f"sqlite:///{tmp_path / 'secret.db'}"
     engine = make_table(url)
@@ -144,10 +144,10 @@ def test_the_flow_connects_through_a_prefect_secret_block_and_keeps_only_the_ref
 def test_precision_reaches_the_partitions_and_a_missing_int8_stops_the_run(tmp_path, tiny_bundle, name_pairs):
     from fixtures.data import TINY_MODEL
 
-    from strseq_tasks import partitions as part
-    from strseq_tasks.bundle import BundleError, read_manifest
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.jobs import partitions as part
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.training import TrainConfig
+    from strseq_tasks.serve.bundle import BundleError, read_manifest
 
     sha = read_manifest(tiny_bundle)["manifest_sha256"]
     # what each partition loads (clean_partition passes params.precision)

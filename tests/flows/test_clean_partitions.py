@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from strseq_tasks.flows.clean import clean
 
-from strseq_tasks.cleaning import CleanParams
-from strseq_tasks.db import AUDIT, RUNS
-from strseq_tasks.registry import PRODUCTION, Registry
+from strseq_tasks.data.db import AUDIT, RUNS
+from strseq_tasks.jobs.clean import CleanParams
+from strseq_tasks.serve.registry import PRODUCTION, Registry
 
 ROWS = 120
 
@@ -81,8 +81,7 @@ def test_a_promotion_during_a_run_does_not_change_the_model_it_uses(tmp_path, lo
                                                                     monkeypatch, ledger):
     """The retrain flow promotes a new version while a partitioned run starts its partitions: they
     load the version the run resolved at its start (pinned, checked by sha), and the run says which."""
-    from strseq_tasks import partitions
-
+    from strseq_tasks.jobs import partitions
     registry = Registry(tmp_path / "registry")
     registry.publish("names", lower_bundle)
     registry.publish("names", tiny_bundle)

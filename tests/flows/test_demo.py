@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 
-from strseq_tasks.demo import CUSTOMERS, FIELDS, PAIRS, build_demo_database, db_url, pairs_query
+from strseq_tasks.demo.crm import CUSTOMERS, FIELDS, PAIRS, build_demo_database, db_url, pairs_query
 
 
 def test_the_demo_database_holds_dirty_records_and_curated_pairs_that_never_give_the_answer(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from fixtures.data import TINY_SIZES, lowercase_pairs
 
-from strseq_tasks.registry import Registry
+from strseq_tasks.serve.registry import Registry
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 NAMES = ["SMITH, John", "mary o'neil", "ANN LEE", "", "Dr. Peter Jones"]

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from prefect import flow
 
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.series import normalize_series
+from strseq_tasks.serve.runtime import Normalizer
+from strseq_tasks.serve.series import normalize_series
 from strseq_tasks.tasks import normalize_records
 
 

@@ -12,10 +12,10 @@ from fixtures.data import TINY_SIZES, lowercase_pairs, write_pairs  # tests/ is 
 from prefect.artifacts import Artifact
 from strseq_tasks.flows.retrain import retrain
 
-from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.retraining import NotExported, RetrainParams, clean_probes, split_heldout
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.validation import PairsValidationError
+from strseq_tasks.data.validation import PairsValidationError
+from strseq_tasks.jobs.retrain import NotExported, RetrainParams, clean_probes, split_heldout
+from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
+from strseq_tasks.serve.runtime import Normalizer
 
 LENIENT = {"min_exact_match": 0.0, "max_harm": 1.0}
 
@@ -66,7 +66,7 @@ def test_a_good_source_publishes_version_1_and_sets_production(first_run):
 
 def test_the_heldout_set_is_stable_as_pairs_grow(first_run, tmp_path):
     """Adding pairs never moves an old pair across the train / held-out line."""
-    from strseq_tasks.retraining import split_heldout
+    from strseq_tasks.jobs.retrain import split_heldout
 
     pairs = lowercase_pairs()
     more = pairs + [(f"new name {i}", f"new name {i}") for i in range(200)]
@@ -75,7 +75,7 @@ def test_the_heldout_set_is_stable_as_pairs_grow(first_run, tmp_path):
 
 
 def test_harm_is_measured_on_the_clean_heldout_values():
-    from strseq_tasks.retraining import clean_probes
+    from strseq_tasks.jobs.retrain import clean_probes
 
     heldout = [("JOHN", "John"), ("Mary", "Mary"), ("ann", "Ann"), ("Bob", "Rob")]
     pairs = [*heldout, ("Ann", "Anne"), ("x", "y")]  # "Ann" itself is corrected by a pair: not clean
@@ -105,7 +105,7 @@ def test_a_worse_challenger_is_published_but_not_promoted(first_run, registry_co
 
 
 def test_a_failure_while_publishing_leaves_the_registry_exactly_as_before(first_run, registry_copy, monkeypatch):
-    import strseq_tasks.registry as registry_module
+    import strseq_tasks.serve.registry as registry_module
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -151,8 +151,8 @@ def test_adapt_on_the_unlabeled_column_then_fine_tune(tmp_path):
 
 
 def test_a_parity_failure_blocks_publication_and_promotion(first_run, registry_copy, monkeypatch):
-    import strseq_tasks.pipeline as pipeline
-    from strseq_tasks.export import ParityError
+    import strseq_tasks.learn.build as pipeline
+    from strseq_tasks.learn.export import ParityError
 
     def broken_export(*args, **kwargs):
         raise ParityError("ONNX export differs from PyTorch: (injected)")
@@ -168,8 +168,8 @@ def test_a_parity_failure_blocks_publication_and_promotion(first_run, registry_c
 
 
 def test_a_registry_that_cannot_be_written_stops_the_flow_before_it_trains(tmp_path, monkeypatch):
-    import strseq_tasks.pipeline as pipeline
-    from strseq_tasks.registry import RegistryError
+    import strseq_tasks.learn.build as pipeline
+    from strseq_tasks.serve.registry import RegistryError
 
     pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
     blocker = tmp_path / "not-a-folder"

@@ -17,8 +17,8 @@ from integration.cli_harness import ONE_THREAD, run_strseq
 from sqlalchemy.engine import make_url
 from strseq_tasks.flows.retrain import retrain
 
-from strseq_tasks.registry import Registry
-from strseq_tasks.retraining import RetrainParams
+from strseq_tasks.jobs.retrain import RetrainParams
+from strseq_tasks.serve.registry import Registry
 
 PASSWORD = "S3cret-Pw"
 ROLE = "strseq_secret_test"

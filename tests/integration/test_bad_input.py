@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from strseq_tasks import bundle, pipeline
-from strseq_tasks.training import TrainConfig
+from strseq_tasks.learn import build as pipeline
+from strseq_tasks.learn.training import TrainConfig
+from strseq_tasks.serve import bundle
 
 from .cli_harness import hidden_entries, read_csv_raw, run_strseq, snapshot, write_csv
 

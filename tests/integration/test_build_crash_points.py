@@ -15,7 +15,7 @@ import textwrap
 import pytest
 from campaign import pick  # tests/ is on sys.path
 
-from strseq_tasks.bundle import exchange, read_manifest, recover_leftovers
+from strseq_tasks.serve.bundle import exchange, read_manifest, recover_leftovers
 
 POINTS = 10  # per mode: a first build, and a rebuild over an existing bundle (--force)
 REQUIRED = ("vocab.json",)
@@ -24,7 +24,7 @@ FORMAT = "strseq-crash-test/1"  # files of no real bundle type: checked for inte
 JOB = textwrap.dedent("""
     import json, os, signal, sys
     from pathlib import Path
-    import strseq_tasks.bundle as bundle
+    import strseq_tasks.serve.bundle as bundle
 
     out, at, overwrite, tag = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
     seen = {"n": 0}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from strseq_tasks.bundle import BundleError, sha256_file
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.serve.bundle import BundleError, sha256_file
+from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import run_strseq, write_csv
 
@@ -156,7 +156,7 @@ def test_normalizer_refuses_a_manifest_that_does_not_cover_the_graphs(bundle_cop
 
 
 def test_exchange_swaps_two_folders_in_one_step(tmp_path):
-    from strseq_tasks.bundle import exchange
+    from strseq_tasks.serve.bundle import exchange
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

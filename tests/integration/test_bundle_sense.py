@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from fixtures.data import TINY_SIZES
 
-from strseq_tasks.bundle import BundleError, sha256_file
-from strseq_tasks.known import KnownValues
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.core.known import KnownValues
+from strseq_tasks.serve.bundle import BundleError, sha256_file
+from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import run_strseq, write_csv
 
@@ -213,7 +213,7 @@ LM_CASES = {
 
 @pytest.fixture
 def lm_copy(tmp_path) -> Path:
-    from strseq_tasks.lm_bundle import default_lm_path
+    from strseq_tasks.learn.lm_bundle import default_lm_path
 
     folder = tmp_path / "lm"
     shutil.copytree(default_lm_path(), folder)
@@ -222,7 +222,7 @@ def lm_copy(tmp_path) -> Path:
 
 @pytest.mark.parametrize("case", list(LM_CASES))
 def test_lm_refused_by_load_and_by_train(case, lm_copy, tmp_path, ledger):
-    from strseq_tasks.lm_bundle import load_lm
+    from strseq_tasks.learn.lm_bundle import load_lm
 
     name, tamper, field = LM_CASES[case]
     tamper(lm_copy)
@@ -242,9 +242,9 @@ def test_lm_refused_by_load_and_by_train(case, lm_copy, tmp_path, ledger):
 
 def test_training_refuses_a_model_no_bundle_could_hold(name_pairs, tmp_path):
     """What training accepts, a bundle accepts: a max_len above the ceiling is refused before training."""
-    from strseq_tasks.bundle_schema import MAX_LEN_CEILING
-    from strseq_tasks.pipeline import train_bundle
-    from strseq_tasks.training import TrainConfig
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.training import TrainConfig
+    from strseq_tasks.serve.bundle_schema import MAX_LEN_CEILING
 
     for overrides in ({"max_len": MAX_LEN_CEILING + 1}, {"max_len": 0}, {"dec_hidden": 10**6}):
         with pytest.raises(ValueError, match="model_config"):

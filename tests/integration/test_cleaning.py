@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.cleaning import ModelIdentity, RevertConflict, clean_table, revert_run
-from strseq_tasks.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, LockedError, job_lock, reflect_table
-from strseq_tasks.runtime import Prediction
+from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, LockedError, job_lock, reflect_table
+from strseq_tasks.jobs.clean import ModelIdentity, RevertConflict, clean_table, revert_run
+from strseq_tasks.serve.runtime import Prediction
 
 MODEL = ModelIdentity("names", 3, "sha-of-version-3")
 ROWS = [(1, "john smith"), (2, "Mary Jones"), (3, None), (4, ""), (5, "ann lee?"), (6, "x" * 30),
@@ -197,14 +197,14 @@ def test_hostile_but_real_names_are_quoted(database_url, ledger):
            rows_lost=sum(w != e for w, e in zip(written, ["John", None])) + sum(map(bool, restored)))
     assert report.changed == 1 and reverted == 1
     assert written == ["John", None] and restored == [None, None]
-    from strseq_tasks.partitions import plan_partitions
+    from strseq_tasks.jobs.partitions import plan_partitions
 
     assert plan_partitions(engine, user, 2) == [(None, "a"), ("a", None)]  # the key read through quoting
     engine.dispose()
 
 
 def test_repeat_cache_predicts_each_distinct_value_once_and_keeps_order():
-    from strseq_tasks.cleaning import RepeatCache
+    from strseq_tasks.jobs.clean import RepeatCache
 
     model = TitleCase()
     seen: list[list[str]] = []
@@ -227,7 +227,7 @@ def test_repeat_cache_predicts_each_distinct_value_once_and_keeps_order():
 def test_a_value_the_model_keeps_is_not_rewritten_in_another_unicode_form():
     import unicodedata
 
-    from strseq_tasks.cleaning import CHANGED, UNCHANGED, outcome
+    from strseq_tasks.jobs.clean import CHANGED, UNCHANGED, outcome
 
     decomposed = unicodedata.normalize("NFD", "José Müller")
     kept = Prediction(unicodedata.normalize("NFC", decomposed), 0.99, "ok")  # the model reads NFC

@@ -12,17 +12,17 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.cleaning import ModelIdentity, clean_table
-from strseq_tasks.db import AUDIT, RUNS, reflect_table
-from strseq_tasks.runtime import Prediction
+from strseq_tasks.data.db import AUDIT, RUNS, reflect_table
+from strseq_tasks.jobs.clean import ModelIdentity, clean_table
+from strseq_tasks.serve.runtime import Prediction
 
 ROWS = 40
 JOB = textwrap.dedent("""
     import sys, time
     import sqlalchemy as sa
-    from strseq_tasks.cleaning import ModelIdentity, clean_table
-    from strseq_tasks.db import reflect_table
-    from strseq_tasks.runtime import Prediction
+    from strseq_tasks.jobs.clean import ModelIdentity, clean_table
+    from strseq_tasks.data.db import reflect_table
+    from strseq_tasks.serve.runtime import Prediction
 
     def slow_title_case(texts):
         time.sleep(0.2)  # a batch takes a while: the parent kills us between or inside batches
@@ -32,8 +32,8 @@ JOB = textwrap.dedent("""
     user = reflect_table(engine, "people", "id", "name", None)
     if len(sys.argv) > 2:  # partitions side by side on threads, as `strseq clean --partitions` runs them
         from concurrent.futures import ThreadPoolExecutor
-        from strseq_tasks.cleaning import cleaning_run
-        from strseq_tasks.partitions import jobs, plan_partitions, run_partition
+        from strseq_tasks.jobs.clean import cleaning_run
+        from strseq_tasks.jobs.partitions import jobs, plan_partitions, run_partition
 
         model = ModelIdentity("names", 1, "sha-1")
         with cleaning_run(engine, user, model, 0.9) as report:
@@ -111,7 +111,7 @@ def test_two_processes_cleaning_one_column_at_once_do_not_both_apply(database_ur
     assert first.wait(timeout=120) == 0
     with engine.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.text(f"SELECT key FROM {AUDIT}"))]
-    told = [line for line in second.stderr.splitlines() if line.startswith("strseq_tasks.db.LockedError")]
+    told = [line for line in second.stderr.splitlines() if line.startswith("strseq_tasks.data.db.LockedError")]
     ledger("concurrency", "a second cleaning run on the same column while the first runs", engine.dialect.name,
            rows_lost=ROWS - len(set(keys)), rows_double_applied=len(keys) - len(set(keys)),
            error=(told or [second.stderr])[-1])

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from strseq_tasks.bundle import fingerprint_pairs
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.serve.bundle import fingerprint_pairs
+from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import BUNDLE_FILES, hidden_entries, read_csv_raw, run_strseq, snapshot, write_csv
 

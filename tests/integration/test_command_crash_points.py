@@ -24,9 +24,9 @@ from campaign import pick  # tests/ is on sys.path
 from fixtures.data import lowercase_pairs, write_pairs
 
 from integration.cli_harness import ONE_THREAD, hidden_entries, snapshot
-from strseq_tasks.bundle import read_manifest
-from strseq_tasks.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.retraining import WORK_PREFIX, work_folder
+from strseq_tasks.jobs.retrain import WORK_PREFIX, work_folder
+from strseq_tasks.serve.bundle import read_manifest
+from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
 
 # the command, with its file operations and training steps counted; SIGKILL at the chosen one
 JOB = textwrap.dedent("""
@@ -62,7 +62,7 @@ JOB = textwrap.dedent("""
     def copy2(a, b, **kw):
         hit(where(b)); return real_copy(a, b, **kw)
     os.replace, os.rename, os.fsync, shutil.copy2 = replace, rename, fsync, copy2
-    import strseq_tasks.bundle as bundle
+    import strseq_tasks.serve.bundle as bundle
     real_exchange = bundle.exchange
     def exchange(a, b):  # the atomic swap of a rebuilt bundle
         hit(where(b)); swapped = real_exchange(a, b); hit(where(b)); return swapped
@@ -99,7 +99,7 @@ def _servers_started_by(pid: int) -> list[int]:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"strseq_tasks.server_guard" in cmd and str(pid).encode() in cmd:
+        if b"strseq_tasks.runner.server_guard" in cmd and str(pid).encode() in cmd:
             found.append(int(proc.name))
     return found
 

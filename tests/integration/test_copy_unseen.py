@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strseq_tasks.batching import encode_sources
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.vocab import BOS, UNK, lower_char, normalize_text, upper_char
+from strseq_tasks.core.batching import encode_sources
+from strseq_tasks.core.vocab import BOS, UNK, lower_char, normalize_text, upper_char
+from strseq_tasks.serve.runtime import Normalizer
 
 UNSEEN_INPUTS = [
     "Ødegård, Åse", "ŞAHİN, Çağrı", "Zoë Brontë", "José 😀 Müller", "李小龙", "Nguyễn Văn Ánh", "ǅemal",

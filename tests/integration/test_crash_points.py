@@ -21,9 +21,9 @@ import pytest
 import sqlalchemy as sa
 from campaign import pick  # tests/ is on sys.path
 
-from strseq_tasks.cleaning import ModelIdentity, clean_table, revert_run
-from strseq_tasks.db import AUDIT, RUNS, LockedError, job_tables, reflect_table
-from strseq_tasks.runtime import Prediction
+from strseq_tasks.data.db import AUDIT, RUNS, LockedError, job_tables, reflect_table
+from strseq_tasks.jobs.clean import ModelIdentity, clean_table, revert_run
+from strseq_tasks.serve.runtime import Prediction
 
 PHASES = ("read", "predict", "write", "commit")
 POINTS_PER_PHASE = 5  # 20 seeded points per database
@@ -38,10 +38,10 @@ JOB = textwrap.dedent("""
     import json, os, signal, sys
     import sqlalchemy as sa
     from sqlalchemy import event
-    import strseq_tasks.cleaning as cleaning
-    from strseq_tasks.cleaning import ModelIdentity, clean_table
-    from strseq_tasks.db import reflect_table
-    from strseq_tasks.runtime import Prediction
+    import strseq_tasks.jobs.clean as cleaning
+    from strseq_tasks.jobs.clean import ModelIdentity, clean_table
+    from strseq_tasks.data.db import reflect_table
+    from strseq_tasks.serve.runtime import Prediction
 
     url, phase, at, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     counts = dict.fromkeys(("read", "predict", "write", "commit"), 0)

@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from strseq_tasks import cleaning, db
-from strseq_tasks.cleaning import BatchLocked, ModelIdentity, clean_table
-from strseq_tasks.db import AUDIT, RUNS, LockedError, create_engine, reflect_table
-from strseq_tasks.runtime import Prediction
+from strseq_tasks.data import db
+from strseq_tasks.data.db import AUDIT, RUNS, LockedError, create_engine, reflect_table
+from strseq_tasks.jobs import clean as cleaning
+from strseq_tasks.jobs.clean import BatchLocked, ModelIdentity, clean_table
+from strseq_tasks.serve.runtime import Prediction
 
 ROWS = 30
 BATCH = 4

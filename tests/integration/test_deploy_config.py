@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from strseq_tasks.deployments import (
+from strseq_tasks.data.urls import UrlReferenceError, is_reference, resolve_url
+from strseq_tasks.runner.deployments import (
     DeploymentFileError,
     check_parameters,
     demo_environment,
     load_deployments,
     placeholders,
 )
-from strseq_tasks.urls import UrlReferenceError, is_reference, resolve_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = ROOT / "deploy" / "prefect.yaml"
@@ -87,7 +87,7 @@ def test_env_references_resolve_on_the_machine_that_runs_the_job(monkeypatch):
 
 def test_refused_parameters_never_show_a_password(capfd, ledger):
     """pydantic and Prefect quote the values they refuse: a URL filled in from the environment too."""
-    from strseq_tasks.deployments import DeploymentFileError, DeploymentSpec, check_parameters
+    from strseq_tasks.runner.deployments import DeploymentFileError, DeploymentSpec, check_parameters
 
     spec = DeploymentSpec("nightly-clean", "flows/clean.py:clean",
                           {"params": {"db": "postgresql+psycopg://etl:S3cret-pw@db/crm", "table": 3}}, [], [], None)

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 import yaml
 from fixtures.data import TINY_SIZES
 
-from strseq_tasks.demo import FIELDS, build_demo_database, db_url, pairs_query
-from strseq_tasks.registry import PRODUCTION, Registry
+from strseq_tasks.demo.crm import FIELDS, build_demo_database, db_url, pairs_query
+from strseq_tasks.serve.registry import PRODUCTION, Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -79,8 +79,10 @@ def test_deploy_and_run_both_deployments_with_a_worker(tmp_path):
     logs.mkdir()
 
     def start(name: str, *args: str) -> subprocess.Popen:
+        # in the repository root, as an operator would start them: the checkout's strseq_tasks/
+        # comes first on the flow runs' sys.path, and the entrypoints must import from it
         return subprocess.Popen([str(BIN / "prefect"), *args], env=env, stdout=open(logs / f"{name}.log", "w"),
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
 
     def prefect(*args: str) -> str:
         done = subprocess.run([str(BIN / "prefect"), "--no-prompt", *args], env=env, capture_output=True,

@@ -200,8 +200,8 @@ def test_documented_scripts_exist():
 
 
 def test_configuration_reference_lists_every_flow_parameter():
-    from strseq_tasks.cleaning import CleanParams
-    from strseq_tasks.retraining import Gates, RetrainParams
+    from strseq_tasks.jobs.clean import CleanParams
+    from strseq_tasks.jobs.retrain import Gates, RetrainParams
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     reference = text[text.index("## Configuration reference"):text.index("## Troubleshooting")]

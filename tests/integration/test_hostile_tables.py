@@ -12,9 +12,9 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.cleaning import KeyNotUnique, ModelIdentity, clean_table, revert_run
-from strseq_tasks.db import AUDIT, RUNS, DatabaseJobError, LockedError, create_engine, job_lock, reflect_table
-from strseq_tasks.runtime import Prediction
+from strseq_tasks.data.db import AUDIT, RUNS, DatabaseJobError, LockedError, create_engine, job_lock, reflect_table
+from strseq_tasks.jobs.clean import KeyNotUnique, ModelIdentity, clean_table, revert_run
+from strseq_tasks.serve.runtime import Prediction
 
 MODEL = ModelIdentity("title", 1, "sha-title")
 
@@ -114,8 +114,8 @@ def test_rows_sharing_a_key_roll_their_batch_back(database_url, monkeypatch, in_
     engine = sa.create_engine(database_url)
     make(engine, ["CREATE TABLE people (k TEXT, name TEXT, out TEXT)"],
          [{"k": k, "name": n, "out": None} for k, n in [("0", "ZED"), ("1", "AMY"), ("a", "ANN"), ("a", "ANN")]])
-    monkeypatch.setattr("strseq_tasks.db.key_is_unique", lambda *a: True)  # proofs that do not hold
-    monkeypatch.setattr("strseq_tasks.db.shared_key", lambda *a: None)
+    monkeypatch.setattr("strseq_tasks.data.db.key_is_unique", lambda *a: True)  # proofs that do not hold
+    monkeypatch.setattr("strseq_tasks.data.db.shared_key", lambda *a: None)
     user = reflect_table(engine, "people", "k", "name", None if in_place else "out")
     before = dump(engine)
     with pytest.raises(KeyNotUnique, match="several rows" if batch_size == 2 else "matched 2 rows") as caught:
@@ -222,7 +222,7 @@ HOSTILE_NAMES = ["pct%name", "co:lon", "%(x)s and :y", "50%:off"]
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_percent_and_colon_in_names_reach_sql_and_validation_intact(database_url, name, ledger):
-    from strseq_tasks.validation import validate_column
+    from strseq_tasks.data.validation import validate_column
 
     table, key, column, output = f"t {name}", f"k {name}", f"c {name}", f"out {name}"
     meta = sa.MetaData()
@@ -381,7 +381,7 @@ def test_revert_command_after_the_table_was_dropped(tmp_path, ledger):
 
 def test_validation_reads_values_that_are_not_text_without_stopping(tmp_path, ledger):
     """GX lists offending values: a too-long value that is not UTF-8 must be listed, not crash it."""
-    from strseq_tasks.validation import validate_column
+    from strseq_tasks.data.validation import validate_column
 
     path = tmp_path / "junk.db"
     with sqlite3.connect(path) as conn:
@@ -522,7 +522,7 @@ def test_an_output_column_with_a_length_limit_sends_longer_suggestions_to_review
 
 def test_a_constraint_the_database_enforces_on_the_output_is_one_clear_error(database_url, ledger):
     """A unique output column, and two rows whose suggestions are the same value."""
-    from strseq_tasks.cleaning import RowsRefused
+    from strseq_tasks.jobs.clean import RowsRefused
 
     engine = sa.create_engine(database_url)
     make(engine, ["CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, name_clean TEXT UNIQUE)"],

@@ -68,7 +68,7 @@ def test_odd_values_come_out_exactly_as_they_went_in(fmt, tiny_bundle, tmp_path,
 
 @pytest.mark.parametrize("ending", ["\r", "\n", "\r\n"], ids=["CR (old Mac)", "LF", "CRLF"])
 def test_csv_files_with_any_line_ending_load_the_same(tmp_path, ending, ledger):
-    from strseq_tasks.io import read_inputs, read_pairs
+    from strseq_tasks.data.files import read_inputs, read_pairs
 
     pairs = tmp_path / "pairs.csv"
     pairs.write_bytes(ending.join(["input,target", "jhon smyth,John Smith", '"a\rb",ab', ""]).encode())

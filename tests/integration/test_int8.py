@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import strseq_tasks.pipeline as pipeline
-from strseq_tasks.bundle import GRAPH_FILES, BundleError, read_manifest
-from strseq_tasks.calibration import Calibration
-from strseq_tasks.pipeline import train_bundle
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.training import TrainConfig
+import strseq_tasks.learn.build as pipeline
+from strseq_tasks.core.calibration import Calibration
+from strseq_tasks.learn.build import train_bundle
+from strseq_tasks.learn.training import TrainConfig
+from strseq_tasks.serve.bundle import GRAPH_FILES, BundleError, read_manifest
+from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import run_strseq, write_csv
 

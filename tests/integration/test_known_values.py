@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from strseq_tasks.bundle import KNOWN_FILE, BundleError
-from strseq_tasks.known import KnownValues
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.training import KNOWN_PRIORS
+from strseq_tasks.core.known import KnownValues
+from strseq_tasks.learn.training import KNOWN_PRIORS
+from strseq_tasks.serve.bundle import KNOWN_FILE, BundleError
+from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import read_csv_raw, run_strseq, write_csv
 

@@ -18,11 +18,11 @@ import pytest
 import torch
 from safetensors.torch import load_model
 
-from strseq_tasks.export import ParityError, check_parity, export_onnx
-from strseq_tasks.model import ModelConfig, Seq2Seq, TorchStepper
-from strseq_tasks.runtime import Normalizer, OrtStepper, open_sessions
-from strseq_tasks.training import predict_torch
-from strseq_tasks.vocab import EOS, CharVocab
+from strseq_tasks.core.vocab import EOS, CharVocab
+from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
+from strseq_tasks.learn.model import ModelConfig, Seq2Seq, TorchStepper
+from strseq_tasks.learn.training import predict_torch
+from strseq_tasks.serve.runtime import Normalizer, OrtStepper, open_sessions
 
 UNSEEN = [
     "Ødegård, Åse", "ŞAHİN, Çağrı", "Łukasz Żółć", "Zoë Brontë", "José 😀 Müller", "李小龙", "Nguyễn Văn Ánh",
@@ -122,7 +122,7 @@ def test_parity_check_refuses_weights_perturbed_by_one_percent(name, torch_model
 
 
 def test_parity_check_refuses_a_graph_with_a_wrong_operation(torch_model, tmp_path, monkeypatch):
-    import strseq_tasks.model as model_module
+    import strseq_tasks.learn.model as model_module
 
     model, vocab = torch_model
     # an exporter that lowers log-add-exp wrongly (as max): the copy and generate mixture is off

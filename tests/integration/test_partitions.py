@@ -7,10 +7,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.cleaning import ModelIdentity, RunNotActive, RunReport, clean_range, cleaning_run, watch_progress
-from strseq_tasks.db import AUDIT, RUNS, create_engine, reflect_table
-from strseq_tasks.partitions import Partition, describe, plan_partitions, run_partition
-from strseq_tasks.runtime import Prediction
+from strseq_tasks.data.db import AUDIT, RUNS, create_engine, reflect_table
+from strseq_tasks.jobs.clean import ModelIdentity, RunNotActive, RunReport, clean_range, cleaning_run, watch_progress
+from strseq_tasks.jobs.partitions import Partition, describe, plan_partitions, run_partition
+from strseq_tasks.serve.runtime import Prediction
 
 MODEL = ModelIdentity("names", 1, "sha-1")
 

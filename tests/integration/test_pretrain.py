@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from strseq_tasks.bundle import BundleError
-from strseq_tasks.io import InputFileError, read_corpus
-from strseq_tasks.lm_bundle import LM_FILES, MANIFEST, default_lm_path, load_lm, pretrain_bundle
-from strseq_tasks.pipeline import train_bundle
-from strseq_tasks.pretraining import PretrainConfig
-from strseq_tasks.training import TrainConfig
+from strseq_tasks.data.files import InputFileError, read_corpus
+from strseq_tasks.learn.build import train_bundle
+from strseq_tasks.learn.lm_bundle import LM_FILES, MANIFEST, default_lm_path, load_lm, pretrain_bundle
+from strseq_tasks.learn.pretraining import PretrainConfig
+from strseq_tasks.learn.training import TrainConfig
+from strseq_tasks.serve.bundle import BundleError
 
 from .cli_harness import hidden_entries, run_strseq, write_csv
 

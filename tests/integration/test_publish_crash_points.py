@@ -12,14 +12,14 @@ import textwrap
 
 from campaign import pick  # tests/ is on sys.path
 
-from strseq_tasks.registry import Registry
+from strseq_tasks.serve.registry import Registry
 
 POINTS = 10
 
 JOB = textwrap.dedent("""
     import json, os, shutil, signal, sys
     from pathlib import Path
-    import strseq_tasks.registry as registry
+    import strseq_tasks.serve.registry as registry
 
     root, bundle, at = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     seen = {"n": 0}

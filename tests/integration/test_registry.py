@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from strseq_tasks.bundle import MANIFEST, BundleError
-from strseq_tasks.registry import PRODUCTION, ModelRef, Registry, RegistryError, parse_model_ref
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.serve.bundle import MANIFEST, BundleError
+from strseq_tasks.serve.registry import PRODUCTION, ModelRef, Registry, RegistryError, parse_model_ref
+from strseq_tasks.serve.runtime import Normalizer
 
 
 @pytest.fixture(params=["local", "memory"])
@@ -112,7 +112,7 @@ def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry
 def test_a_retried_publish_with_the_same_id_returns_the_committed_version(registry, tiny_bundle, monkeypatch):
     """The first attempt committed, then failed (say, fsync of the folder): the retry must not
     publish a second copy of the same model."""
-    import strseq_tasks.registry as registry_module
+    import strseq_tasks.serve.registry as registry_module
 
     registry.publish("names", tiny_bundle)
     if registry.local:
@@ -199,7 +199,7 @@ def test_concurrent_publishers_never_share_a_version_number(tmp_path, tiny_bundl
 
 
 def test_pin_model_replaces_an_alias_by_the_version_it_resolved_to():
-    from strseq_tasks.registry import pin_model
+    from strseq_tasks.serve.registry import pin_model
 
     assert pin_model("s3://bucket/models/names@production", 4) == "s3://bucket/models/names@4"
     assert pin_model("models/names@latest", 7) == "models/names@7"
@@ -280,7 +280,7 @@ def test_concurrent_rollbacks_each_step_back_once(registry, tiny_bundle, ledger)
 
 
 def test_a_move_waits_for_the_lock_and_names_it_when_held_too_long(tmp_path, tiny_bundle, monkeypatch, ledger):
-    import strseq_tasks.aliases as aliases
+    import strseq_tasks.serve.aliases as aliases
 
     registry = Registry(tmp_path / "registry")
     registry.publish("names", tiny_bundle)

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from integration.cli_harness import ONE_THREAD, run_strseq, write_csv  # tests/ is on sys.path
-from strseq_tasks.registry import PRODUCTION, Registry, RegistryError
+from strseq_tasks.serve.registry import PRODUCTION, Registry, RegistryError
 
 
 def _registry(root, bundle, versions: int) -> Registry:

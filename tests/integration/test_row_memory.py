@@ -12,9 +12,9 @@ import textwrap
 
 from fixtures.data import lowercase_pairs
 
-from strseq_tasks.bundle_schema import MAX_LEN_CEILING
-from strseq_tasks.runtime import BATCH_BYTES, batch_groups, copy_map_bytes
-from strseq_tasks.vocab import CharVocab
+from strseq_tasks.core.vocab import CharVocab
+from strseq_tasks.serve.bundle_schema import MAX_LEN_CEILING
+from strseq_tasks.serve.runtime import BATCH_BYTES, batch_groups, copy_map_bytes
 
 from .cli_harness import ONE_THREAD
 from .test_bundle_sense import reseal
@@ -46,7 +46,7 @@ def test_a_batch_of_rows_at_the_ceiling_costs_megabytes_not_gigabytes(tiny_bundl
     (tmp_path / "texts.json").write_text(json.dumps(UNSEEN_SCRIPT), encoding="utf-8")
     script = textwrap.dedent(f"""
         import json, resource
-        from strseq_tasks.runtime import Normalizer
+        from strseq_tasks.serve.runtime import Normalizer
         normalizer = Normalizer({str(folder)!r})
         texts = json.load(open({str(tmp_path / "texts.json")!r}, encoding="utf-8"))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

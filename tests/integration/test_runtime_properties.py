@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.serve.runtime import Normalizer
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 

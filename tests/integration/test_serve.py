@@ -10,7 +10,7 @@ import sys
 import time
 
 from integration.cli_harness import ONE_THREAD, run_strseq
-from strseq_tasks.demo import FIELDS, build_demo_database
+from strseq_tasks.demo.crm import FIELDS, build_demo_database
 
 STRSEQ_VARS = ("STRSEQ_HOME", "STRSEQ_REGISTRY", "STRSEQ_PAIRS_DB", "STRSEQ_CRM_DB")
 

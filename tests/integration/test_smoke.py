@@ -1,4 +1,4 @@
-from strseq_tasks.runtime import Normalizer
+from strseq_tasks.serve.runtime import Normalizer
 
 
 def test_tiny_bundle_predicts(tiny_bundle):

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.io import InputFileError
-from strseq_tasks.sources import Source, read_pair_frame, read_strings
+from strseq_tasks.data.files import InputFileError
+from strseq_tasks.data.sources import Source, read_pair_frame, read_strings
 
 from .cli_harness import write_csv
 

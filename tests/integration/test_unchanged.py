@@ -9,10 +9,10 @@ import unicodedata
 import pandas as pd
 import pytest
 
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.series import normalize_series
-from strseq_tasks.vocab import normalize_text
-from strseq_tasks.workers import normalize_parallel
+from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.serve.runtime import Normalizer
+from strseq_tasks.serve.series import normalize_series
+from strseq_tasks.serve.workers import normalize_parallel
 
 from .cli_harness import read_csv_raw, run_strseq, write_csv
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from fixtures.data import TINY_SIZES, write_pairs
 
-import strseq_tasks.pipeline as pipeline
-from strseq_tasks.bundle import BundleError
-from strseq_tasks.export import ParityError
-from strseq_tasks.training import TrainConfig, predict_torch
-from strseq_tasks.unexported import export_kept, load_kept
+import strseq_tasks.learn.build as pipeline
+from strseq_tasks.learn.export import ParityError
+from strseq_tasks.learn.training import TrainConfig, predict_torch
+from strseq_tasks.learn.unexported import export_kept, load_kept
+from strseq_tasks.serve.bundle import BundleError
 
 from .cli_harness import ONE_THREAD, hidden_entries, read_csv_raw, run_strseq, snapshot, write_csv
 from .test_bundle_sense import reseal
@@ -28,8 +28,8 @@ from .test_bundle_sense import reseal
 # `strseq train` as a user runs it, with tiny model sizes and its parity check refusing
 TRAIN_REFUSED = textwrap.dedent(f"""
     import sys
-    import strseq_tasks.pipeline as pipeline
-    from strseq_tasks.export import ParityError
+    import strseq_tasks.learn.build as pipeline
+    from strseq_tasks.learn.export import ParityError
 
     def refuse(*args, **kwargs):
         raise ParityError("ONNX export differs from PyTorch beyond float32 rounding: (injected)")

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from strseq_tasks.validation import SUITE_FILE, PairsValidationError, suites_dir, validate_pairs
+from strseq_tasks.data.validation import SUITE_FILE, PairsValidationError, suites_dir, validate_pairs
 
 
 def _frame(pairs):

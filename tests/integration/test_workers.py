@@ -1,4 +1,4 @@
-"""Normalizing on several processes (``strseq_tasks.workers``, ``strseq predict --workers``):
+"""Normalizing on several processes (``strseq_tasks.serve.workers``, ``strseq predict --workers``):
 the same predictions, in the same order, as one process gives."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from fixtures.data import lowercase_pairs
 
-import strseq_tasks.workers as workers
-from strseq_tasks.runtime import Normalizer
-from strseq_tasks.workers import auto_workers, normalize_parallel
+import strseq_tasks.serve.workers as workers
+from strseq_tasks.serve.runtime import Normalizer
+from strseq_tasks.serve.workers import auto_workers, normalize_parallel
 
 from .cli_harness import read_csv_raw, run_strseq, write_csv
 
@@ -45,7 +45,7 @@ def test_processes_give_the_predictions_one_process_gives(lower_bundle, texts, m
 
 
 def test_workers_keep_the_precision_and_known_values_of_the_parent(lower_bundle, texts):
-    from strseq_tasks.known import KnownValues
+    from strseq_tasks.core.known import KnownValues
 
     normalizer = Normalizer(lower_bundle, known=KnownValues(["zzz zzz"], max_distance=1), precision="fp32")
     parallel = normalize_parallel(normalizer, texts[:40] + ["zzz zzy"], workers=2)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.augment import (
+from strseq_tasks.core.augment import (
     AugmentConfig,
     NoiseKinds,
     augment,
@@ -268,7 +268,7 @@ def test_resolve_kinds():
 
 
 def test_hidden_letters_can_always_be_copied_from_each_input():
-    from strseq_tasks.training import hide_characters
+    from strseq_tasks.learn.training import hide_characters
 
     batch = [("SMITH, john", "John Smith"), ("dr. ann x", "Ann X"), ("bob", "Robert")]
     rng = random.Random(0)

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.batching import (
+from strseq_tasks.core.batching import (
     COPY_MODES,
     decode_row,
     encode_sources,
     encode_targets,
     max_output_lengths,
 )
-from strseq_tasks.vocab import EOS, PAD, UNK, CharVocab, normalize_text
+from strseq_tasks.core.vocab import EOS, PAD, UNK, CharVocab, normalize_text
 
 
 @pytest.fixture(scope="module")

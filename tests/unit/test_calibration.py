@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strseq_tasks.calibration import Calibration, fit_calibration
+from strseq_tasks.core.calibration import Calibration, fit_calibration
 
 
 def _nll(confidence: np.ndarray, correct: np.ndarray) -> float:

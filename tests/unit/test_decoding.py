@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from strseq_tasks.decoding import beam_search, decode, greedy_search, resume_score, score
-from strseq_tasks.vocab import BOS, EOS
+from strseq_tasks.core.decoding import beam_search, decode, greedy_search, resume_score, score
+from strseq_tasks.core.vocab import BOS, EOS
 
 A, B, C = 4, 5, 6  # ordinary output ids after the four specials
 EXT = 7

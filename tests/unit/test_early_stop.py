@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strseq_tasks.training import SATURATED_RISE, keeps_patience
+from strseq_tasks.learn.training import SATURATED_RISE, keeps_patience
 
 
 def test_any_improvement_keeps_patience_while_rows_are_wrong():

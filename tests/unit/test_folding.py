@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from strseq_tasks.batching import encode_sources
-from strseq_tasks.folding import FoldedDecoderStep
-from strseq_tasks.model import build_model
-from strseq_tasks.vocab import BOS, CharVocab
+from strseq_tasks.core.batching import encode_sources
+from strseq_tasks.core.vocab import BOS, CharVocab
+from strseq_tasks.learn.folding import FoldedDecoderStep
+from strseq_tasks.learn.model import build_model
 
 VOCAB = CharVocab.build(["SMITH, john John Smith dr. 0123"])
 

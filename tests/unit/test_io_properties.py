@@ -23,7 +23,7 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.io import InputFileError, read_inputs, read_table, write_table
+from strseq_tasks.data.files import InputFileError, read_inputs, read_table, write_table
 
 # every code point but NUL (files with NUL are refused, below) and lone surrogates (not UTF-8)
 FUZZ = int(os.environ.get("STRSEQ_FUZZ_EXAMPLES", "300"))

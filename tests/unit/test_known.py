@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import OSA
 
-from strseq_tasks.known import KnownValues, Near
+from strseq_tasks.core.known import KnownValues, Near
 
 WORDS = ["house", "horse", "mouse", "hose", "receive", "believe", "Zürich"]
 

@@ -7,7 +7,8 @@ import random
 import pytest
 import torch
 
-from strseq_tasks.lm import (
+from strseq_tasks.core.vocab import EOS, PAD, UNK, CharVocab
+from strseq_tasks.learn.lm import (
     build_lm,
     extend_vocab,
     initialize_from_lm,
@@ -16,9 +17,8 @@ from strseq_tasks.lm import (
     resize_lm,
     reverse_rows,
 )
-from strseq_tasks.model import build_model
-from strseq_tasks.pretraining import PretrainConfig, evaluate_lm, fit_lm, split_corpus
-from strseq_tasks.vocab import EOS, PAD, UNK, CharVocab
+from strseq_tasks.learn.model import build_model
+from strseq_tasks.learn.pretraining import PretrainConfig, evaluate_lm, fit_lm, split_corpus
 
 DIMS = {"emb_dim": 16, "case_dim": 4, "enc_hidden": 24, "dec_hidden": 48}
 MODEL_EXTRA = {"attn_dim": 24, "loc_filters": 4, "loc_kernel": 3, "max_len": 64}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strseq_tasks.training import TrainConfig, pick_margin
+from strseq_tasks.learn.training import TrainConfig, pick_margin
 
 
 def test_one_harmed_row_does_not_force_the_largest_margin():

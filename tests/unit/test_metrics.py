@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from strseq_tasks.metrics import (
+from strseq_tasks.core.metrics import (
     accuracy_at_coverage,
     accuracy_at_threshold,
     character_error_rate,

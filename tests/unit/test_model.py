@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from strseq_tasks.batching import decode_row, encode_sources, encode_targets, max_output_lengths
-from strseq_tasks.decoding import beam_search, greedy_search
-from strseq_tasks.model import ModelConfig, Seq2Seq, TorchStepper, build_model, sequence_loss
-from strseq_tasks.vocab import BOS, CASE_LOWER, CASE_UPPER, EOS, PAD, UNK, CharVocab
+from strseq_tasks.core.batching import decode_row, encode_sources, encode_targets, max_output_lengths
+from strseq_tasks.core.decoding import beam_search, greedy_search
+from strseq_tasks.core.vocab import BOS, CASE_LOWER, CASE_UPPER, EOS, PAD, UNK, CharVocab
+from strseq_tasks.learn.model import ModelConfig, Seq2Seq, TorchStepper, build_model, sequence_loss
 
 TOY = dict(emb_dim=8, case_dim=2, enc_hidden=8, dec_hidden=16, attn_dim=8, loc_filters=2, loc_kernel=3)
 PAIRS = [("SMITH, john", "John Smith"), ("dr. jørgen", "Jørgen")]  # "ø", "g", "e" are out of vocabulary

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from strseq_tasks.bundle import BundleError
-from strseq_tasks.quantize import judge_int8, resolve_precision
+from strseq_tasks.learn.int8 import judge_int8
+from strseq_tasks.serve.bundle import BundleError
+from strseq_tasks.serve.runtime import resolve_precision
 
 TARGETS = [f"value {i}" for i in range(1000)]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strseq_tasks.transduce import FREE, transduce
-from strseq_tasks.vocab import EOS, CharVocab
+from strseq_tasks.core.transduce import FREE, transduce
+from strseq_tasks.core.vocab import EOS, CharVocab
 
 VOCAB = CharVocab(tuple("abxy"))
 
@@ -59,7 +59,7 @@ def test_order_is_kept_and_empty_inputs_come_back_empty():
 
 
 def test_known_values_keep_known_inputs_and_snap_near_ones():
-    from strseq_tasks.known import KnownValues
+    from strseq_tasks.core.known import KnownValues
 
     # the model wants "xx..." everywhere; known values override it where one is near
     known = KnownValues(["ab", "bab", "abba"])
@@ -72,7 +72,7 @@ def test_known_values_keep_known_inputs_and_snap_near_ones():
 
 
 def test_the_model_breaks_ties_between_equally_near_values():
-    from strseq_tasks.known import KnownValues
+    from strseq_tasks.core.known import KnownValues
 
     # "ay" and "xb" are both one edit from "ab"; PreferX(0.9) makes "x" likelier than copying "a"
     outputs, *_ = transduce(["ab"], VOCAB, lambda s: PreferX(s, 0.9), max_len=10,
@@ -104,7 +104,7 @@ class Unigram:
 
 @pytest.mark.parametrize("weight, expected", [(0.0, "aa"), (1.0, "aa"), (2.0, "bb"), (4.0, "bb")])
 def test_the_list_order_prior_can_overrule_a_small_model_preference(weight, expected):
-    from strseq_tasks.known import KnownValues
+    from strseq_tasks.core.known import KnownValues
 
     # "bb" (listed first) and "aa" are both one edit from "ab"; the model prefers "aa" by
     # 2 log(.5/.3) = 1.02 nats, the prior prefers "bb" by weight * log 2 = 0.69 * weight nats

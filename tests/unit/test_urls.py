@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.engine import URL, make_url
 
-from strseq_tasks.urls import mask_secrets, mask_url
+from strseq_tasks.data.urls import mask_secrets, mask_url
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -55,8 +55,8 @@ def test_mask_secrets_walks_records():
 
 
 def test_parameter_records_show_urls_masked_and_keep_them_for_the_job():
-    from strseq_tasks.cleaning import CleanParams
-    from strseq_tasks.retraining import RetrainParams
+    from strseq_tasks.jobs.clean import CleanParams
+    from strseq_tasks.jobs.retrain import RetrainParams
 
     url = "postgresql+psycopg://etl:S3cret@db/crm"
     retrain = RetrainParams(pairs=url, pairs_table="pairs", adapt_on=url + "?password=S3cret", adapt_table="t",

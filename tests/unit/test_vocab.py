@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.vocab import (
+from strseq_tasks.core.vocab import (
     BOS,
     CASE_LOWER,
     CASE_NONE,

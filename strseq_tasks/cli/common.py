@@ -1,0 +1,205 @@
+"""What every ``strseq`` command shares: the app, its options' types, errors, logging, progress.
+
+Exit codes: 0 success, 1 failure, 2 bad input or usage (one ``error:`` line naming the fix).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strseq_tasks.data.files import (
+    InputFileError,
+    OutputPathError,
+    check_output,
+)
+from strseq_tasks.data.urls import mask_url
+
+# strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# Without a Prefect API URL, a flow run starts a temporary local server; Prefect waits 20 s for
+# it, which a busy 2-core machine (a nightly job beside a training run) can exceed. Wait longer.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Learn a string normalizer from a few (input, target) pairs; apply it with onnxruntime.")
+
+
+log = logging.getLogger("strseq")
+
+
+DEFAULT_MAX_LEN = 128
+
+
+class Policy(StrEnum):
+    auto = "auto"
+    all = "all"
+    none = "none"
+
+
+class TrainPrecision(StrEnum):
+    int8 = "int8"
+    fp32 = "fp32"
+
+
+class Precision(StrEnum):
+    auto = "auto"
+    fp32 = "fp32"
+    int8 = "int8"
+
+
+PRECISION_HELP = "Graphs to run: auto (the model's int8 graphs when it has them, else fp32), fp32 or int8."
+
+
+RegistryOpt = Annotated[str, typer.Option(help="Registry folder or fsspec URL (s3://..., memory://...).")]
+
+
+NameOpt = Annotated[str, typer.Option(help="Model name in the registry.")]
+
+
+def precision_line(info: dict) -> str:
+    int8, refused = info.get("int8"), info.get("int8_refused")
+    if int8:
+        gate = int8["gate"]
+        return (f"int8 graphs ({gate['changed']} of {gate['rows']} outputs differ from fp32; "
+                f"exact match {gate['exact_int8']:.2%} vs {gate['exact_fp32']:.2%}); fp32 kept for --precision fp32")
+    if refused:
+        return f"fp32 graphs (int8 refused: {refused['reason']})"
+    return "fp32 graphs"
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True) -> None:
+    """Refuse, before any work, an output that is one of ``inputs`` ((option, path) pairs), lies
+    in or holds one, or cannot be written (see ``data.files.check_output``); --force never overrides it."""
+    if output is None:
+        return
+    try:
+        check_output(option, output, inputs, folder=folder, replaced=replaced)
+    except OutputPathError as exc:
+        fail(str(exc))
+
+
+def known_inputs(paths: list[Path] | None) -> list[tuple[str, Path]]:
+    return [("--known-values", p) for p in paths or []]
+
+
+def write_output(option: str, path: Path, write) -> None:
+    """``write()`` (atomic); a failure now (disk full, a folder removed since the check) is one
+    error line, and the write left no partial file."""
+    try:
+        write()
+    except OSError as exc:
+        fail(f"{option} {path} could not be written ({exc}); nothing was written there")
+
+
+def setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_not_theirs)
+
+
+def _not_theirs(record: logging.LogRecord) -> bool:
+    """Skip GX's set-up chatter below WARNING (GX sets its loggers' levels itself, so a level on
+    'great_expectations' does not reach them)."""
+    return not (record.name.startswith("great_expectations") and record.levelno < logging.WARNING)
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def print_metrics(metrics: dict, reliability: list[dict] | None = None) -> None:
+    labels = {
+        "rows": "rows", "exact_match": "exact match", "cer": "character error rate (CER)",
+        "harm": "harm (clean inputs changed)", "clean_rows": "clean rows (input == target)",
+        "accuracy_at_50": "accuracy of the 50% most confident", "accuracy_at_80": "accuracy of the 80% most confident",
+        "coverage_at_99": "coverage at >= 99% precision", "coverage_at_threshold": "coverage at confidence >= threshold",
+        "accuracy_at_threshold": "accuracy at confidence >= threshold", "threshold": "threshold",
+        "ece": "expected calibration error",
+    }
+    width = max(len(v) for v in labels.values())
+    for key, label in labels.items():
+        if key in metrics:
+            typer.echo(f"  {label:<{width}}  {_fmt(metrics[key])}")
+    if reliability:
+        typer.echo("\n  reliability (confidence bin: rows, mean confidence, accuracy)")
+        for row in reliability:
+            typer.echo(f"    {row['bin']}: {row['rows']:>6}  {row['confidence']:.3f}  {row['accuracy']:.3f}")
+
+
+def read_known(paths: list[Path], column: str | None, max_distance: int, extra: list[str] = ()):
+    """Known values from files (and ``extra`` values, e.g. the pairs' targets), or exit clearly."""
+    from strseq_tasks.core.known import KnownValues
+    from strseq_tasks.data.files import read_corpus
+
+    if max_distance < 0:
+        fail(f"--max-distance must be >= 0, got {max_distance}")
+    try:
+        report = read_corpus(paths, column, max_len=10_000)
+    except InputFileError as exc:
+        fail(f"--known-values: {exc}")
+    known = KnownValues([*report.texts, *extra], max_distance=max_distance)
+    log.info("known values: %d distinct (%d read from %s%s%s)", len(known), len(report.texts),
+             ", ".join(map(str, paths)), f", {len(extra)} pair targets added" if extra else "",
+             f"; {report.blank} blank skipped" if report.blank else "")
+    return known
+
+
+class RowsProgress:
+    """A tqdm bar of rows on a terminal (the flow logs progress lines everywhere)."""
+
+    def __init__(self, quiet: bool, desc: str):
+        self.bar, self.desc = None, desc
+        self.counts: dict[str, int] = {}
+        self.show = not quiet and sys.stderr.isatty()
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, event: dict) -> None:
+        if not self.show:
+            return
+        if self.bar is None:  # at the first batch: the rate does not count Prefect's start-up
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=0, desc=self.desc, unit="row", file=sys.stderr, dynamic_ncols=True)
+        if "total" in event:
+            self.bar.total += event["total"]
+            self.bar.refresh()
+            return
+        for key, value in event.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+        self.bar.set_postfix({k: self.counts.get(k, 0) for k in ("changed", "review", "skipped")}, refresh=False)
+        self.bar.update(event.get("rows_read", 0))
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def option_error(error: dict) -> str:
+    """A pydantic error as the option it concerns: '--max-harm: Input should be <= 1'."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = "-".join(map(str, error["loc"])).replace("_", "-").removeprefix("gates-")
+    where = {"max-epochs": "epochs"}.get(where, where)
+    return mask_url(f"--{where}: {message}" if where else message)

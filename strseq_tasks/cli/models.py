@@ -1,0 +1,119 @@
+"""``strseq models``: list, inspect, promote and roll back the models of a registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from strseq_tasks.cli.common import (
+    NameOpt,
+    RegistryOpt,
+    app,
+    fail,
+    log,
+    precision_line,
+    print_metrics,
+)
+from strseq_tasks.data.urls import mask_secrets, mask_url
+from strseq_tasks.serve.registry import PRODUCTION, Registry, RegistryError
+
+models_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote and roll back registry models.")
+
+
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def list_models(registry: RegistryOpt = "models",
+                name: Annotated[str | None, typer.Option(help="Show the versions of this model.")] = None) -> None:
+    """The models of a registry, or the versions of one model, with their aliases and metrics."""
+    try:
+        reg = Registry(registry)
+        if name is None:
+            names = reg.names()
+            if not names:
+                typer.echo(f"no models in {reg.label}")
+            for model in names:
+                aliases = reg.aliases(model)
+                marks = ", ".join(f"{a}={s.version}" for a, s in aliases.items()) or "no aliases"
+                typer.echo(f"{model}: {len(reg.versions(model))} version(s); {marks}")
+            return
+        aliases = reg.aliases(name)
+        typer.echo("version  published                  exact match  harm    aliases")
+        for version in reg.versions(name):
+            record = reg.publication(name, version)
+            metrics = record.get("metrics") or reg.manifest(name, version).get("metrics", {}).get("validation", {})
+            marks = ", ".join(a for a, s in aliases.items() if s.version == version)
+            typer.echo(f"{version:>7}  {record.get('published', '?'):<25}  {_pct(metrics.get('exact_match')):>11}  "
+                       f"{_pct(metrics.get('harm')):>6}  {marks}")
+        if not reg.versions(name):
+            raise RegistryError(f"no model {name!r} in registry {reg.label}")
+    except RegistryError as exc:
+        fail(str(exc))
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None or value != value else f"{100 * value:.1f}%"
+
+
+@models_app.command("show")
+def show(registry: RegistryOpt = "models", name: NameOpt = ...,
+         version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = PRODUCTION,
+         json_out: Annotated[bool, typer.Option("--json", help="Print the publication record as JSON.")] = False) -> None:
+    """One version: its publication record, gate decision and run report."""
+    try:
+        reg = Registry(registry)
+        number = reg.resolve(name, version)
+        record = reg.publication(name, number)
+        manifest = reg.manifest(name, number)
+        report = reg.attachment(name, number, "report.md")
+        aliases = reg.aliases(name)
+    except RegistryError as exc:
+        fail(str(exc))
+    # masked on the way out too: versions published before records were masked may hold a password
+    record, manifest = mask_secrets(record), mask_secrets(manifest)
+    if json_out:
+        typer.echo(json.dumps({"version": number, "publication": record, "manifest": manifest}, indent=2))
+        return
+    typer.echo(f"{name} version {number} ({reg.label})")
+    typer.echo(f"  published {record.get('published', '?')}; model created {manifest.get('created')}")
+    typer.echo(f"  serves: {precision_line(manifest.get('precision') or {})}")
+    for alias, state in aliases.items():
+        if state.version == number:
+            typer.echo(f"  alias {alias} (since {state.updated}: {mask_url(state.reason)})")
+    if report:  # written before the registry numbered the version
+        text = report.decode("utf-8", errors="replace").replace("the new version", f"version {number}", 1)
+        typer.echo("\n" + mask_url(text))
+    elif manifest.get("metrics"):
+        print_metrics(manifest["metrics"]["validation"])
+
+
+@models_app.command()
+def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
+            version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = "latest",
+            alias: Annotated[str, typer.Option(help="The alias to move.")] = PRODUCTION,
+            reason: Annotated[str, typer.Option(help="Why (recorded with the alias).")] = "promoted by hand",
+            repair: Annotated[bool, typer.Option("--repair", help="Replace a damaged alias file (kept beside "
+                                                 "it as .ALIAS.json.damaged-TIME); its history is lost.")] = False,
+            ) -> None:
+    """Point ALIAS (production) at a version."""
+    try:
+        reg = Registry(registry)
+        state = reg.set_alias(name, alias, reg.resolve(name, version), reason, repair=repair)
+    except RegistryError as exc:
+        fail(str(exc))
+    log.info("%s@%s -> version %d", name, alias, state.version)
+    typer.echo(f"{name}@{alias} is now version {state.version}")
+
+
+@models_app.command()
+def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
+             alias: Annotated[str, typer.Option(help="The alias to move back.")] = PRODUCTION) -> None:
+    """Point ALIAS (production) back at the version it pointed to before."""
+    try:
+        state = Registry(registry).rollback(name, alias)
+    except RegistryError as exc:
+        fail(str(exc))
+    typer.echo(f"{name}@{alias} is back to version {state.version}")

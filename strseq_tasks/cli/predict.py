@@ -1,0 +1,214 @@
+"""``strseq predict`` and ``strseq evaluate``: run a model with onnxruntime (no torch)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strseq_tasks.cli.common import (
+    PRECISION_HELP,
+    Precision,
+    app,
+    check_output_option,
+    fail,
+    known_inputs,
+    log,
+    print_metrics,
+    read_known,
+    setup_logging,
+    write_output,
+)
+from strseq_tasks.core.known import DEFAULT_MAX_DISTANCE
+from strseq_tasks.data.files import (
+    InputFileError,
+    read_inputs,
+    read_pairs,
+    same_file,
+    write_table,
+    write_text,
+)
+from strseq_tasks.serve.bundle import BundleError
+from strseq_tasks.serve.registry import RegistryError
+
+OUTPUT_COLUMNS = ("prediction", "confidence", "status")
+
+
+def resolve_model(model: str) -> Path:
+    """A model folder, or REGISTRY/NAME@ALIAS|VERSION|latest fetched (and verified) from a registry."""
+    from strseq_tasks.serve.registry import resolve_model as resolve
+
+    try:
+        path, _, version = resolve(model)
+    except RegistryError as exc:
+        fail(str(exc))
+    except BundleError as exc:
+        fail(f"{model}: {exc}")
+    if version is not None:
+        log.info("model %s is version %d (%s)", model, version, path)
+    return path  # a folder: Normalizer says clearly what is wrong with it
+
+
+def load_normalizer(model: str, threads: int | None, known_values: list[Path] | None = None,
+                     known_column: str | None = None, max_distance: int | None = None,
+                     no_known_values: bool = False, precision: str = "auto"):
+    from strseq_tasks.core.known import KnownValues
+    from strseq_tasks.serve.runtime import Normalizer
+
+    model = resolve_model(model)
+    if known_values and no_known_values:
+        fail("--known-values and --no-known-values exclude each other")
+    known = None
+    if no_known_values:
+        known = KnownValues([])
+    elif known_values:
+        known = read_known(known_values, known_column,
+                            DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
+    try:
+        normalizer = Normalizer(model, threads=threads, known=known, precision=precision)
+    except BundleError as exc:
+        fail(str(exc))
+    if max_distance is not None and not known_values and normalizer.known:
+        normalizer.known = KnownValues(normalizer.known.values, max_distance=max_distance)
+    log.info("running the %s graphs of %s", normalizer.precision, model)
+    if normalizer.known:
+        log.info("decoding prefers %d known values (within %d edits)", len(normalizer.known),
+                 normalizer.known.max_distance)
+    return normalizer
+
+
+WORKERS_HELP = ("Processes to normalize on: 'auto' (one per core, when there are at least 4,096 distinct "
+                "values per process) or a number; each loads the model once.")
+
+
+def _workers(value: str, texts: list[str]) -> int:
+    from strseq_tasks.serve.workers import auto_workers
+
+    if value == "auto":
+        return auto_workers(len(set(texts)))
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        fail(f"--workers must be 'auto' or a whole number of at least 1, not {value!r}")
+    return workers
+
+
+def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, batch_size: int, quiet: bool,
+                             workers: str = "1", threads: int | None = None):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm import tqdm
+
+    from strseq_tasks.serve.workers import normalize_parallel
+
+    count = _workers(workers, texts)
+    if count > 1:
+        log.info("normalizing %d rows on %d processes", len(texts), count)
+    with tqdm(total=len(texts), desc="normalizing", unit="row", file=sys.stderr,
+              disable=quiet or not sys.stderr.isatty()) as bar:
+        try:
+            return normalize_parallel(normalizer, texts, count, beam=beam, batch_size=batch_size, threads=threads,
+                                      on_batch=bar.update)
+        except BrokenProcessPool as exc:
+            fail(f"a worker process died ({exc}); nothing was written. Re-run with --workers 1 to see why.", 1)
+
+
+@app.command()
+def predict(
+    model: Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")],
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet with an `input` column.")],
+    output: Annotated[Path, typer.Option(help="CSV or Parquet to write (input columns + prediction, confidence, status).")],
+    beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
+    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
+    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
+    known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
+    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
+    max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
+    no_known_values: Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
+    setup_logging(quiet)
+    model_dir = resolve_model(model)
+    check_output_option("--output", output, [("--input", input), ("--model", model_dir), *known_inputs(known_values)])
+    try:
+        frame = read_inputs(input)
+    except InputFileError as exc:
+        fail(str(exc))
+    clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    if clash:
+        fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
+    normalizer = load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
+                                  no_known_values, precision.value)
+    predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet, workers,
+                                          threads)
+    out = frame.copy()
+    out["prediction"] = [p.text for p in predictions]
+    out["confidence"] = [round(p.confidence, 6) for p in predictions]
+    out["status"] = [p.status for p in predictions]
+    write_output("--output", output, lambda: write_table(out, output))
+    changed = sum(p.text != t for p, t in zip(predictions, frame["input"]))
+    flagged = sum(p.status != "ok" for p in predictions)
+    log.info("wrote %d predictions to %s (%d changed, %d passed through as empty/too long)",
+             len(out), output, changed, flagged)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")],
+    pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (input,target).")],
+    beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's).")] = None,
+    threshold: Annotated[float, typer.Option(help="Confidence threshold for accuracy at threshold.")] = 0.9,
+    output: Annotated[Path | None, typer.Option(help="Also write per-row predictions here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
+    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
+    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
+    known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
+    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
+    max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
+    no_known_values: Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
+    from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
+
+    setup_logging(quiet)
+    model_dir = resolve_model(model)
+    sources = [("--pairs", pairs), ("--model", model_dir), *known_inputs(known_values)]
+    check_output_option("--output", output, sources)
+    check_output_option("--json", json_out, sources)
+    if output is not None and json_out is not None and same_file(output, json_out):
+        fail(f"--json {json_out} and --output {output} are the same file; give each its own path")
+    normalizer = load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
+                                  no_known_values, precision.value)
+    try:
+        report = read_pairs(pairs, normalizer.max_len)
+    except InputFileError as exc:
+        fail(str(exc))
+    inputs = [a for a, _ in report.pairs]
+    targets = [b for _, b in report.pairs]
+    predictions = _normalize_with_progress(normalizer, inputs, beam, batch_size, quiet, workers, threads)
+    outputs = [p.text for p in predictions]
+    confidence = [p.confidence for p in predictions]
+    metrics = summarize(inputs, targets, outputs, confidence, threshold=threshold)
+    reliability = reliability_table([o == t for o, t in zip(outputs, targets)], confidence)
+    typer.echo(f"{normalizer.name} on {pairs} ({len(inputs)} pairs)")
+    print_metrics(metrics, reliability)
+    if output is not None:
+        import pandas as pd
+
+        rows = pd.DataFrame({"input": inputs, "target": targets, "prediction": outputs, "confidence": confidence,
+                             "correct": [o == t for o, t in zip(outputs, targets)]})
+        write_output("--output", output, lambda: write_table(rows, output))
+    if json_out is not None:
+        text = json.dumps({"metrics": jsonable(metrics), "reliability": reliability}, indent=2)
+        write_output("--json", json_out, lambda: write_text(text, json_out))

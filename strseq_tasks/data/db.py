@@ -1,0 +1,516 @@
+"""The database side of the cleaning job: strseq's own tables, the user's table, locks.
+
+strseq keeps four tables beside the user's (created on first use, same database and schema):
+
+- ``strseq_runs``: one row per cleaning run (parameters, model, counts, progress, status);
+- ``strseq_audit``: one row per value changed (old value, new value, confidence, model, time),
+  written in the same transaction as the change: what ``revert`` restores from;
+- ``strseq_review``: predictions not applied (below the confidence threshold, or inputs too long
+  for the model), waiting for a person;
+- ``strseq_processed``: which rows a model version has already handled, and the value it left
+  (a hash): a re-run skips them, so every row is applied exactly once even after a crash.
+
+Table and column names come from the reflected schema and are quoted by SQLAlchemy; values are
+always bound parameters. Keys must be a single integer or text column (a primary key or unique).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from strseq_tasks.data.urls import mask_url, resolve_url
+
+log = logging.getLogger("strseq.db")
+
+RUNS, AUDIT, REVIEW, PROCESSED = "strseq_runs", "strseq_audit", "strseq_review", "strseq_processed"
+TEXT_TYPES = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText)
+KEY_TYPES = (sa.Integer, sa.BigInteger, sa.SmallInteger, *TEXT_TYPES)
+
+
+def create_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine for strseq's jobs: connections checked before use (a server that dropped an idle
+    connection costs a reconnect, not a failed batch); SQLite waits up to 30 s for a concurrent
+    writer's lock (partitions of one run write side by side) instead of failing at once.
+    ``url`` may be a reference (``env:NAME``, ``prefect-secret:NAME``; see ``urls``).
+
+    A SQLite file must exist: SQLite would create an empty database for a mistyped path, and the
+    job would then fail on a missing table, leaving the stray file behind."""
+    try:
+        url = sa.make_url(resolve_url(url) if isinstance(url, str) else url)
+    except sa.exc.ArgumentError as exc:
+        raise DatabaseJobError(f"not a database URL: {exc} (expected e.g. sqlite:///file.db or "
+                               "postgresql+psycopg://user@host/db)") from None
+    connect_args = {}
+    if url.get_backend_name() == "sqlite":
+        connect_args = {"timeout": 30}
+        path = sqlite_path(url)
+        if path is not None and not path.is_file():
+            where = "is a folder" if path.is_dir() else "does not exist"
+            raise DatabaseJobError(f"no SQLite database at {path} (the file {where}; strseq does not create "
+                                   "databases: check the path, and that sqlite:/// is followed by a relative path, "
+                                   "sqlite://// by an absolute one)")
+    shown = mask_url(url.render_as_string(hide_password=False))  # ?password=... too
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise DatabaseJobError(f"{shown} is not a database URL strseq can use ({exc}; e.g. sqlite:///file.db or "
+                               "postgresql+psycopg://user@host/db)") from None
+    try:  # a wrong host, port, database or password fails here, clearly, before anything runs
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        reason = mask_url(str(exc.orig).strip().splitlines()[0])
+        if url.password:
+            reason = reason.replace(str(url.password), "***")
+        raise DatabaseJobError(f"cannot connect to {shown}: {reason}") from None
+    return engine
+
+
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL, resolved (symbolic links and relative paths: two spellings of one
+    file give one path); None for an in-memory database."""
+    database = url.database or ""
+    if url.query.get("uri") in ("true", "1") and database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    if not database or database == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    return Path(os.path.realpath(database))
+
+
+class DatabaseJobError(Exception):
+    """A cleaning job that cannot run as asked (unknown table or column, wrong type, locked)."""
+
+
+class LockedError(DatabaseJobError):
+    """Another run holds the lock on this table and column."""
+
+
+def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+    meta = sa.MetaData(schema=schema)
+    ts = sa.DateTime(timezone=True)
+    runs = sa.Table(
+        RUNS, meta,
+        sa.Column("run_id", sa.String(36), primary_key=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("key_column", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False), sa.Column("target_column", sa.Text, nullable=False),
+        sa.Column("model_name", sa.Text), sa.Column("model_version", sa.Integer), sa.Column("model_sha", sa.Text),
+        sa.Column("threshold", sa.Float), sa.Column("params", sa.Text),
+        sa.Column("status", sa.Text, nullable=False), sa.Column("started", ts), sa.Column("finished", ts),
+        sa.Column("rows_read", sa.Integer, default=0), sa.Column("changed", sa.Integer, default=0),
+        sa.Column("unchanged", sa.Integer, default=0), sa.Column("review", sa.Integer, default=0),
+        sa.Column("skipped", sa.Integer, default=0), sa.Column("already_done", sa.Integer, default=0),
+        sa.Column("conflicts", sa.Integer, default=0), sa.Column("last_key", sa.Text), sa.Column("error", sa.Text),
+    )
+    audit = sa.Table(
+        AUDIT, meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(36), nullable=False, index=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("key", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False), sa.Column("old_value", sa.Text),
+        sa.Column("new_value", sa.Text), sa.Column("source_value", sa.Text), sa.Column("confidence", sa.Float),
+        sa.Column("model_name", sa.Text), sa.Column("model_version", sa.Integer),
+        sa.Column("applied_at", ts, nullable=False), sa.Column("reverted_at", ts),
+    )
+    review = sa.Table(
+        REVIEW, meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(36), nullable=False, index=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("key", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False), sa.Column("value", sa.Text),
+        sa.Column("suggestion", sa.Text), sa.Column("confidence", sa.Float), sa.Column("reason", sa.Text),
+        sa.Column("status", sa.Text, nullable=False, default="open"), sa.Column("created", ts, nullable=False),
+    )
+    processed = sa.Table(
+        PROCESSED, meta,
+        sa.Column("table_name", sa.Text, primary_key=True), sa.Column("column_name", sa.Text, primary_key=True),
+        sa.Column("model_sha", sa.Text, primary_key=True), sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("value_hash", sa.Text, nullable=False), sa.Column("outcome", sa.Text, nullable=False),
+        sa.Column("run_id", sa.String(36), nullable=False, index=True),
+    )
+    return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed}
+
+
+def value_hash(value: str | None) -> str:
+    return hashlib.sha256(("\0null" if value is None else value).encode("utf-8")).hexdigest()[:32]
+
+
+def key_text(key: object) -> str:
+    """A key as stored in strseq's tables (JSON: 42 and "42" stay distinct)."""
+    return json.dumps(key, ensure_ascii=False)
+
+
+def key_value(text: str) -> object:
+    return json.loads(text)
+
+
+@dataclass(frozen=True)
+class UserTable:
+    """The user's table, reflected: what the job reads and writes."""
+
+    table: sa.Table
+    key: sa.Column
+    column: sa.Column
+    target: sa.Column  # the column written: ``column`` itself (in place) or the output column
+    target_missing: bool = False  # a dry run into an output column not created yet
+
+    @property
+    def in_place(self) -> bool:
+        return self.target.name == self.column.name
+
+
+def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_column: str | None,
+                  create_output: bool = False, schema: str | None = None, dry_run: bool = False) -> UserTable:
+    """Check the names against the schema (clear errors), and add the output column if asked
+    (a dry run never adds it: it reads the missing column as empty)."""
+    def load() -> sa.Table:
+        try:
+            with _quiet_reflection():
+                return sa.Table(table, sa.MetaData(schema=schema), autoload_with=engine)
+        except sa.exc.NoSuchTableError:
+            names = sa.inspect(engine).get_table_names(schema=schema)
+            raise DatabaseJobError(f"no table {table!r} (tables: {', '.join(names) or 'none'})") from None
+
+    reflected = load()
+
+    def col(name: str, role: str) -> sa.Column:
+        if name not in reflected.c:
+            found = ", ".join(c.name for c in reflected.columns)
+            raise DatabaseJobError(f"table {table!r} has no {role} column {name!r} (columns: {found})")
+        return reflected.c[name]
+
+    key_col, source = col(key, "key"), col(column, "text")
+    if key_col.name == source.name and output_column is None:
+        raise DatabaseJobError(f"--in-place on the key column {key!r} would change the keys that name the rows "
+                               "(and that their audit rows point to): clean it into an output column, or key the "
+                               "table by another column")
+    if not isinstance(key_col.type, KEY_TYPES):
+        raise DatabaseJobError(f"key column {key!r} is {key_col.type}; an integer or text key is needed")
+    if not key_is_unique(engine, reflected, key):
+        raise DatabaseJobError(f"key column {key!r} is neither the primary key nor unique (a constraint or "
+                               "index on that column alone, not partial): rows could be updated twice")
+    shared = shared_key(engine, reflected, key_col)
+    if shared is not None:
+        raise DatabaseJobError(f"key column {key!r} holds {shared!r} on several rows, though an index says it is "
+                               "unique (SQLite compares the column with its own collation, the index with its "
+                               "own): rows could be updated twice. Nothing was written")
+    bad_keys = unaddressable_keys(engine, reflected, key_col)
+    if bad_keys:
+        raise DatabaseJobError(f"key column {key!r} holds {bad_keys} NULL (or, on SQLite, non-text, non-integer) "
+                               "value(s): those rows cannot be named by their key, so they could be neither "
+                               "audited nor reverted; give them keys, or choose another key column. Nothing was "
+                               "written")
+    if not isinstance(source.type, TEXT_TYPES):
+        raise DatabaseJobError(f"column {column!r} is {source.type}, not text")
+    if output_column is None:
+        return UserTable(reflected, key_col, source, source)
+    if output_column not in reflected.c and dry_run:
+        if output_column in (key, column):
+            raise DatabaseJobError("the output column must differ from the key and input columns (or use --in-place)")
+        return UserTable(reflected, key_col, source, sa.Column(output_column, sa.Text), target_missing=True)
+    if output_column not in reflected.c:
+        if not create_output:
+            raise DatabaseJobError(f"table {table!r} has no output column {output_column!r} "
+                                   "(pass --create-output-column to add it)")
+        prep = engine.dialect.identifier_preparer
+        with engine.begin() as conn:
+            # the driver's own SQL, no parameters: text() would read ":name" in a quoted name as a
+            # bind parameter, and "%" needs no escaping when nothing is bound
+            conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(reflected)} "
+                                 f"ADD COLUMN {prep.quote(output_column)} TEXT")
+        reflected = load()
+    target = col(output_column, "output")
+    if not isinstance(target.type, TEXT_TYPES):
+        raise DatabaseJobError(f"output column {output_column!r} is {target.type}, not text")
+    if target.name == source.name or target.name == key_col.name:
+        raise DatabaseJobError("the output column must differ from the key and input columns (or use --in-place)")
+    return UserTable(reflected, reflected.c[key], reflected.c[column], target)
+
+
+@contextlib.contextmanager
+def _quiet_reflection() -> Iterator[None]:
+    """SQLAlchemy warns that it skips SQLite indexes on expressions; strseq needs none of them (an
+    index on an expression proves no key unique), and the user needs no warning about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index",
+                                sa.exc.SAWarning)
+        yield
+
+
+def key_is_unique(engine: sa.Engine, table: sa.Table, column: str) -> bool:
+    """Is ``column`` unique by a rule the database enforces on that column alone: the primary key
+    (not part of a composite one), or a unique constraint or index on exactly this column that is
+    neither partial (``WHERE ...``) nor on an expression, and on PostgreSQL valid (a ``CREATE
+    UNIQUE INDEX CONCURRENTLY`` that failed on duplicates leaves an invalid index that enforces
+    nothing). NULLs escape all of these (``null_keys``)."""
+    if engine.dialect.name == "postgresql":
+        where = "n.nspname = :schema" if table.schema else "pg_table_is_visible(c.oid)"  # as reflection found it
+        query = sa.text(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            f"WHERE c.relname = :table AND {where} AND i.indisunique AND i.indisvalid AND i.indpred IS NULL "
+            "AND i.indexprs IS NULL AND i.indnkeyatts = 1 AND a.attname = :col")
+        bound = {"table": table.name, "col": column, **({"schema": table.schema} if table.schema else {})}
+        with engine.connect() as conn:
+            return bool(conn.execute(query, bound).scalar())
+    primary = [c.name for c in table.primary_key.columns]
+    if primary == [column]:
+        return True
+    inspector = sa.inspect(engine)
+    with _quiet_reflection():
+        uniques = inspector.get_unique_constraints(table.name, schema=table.schema)
+        indexes = inspector.get_indexes(table.name, schema=table.schema)
+    partial = [i for i in indexes if any(k.endswith("_where") and v is not None
+                                         for k, v in (i.get("dialect_options") or {}).items())]
+    return any(u["column_names"] == [column] for u in uniques) or any(
+        i.get("unique") and i["column_names"] == [column] and i not in partial for i in indexes)
+
+
+def shared_key(engine: sa.Engine, table: sa.Table, key: sa.Column) -> object | None:
+    """SQLite: a key value that ``WHERE key = ?`` would find on several rows, if any. A unique index
+    may compare with another collation than the column's (``k TEXT COLLATE NOCASE`` with a unique
+    index on ``k COLLATE BINARY`` holds 'a' and 'A'), and SQLAlchemy does not reflect collations;
+    GROUP BY compares as the column does. PostgreSQL's unique indexes are exact (``key_is_unique``)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as conn:
+        return conn.execute(sa.select(key).where(key.is_not(None)).group_by(key)
+                            .having(sa.func.count() > 1).limit(1)).scalar()
+
+
+def unaddressable_keys(engine: sa.Engine, table: sa.Table, key: sa.Column) -> int:
+    """Rows whose key cannot name them alone: NULL (a unique constraint allows any number of NULLs,
+    and SQLite lets a TEXT primary key hold them), or on SQLite a BLOB or a floating-point value
+    (``typeof`` other than integer and text), which no key parameter matches exactly."""
+    bad = key.is_(None)
+    if engine.dialect.name == "sqlite":
+        bad = sa.or_(bad, sa.func.typeof(key).notin_(["integer", "text"]))
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(bad)).scalar_one())
+
+
+class _NotText:
+    """A value SQLite keeps in a text column that is not text: a BLOB, or bytes that are not UTF-8
+    (SQLite stores whatever it is given). The job leaves such a row alone and says so."""
+
+    def __repr__(self) -> str:
+        return "NOT_TEXT"
+
+
+NOT_TEXT = _NotText()
+
+
+def _sqlite_text(column: sa.ColumnElement) -> list[sa.ColumnElement]:
+    # the bytes and their storage class: the sqlite3 module raises on text that is not UTF-8
+    # ("Could not decode to UTF-8"), failing the whole batch, run after run
+    return [sa.func.typeof(column), sa.cast(column, sa.LargeBinary)]
+
+
+def _decoded(kind: str, raw: bytes | None) -> str | None | _NotText:
+    if kind == "null":
+        return None
+    if kind != "text":
+        return NOT_TEXT
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_TEXT
+
+
+def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: object = None,
+                 upto: object = None) -> Iterator[list[tuple]]:
+    """Rows (key, value, target value) in key order, ``batch_size`` at a time: keyset pagination,
+    one short read transaction per batch (never the whole table in memory). On SQLite a value that
+    is not text comes back as ``NOT_TEXT``; a key that is not UTF-8 stops the job with a clear error."""
+    target = sa.null().label(user.target.name) if user.target_missing else user.target
+    values = [user.column] + ([] if user.in_place else [target])
+    sqlite = engine.dialect.name == "sqlite"
+    text_key = sqlite and isinstance(user.key.type, TEXT_TYPES)
+    columns = [*(_sqlite_text(user.key) if text_key else [user.key]),
+               *(part for v in values for part in (_sqlite_text(v) if sqlite else [v]))]
+    last = after
+    while True:
+        query = sa.select(*columns).order_by(user.key).limit(batch_size)
+        if last is not None:
+            query = query.where(user.key > last)
+        if upto is not None:
+            query = query.where(user.key <= upto)
+        with engine.connect() as conn:
+            rows = conn.execute(query).fetchall()
+        if not rows:
+            return
+        if sqlite:
+            rows = [_decode_row(r, text_key, last, user) for r in rows]
+        yield rows
+        last = rows[-1][0]
+
+
+def _decode_row(row: sa.Row, text_key: bool, after: object, user: UserTable) -> tuple:
+    parts = list(row)
+    key = parts.pop(0)
+    if text_key:
+        key = _decoded(key, parts.pop(0))
+        if key is NOT_TEXT:
+            raise DatabaseJobError(f"a key of {user.table.name}.{user.key.name} after {after!r} is not UTF-8 text: "
+                                   "strseq cannot name that row; correct or delete its key (nothing of this batch "
+                                   "was written)")
+    return (key, *(_decoded(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)))
+
+
+def count_rows(engine: sa.Engine, user: UserTable, after: object = None, upto: object = None) -> int:
+    """Rows with ``after < key <= upto`` (None: unbounded): an indexed count, for progress bars."""
+    query = sa.select(sa.func.count()).select_from(user.table)
+    if after is not None:
+        query = query.where(user.key > after)
+    if upto is not None:
+        query = query.where(user.key <= upto)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+# --- locks: one run per table and column at a time -----------------------------------------------
+
+
+def lock_name(url: sa.URL, table: str, column: str, schema: str | None = None) -> str:
+    """One name per database, schema, table and column, however the URL spells the database (a
+    SQLite file by its resolved path: relative, absolute and linked spellings are one lock)."""
+    path = sqlite_path(url) if url.get_backend_name() == "sqlite" else None
+    database = str(path) if path is not None else url.database
+    return json.dumps(["strseq", database, schema, table, column], ensure_ascii=False)
+
+
+LOCK_CHECK_S = 5.0  # how often a run checks the session that holds its PostgreSQL lock
+
+
+class _PgLock:
+    """A session advisory lock on a connection kept for the run, and a thread that checks that
+    connection every ``LOCK_CHECK_S``. If the server ended the session (restart, failover,
+    ``pg_terminate_backend``), the lock went with it: the thread takes it again on a new
+    connection at once, so no second run can start on the column meanwhile. If another run was
+    quicker, that run marked this one interrupted, and this run's next batch stops (RunNotActive)."""
+
+    def __init__(self, engine: sa.Engine, name: str, what: str):
+        self.engine, self.key, self.what = engine, zlib.crc32(name.encode()) - 2**31, what
+        self.conn: sa.Connection | None = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._keep, name=f"strseq-lock {what}", daemon=True)
+
+    def _take(self) -> bool:
+        # autocommit: the lock belongs to the session, and the checks leave no transaction open
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+        except BaseException:
+            conn.close()
+            raise
+        if not taken:
+            conn.close()
+            return False
+        self.conn = conn
+        return True
+
+    def acquire(self) -> None:
+        if not self._take():
+            raise LockedError(f"another strseq run is cleaning {self.what} (advisory lock held)")
+        self.thread.start()
+
+    def _say_lost(self, exc: sa.exc.DBAPIError) -> None:
+        log.warning("the connection holding the lock on %s was lost during the run (the server released "
+                    "the lock then): %s", self.what, str(exc.orig).strip().splitlines()[0])
+
+    def _alive(self) -> bool:
+        try:
+            self.conn.execute(sa.text("SELECT 1")).scalar()
+            return True
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            self._say_lost(exc)
+            self.conn.close()
+            self.conn = None
+            return False
+
+    def _keep(self) -> None:
+        lost = False
+        while not self.stop.wait(LOCK_CHECK_S):
+            try:
+                if self.conn is not None and self._alive():
+                    continue
+                if self._take():
+                    log.warning("took the lock on %s again on a new connection", self.what)
+                    lost = False
+                elif not lost:
+                    lost = True
+                    log.error("another strseq run took the lock on %s after this run lost it: this run stops at "
+                              "its next batch (the other marked it interrupted; what this run applied is kept)",
+                              self.what)
+            except sa.exc.SQLAlchemyError as exc:  # the server is still away: try again at the next check
+                log.warning("could not take the lock on %s again yet: %s", self.what,
+                            str(exc).strip().splitlines()[0])
+            except Exception:  # never let the keeper die silently
+                log.exception("checking the lock on %s failed", self.what)
+
+    def release(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.conn is None:
+            return
+        try:
+            self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # the session ended (the server released the lock then); the run's writes did not depend on it
+            self._say_lost(exc)
+        finally:
+            self.conn.close()
+
+
+@contextlib.contextmanager
+def job_lock(engine: sa.Engine, table: str, column: str, schema: str | None = None) -> Iterator[None]:
+    """Held for the whole run; released by the database or the OS if the process dies.
+
+    PostgreSQL: a session advisory lock on a connection kept open for the run, checked and taken
+    again if the server ends that session (``_PgLock``). SQLite: an exclusive ``flock`` on a file
+    beside the database file (its resolved path, so every spelling of the URL meets the same lock).
+    """
+    name = lock_name(engine.url, table, column, schema)
+    if engine.dialect.name == "postgresql":
+        lock = _PgLock(engine, name, f"{table}.{column}")
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    if engine.dialect.name == "sqlite":
+        database = sqlite_path(engine.url)
+        if database is None:
+            yield  # a private in-memory database: nobody else can run on it
+            return
+        path = Path(f"{database}.strseq-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockedError(f"another strseq run is cleaning {table}.{column} (lock file {path})") from None
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+        return
+    raise DatabaseJobError(f"cleaning jobs support SQLite and PostgreSQL, not {engine.dialect.name}")

@@ -1,0 +1,380 @@
+"""Pairs and inputs from CSV or Parquet files, with errors that name file, row and column;
+tables and reports written atomically, to output paths checked before any work.
+
+CSV files are UTF-8 (a byte-order mark is accepted and dropped), RFC 4180 quoting, with a
+header row. Every value is read as text, exactly as written: "NA", "null", "0012" stay strings.
+Every row has exactly the header's fields: a row with more or fewer is refused (a value with a
+comma must be quoted), and so are a header name that is empty (a trailing comma) and text after
+a closing quote. Nothing is padded, shifted or made an index.
+Rows are counted from 1 after the header (row 1 is the first data row); errors also name the
+physical line (encoding and NUL-byte errors, found before parsing, name only the line).
+Blank lines (empty, or only spaces and tabs) are skipped (write an empty value in a one-column
+file as ``""``).
+Values are normalized to Unicode NFC when they are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from strseq_tasks.core.vocab import normalize_text
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+# values of a megabyte and more are legal (the csv module refuses fields over 128 KiB by default)
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
+class InputFileError(ValueError):
+    """A problem with an input file, located as precisely as it can be."""
+
+    def __init__(self, path: Path | str, message: str, row: int | None = None, column: str | None = None,
+                 line: int | None = None):
+        self.path, self.row, self.column, self.line = str(path), row, column, line
+        where = [self.path]
+        if line is not None:
+            where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+def _decode_csv(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputFileError(path, "the file is empty (expected a header row)")
+    return _decode_utf8(path, data)
+
+
+def _decode_utf8(path: Path, data: bytes) -> str:
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputFileError(path, "contains a NUL byte (is it a binary or UTF-16 file?)",
+                             line=data.count(b"\n", 0, nul) + 1)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(path, f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                                   "re-save it as UTF-8", line=line) from None
+
+
+def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
+    """All columns of a CSV or Parquet file as text; ``required`` columns must be present."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file")
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
+    else:
+        frame = _read_csv(path)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise InputFileError(path, f"missing column(s) {', '.join(missing)}; the header must include "
+                                   f"{','.join(required)} (found: {found})")
+    for column in required:
+        _check_text_column(path, frame, column)
+    return frame
+
+
+class _Lines:
+    """The lines of a text, remembering the last one handed to the csv reader (to tell a blank
+    line from a quoted blank value, which the parsed record alone cannot)."""
+
+    def __init__(self, text: str):
+        # newline="": CR, LF and CRLF all end a line (old Mac files end rows with CR), kept in the line
+        self.lines, self.last = io.StringIO(text, newline=""), ""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self.lines)
+        return self.last
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The csv module parses, and the frame is built from its records: what is checked is what is
+    loaded (pandas' own parser made a column the index when rows had one field too many)."""
+    lines = _Lines(_decode_csv(path))
+    reader = csv.reader(lines, strict=True)  # strict: '"a"b' and an unclosed quote are errors
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    start = 1  # physical line where the current record starts
+    try:
+        for record in reader:
+            line, start = start, reader.line_num + 1
+            if not record or (len(record) == 1 and reader.line_num == line and not lines.last.strip(" \t\r\n")):
+                continue  # a blank line
+            if header is None:
+                header = _check_header(path, record, line)
+            elif len(record) != len(header):
+                hint = "a value holding a comma must be quoted" if len(record) > len(header) else \
+                    "an empty value still needs its comma"
+                raise InputFileError(path, f"{len(record)} field(s) where the header has {len(header)} "
+                                           f"({','.join(header)}); {hint}", row=len(rows) + 1, line=line)
+            else:
+                rows.append(record)
+    except csv.Error as exc:
+        raise InputFileError(path, f"is not a well-formed CSV file: {exc}", line=start) from None
+    if header is None:
+        raise InputFileError(path, "the file is empty (expected a header row)")
+    return pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+
+
+def _check_header(path: Path, header: list[str], line: int) -> list[str]:
+    unnamed = [i for i, name in enumerate(header, start=1) if not name.strip()]
+    if unnamed:
+        raise InputFileError(path, f"header column {unnamed[0]} of {len(header)} has no name "
+                                   "(a trailing comma?); every column needs one", line=line)
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputFileError(path, f"the header repeats column(s) {', '.join(repeated)}", line=line)
+    return header
+
+
+def _check_text_column(path: Path, frame: pd.DataFrame, column: str) -> None:
+    values = frame[column]
+    nulls = values.isna().to_numpy().nonzero()[0]
+    if len(nulls):
+        raise InputFileError(path, "missing value (null)", row=int(nulls[0]) + 1, column=column)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
+                                 row=i + 1, column=column)
+
+
+@dataclass(frozen=True)
+class PairsReport:
+    pairs: list[tuple[str, str]]
+    rows: int  # data rows in the file
+    duplicates: int  # exact duplicate pairs dropped
+
+
+def read_pairs(path: Path | str, max_len: int) -> PairsReport:
+    """Curated ``(input, target)`` pairs; refuses empty, over-long and conflicting pairs."""
+    path = Path(path)
+    frame = read_table(path, ("input", "target"))
+    if frame.empty:
+        raise InputFileError(path, "has a header but no pairs")
+    seen: dict[str, tuple[str, int]] = {}
+    pairs, duplicates = [], 0
+    for i, (src, tgt) in enumerate(zip(frame["input"], frame["target"], strict=True), start=1):
+        for column, value in (("input", src), ("target", tgt)):
+            if not value.strip():
+                raise InputFileError(path, "empty value: every pair needs a non-blank input and target",
+                                     row=i, column=column)
+            length = len(normalize_text(value))
+            if length > max_len:
+                raise InputFileError(path, f"value is {length} characters long; the limit is {max_len} "
+                                           "(raise it with --max-len)", row=i, column=column)
+        src, tgt = normalize_text(src), normalize_text(tgt)
+        if src in seen:
+            other, row = seen[src]
+            if other != tgt:
+                raise InputFileError(path, f"input {src!r} maps to {tgt!r} here but to {other!r} in row {row}; "
+                                           "each input must have one target", row=i, column="target")
+            duplicates += 1
+            continue
+        seen[src] = (tgt, i)
+        pairs.append((src, tgt))
+    return PairsReport(pairs, len(frame), duplicates)
+
+
+def read_inputs(path: Path | str) -> pd.DataFrame:
+    """Rows to normalize: an ``input`` column (other columns are carried through untouched)."""
+    return read_table(path, ("input",))
+
+
+def _csv_quoting(frame: pd.DataFrame) -> int:
+    """Quote every field when some value holds a carriage return: the csv module quotes only the
+    line terminator's characters ("\\n"), and readers end a line at a bare CR, so "a\\rb" written
+    unquoted comes back as two rows."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.map(lambda v: isinstance(v, str) and "\r" in v).any():
+            return csv.QUOTE_ALL
+    return csv.QUOTE_MINIMAL
+
+
+def write_table(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
+    if Path(path).suffix.lower() in PARQUET_SUFFIXES:
+        _write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    else:
+        _write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n",
+                                                         quoting=_csv_quoting(frame)))
+
+
+def write_text(text: str, path: Path | str) -> None:
+    """Write a UTF-8 text file (a JSON report) atomically."""
+    _write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _write_atomically(path: Path | str, write: Callable[[str], object]) -> None:
+    """``write(tmp)`` a temporary file beside ``path``, then rename it over ``path``: a reader sees
+    the old file or the whole new one, and a failure (disk full) leaves no partial file. Missing
+    folders on the way are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; an output is as readable as any new file
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class OutputPathError(ValueError):
+    """An output path that must not or cannot be written, found before any work is done."""
+
+
+Inputs = Sequence[tuple[str, Path | str | None]]  # (option, path) pairs, e.g. ("--pairs", "p.csv")
+
+
+def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: bool = False,
+                 replaced: bool = True) -> None:
+    """Refuse, before any work, an output that is one of the command's inputs (by resolved path,
+    or the same file through a hard link), lies inside an input folder, or (a folder) contains
+    an input, which replacing it would delete; and one that cannot be written: a folder where a
+    file is expected or a file where a folder is, a file on the way, a folder not writable.
+    Missing folders on the way are fine: writing creates them. ``replaced``: the output is
+    written beside and renamed into place (files, bundles), not written into (a work folder)."""
+    output = Path(output)
+    where = f"{option} {output}"
+    try:
+        target = output.resolve()
+        for name, raw in inputs:
+            if raw is not None:
+                _check_not_input(where, output, target, name, Path(raw), folder)
+        _check_writable(where, output, folder, replaced)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise OutputPathError(f"{where} cannot be checked: {exc}") from None
+
+
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """One file under two names: the same resolved path (symlinks, ``./``), or a hard link."""
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
+def _check_not_input(where: str, output: Path, target: Path, name: str, raw: Path, folder: bool) -> None:
+    source = raw.resolve()
+    if same_file(output, raw):
+        raise OutputPathError(f"{where} is the input {name} {raw}: writing it would destroy the input; "
+                              "choose another path")
+    if folder and target in source.parents:
+        raise OutputPathError(f"{where} contains the input {name} {raw}: replacing it would delete the input; "
+                              "choose another path")
+    if source in target.parents:
+        raise OutputPathError(f"{where} is inside the input {name} {raw}: writing there would change the input; "
+                              "choose another path")
+
+
+def _check_writable(where: str, output: Path, folder: bool, replaced: bool) -> None:
+    if output.is_dir() and not folder:
+        raise OutputPathError(f"{where} is a folder; give the path of a file to write")
+    if output.exists() and not output.is_dir() and folder:
+        raise OutputPathError(f"{where} is a file, not a folder; give a folder path"
+                              + (" (--force replaces only a folder)" if replaced else ""))
+    if folder and output.is_dir():
+        if not os.access(output, os.W_OK | os.X_OK):  # replacing a folder rewrites its '..' entry
+            raise OutputPathError(f"{where} cannot be written: the folder is not writable")
+        if not replaced:
+            return  # written into: its parent is not touched
+    ancestor = output.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:  # the first folder that exists is written in
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{where} cannot be written: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{where} cannot be written: folder {ancestor} is not writable")
+
+
+LINE_ENDS = re.compile(r"\r\n|\r|\n")  # only these end a line (str.splitlines also splits on U+2028, ...)
+
+
+@dataclass(frozen=True)
+class CorpusReport:
+    texts: list[str]
+    sources: list[dict]  # per file: path, column (tables), strings kept
+    blank: int  # blank lines / empty or null values skipped
+    too_long: int  # strings longer than max_len skipped
+
+
+def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
+    if column is not None:
+        if column not in frame.columns:
+            found = ", ".join(map(str, frame.columns)) or "none"
+            raise InputFileError(path, f"no column {column!r} (found: {found})")
+        return column
+    if len(frame.columns) == 1:
+        return str(frame.columns[0])
+    if "input" in frame.columns:
+        return "input"
+    raise InputFileError(path, f"has several columns ({', '.join(map(str, frame.columns))}); "
+                               "name the one to learn from with --column")
+
+
+def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = 128) -> CorpusReport:
+    """Unlabeled strings for language-model pretraining, in file order (repeats kept).
+
+    Text files give one string per line (UTF-8; CRLF and CR line ends are accepted); CSV and
+    Parquet files give one column (``column``, or the only column, or ``input``). Blank and
+    null values are skipped, and so are strings longer than ``max_len`` (both counted).
+    """
+    texts: list[str] = []
+    sources: list[dict] = []
+    blank = too_long = 0
+    for raw in paths:
+        path = Path(raw)
+        suffix = path.suffix.lower()
+        if suffix in PARQUET_SUFFIXES or suffix == ".csv":
+            frame = read_table(path, ())
+            name = _corpus_column(path, frame, column)
+            values = frame[name]
+            for i, value in enumerate(values):
+                if value is not None and not isinstance(value, str) and not pd.isna(value):
+                    raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
+                                         row=i + 1, column=name)
+            candidates = [v for v in values if isinstance(v, str)]
+            blank += len(values) - len(candidates)
+            where = {"path": str(path), "column": name}
+        else:
+            if not path.is_file():
+                raise InputFileError(path, "no such file")
+            candidates = LINE_ENDS.split(_decode_utf8(path, path.read_bytes()))
+            where = {"path": str(path)}
+        kept = 0
+        for value in candidates:
+            value = normalize_text(value)
+            if not value.strip():
+                blank += 1
+            elif len(value) > max_len:
+                too_long += 1
+            else:
+                texts.append(value)
+                kept += 1
+        sources.append({**where, "strings": kept})
+    if not texts:
+        raise InputFileError(", ".join(map(str, paths)), "no usable strings (every value was blank or too long)")
+    return CorpusReport(texts, sources, blank, too_long)

@@ -1,0 +1,337 @@
+"""The nightly retraining job as plain functions; ``flows/retrain.py`` wires them into a flow.
+
+Parameters (``RetrainParams``), the stable held-out split, champion/challenger evaluation, the
+promotion gates and the run report. Training itself is ``learn.build.train_bundle`` and
+publishing ``registry.Registry``: nothing here is a second implementation of either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from strseq_tasks.core.metrics import char_diff, jsonable, summarize
+from strseq_tasks.data.sources import Source
+from strseq_tasks.data.urls import MaskedUrl
+from strseq_tasks.serve.bundle import fingerprint_pairs, pid_alive
+from strseq_tasks.serve.registry import check_name
+
+log = logging.getLogger(__name__)
+WORK_PREFIX = "strseq-retrain-"
+
+if TYPE_CHECKING:
+    from strseq_tasks.data.validation import ValidationReport
+
+Pair = tuple[str, str]
+HELDOUT_SALT = "strseq-heldout"
+
+
+class Gates(BaseModel):
+    """When a new model may replace the one in production (all must hold)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_exact_match: float = Field(0.5, ge=0, le=1, description="held-out exact match at least this")
+    max_harm: float = Field(0.02, ge=0, le=1, description="held-out harm (clean inputs changed) at most this")
+    max_regression: float = Field(0.005, ge=0, le=1,
+                                  description="exact match may trail production's by at most this")
+
+
+class RetrainParams(BaseModel):
+    """Everything one retraining run needs; safe defaults (validate, gate, never overwrite).
+
+    URLs (``pairs``, ``adapt_on``, ``registry``) are ``MaskedUrl``: the run connects with the URL
+    given, while its JSON form (the flow run's parameters in Prefect, the version's record) shows
+    any password as ``***``."""
+
+    model_config = ConfigDict(extra="forbid")
+    pairs: MaskedUrl = Field(description="CSV/Parquet file of curated pairs, or a SQLAlchemy database URL")
+    pairs_table: str | None = Field(None, description="table of pairs (database source)")
+    pairs_query: str | None = Field(None, description="SQL query returning the pairs (database source)")
+    input_column: str = "input"
+    target_column: str = "target"
+    registry: MaskedUrl = Field("models", description="registry folder or fsspec URL")
+    name: str = Field(description="model name in the registry")
+    adapt_on: MaskedUrl | None = Field(None, description="unlabeled strings (file or database URL) to adapt the "
+                                                   "pretrained LM to before fine-tuning")
+    adapt_table: str | None = None
+    adapt_query: str | None = None
+    adapt_column: str = "input"
+    adapt_minutes: float = Field(3.0, gt=0, description="time budget of the domain-adaptive pretraining")
+    pretrained: str | None = Field(None, description="LM to fine-tune from: 'default' or an LM folder "
+                                                     "(default: from scratch; --adapt-on implies 'default')")
+    known_values: list[str] = Field(default_factory=list, description="files of valid output values")
+    heldout_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of pairs held out for evaluation")
+    min_pairs: int = Field(20, ge=4, description="fewer valid pairs fail validation")
+    max_len: int = Field(128, ge=8, le=1000)
+    seed: int = 0
+    max_epochs: int = Field(40, ge=1)
+    max_minutes: float | None = Field(6.0, gt=0, description="training time budget (keeps the best so far)")
+    threads: int = Field(1, ge=1)
+    precision: Literal["int8", "fp32"] = Field("int8", description="int8: add int8 graphs (1.1-1.3x "
+                                               "faster, by CPU) and serve them if they pass the int8 gate; "
+                                               "fp32: fp32 only")
+    model_sizes: dict[str, int] = Field(default_factory=dict, description="advanced: model sizes (emb_dim, "
+                                        "enc_hidden, dec_hidden, ...) other than the defaults")
+    gates: Gates = Field(default_factory=Gates)
+    promote: bool = Field(True, description="move 'production' when the gates pass (False: candidate only)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+    @model_validator(mode="after")
+    def _sources(self) -> RetrainParams:
+        self.pairs_source().check()
+        if self.adapt_on:
+            self.adapt_source().check()
+        return self
+
+    def pairs_source(self) -> Source:
+        return Source(self.pairs, table=self.pairs_table, query=self.pairs_query)
+
+    def adapt_source(self) -> Source | None:
+        return Source(self.adapt_on, table=self.adapt_table, query=self.adapt_query) if self.adapt_on else None
+
+
+class NotExported(RuntimeError):
+    """A retrain trained a model whose export failed (its check refused it, or the exporter
+    failed): nothing was published; the training is kept on the machine that ran it."""
+
+    def __init__(self, name: str, failed):
+        self.kept = failed.kept
+        reason = (str(failed.cause).splitlines() or [type(failed.cause).__name__])[0]
+        super().__init__(f"{name} was trained but not exported ({reason}): nothing was published and production is "
+                         f"unchanged. The training is kept in {failed.kept}; `strseq export --from {failed.kept} "
+                         "--out FOLDER` writes its bundle (fp32 graphs), usable as --model FOLDER")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def frame_to_pairs(frame: pd.DataFrame) -> tuple[list[Pair], int]:
+    """Validated pairs (columns input, target) as a list, exact duplicates dropped; and their count."""
+    seen: set[Pair] = set()
+    pairs = []
+    for pair in zip(frame["input"], frame["target"], strict=True):
+        if pair not in seen:
+            seen.add(pair)
+            pairs.append(pair)
+    return pairs, len(frame) - len(pairs)
+
+
+def heldout_unit(text: str) -> float:
+    digest = hashlib.sha256(f"{HELDOUT_SALT}:{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Pair]
+    heldout: list[Pair]
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_pairs(self.heldout)
+
+
+def split_heldout(pairs: Sequence[Pair], fraction: float) -> Split:
+    """Held-out membership decided by a hash of the input alone: a pair never changes sides as
+    the pairs grow night after night (so champion and challenger are compared on stable ground)."""
+    heldout = [p for p in pairs if heldout_unit(p[0]) < fraction]
+    train = [p for p in pairs if heldout_unit(p[0]) >= fraction]
+    return Split(train, heldout)
+
+
+def read_known(files: Sequence[str], pairs: Sequence[Pair]):
+    """Known values from ``files`` plus the pairs' targets, or None without files."""
+    if not files:
+        return None
+    from strseq_tasks.core.known import KnownValues
+    from strseq_tasks.data.files import read_corpus
+
+    return KnownValues([*read_corpus(files, max_len=10_000).texts, *(b for _, b in pairs)])
+
+
+# --- evaluation and gates ------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    outputs: list[str]
+    confidence: list[float]
+    version: int | None = None  # registry version (the champion's)
+    harmed: list[tuple[str, str]] = field(default_factory=list)  # clean values the model changed: (value, output)
+
+
+def clean_probes(heldout: Sequence[Pair], pairs: Sequence[Pair]) -> list[str]:
+    """Clean values the model must leave as they are, to measure harm on more than the few held-out
+    pairs whose input is already clean: the held-out targets (a normalizer must be idempotent
+    on its own output) and held-out inputs equal to their target. A target that is also the
+    input of a pair with another target is left out (the pairs themselves say it is not clean)."""
+    moved = {a for a, b in pairs if a != b}
+    return sorted({b for _, b in heldout if b not in moved})
+
+
+def evaluate_bundle(bundle: Path, heldout: Sequence[Pair], version: int | None = None,
+                    probes: Sequence[str] = ()) -> Evaluation:
+    """Held-out metrics of a bundle through the production path (onnxruntime); with ``probes``
+    (``clean_probes``), harm is the share of those clean values changed."""
+    from strseq_tasks.serve.runtime import Normalizer
+
+    inputs, targets = [a for a, _ in heldout], [b for _, b in heldout]
+    predictions = Normalizer(bundle).normalize([*inputs, *probes])
+    outputs = [p.text for p in predictions[:len(inputs)]]
+    confidence = [p.confidence for p in predictions[:len(inputs)]]
+    metrics = summarize(inputs, targets, outputs, confidence)
+    harmed = []
+    if probes:
+        harmed = [(v, p.text) for v, p in zip(probes, predictions[len(inputs):]) if p.text != v]
+        metrics.update(harm=len(harmed) / len(probes), clean_rows=len(probes))
+    return Evaluation(metrics, outputs, confidence, version, harmed)
+
+
+def champion_record(evaluation: Evaluation | None) -> dict | None:
+    return None if evaluation is None else {"version": evaluation.version, "metrics": jsonable(evaluation.metrics)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)  # each gate: what was measured against what
+
+
+def decide(challenger: dict, champion: dict | None, gates: Gates, promote: bool = True) -> Decision:
+    """Whether the challenger replaces production, with a reason per gate."""
+    exact, harm = challenger["exact_match"], challenger["harm"]
+    harm = 0.0 if harm != harm else harm  # NaN: no clean rows held out, nothing to harm
+    clean = int(challenger.get("clean_rows") or 0)
+    harmed = f" ({round(harm * clean)} of {clean} clean held-out values changed)"
+    checks = [
+        (exact >= gates.min_exact_match, f"exact match {exact:.3f} {'>=' if exact >= gates.min_exact_match else '<'} "
+                                         f"minimum {gates.min_exact_match:.3f}"),
+        (harm <= gates.max_harm, f"harm {harm:.3f}{harmed} {'<=' if harm <= gates.max_harm else '>'} "
+                                 f"maximum {gates.max_harm:.3f}"),
+    ]
+    if champion is None:
+        checks.append((True, "no model in production yet"))
+    else:
+        floor = champion["exact_match"] - gates.max_regression
+        checks.append((exact >= floor, f"exact match {exact:.3f} vs production's {champion['exact_match']:.3f} "
+                                       f"(allowed regression {gates.max_regression:.3f})"))
+    reasons = [("pass: " if ok else "FAIL: ") + text for ok, text in checks]
+    passed = all(ok for ok, _ in checks)
+    if passed and not promote:
+        reasons.append("promotion turned off for this run (promote=False): published as candidate only")
+    return Decision(passed and promote, reasons)
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def worst_errors(heldout: Sequence[Pair], evaluation: Evaluation, limit: int = 10) -> list[dict]:
+    """Wrong held-out rows, most confident first (a confident mistake is the one to look at)."""
+    rows = [{"input": a, "expected": b, "predicted": o, "confidence": round(c, 3), "diff": char_diff(o, b)}
+            for (a, b), o, c in zip(heldout, evaluation.outputs, evaluation.confidence) if o != b]
+    return sorted(rows, key=lambda r: -r["confidence"])[:limit]
+
+
+METRIC_LABELS = {"exact_match": "exact match", "cer": "character error rate",
+                 "harm": "harm (clean held-out values changed)",
+                 "accuracy_at_50": "accuracy, most confident 50%", "coverage_at_99": "coverage at 99% precision"}
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None or value != value else f"{100 * value:.1f}%"
+
+
+def _md(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", "\\n")
+
+
+def validation_line(report: ValidationReport) -> str:
+    met = len(report.checks) - len(report.failures) - len(report.warnings)
+    line = (f"Validation: {'passed' if report.success else 'failed'} against suite `{report.suite}` "
+            f"({met} of {len(report.checks)} expectations met")
+    warned = "; ".join(f"{c.expectation} on {c.column or 'the table'}: {c.unexpected} row(s)" for c in report.warnings)
+    return line + (f"; warnings: {warned})." if warned else ").")
+
+
+def training_plot(bundle: Path, heldout: Sequence[Pair], evaluation: Evaluation) -> bytes:
+    """``training.png`` beside the version: learning curve and held-out reliability diagram."""
+    import json
+
+    from strseq_tasks.core.metrics import reliability_table
+    from strseq_tasks.learn.plots import training_png
+
+    manifest = json.loads((Path(bundle) / "manifest.json").read_text(encoding="utf-8"))
+    correct = [o == b for o, (_, b) in zip(evaluation.outputs, heldout)]
+    return training_png(manifest["training"]["history"], reliability_table(correct, evaluation.confidence),
+                        f"{manifest['name']}: {len(heldout)} held-out pairs")
+
+
+NEW_VERSION = "the new version"  # in a report written before the registry numbered it
+
+
+def report_markdown(name: str, data: dict, split: Split, challenger: Evaluation, champion: Evaluation | None,
+                    decision: Decision, version: int | None, heldout: Sequence[Pair],
+                    validation: ValidationReport | None = None) -> str:
+    """The run report a person reads (a Prefect artifact, and ``report.md`` beside the version)."""
+    label = NEW_VERSION if version is None else f"version {version}"
+    verdict = (f"{label} **promoted to production**" if decision.promote
+               else f"{label} published as candidate, **not promoted**")
+    lines = [f"## Retraining `{name}`: {verdict}", "",
+             f"Pairs: {data['rows']} rows from {data['source']} ({data['duplicates']} duplicates dropped); "
+             f"{len(split.train)} for training, {len(split.heldout)} held out "
+             f"(held-out set fingerprint `{split.fingerprint[:16]}`).", ""]
+    if validation is not None:
+        lines += [validation_line(validation), ""]
+    lines += ["| metric | new model | production |", "|---|---:|---:|"]
+    for key, label in METRIC_LABELS.items():
+        old = _pct(champion.metrics.get(key)) if champion else "none"
+        lines.append(f"| {label} | {_pct(challenger.metrics.get(key))} | {old} |")
+    if champion is not None:
+        lines.append(f"\nProduction was version {champion.version}.")
+    lines += ["", "### Promotion gates", ""] + [f"- {r}" for r in decision.reasons]
+    lines += ["", "Learning curve and reliability diagram: `training.png` beside the version in the registry."]
+    if challenger.harmed:
+        lines += ["", f"### Clean held-out values the new model changes ({len(challenger.harmed)})", "",
+                  "| clean value | output | output -> value |", "|---|---|---|"]
+        lines += [f"| {_md(v)} | {_md(o)} | `{_md(char_diff(o, v))}` |" for v, o in challenger.harmed[:10]]
+    errors = worst_errors(heldout, challenger)
+    if errors:
+        lines += ["", "### Worst held-out errors of the new model (most confident first)", "",
+                  "| input | expected | predicted | confidence | predicted -> expected |", "|---|---|---|---:|---|"]
+        lines += [f"| {_md(e['input'])} | {_md(e['expected'])} | {_md(e['predicted'])} | {e['confidence']} | "
+                  f"`{_md(e['diff'])}` |" for e in errors]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def work_folder(parent: str | Path | None = None) -> Iterator[Path]:
+    """A retraining's scratch folder (``strseq-retrain-PID-*`` in the system's temporary folder),
+    removed when the run ends. A run killed with SIGKILL leaves its folder (the bundle it was
+    building, ~10 MB): the next run removes those whose process is gone."""
+    parent = Path(parent or tempfile.gettempdir())
+    pattern = re.compile(rf"^{re.escape(WORK_PREFIX)}(\d+)-")
+    for left in parent.glob(f"{WORK_PREFIX}*"):
+        match = pattern.match(left.name)
+        if match and left.is_dir() and not pid_alive(int(match.group(1))):
+            shutil.rmtree(left, ignore_errors=True)  # another user's stays (not ours to remove)
+            if not left.exists():
+                log.info("removed %s, left by a retraining that was killed", left)
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=parent) as tmp:
+        yield Path(tmp)

@@ -1,0 +1,504 @@
+"""A versioned model registry on a local folder or any fsspec URL (``s3://``, ``memory://``, ...).
+
+Layout (readable with ``ls``)::
+
+    REGISTRY/NAME/versions/1/            a model bundle (manifest.json, vocab.json, *.onnx, ...)
+    REGISTRY/NAME/versions/1/publication.json   who published it, when, and the run's report
+    REGISTRY/NAME/aliases/production.json        {"version": 3, "history": [1, 2], ...}
+
+Versions are immutable and numbered 1, 2, ... A version exists once its ``manifest.json`` exists.
+
+- On a local folder, a version is assembled in ``NAME/.staging/`` and renamed into place: the
+  rename is the commit, so an interrupted publish leaves no version at all. Two publishers
+  racing for the same number cannot both win: renaming onto an existing (non-empty) version
+  folder fails, and the loser takes the next number.
+- On other filesystems, the number is claimed by creating ``versions/N/.claim`` exclusively,
+  files are uploaded, and ``manifest.json`` is written last: that write is the commit. A failed
+  publish removes what it wrote; one killed outright leaves a folder without a manifest, which
+  is not a version and is never listed or loaded.
+
+Aliases (``production``, ``candidate``) are small JSON files replaced atomically (``os.replace``
+locally, a single object write elsewhere). Each keeps the versions it pointed to before, so
+``rollback`` can step back. Bundles are verified by their manifest hashes whenever loaded.
+
+Moving an alias reads it, then writes it (the history grows): two moves at once must not lose
+one. On a local folder each move holds an exclusive ``flock`` on ``aliases/.ALIAS.lock`` (see
+``aliases``): moves from any number of processes land one after the other, each in the history.
+On other filesystems fsspec offers no compare-and-swap of an existing object, so moves are
+serialized within one process only: two processes (or machines) moving the same alias of an
+``s3://`` registry at the same instant can lose a history entry (the alias still names one whole
+version: the last write wins). Move an alias there from one place at a time (the retrain
+deployment, run one at a time).
+
+Everything read back is checked before use: version folders are ASCII numbers (anything else
+in ``versions/`` is ignored), alias files must hold exactly the alias format, selectors given by
+users must be a number, an alias name or ``latest``; a damaged file is a ``RegistryError`` that
+names it. Passwords in URLs (the registry's own, or the sources in a publication record) are
+shown through ``urls.mask_url``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from strseq_tasks.data.urls import mask_secrets, mask_url
+from strseq_tasks.serve.aliases import (
+    MAX_BYTES,
+    VERSION_PATTERN,
+    Alias,
+    alias_bytes,
+    file_lock,
+    parse_alias,
+    process_lock,
+)
+from strseq_tasks.serve.bundle import MANIFEST, BundleError, fsync_dir, pid_alive, read_manifest
+
+log = logging.getLogger("strseq.registry")
+
+PRODUCTION = "production"
+CANDIDATE = "candidate"
+PUBLICATION = "publication.json"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,49}")
+VERSION = re.compile(VERSION_PATTERN)
+MAX_RECORD_BYTES = 64 << 20  # publication.json and manifest.json are kilobytes
+
+
+def cache_root() -> Path:
+    """strseq's folder on this machine for what it keeps between runs: copies of remote registry
+    versions, trainings whose export failed (``$STRSEQ_CACHE``, default ``~/.cache/strseq``)."""
+    return Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq"))
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done (unknown model, version or alias, bad name)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``REGISTRY/NAME@SELECTOR``: SELECTOR is an alias, a version number or ``latest``."""
+
+    registry: str
+    name: str
+    selector: str
+
+    def __str__(self) -> str:
+        return f"{self.registry.rstrip('/')}/{self.name}@{self.selector}"
+
+
+def parse_model_ref(text: str) -> ModelRef | None:
+    """A ``ModelRef`` when ``text`` has the form REGISTRY/NAME@SELECTOR, else None (a folder)."""
+    head, sep, selector = str(text).rpartition("@")
+    if not sep or "/" in selector or not selector:
+        return None
+    registry, slash, name = head.rstrip("/").rpartition("/")
+    if not slash or not NAME_PATTERN.fullmatch(name):
+        return None
+    return ModelRef(registry or "/", name, selector)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
+        raise RegistryError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+                            "(not starting with '.', '_' or '-'; at most 100 characters)")
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias) or alias == "latest":
+        raise RegistryError(f"invalid alias {alias!r}: lower-case letters, digits, '_' and '-' ('latest' is reserved)")
+    return alias
+
+
+class Registry:
+    def __init__(self, url: str | Path, cache_dir: str | Path | None = None):
+        self.url = str(url)
+        self.label = mask_url(self.url)  # what messages show
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except (ValueError, ImportError, OSError) as exc:  # unknown protocol, its package missing, no server
+            raise RegistryError(f"cannot open the registry {self.label}: {mask_url(str(exc))}") from None
+        self.root = self.root.rstrip("/") or "/"
+        self.local = isinstance(self.fs, LocalFileSystem)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else cache_root() / "registry"
+
+    def __repr__(self) -> str:
+        return f"Registry({self.label!r})"
+
+    def _path(self, *parts: object) -> str:
+        return "/".join([self.root.rstrip("/"), *map(str, parts)])
+
+    # --- reading -------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        if not self.fs.isdir(self.root):
+            return []
+        found = [Path(p).name for p in self.fs.ls(self.root, detail=False)]
+        return sorted(n for n in found if NAME_PATTERN.fullmatch(n) and self.versions(n))
+
+    def versions(self, name: str) -> list[int]:
+        """Committed versions of ``name`` (those with a manifest), ascending."""
+        check_name(name)
+        return [v for v in self._numbered(name) if self.fs.isfile(self._path(name, "versions", v, MANIFEST))]
+
+    def _numbered(self, name: str) -> list[int]:
+        folder = self._path(name, "versions")
+        if not self.fs.isdir(folder):
+            return []
+        names = (Path(p).name for p in self.fs.ls(folder, detail=False))
+        return sorted(int(n) for n in names if VERSION.fullmatch(n))  # anything else is not ours: ignored
+
+    def manifest(self, name: str, version: int) -> dict:
+        """The manifest as stored (not verified: ``fetch`` verifies every file)."""
+        self._require_version(name, version)
+        return self._record(self._path(name, "versions", version, MANIFEST), "manifest")
+
+    def publication(self, name: str, version: int) -> dict:
+        self._require_version(name, version)
+        path = self._path(name, "versions", version, PUBLICATION)
+        return self._record(path, "publication record") if self.fs.isfile(path) else {}
+
+    def _record(self, path: str, what: str) -> dict:
+        """A JSON object stored in the registry, or RegistryError naming the file."""
+        try:
+            data = json.loads(self.fs.cat_file(path, start=0, end=MAX_RECORD_BYTES + 1).decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RegistryError(f"{path}: unreadable {what} ({exc})") from None
+        return data
+
+    def attachment(self, name: str, version: int, file: str) -> bytes | None:
+        """A file stored beside a version's bundle (``publication.json``, ``report.md``, ...)."""
+        self._require_version(name, version)
+        path = self._path(name, "versions", version, Path(file).name)
+        return self.fs.cat_file(path) if self.fs.isfile(path) else None
+
+    def alias(self, name: str, alias: str) -> Alias | None:
+        """The alias as stored (None if it was never set); RegistryError if its file is damaged."""
+        path = self._alias_path(name, alias)
+        if not self.fs.isfile(path):
+            return None
+        try:
+            return parse_alias(self.fs.cat_file(path, start=0, end=MAX_BYTES + 1))
+        except ValueError as exc:
+            raise RegistryError(f"{path}: damaged alias file ({exc}); `strseq models promote --registry "
+                                f"{self.label} --name {name} --alias {alias} --version N --repair` "
+                                "replaces it (the damaged file is kept beside it)") from None
+
+    def _alias_path(self, name: str, alias: str) -> str:
+        return self._path(check_name(name), "aliases", f"{check_alias(alias)}.json")
+
+    def aliases(self, name: str) -> dict[str, Alias]:
+        folder = self._path(check_name(name), "aliases")
+        if not self.fs.isdir(folder):
+            return {}
+        found = [Path(p).stem for p in self.fs.ls(folder, detail=False) if p.endswith(".json")]
+        return {a: self.alias(name, a) for a in sorted(found) if ALIAS_PATTERN.fullmatch(a)}
+
+    def resolve(self, name: str, selector: str) -> int:
+        """The version an alias, a number or ``latest`` names."""
+        if not isinstance(selector, str) or not (selector == "latest" or VERSION.fullmatch(selector)
+                                                 or ALIAS_PATTERN.fullmatch(selector)):
+            raise RegistryError(f"invalid version {str(selector)[:60]!r}: give a version number (1, 2, ...), an "
+                                "alias (production, candidate, ...) or 'latest'")
+        versions = self.versions(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none"
+            raise RegistryError(f"no model {name!r} in registry {self.label} (models: {known})")
+        if selector == "latest":
+            return versions[-1]
+        if VERSION.fullmatch(selector):
+            self._require_version(name, int(selector))
+            return int(selector)
+        state = self.alias(name, selector)
+        if state is None:
+            known = ", ".join(self.aliases(name)) or "none"
+            raise RegistryError(f"model {name!r} has no alias {selector!r} (aliases: {known}; or give a version "
+                                f"number or 'latest')")
+        if state.version not in versions:
+            raise RegistryError(f"{self._alias_path(name, selector)}: alias {selector!r} points at version "
+                                f"{state.version}, which the registry does not have (versions: "
+                                f"{', '.join(map(str, versions))}); move it with `strseq models promote` or "
+                                "`rollback`")
+        return state.version
+
+    def _require_version(self, name: str, version: int) -> None:
+        versions = self.versions(name)
+        if version not in versions:
+            raise RegistryError(f"model {name!r} has no version {version} in {self.label} "
+                                f"(versions: {', '.join(map(str, versions)) or 'none'})")
+
+    def fetch(self, name: str, version: int) -> Path:
+        """A local, verified folder of the bundle (downloaded into the cache if the registry is remote)."""
+        self._require_version(name, version)
+        source = self._path(name, "versions", version)
+        if self.local:
+            real, root = Path(source).resolve(), Path(self.root).resolve()
+            if not real.is_relative_to(root):
+                raise RegistryError(f"{source} leads outside the registry (to {real}): refused")
+            read_manifest(Path(source))
+            return Path(source)
+        key = hashlib.sha256(f"{self.fs.protocol}:{self.root}".encode()).hexdigest()[:16]
+        target = self.cache_dir / key / name / str(version)
+        if target.is_dir():
+            try:
+                read_manifest(target)
+                return target
+            except BundleError:
+                shutil.rmtree(target, ignore_errors=True)  # a damaged cache entry: download again
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=target.parent))
+        try:
+            for path in self.fs.ls(source, detail=False):
+                if self.fs.isfile(path) and Path(path).name != ".claim":
+                    (tmp / Path(path).name).write_bytes(self.fs.cat_file(path))
+            read_manifest(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    def load(self, ref: ModelRef | str) -> tuple[Path, int]:
+        ref = ref if isinstance(ref, ModelRef) else ModelRef(self.url, *str(ref).split("@", 1))
+        version = self.resolve(ref.name, ref.selector)
+        return self.fetch(ref.name, version), version
+
+    # --- writing -------------------------------------------------------------------------
+
+    def publish(self, name: str, bundle: Path, publication: dict | None = None,
+                attachments: dict[str, bytes] | None = None, publish_id: str | None = None) -> int:
+        """Copy a verified bundle folder in as the next version; returns its number.
+
+        ``publication`` (JSON) and ``attachments`` (e.g. ``report.md``, a plot) are stored beside
+        the bundle's files; they are not part of the bundle and not covered by its hashes.
+        ``publish_id`` makes a retried publish idempotent: when one of the newest versions was
+        published with the same id (the first attempt committed, then failed or lost its answer),
+        that version is returned instead of a second copy.
+        """
+        check_name(name)
+        manifest = read_manifest(Path(bundle))
+        if publish_id is not None:
+            done = self.published_as(name, publish_id)
+            if done is not None:
+                return done
+        files = [MANIFEST, *manifest["files"]]
+        record = {"published": _now(), "name": name, "source": str(bundle), **(publication or {}),
+                  "publish_id": publish_id}
+        record = mask_secrets(json.loads(json.dumps(record, default=str)))  # no password is ever stored
+        extra = {PUBLICATION: json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8")}
+        for file, data in (attachments or {}).items():
+            if Path(file).name != file or file in files or file in extra or file.startswith("."):
+                raise RegistryError(f"invalid attachment name {file!r}")
+            extra[file] = data
+        if self.local:
+            return self._publish_local(name, Path(bundle), files, extra)
+        return self._publish_remote(name, Path(bundle), files, extra)
+
+    def published_as(self, name: str, publish_id: str, newest: int = 20) -> int | None:
+        """The version (among the ``newest``) that was published with ``publish_id``, if any."""
+        for version in reversed(self.versions(name)[-newest:]):
+            try:
+                record = self.publication(name, version)
+            except RegistryError as exc:  # not this publish's: a publish writes whole files
+                log.warning("%s", exc)
+                continue
+            if record.get("publish_id") == publish_id:
+                return version
+        return None
+
+    def _publish_local(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
+        staging_root = Path(self._path(name, ".staging"))
+        staging_root.mkdir(parents=True, exist_ok=True)
+        Path(self._path(name, "versions")).mkdir(parents=True, exist_ok=True)
+        for left in staging_root.glob("publish-*"):  # what publishers killed mid-copy left
+            pid = left.name.split("-")[1]
+            if left.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(left, ignore_errors=True)
+                log.warning("removed %s, left by a publisher that was killed", left)
+        staging = Path(tempfile.mkdtemp(prefix=f"publish-{os.getpid()}-", dir=staging_root))
+        try:
+            for file in files:
+                shutil.copy2(bundle / file, staging / file)
+            for file, data in extra.items():
+                (staging / file).write_bytes(data)
+            for path in staging.iterdir():
+                _fsync_file(path)
+            os.chmod(staging, 0o755)
+            read_manifest(staging)  # what lands is verified
+            version = max(self._numbered(name), default=0) + 1
+            while True:
+                try:
+                    os.rename(staging, self._path(name, "versions", version))  # the commit
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+                    version += 1  # another publisher took this number
+            fsync_dir(Path(self._path(name, "versions")))
+            return version
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def _publish_remote(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
+        version = max(self._numbered(name), default=0) + 1
+        while True:
+            claim = self._path(name, "versions", version, ".claim")
+            try:
+                with self.fs.open(claim, "xb") as f:
+                    f.write(uuid.uuid4().hex.encode())
+                break
+            except FileExistsError:
+                version += 1
+        folder = self._path(name, "versions", version)
+        try:
+            for file in files[1:]:
+                self.fs.pipe_file(f"{folder}/{file}", (bundle / file).read_bytes())
+            for file, data in extra.items():
+                self.fs.pipe_file(f"{folder}/{file}", data)
+            self.fs.pipe_file(f"{folder}/{MANIFEST}", (bundle / MANIFEST).read_bytes())  # the commit
+        except BaseException:
+            try:
+                self.fs.rm(folder, recursive=True)
+            except Exception:  # noqa: BLE001 - best effort; a folder without manifest is no version
+                pass
+            raise
+        return version
+
+    def check_writable(self) -> None:
+        """Refuse, before a run's work, a local registry it could not publish to (a file, a path
+        under a file, a folder not writable). Remote registries say so when written."""
+        if not self.local:
+            return
+        from strseq_tasks.data.files import OutputPathError, check_output
+
+        try:
+            check_output("--registry", Path(self.root), folder=True, replaced=False)
+        except OutputPathError as exc:
+            raise RegistryError(str(exc)) from None
+
+    def set_alias(self, name: str, alias: str, version: int, reason: str, repair: bool = False) -> Alias:
+        """Point ``alias`` at ``version``; the version it pointed to joins its history. A damaged
+        alias file is refused, or with ``repair`` kept aside (``.ALIAS.json.damaged-TIME``) and
+        replaced by a new alias with no history."""
+        self._require_version(name, version)
+        with self._moving(name, alias):
+            try:
+                current = self.alias(name, alias)
+            except RegistryError:
+                if not repair:
+                    raise
+                kept = self._keep_damaged(name, alias)
+                current, reason = None, f"{reason} (replaced a damaged alias file, kept as {kept})"
+            history = () if current is None else current.history
+            if current is not None and current.version != version:
+                history = (*history, current.version)
+            state = Alias(version, history, _now(), reason)
+            self._write_alias(name, alias, state)
+        return state
+
+    def rollback(self, name: str, alias: str = PRODUCTION, reason: str = "rollback") -> Alias:
+        """Point ``alias`` back at the version it pointed to before."""
+        with self._moving(name, alias):
+            current = self.alias(name, alias)
+            if current is None:
+                raise RegistryError(f"model {name!r} has no alias {alias!r} to roll back")
+            if not current.history:
+                raise RegistryError(f"{name}@{alias} has no earlier version to roll back to (it is version "
+                                    f"{current.version}, its first)")
+            self._require_version(name, current.history[-1])
+            state = Alias(current.history[-1], current.history[:-1], _now(),
+                          f"{reason} (from version {current.version})")
+            self._write_alias(name, alias, state)
+        return state
+
+    @contextlib.contextmanager
+    def _moving(self, name: str, alias: str) -> Iterator[None]:
+        """Held around every read-modify-write of an alias (see the module's docstring)."""
+        path = self._alias_path(name, alias)
+        if self.local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            lock = file_lock(Path(path).with_name(f".{alias}.lock"))
+        else:
+            lock = process_lock(f"{self.fs.protocol}:{path}")
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(lock)
+            except TimeoutError as exc:
+                raise RegistryError(f"cannot move {name}@{alias}: {exc}") from None
+            yield
+
+    def _keep_damaged(self, name: str, alias: str) -> str:
+        path = self._alias_path(name, alias)
+        kept = path.rsplit("/", 1)[0] + f"/.{alias}.json.damaged-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+        self.fs.copy(path, kept)
+        log.warning("%s is damaged: kept as %s and replaced", path, kept)
+        return kept
+
+    def _write_alias(self, name: str, alias: str, state: Alias) -> None:
+        data = alias_bytes(state)
+        path = self._alias_path(name, alias)
+        if not self.local:
+            self.fs.pipe_file(path, data)  # one object write: atomic on object stores
+            return
+        folder = Path(path).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{alias}.", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            fsync_dir(folder)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def pin_model(model: str, version: int | None) -> str:
+    """``model`` with its alias replaced by the version it resolved to (a folder stays as it is):
+    what a job's other processes load, so the whole job uses one version even if the alias moves."""
+    ref = None if version is None else parse_model_ref(str(model))
+    return str(model) if ref is None else str(ModelRef(ref.registry, ref.name, str(version)))
+
+
+def resolve_model(model: str | Path) -> tuple[Path, str, int | None]:
+    """A model folder, or REGISTRY/NAME@SELECTOR fetched (verified) from a registry.
+
+    Returns the local folder, the model's name and its registry version (None for a folder).
+    """
+    folder = Path(model)
+    ref = None if folder.is_dir() else parse_model_ref(str(model))
+    if ref is None:
+        return folder, folder.name, None
+    path, version = Registry(ref.registry).load(ref)
+    return path, ref.name, version

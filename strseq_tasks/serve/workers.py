@@ -1,0 +1,92 @@
+"""Normalize on several processes, so that a server's cores all work (``strseq predict --workers``).
+
+onnxruntime sessions on one thread each run these small per-step products best; more cores
+pay off as more processes, each with its own sessions (a second thread in one session gains
+nothing: see ``runtime.session_options``). The parent verifies the bundle first (``Normalizer``);
+each worker process, started with ``spawn`` (never ``fork``: forking a process that holds
+onnxruntime's thread pools can deadlock), then loads the same bundle, precision and known values
+once, and decodes chunks of the distinct values, longest first so no worker is left with a long
+tail. Predictions come back in input order with the outputs one process gives; confidences
+agree to float rounding (``tests/integration/test_workers.py``).
+
+Torch-free, like ``runtime``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from multiprocessing import get_context
+
+from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.serve.runtime import STATUS_OK, Normalizer, Prediction
+
+CHUNK = 1024  # distinct values per task: big enough to batch well, small enough to balance
+MIN_PER_WORKER = 4096  # 'auto' adds a process only for this many distinct values each (a start costs ~1 s)
+
+_worker: Normalizer | None = None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(distinct: int) -> int:
+    """Processes worth starting for ``distinct`` values: one per core, but only as many as have
+    ``MIN_PER_WORKER`` values each (starting a process and loading the model costs about a second)."""
+    return max(1, min(available_cores(), distinct // MIN_PER_WORKER))
+
+
+def _init(path: str, threads: int | None, precision: str, known) -> None:
+    global _worker
+    _worker = Normalizer(path, threads=threads, known=known, precision=precision)
+
+
+def _run(chunk: list[str], beam: int | None, batch_size: int) -> list[Prediction]:
+    assert _worker is not None, "worker not initialized"
+    return _worker.normalize(chunk, beam=beam, batch_size=batch_size)
+
+
+def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: int, beam: int | None = None,
+                       batch_size: int = 64, threads: int | None = None,
+                       on_batch: Callable[[int], None] | None = None) -> list[Prediction]:
+    """``normalizer.normalize(texts, ...)`` on ``workers`` processes (1: in this process).
+
+    Each worker loads ``normalizer``'s bundle with its precision and known values, so its
+    predictions are those ``normalizer`` would give. ``on_batch(n)`` reports rows done.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if workers == 1:
+        return normalizer.normalize(texts, beam=beam, batch_size=batch_size, on_batch=on_batch)
+    keys = [normalize_text(t) for t in texts]
+    distinct = sorted(dict.fromkeys(keys), key=len, reverse=True)  # longest first: the slowest chunks start early
+    chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
+    answer: dict[str, Prediction] = {}
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)) or 1, mp_context=get_context("spawn"),
+                             initializer=_init,
+                             initargs=(str(normalizer.path), threads, normalizer.precision, normalizer.known)) as pool:
+        futures = {pool.submit(_run, chunk, beam, batch_size): chunk for chunk in chunks}
+        try:
+            for future in as_completed(futures):
+                chunk = futures[future]
+                for text, prediction in zip(chunk, future.result(), strict=True):
+                    answer[text] = prediction
+                if on_batch is not None:
+                    on_batch(sum(counts[t] for t in chunk))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    # workers read the NFC keys; what is returned unchanged (empty, too long) is the caller's own text
+    return [answer[key] if answer[key].status == STATUS_OK else replace(answer[key], text=text)
+            for key, text in zip(keys, texts)]
