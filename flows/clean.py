@@ -32,10 +32,10 @@ from strseq_tasks.jobs.clean import (
     clean_table,
     cleaning_run,
 )
-from strseq_tasks.tasks import report_validation
+from strseq_tasks.tasks import report_validation, worth_retrying
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
 def load_model(params: CleanParams):
     """The model, its identity, and a reference pinned to its version (partitions load that one
     even if production moves meanwhile)."""

@@ -22,10 +22,10 @@ from strseq_tasks.data.validation import PairsValidationError, validate_pairs
 from strseq_tasks.jobs import retrain as rt
 from strseq_tasks.jobs.retrain import RetrainParams
 from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
-from strseq_tasks.tasks import report_validation
+from strseq_tasks.tasks import report_validation, worth_retrying
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
 def load_pairs(params: RetrainParams):
     return read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
 
@@ -75,7 +75,7 @@ def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info
     return outcome.path
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
 def fetch_champion(registry: Registry, name: str):
     if name not in registry.names() or registry.alias(name, PRODUCTION) is None:
         return None
@@ -88,7 +88,7 @@ def evaluate(bundle: Path, heldout, probes: list[str], version: int | None = Non
     return rt.evaluate_bundle(bundle, heldout, version, probes)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
 def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str, plot: bytes,
             publish_id: str) -> int:
     # publish_id: a retry after a commit whose answer was lost returns that version, not a copy

@@ -18,7 +18,21 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from strseq_tasks.data.validation import ValidationFailed, ValidationReport
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.series import load_normalizer, normalize_series
+
+
+def worth_retrying(task, task_run, state) -> bool:
+    """Prefect's ``retry_condition_fn`` for strseq's tasks: retry what may work in a moment (a
+    database that did not answer, a network error) and nothing a person must fix first (a missing
+    file, an unknown alias: a ``StrseqError`` that is not ``transient`` fails the same way again)."""
+    error = state.data
+    if not isinstance(error, BaseException):
+        try:
+            state.result(raise_on_failure=True)
+        except BaseException as exc:  # noqa: BLE001 - only read, never swallowed: Prefect re-raises it
+            error = exc
+    return not (isinstance(error, StrseqError) and not error.transient)
 
 
 @task(cache_policy=NO_CACHE, retries=0)

@@ -6,7 +6,13 @@
 Exit codes: 0 success, 1 failure, 2 bad input or usage (one ``error:`` line, no traceback).
 """
 
+import sys
+
+import typer
+
 from strseq_tasks.cli.common import app
+from strseq_tasks.data.urls import mask_url
+from strseq_tasks.errors import StrseqError
 
 # Importing a command module registers its commands on ``app``, in the order `strseq --help` lists them.
 # isort: off
@@ -15,4 +21,10 @@ from strseq_tasks.cli import train, predict, retrain, models, clean, demo, serve
 
 
 def main() -> None:
-    app()
+    """Run the command; an error a user can act on (``StrseqError``) is one ``error:`` line with
+    its exit code, password masked, no traceback. Anything else is a bug and keeps its traceback."""
+    try:
+        app()
+    except StrseqError as exc:
+        typer.echo(f"error: {mask_url(str(exc))}", err=True)
+        sys.exit(exc.exit_code)

@@ -14,8 +14,6 @@ from strseq_tasks.cli.common import (
     setup_logging,
 )
 from strseq_tasks.runner.server_guard import guard_temporary_server
-from strseq_tasks.serve.bundle import BundleError
-from strseq_tasks.serve.registry import RegistryError
 
 
 @app.command()
@@ -46,8 +44,7 @@ def clean(
     setup_logging(quiet)
     from pydantic import ValidationError
 
-    from strseq_tasks.data.db import DatabaseJobError
-    from strseq_tasks.jobs.clean import CleanParams, watch_progress
+    from strseq_tasks.jobs.clean import CleanParams, preflight, watch_progress
 
     try:
         params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
@@ -56,30 +53,24 @@ def clean(
                              precision=precision, partitions=partitions, dask_address=dask_address, min_non_null=min_non_null, min_within_length=min_within_length)
     except ValidationError as exc:
         fail("; ".join(option_error(e) for e in exc.errors()))
-    try:
-        from strseq_tasks.flows.clean import clean as clean_flow
-    except ImportError as exc:
-        fail(f"clean needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
-    guard_temporary_server()
-    from strseq_tasks.data.urls import UrlReferenceError
-    from strseq_tasks.data.validation import ColumnValidationError
-
     if dask_address:
         try:
             import prefect_dask  # noqa: F401
         except ImportError as exc:
             fail(f"--dask-address needs prefect-dask ({exc}): pip install 'strseq[dask]'", code=1)
-    from strseq_tasks.jobs.clean import preflight
-
+    # the model, the database, the table and its columns, before Prefect is even imported: a
+    # mistake is one error line (StrseqError, in cli.main), and no flow run is left Failed
+    preflight(params)
     try:
-        preflight(params)
-    except (DatabaseJobError, UrlReferenceError) as exc:
-        fail(str(exc))
+        from strseq_tasks.flows.clean import clean as clean_flow
+    except ImportError as exc:
+        fail(f"clean needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
+    from strseq_tasks.data.validation import ColumnValidationError
+
+    guard_temporary_server()
     try:
         with RowsProgress(quiet, "dry run" if dry_run else "cleaning") as progress, watch_progress(progress):
             result = clean_flow(params)
-    except (DatabaseJobError, RegistryError, BundleError, UrlReferenceError) as exc:
-        fail(str(exc))
     except ColumnValidationError as exc:
         typer.echo(str(exc), err=True)
         fail(f"{table}.{column} failed validation: nothing was written", code=1)

@@ -19,9 +19,8 @@ from strseq_tasks.data.files import (
     InputFileError,
 )
 from strseq_tasks.data.urls import mask_url
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.runner.server_guard import guard_temporary_server
-from strseq_tasks.serve.bundle import BundleError
-from strseq_tasks.serve.registry import Registry, RegistryError
 
 
 @app.command()
@@ -59,11 +58,9 @@ def retrain(
     from pydantic import ValidationError
 
     try:
-        from strseq_tasks.flows.retrain import retrain as retrain_flow
-        from strseq_tasks.jobs.retrain import NotExported, RetrainParams
+        from strseq_tasks.jobs.retrain import RetrainParams, preflight
     except ImportError as exc:
         fail(f"retrain needs the train and flows extras ({exc}): pip install 'strseq[train,flows]'", code=1)
-    guard_temporary_server()
     try:
         params = RetrainParams(
             pairs=pairs, pairs_table=pairs_table, pairs_query=pairs_query, input_column=input_column,
@@ -74,16 +71,19 @@ def retrain(
             gates={"min_exact_match": min_exact_match, "max_harm": max_harm, "max_regression": max_regression})
     except ValidationError as exc:
         fail("; ".join(option_error(e) for e in exc.errors()))
-    except (ValueError, RegistryError) as exc:
+    except ValueError as exc:
         fail(mask_url(str(exc)))
-    from strseq_tasks.data.sources import read_pair_frame
+    try:  # every source, the registry and the LM, before Prefect is imported: no flow run for a mistake
+        preflight(params)
+    except StrseqError as exc:
+        fail(mask_url(f"{exc} (nothing was published)"))
+    try:
+        from strseq_tasks.flows.retrain import retrain as retrain_flow
+    except ImportError as exc:
+        fail(f"retrain needs the train and flows extras ({exc}): pip install 'strseq[train,flows]'", code=1)
     from strseq_tasks.data.validation import PairsValidationError
 
-    try:  # a file or table that cannot be read, or a registry that cannot be written: one line, before Prefect
-        read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
-        Registry(params.registry).check_writable()
-    except (InputFileError, RegistryError) as exc:
-        fail(mask_url(f"{exc} (nothing was published)"))
+    guard_temporary_server()
     try:
         result = retrain_flow(params)
     except PairsValidationError as exc:
@@ -91,10 +91,6 @@ def retrain(
         fail("the pairs failed validation: nothing was published and production is unchanged", code=1)
     except InputFileError as exc:
         fail(mask_url(f"{exc} (nothing was published)"))
-    except (RegistryError, BundleError) as exc:  # a damaged registry: the message says what was done
-        fail(mask_url(str(exc)))
-    except NotExported as exc:  # trained, not exported: the message says where the training is kept
-        fail(str(exc), code=1)
     typer.echo(f"\npublished {name} version {result['version']} to {mask_url(registry)}: "
                + ("PROMOTED to production" if result["promoted"] else "not promoted (candidate only)"))
     for reason in result["reasons"]:

@@ -32,6 +32,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from strseq_tasks.data.urls import mask_url, resolve_url
+from strseq_tasks.errors import StrseqError
 
 log = logging.getLogger("strseq.db")
 
@@ -76,7 +77,7 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
         reason = mask_url(str(exc.orig).strip().splitlines()[0])
         if url.password:
             reason = reason.replace(str(url.password), "***")
-        raise DatabaseJobError(f"cannot connect to {shown}: {reason}") from None
+        raise DatabaseUnavailable(f"cannot connect to {shown}: {reason}") from None
     return engine
 
 
@@ -91,8 +92,15 @@ def sqlite_path(url: sa.URL) -> Path | None:
     return Path(os.path.realpath(database))
 
 
-class DatabaseJobError(Exception):
+class DatabaseJobError(StrseqError):
     """A cleaning job that cannot run as asked (unknown table or column, wrong type, locked)."""
+
+
+class DatabaseUnavailable(DatabaseJobError):
+    """The database did not answer (down, or a wrong host, port, database or password: the
+    driver cannot tell which). A scheduled task tries again; the command line says so at once."""
+
+    transient = True
 
 
 class LockedError(DatabaseJobError):
@@ -223,8 +231,7 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
         return UserTable(reflected, key_col, source, sa.Column(output_column, sa.Text), target_missing=True)
     if output_column not in reflected.c:
         if not create_output:
-            raise DatabaseJobError(f"table {table!r} has no output column {output_column!r} "
-                                   "(pass --create-output-column to add it)")
+            raise missing_output_column(table, output_column)
         prep = engine.dialect.identifier_preparer
         with engine.begin() as conn:
             # the driver's own SQL, no parameters: text() would read ":name" in a quoted name as a
@@ -238,6 +245,10 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
     if target.name == source.name or target.name == key_col.name:
         raise DatabaseJobError("the output column must differ from the key and input columns (or use --in-place)")
     return UserTable(reflected, reflected.c[key], reflected.c[column], target)
+
+
+def missing_output_column(table: str, column: str) -> DatabaseJobError:
+    return DatabaseJobError(f"table {table!r} has no output column {column!r} (pass --create-output-column to add it)")
 
 
 @contextlib.contextmanager

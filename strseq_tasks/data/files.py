@@ -27,13 +27,14 @@ from pathlib import Path
 import pandas as pd
 
 from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.errors import StrseqError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # values of a megabyte and more are legal (the csv module refuses fields over 128 KiB by default)
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
-class InputFileError(ValueError):
+class InputFileError(StrseqError, ValueError):
     """A problem with an input file, located as precisely as it can be."""
 
     def __init__(self, path: Path | str, message: str, row: int | None = None, column: str | None = None,
@@ -244,7 +245,7 @@ def _write_atomically(path: Path | str, write: Callable[[str], object]) -> None:
         raise
 
 
-class OutputPathError(ValueError):
+class OutputPathError(StrseqError, ValueError):
     """An output path that must not or cannot be written, found before any work is done."""
 
 

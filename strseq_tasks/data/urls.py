@@ -23,18 +23,23 @@ import os
 import re
 from typing import Annotated
 
+from strseq_tasks.errors import StrseqError
+
 ENV, PREFECT_SECRET = "env:", "prefect-secret:"
 MASK = "***"
 
-# scheme://USER:PASSWORD@ with SQLAlchemy's grammar (the user runs to the first ':', the password
-# to the first '@' after it, either may hold '/'); on one line, so that a report stays readable
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/\n]*:)[^@\n]*@")
+# scheme://USER:PASSWORD@ with SQLAlchemy's grammar (the user runs to the first ':' and may hold
+# '@', the password to the next '@' and may hold '/'), within one word: SQLAlchemy renders white
+# space in either percent-encoded, and a message that names a URL without a password and, further
+# on, one with a user ("postgres+psycopg://postgres@host:5432/x is not ... postgresql://user@host")
+# must not be masked from the first ':' to the last '@'
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/\s]*:)[^@\s]*@")
 # ?password=..., &sslpassword=..., &aws_secret_access_key=..., &sig=... (an Azure SAS)
 _QUERY_SECRET = re.compile(r"(?P<head>[?&;][\w.\-]*(?:pass|pwd|secret|token|apikey|api_key|accountkey|sig)"
                            r"[\w.\-]*=)[^&#\s]*", re.IGNORECASE)
 
 
-class UrlReferenceError(ValueError):
+class UrlReferenceError(StrseqError, ValueError):
     """A URL reference that cannot be resolved here (unset variable, unknown block)."""
 
 

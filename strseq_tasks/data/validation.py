@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from strseq_tasks.errors import StrseqError
+
 SUITE_FILE = "string_pairs.json"
 RECORDS_SUITE_FILE = "records.json"
 MAX_LISTED = 20  # offending rows listed per expectation in reports
@@ -98,16 +100,20 @@ class ValidationReport:
                 "checks": [{**c.__dict__, "observed": _plain(c.observed)} for c in self.checks]}
 
 
-class ValidationFailed(Exception):
+class ValidationFailed(StrseqError):
     """Data failed its expectation suite; ``report`` says where."""
+
+    exit_code = 1  # the job ran and failed
 
     def __init__(self, report: ValidationReport):
         self.report = report
         super().__init__(report.summary())
 
 
-class ValidationError(RuntimeError):
+class ValidationError(StrseqError, RuntimeError):
     """GX could not compute an expectation (a query it could not run): no verdict was reached."""
+
+    exit_code = 1  # the job ran and failed
 
 
 class PairsValidationError(ValidationFailed):

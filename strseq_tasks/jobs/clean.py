@@ -41,6 +41,7 @@ from strseq_tasks.data.db import (
     job_tables,
     key_text,
     key_value,
+    missing_output_column,
     read_batches,
     reflect_table,
     value_hash,
@@ -98,14 +99,21 @@ class CleanParams(BaseModel):
 
 def preflight(params: CleanParams) -> None:
     """What can be checked before a run starts, writing nothing (the CLI calls it before Prefect
-    starts, so a mistyped URL or a table that cannot be cleaned gets one clear line): the database
-    answers, and the table, its key and the columns can be cleaned."""
+    starts, so a mistake is one clear line and no failed flow run): the model resolves (registry,
+    name, alias or version), the database answers, and the table, its key and the columns can be
+    cleaned as asked."""
+    from strseq_tasks.serve.bundle import read_manifest
+    from strseq_tasks.serve.registry import resolve_model
+
+    read_manifest(resolve_model(params.model)[0])  # a folder that is not a model, or damaged
     engine = create_engine(params.db)
     try:
-        reflect_table(engine, params.table, params.key, params.column, params.target_column(),
-                      params.create_output_column, params.db_schema, dry_run=True)
+        user = reflect_table(engine, params.table, params.key, params.column, params.target_column(),
+                             params.create_output_column, params.db_schema, dry_run=True)
     finally:
         engine.dispose()
+    if user.target_missing and not params.create_output_column and not params.dry_run:
+        raise missing_output_column(params.table, params.target_column())
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from strseq_tasks.core.metrics import char_diff, jsonable, summarize
 from strseq_tasks.data.sources import Source
 from strseq_tasks.data.urls import MaskedUrl
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.bundle import fingerprint_pairs, pid_alive
 from strseq_tasks.serve.registry import check_name
 
@@ -106,9 +107,11 @@ class RetrainParams(BaseModel):
         return Source(self.adapt_on, table=self.adapt_table, query=self.adapt_query) if self.adapt_on else None
 
 
-class NotExported(RuntimeError):
+class NotExported(StrseqError, RuntimeError):
     """A retrain trained a model whose export failed (its check refused it, or the exporter
     failed): nothing was published; the training is kept on the machine that ran it."""
+
+    exit_code = 1  # the job ran and failed
 
     def __init__(self, name: str, failed):
         self.kept = failed.kept
@@ -153,6 +156,28 @@ def split_heldout(pairs: Sequence[Pair], fraction: float) -> Split:
     heldout = [p for p in pairs if heldout_unit(p[0]) < fraction]
     train = [p for p in pairs if heldout_unit(p[0]) >= fraction]
     return Split(train, heldout)
+
+
+def preflight(params: RetrainParams) -> None:
+    """What can be checked before a retrain starts, writing nothing: the pairs can be read (file,
+    table or query, with their columns), the registry can be published to, the --adapt-on strings
+    and the known-values files can be read, and --pretrained is a language-model folder. The CLI
+    runs it before Prefect starts (a mistake is one error line and no flow run); the flow runs it
+    first too, so a scheduled retrain fails in seconds, not after hours of training."""
+    from strseq_tasks.data.files import read_corpus
+    from strseq_tasks.data.sources import read_pair_frame, read_strings
+    from strseq_tasks.serve.bundle import LM_FILES, read_manifest
+    from strseq_tasks.serve.bundle_schema import LM_FORMAT
+    from strseq_tasks.serve.registry import Registry
+
+    read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
+    Registry(params.registry).check_writable()
+    if params.adapt_on:
+        read_strings(params.adapt_source(), params.adapt_column)
+    if params.known_values:
+        read_corpus(params.known_values, max_len=10_000)
+    if params.pretrained not in (None, "default"):
+        read_manifest(Path(params.pretrained), fmt=LM_FORMAT, required=LM_FILES, kind="language-model")
 
 
 def read_known(files: Sequence[str], pairs: Sequence[Pair]):

@@ -24,6 +24,7 @@ from strseq_tasks.core.calibration import fit_calibration
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
 from strseq_tasks.learn.int8 import METHOD, judge_int8, quantize_graphs
 from strseq_tasks.learn.lm import extend_vocab, initialize_from_lm
@@ -54,7 +55,7 @@ DEFAULT_LM = "default"  # train_bundle(pretrained=...) / train --pretrained defa
 DEFAULT_PRETRAINED: str | None = None
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(StrseqError, ValueError):
     """Pairs that cannot train a model (too few, or nothing to learn from)."""
 
 
@@ -127,8 +128,10 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
                                         "metrics": {"validation": jsonable(metrics)}, "seconds": seconds}}
 
 
-class ExportFailed(RuntimeError):
+class ExportFailed(StrseqError, RuntimeError):
     """Training finished, its export failed; the training is kept in ``kept``."""
+
+    exit_code = 1  # the job ran and failed
 
     def __init__(self, cause: BaseException, kept: Path, out_dir: Path):
         self.cause, self.kept, self.out_dir = cause, kept, out_dir

@@ -29,6 +29,7 @@ from torch import nn
 from strseq_tasks.core.batching import encode_sources, max_output_lengths
 from strseq_tasks.core.decoding import greedy_search
 from strseq_tasks.core.vocab import BOS, EOS, CharVocab
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.learn.folding import FoldedDecoderStep
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper
 from strseq_tasks.serve.bundle import DECODER_FILE, ENCODER_FILE
@@ -112,8 +113,10 @@ def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
         )
 
 
-class ParityError(RuntimeError):
+class ParityError(StrseqError, RuntimeError):
     """onnxruntime does not reproduce PyTorch: the export is wrong and must not be used."""
+
+    exit_code = 1  # the job ran and failed
 
 
 # ONNX's token probabilities may be this many times further from the float64 result than PyTorch

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.bundle import GRAPH_FILES, VOCAB_FILE
 
 log = logging.getLogger("strseq")
@@ -46,8 +47,10 @@ def _quantizer_advice(record: logging.LogRecord) -> bool:
 CALIBRATION_STEPS = 200  # decoder-step batches the activation ranges are measured on
 
 
-class QuantizationUnavailable(RuntimeError):
+class QuantizationUnavailable(StrseqError, RuntimeError):
     """The packages that write int8 graphs are not installed."""
+
+    exit_code = 1  # the job ran and failed
 
 
 def quantize_graphs(folder: Path, calibration_texts: Sequence[str], max_len: int, **decoding) -> list[str]:

@@ -29,13 +29,19 @@ from strseq_tasks import __version__
 from strseq_tasks.core.vocab import CharVocab
 from strseq_tasks.learn.lm import CharLM, LMConfig, build_lm, extend_vocab, lm_vocab, resize_lm
 from strseq_tasks.learn.pretraining import EvalReport, PretrainConfig, fit_lm
-from strseq_tasks.serve.bundle import MANIFEST, VOCAB_FILE, BundleError, read_manifest, write_bundle
+from strseq_tasks.serve.bundle import (
+    LM_FILES,
+    LM_WEIGHTS,
+    MANIFEST,
+    VOCAB_FILE,
+    BundleError,
+    read_manifest,
+    write_bundle,
+)
 from strseq_tasks.serve.bundle_schema import LM_FORMAT, read_vocab
 
 log = logging.getLogger("strseq")
 
-LM_WEIGHTS = "lm.safetensors"
-LM_FILES = (LM_WEIGHTS, VOCAB_FILE)
 
 
 def default_lm_path() -> Path:

@@ -16,11 +16,12 @@ from pathlib import Path
 import yaml
 
 from strseq_tasks.data.urls import mask_url
+from strseq_tasks.errors import StrseqError
 
 PLACEHOLDER = re.compile(r"{{\s*\$(\w+)\s*}}")
 
 
-class DeploymentFileError(ValueError):
+class DeploymentFileError(StrseqError, ValueError):
     """deploy/prefect.yaml cannot be used as it is (bad YAML, unset variable, bad parameters)."""
 
 

@@ -43,6 +43,8 @@ INT8_ENCODER_FILE = "encoder.int8.onnx"  # optional: int8 graphs, served by defa
 INT8_DECODER_FILE = "decoder_step.int8.onnx"
 GRAPH_FILES = {"fp32": (ENCODER_FILE, DECODER_FILE), "int8": (INT8_ENCODER_FILE, INT8_DECODER_FILE)}
 REQUIRED_FILES = (ENCODER_FILE, DECODER_FILE, VOCAB_FILE)  # what prediction reads
+LM_WEIGHTS = "lm.safetensors"  # a language-model bundle (learn/lm_bundle.py): its weights and vocabulary
+LM_FILES = (LM_WEIGHTS, VOCAB_FILE)
 # a training kept after its export failed (unexported.py): no graphs, the rows to check them on
 PARITY_FILE = "parity_inputs.json"
 PARITY_ROWS = 64  # validation inputs an export is checked on

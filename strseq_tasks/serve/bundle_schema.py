@@ -17,6 +17,7 @@ from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
+from strseq_tasks.errors import StrseqError
 
 MODEL_FORMAT = "strseq-bundle/1"  # a model bundle (bundle.py)
 UNEXPORTED_FORMAT = "strseq-unexported/1"  # a training kept after its export failed (unexported.py)
@@ -39,7 +40,7 @@ CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift")
 MANIFEST_NAME = "manifest.json"
 
 
-class BundleError(Exception):
+class BundleError(StrseqError):
     """A model folder that is missing, incomplete, of another format or tampered with."""
 
 

@@ -58,6 +58,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from strseq_tasks.data.urls import mask_secrets, mask_url
+from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.aliases import (
     MAX_BYTES,
     VERSION_PATTERN,
@@ -86,7 +87,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq"))
 
 
-class RegistryError(Exception):
+class RegistryError(StrseqError):
     """A registry operation that cannot be done (unknown model, version or alias, bad name)."""
 
 

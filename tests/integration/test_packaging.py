@@ -24,7 +24,8 @@ import json
 import strseq_tasks.flows.clean, strseq_tasks.flows.retrain
 from strseq_tasks.data.validation import suites_dir
 from strseq_tasks.learn.lm_bundle import default_lm_path
-print(json.dumps({"flows": strseq_tasks.flows.retrain.__file__, "suites": sorted(p.name for p in suites_dir().iterdir()),
+print(json.dumps({"flows": strseq_tasks.flows.retrain.__file__,
+                  "suites": sorted(p.name for p in suites_dir().iterdir()),
                   "lm": sorted(p.name for p in default_lm_path().iterdir())}))
 """
 
