@@ -39,15 +39,12 @@ from strseq_tasks.tasks import report_validation, worth_retrying
 def load_model(params: CleanParams):
     """The model, its identity, and a reference pinned to its version (partitions load that one
     even if production moves meanwhile)."""
-    from strseq_tasks.serve.registry import pin_model, resolve_model
-    from strseq_tasks.serve.runtime import Normalizer
+    from strseq_tasks.serve.loading import open_model
 
-    path, name, version = resolve_model(params.model)
-    normalizer = Normalizer(path, threads=params.threads, precision=params.precision)
-    identity = ModelIdentity(name, version, normalizer.manifest["manifest_sha256"])
-    get_run_logger().info("model %s: %s%s (%s graphs)", mask_url(params.model), name,
-                          f" version {version}" if version else "", normalizer.precision)
-    return normalizer, identity, pin_model(params.model, version)
+    opened = open_model(params.model, params.threads, params.precision)
+    get_run_logger().info("model %s: %s (%s graphs)", mask_url(params.model), opened.label,
+                          opened.normalizer.precision)
+    return opened.normalizer, ModelIdentity(opened.name, opened.version, opened.sha), opened.pinned
 
 
 @task(cache_policy=NO_CACHE)

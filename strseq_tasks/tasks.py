@@ -17,9 +17,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from strseq_tasks.data.urls import mask_url
 from strseq_tasks.data.validation import ValidationFailed, ValidationReport
 from strseq_tasks.errors import StrseqError
-from strseq_tasks.serve.series import load_normalizer, normalize_series
+from strseq_tasks.serve.loading import open_model
+from strseq_tasks.serve.series import normalize_series
 
 
 def worth_retrying(task, task_run, state) -> bool:
@@ -38,22 +40,29 @@ def worth_retrying(task, task_run, state) -> bool:
 @task(cache_policy=NO_CACHE, retries=0)
 def normalize_records(records: pd.DataFrame | list[dict], column: str, model: str, threshold: float | None = None,
                       prefix: str | None = None) -> pd.DataFrame:
-    """Add ``<prefix>_prediction``, ``_confidence``, ``_status`` for ``column`` (prefix: the
-    column's name); the input frame is not modified. With ``threshold``, low-confidence rows keep
-    their input as prediction (status ``below_threshold``)."""
+    """Add ``<prefix>_prediction``, ``_confidence``, ``_status`` and ``_model`` for ``column``
+    (prefix: the column's name); the input frame is not modified. With ``threshold``,
+    low-confidence rows keep their input as prediction (status ``below_threshold``).
+
+    ``model`` (a folder or ``REGISTRY/NAME@production``) is resolved at every call: after a
+    promotion or a rollback, the next call uses the new version, and ``_model`` names the one used
+    (``names@3``)."""
     frame = pd.DataFrame(records) if not isinstance(records, pd.DataFrame) else records.copy()
     if column not in frame.columns:
         raise KeyError(f"no column {column!r} in the records (columns: {', '.join(map(str, frame.columns))})")
     prefix = prefix or column
-    clash = [c for c in (f"{prefix}_prediction", f"{prefix}_confidence", f"{prefix}_status") if c in frame.columns]
+    added = [f"{prefix}_{suffix}" for suffix in ("prediction", "confidence", "status", "model")]
+    clash = [c for c in added if c in frame.columns]
     if clash:
         raise ValueError(f"the records already have column(s) {', '.join(clash)}; pass another prefix")
-    out = normalize_series(frame[column], load_normalizer(model), threshold)
+    opened = open_model(model)
+    out = normalize_series(frame[column], opened.normalizer, threshold)
     frame[f"{prefix}_prediction"] = out["prediction"]
     frame[f"{prefix}_confidence"] = out["confidence"]
     frame[f"{prefix}_status"] = out["status"]
-    get_run_logger().info("normalized %d %s value(s) with %s: %d changed", len(frame), column, model,
-                          int(out["changed"].sum()))
+    frame[f"{prefix}_model"] = opened.label
+    get_run_logger().info("normalized %d %s value(s) with %s (%s): %d changed", len(frame), column,
+                          mask_url(str(model)), opened.label, int(out["changed"].sum()))
     return frame
 
 

@@ -53,12 +53,13 @@ def resolve_model(model: str) -> Path:
 
 
 def load_normalizer(model: str, threads: int | None, known_values: list[Path] | None = None,
-                     known_column: str | None = None, max_distance: int | None = None,
-                     no_known_values: bool = False, precision: str = "auto"):
-    from strseq_tasks.core.known import KnownValues
-    from strseq_tasks.serve.runtime import Normalizer
+                    known_column: str | None = None, max_distance: int | None = None,
+                    no_known_values: bool = False, precision: str = "auto"):
+    import copy
 
-    model = resolve_model(model)
+    from strseq_tasks.core.known import KnownValues
+    from strseq_tasks.serve.loading import open_model
+
     if known_values and no_known_values:
         fail("--known-values and --no-known-values exclude each other")
     known = None
@@ -66,14 +67,13 @@ def load_normalizer(model: str, threads: int | None, known_values: list[Path] | 
         known = KnownValues([])
     elif known_values:
         known = read_known(known_values, known_column,
-                            DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
-    try:
-        normalizer = Normalizer(model, threads=threads, known=known, precision=precision)
-    except BundleError as exc:
-        fail(str(exc))
+                           DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
+    opened = open_model(model, threads=threads, precision=precision, known=known)
+    normalizer = opened.normalizer
     if max_distance is not None and not known_values and normalizer.known:
+        normalizer = copy.copy(normalizer)  # the loaded model stays as it is; this one snaps further
         normalizer.known = KnownValues(normalizer.known.values, max_distance=max_distance)
-    log.info("running the %s graphs of %s", normalizer.precision, model)
+    log.info("running the %s graphs of %s", normalizer.precision, opened.label)
     if normalizer.known:
         log.info("decoding prefers %d known values (within %d edits)", len(normalizer.known),
                  normalizer.known.max_distance)

@@ -29,11 +29,12 @@ ENV, PREFECT_SECRET = "env:", "prefect-secret:"
 MASK = "***"
 
 # scheme://USER:PASSWORD@ with SQLAlchemy's grammar (the user runs to the first ':' and may hold
-# '@', the password to the next '@' and may hold '/'), within one word: SQLAlchemy renders white
-# space in either percent-encoded, and a message that names a URL without a password and, further
-# on, one with a user ("postgres+psycopg://postgres@host:5432/x is not ... postgresql://user@host")
-# must not be masked from the first ':' to the last '@'
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/\s]*:)[^@\s]*@")
+# '@', the password to the next '@' and may hold '/' and spaces), on one line, and the password
+# never runs across another '://' (SQLAlchemy renders ':' and '/' in it percent-encoded): a message
+# that names a URL without a password and, further on, another URL with a user ("postgres+psycopg:
+# //postgres@host:5432/x is not ... e.g. postgresql://user@host/db") is not masked from the first
+# ':' to the last '@'
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/\n]*:)(?:(?!://)[^@\n])*@")
 # ?password=..., &sslpassword=..., &aws_secret_access_key=..., &sig=... (an Azure SAS)
 _QUERY_SECRET = re.compile(r"(?P<head>[?&;][\w.\-]*(?:pass|pwd|secret|token|apikey|api_key|accountkey|sig)"
                            r"[\w.\-]*=)[^&#\s]*", re.IGNORECASE)

@@ -66,14 +66,13 @@ def load_pinned(model: str, sha: str, threads: int | None, precision: str = "aut
     """The run's model in this process (loaded once per process), refused unless it is exactly
     the one the run started with."""
     from strseq_tasks.data.db import DatabaseJobError
-    from strseq_tasks.serve.series import load_normalizer
+    from strseq_tasks.serve.loading import open_model
 
-    normalizer = load_normalizer(model, threads, precision)
-    if normalizer.manifest["manifest_sha256"] != sha:
+    opened = open_model(model, threads, precision)
+    if opened.sha != sha:
         raise DatabaseJobError(f"model {model} here is not the one the run started with (manifest sha256 "
-                               f"{normalizer.manifest['manifest_sha256'][:12]}, expected {sha[:12]}): refusing to "
-                               "mix two models in one run")
-    return normalizer
+                               f"{opened.sha[:12]}, expected {sha[:12]}): refusing to mix two models in one run")
+    return opened.normalizer
 
 
 def task_runner(partitions: int, dask_address: str | None):

@@ -215,10 +215,10 @@ def evaluate_bundle(bundle: Path, heldout: Sequence[Pair], version: int | None =
                     probes: Sequence[str] = ()) -> Evaluation:
     """Held-out metrics of a bundle through the production path (onnxruntime); with ``probes``
     (``clean_probes``), harm is the share of those clean values changed."""
-    from strseq_tasks.serve.runtime import Normalizer
+    from strseq_tasks.serve.loading import open_model
 
     inputs, targets = [a for a, _ in heldout], [b for _, b in heldout]
-    predictions = Normalizer(bundle).normalize([*inputs, *probes])
+    predictions = open_model(bundle).normalizer.normalize([*inputs, *probes])
     outputs = [p.text for p in predictions[:len(inputs)]]
     confidence = [p.confidence for p in predictions[:len(inputs)]]
     metrics = summarize(inputs, targets, outputs, confidence)

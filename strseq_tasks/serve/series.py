@@ -9,32 +9,23 @@ Torch-free (onnxruntime). Nulls and empty strings are passed through with status
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
+from strseq_tasks.serve.loading import open_model
 from strseq_tasks.serve.runtime import Normalizer
 
 
-@lru_cache(maxsize=8)
-def load_normalizer(model: str, threads: int | None = None, precision: str = "auto") -> Normalizer:
-    """A verified ``Normalizer`` for a folder or REGISTRY/NAME@alias, loaded once per process
-    (``precision``: see ``Normalizer``)."""
-    from strseq_tasks.serve.registry import resolve_model
-
-    path, _, _ = resolve_model(model)
-    return Normalizer(Path(path), threads=threads, precision=precision)
-
-
-def normalize_series(values: pd.Series, model: str | Normalizer, threshold: float | None = None,
+def normalize_series(values: pd.Series, model: str | Path | Normalizer, threshold: float | None = None,
                      batch_size: int = 64) -> pd.DataFrame:
     """One row per value, same index: ``prediction``, ``confidence``, ``status``, ``changed``.
 
     With ``threshold``, predictions below it are replaced by the input (``status`` says
-    ``below_threshold``), so ``prediction`` can be written back as is.
+    ``below_threshold``), so ``prediction`` can be written back as is. A reference such as
+    ``models/names@production`` is resolved on every call (``open_model``).
     """
-    normalizer = model if isinstance(model, Normalizer) else load_normalizer(str(model))
+    normalizer = model if isinstance(model, Normalizer) else open_model(model).normalizer
     texts = ["" if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in values]
     bad = [(i, v) for i, v in zip(values.index, texts) if not isinstance(v, str)]
     if bad:

@@ -31,7 +31,37 @@ def test_normalize_records_task_in_a_users_flow(tiny_bundle):
         return normalize_records(rows, column="name", model=str(tiny_bundle))
 
     frame = users_flow([{"id": 1, "name": "SMITH, John"}, {"id": 2, "name": "ann lee"}])
-    assert list(frame.columns) == ["id", "name", "name_prediction", "name_confidence", "name_status"]
+    assert list(frame.columns) == ["id", "name", "name_prediction", "name_confidence", "name_status", "name_model"]
+    assert set(frame["name_model"]) == {f"tiny (sha {Normalizer(tiny_bundle).manifest['manifest_sha256'][:12]})"}
     assert frame["name_status"].tolist() == ["ok", "ok"]
     with pytest.raises(ValueError, match="already have"):
         normalize_records.fn(frame, column="name", model=str(tiny_bundle))
+
+
+def test_a_promotion_reaches_a_long_lived_process_at_its_next_call(tiny_bundle, lower_bundle, tmp_path):
+    """One process (a user's flow, `strseq serve`, a Dask worker): normalize with @production,
+    promote another version, normalize again: the new version answers, and the output says so."""
+    from strseq_tasks.serve.registry import PRODUCTION, Registry
+
+    registry = Registry(str(tmp_path / "models"))
+    first = registry.publish("names", tiny_bundle)
+    second = registry.publish("names", lower_bundle)
+    registry.set_alias("names", PRODUCTION, first, "first")
+    model = f"{tmp_path / 'models'}/names@production"
+    rows = [{"name": "ANN LEE"}, {"name": "BOB MARLEY"}]
+
+    @flow
+    def users_flow():
+        return normalize_records(rows, column="name", model=model)
+
+    before = users_flow()
+    registry.set_alias("names", PRODUCTION, second, "promoted")
+    after = users_flow()
+    assert set(before["name_model"]) == {"names@1"} and set(after["name_model"]) == {"names@2"}
+    lower = Normalizer(lower_bundle).normalize(["ANN LEE", "BOB MARLEY"])
+    assert after["name_prediction"].tolist() == [p.text for p in lower]
+    assert after["name_prediction"].tolist() != before["name_prediction"].tolist()
+    registry.rollback("names", PRODUCTION)
+    assert set(users_flow()["name_model"]) == {"names@1"}  # a rollback too
+    # and the pandas helper, called directly
+    assert normalize_series(pd.Series(["ANN LEE"]), model)["prediction"].tolist() == [before["name_prediction"][0]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -34,8 +35,19 @@ print(json.dumps({"flows": strseq_tasks.flows.retrain.__file__,
 def installed(tmp_path_factory) -> Path:
     """The project built as a wheel and installed (not editable) into a folder of its own."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # a copy of the checkout: building writes build/ and *.egg-info beside the sources
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout
+    for name in filter(None, files.decode("utf-8").split("\0")):
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        origin = ROOT / name
+        if origin.is_symlink():
+            target.symlink_to(os.readlink(origin))
+        elif origin.is_file():  # a file deleted in the working tree but not yet in git is left out
+            shutil.copy2(origin, target)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+                            "-w", str(tmp / "dist"), str(source)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     wheel = next((tmp / "dist").glob("strseq-*.whl"))
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
