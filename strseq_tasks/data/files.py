@@ -19,14 +19,14 @@ import csv
 import io
 import os
 import re
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.data.safe_files import write_atomically
 from strseq_tasks.errors import StrseqError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -215,34 +215,15 @@ def _csv_quoting(frame: pd.DataFrame) -> int:
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
     """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
     if Path(path).suffix.lower() in PARQUET_SUFFIXES:
-        _write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
     else:
-        _write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n",
+        write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n",
                                                          quoting=_csv_quoting(frame)))
 
 
 def write_text(text: str, path: Path | str) -> None:
     """Write a UTF-8 text file (a JSON report) atomically."""
-    _write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def _write_atomically(path: Path | str, write: Callable[[str], object]) -> None:
-    """``write(tmp)`` a temporary file beside ``path``, then rename it over ``path``: a reader sees
-    the old file or the whole new one, and a failure (disk full) leaves no partial file. Missing
-    folders on the way are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; an output is as readable as any new file
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 class OutputPathError(StrseqError, ValueError):

@@ -23,10 +23,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from strseq_tasks.core.metrics import char_diff, jsonable, summarize
+from strseq_tasks.data.safe_files import pid_alive
 from strseq_tasks.data.sources import Source
 from strseq_tasks.data.urls import MaskedUrl
 from strseq_tasks.errors import StrseqError
-from strseq_tasks.serve.bundle import fingerprint_pairs, pid_alive
+from strseq_tasks.serve.bundle import fingerprint_pairs
 from strseq_tasks.serve.registry import check_name
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from strseq_tasks.data.safe_files import fsync_dir, new_file_mode, new_folder_mode, pid_alive
 from strseq_tasks.serve.bundle_schema import MODEL_FORMAT, BundleError, check_manifest
 
 FORMAT = MODEL_FORMAT
@@ -73,14 +74,6 @@ def _manifest_checksum(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 log = logging.getLogger("strseq.bundle")
 
 
@@ -103,17 +96,6 @@ def exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
         return False
     raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
-
-
-def pid_alive(pid: int) -> bool:
-    """Is the process that named a temporary folder after itself still running (on this host)?"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 def recover_leftovers(out_dir: Path) -> list[str]:
@@ -157,9 +139,7 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
         raise BundleError(f"{out_dir} already exists (pass --force to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; a bundle is as readable as any folder
+    os.chmod(tmp, new_folder_mode())  # mkdtemp makes it 0700; a bundle is as readable as any folder
     try:
         manifest = dict(build(tmp))
         manifest["format"] = fmt
@@ -168,7 +148,7 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
         if missing:
             raise BundleError(f"bundle build wrote no {', '.join(missing)}")
         for path in tmp.iterdir():
-            os.chmod(path, 0o666 & ~umask)  # some writers (safetensors) create files 0600
+            os.chmod(path, new_file_mode())  # some writers (safetensors) create files 0600
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != MANIFEST}
         manifest["manifest_sha256"] = _manifest_checksum(manifest)
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:

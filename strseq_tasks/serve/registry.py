@@ -57,6 +57,7 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from strseq_tasks.data.safe_files import fsync_dir, fsync_file, new_folder_mode, pid_alive, write_bytes_atomically
 from strseq_tasks.data.urls import mask_secrets, mask_url
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.aliases import (
@@ -68,7 +69,7 @@ from strseq_tasks.serve.aliases import (
     parse_alias,
     process_lock,
 )
-from strseq_tasks.serve.bundle import MANIFEST, BundleError, fsync_dir, pid_alive, read_manifest
+from strseq_tasks.serve.bundle import MANIFEST, BundleError, read_manifest
 
 log = logging.getLogger("strseq.registry")
 
@@ -345,8 +346,8 @@ class Registry:
             for file, data in extra.items():
                 (staging / file).write_bytes(data)
             for path in staging.iterdir():
-                _fsync_file(path)
-            os.chmod(staging, 0o755)
+                fsync_file(path)
+            os.chmod(staging, new_folder_mode())  # mkdtemp makes it 0700: other accounts read versions too
             read_manifest(staging)  # what lands is verified
             version = max(self._numbered(name), default=0) + 1
             while True:
@@ -464,25 +465,7 @@ class Registry:
         if not self.local:
             self.fs.pipe_file(path, data)  # one object write: atomic on object stores
             return
-        folder = Path(path).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{alias}.", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            fsync_dir(folder)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+        write_bytes_atomically(path, data)
 
 
 def pin_model(model: str, version: int | None) -> str:

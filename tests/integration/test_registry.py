@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -295,3 +297,20 @@ def test_a_move_waits_for_the_lock_and_names_it_when_held_too_long(tmp_path, tin
            "registry (folder)", error=caught.value)
     assert str(lock) in str(caught.value) and registry.resolve("names", PRODUCTION) == 1
     assert registry.set_alias("names", PRODUCTION, 2, "second").history == (1,)  # released: it moves
+
+
+def test_alias_files_and_versions_are_readable_by_other_accounts_as_the_umask_allows(tmp_path, tiny_bundle):
+    """A registry folder shared by several accounts: an alias file written 0600 (mkstemp's mode)
+    left every other account unable to resolve names@production."""
+    previous = os.umask(0o022)
+    try:
+        registry = Registry(tmp_path / "registry")
+        version = registry.publish("names", tiny_bundle)
+        registry.set_alias("names", PRODUCTION, version, "readable")
+        alias = tmp_path / "registry" / "names" / "aliases" / f"{PRODUCTION}.json"
+        assert alias.stat().st_mode & 0o777 == 0o644
+        folder = Path(registry.fetch("names", version))
+        assert folder.stat().st_mode & 0o777 == 0o755
+        assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o644}
+    finally:
+        os.umask(previous)
