@@ -104,7 +104,7 @@ def retrain(params: RetrainParams) -> dict:
     registry.check_writable()  # before hours of training, not after
     frame = load_pairs(params)
     validation = validate(frame, params)
-    pairs, duplicates = rt.frame_to_pairs(frame)
+    pairs, duplicates = rt.frame_to_pairs(frame, params.max_len)
     split = rt.split_heldout(pairs, params.heldout_fraction)
     logger.info("%d pairs (%d duplicates dropped): %d to train on, %d held out (fingerprint %s)", len(pairs),
                 duplicates, len(split.train), len(split.heldout), split.fingerprint[:16])

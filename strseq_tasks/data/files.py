@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from strseq_tasks.core.pairs import PairsError, check_pairs
 from strseq_tasks.core.vocab import normalize_text
 from strseq_tasks.data.safe_files import write_atomically
 from strseq_tasks.errors import StrseqError
@@ -167,33 +168,17 @@ class PairsReport:
 
 
 def read_pairs(path: Path | str, max_len: int) -> PairsReport:
-    """Curated ``(input, target)`` pairs; refuses empty, over-long and conflicting pairs."""
+    """Curated ``(input, target)`` pairs, by the rules every pair follows (``core.pairs``)."""
     path = Path(path)
     frame = read_table(path, ("input", "target"))
     if frame.empty:
         raise InputFileError(path, "has a header but no pairs")
-    seen: dict[str, tuple[str, int]] = {}
-    pairs, duplicates = [], 0
-    for i, (src, tgt) in enumerate(zip(frame["input"], frame["target"], strict=True), start=1):
-        for column, value in (("input", src), ("target", tgt)):
-            if not value.strip():
-                raise InputFileError(path, "empty value: every pair needs a non-blank input and target",
-                                     row=i, column=column)
-            length = len(normalize_text(value))
-            if length > max_len:
-                raise InputFileError(path, f"value is {length} characters long; the limit is {max_len} "
-                                           "(raise it with --max-len)", row=i, column=column)
-        src, tgt = normalize_text(src), normalize_text(tgt)
-        if src in seen:
-            other, row = seen[src]
-            if other != tgt:
-                raise InputFileError(path, f"input {src!r} maps to {tgt!r} here but to {other!r} in row {row}; "
-                                           "each input must have one target", row=i, column="target")
-            duplicates += 1
-            continue
-        seen[src] = (tgt, i)
-        pairs.append((src, tgt))
-    return PairsReport(pairs, len(frame), duplicates)
+    rows = zip(range(1, len(frame) + 1), frame["input"], frame["target"], strict=True)
+    try:
+        checked = check_pairs(rows, max_len)
+    except PairsError as exc:
+        raise InputFileError(path, exc.message, row=exc.row, column=exc.column) from None
+    return PairsReport(checked.pairs, len(frame), checked.duplicates)
 
 
 def read_inputs(path: Path | str) -> pd.DataFrame:

@@ -125,15 +125,13 @@ class NotExported(StrseqError, RuntimeError):
 # --- data ----------------------------------------------------------------------------------
 
 
-def frame_to_pairs(frame: pd.DataFrame) -> tuple[list[Pair], int]:
-    """Validated pairs (columns input, target) as a list, exact duplicates dropped; and their count."""
-    seen: set[Pair] = set()
-    pairs = []
-    for pair in zip(frame["input"], frame["target"], strict=True):
-        if pair not in seen:
-            seen.add(pair)
-            pairs.append(pair)
-    return pairs, len(frame) - len(pairs)
+def frame_to_pairs(frame: pd.DataFrame, max_len: int) -> tuple[list[Pair], int]:
+    """Validated pairs (columns row, input, target) by the rules every pair follows (``core.pairs``,
+    as ``strseq train`` reads them): NFC, each pair once; and the count of pairs dropped."""
+    from strseq_tasks.core.pairs import check_pairs
+
+    checked = check_pairs(zip(frame["row"], frame["input"], frame["target"], strict=True), max_len)
+    return checked.pairs, checked.duplicates
 
 
 def heldout_unit(text: str) -> float:

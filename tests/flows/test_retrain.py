@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from fixtures.data import TINY_SIZES, lowercase_pairs, write_pairs  # tests/ is on sys.path
 from prefect.artifacts import Artifact
-from strseq_tasks.flows.retrain import retrain
 
 from strseq_tasks.data.validation import PairsValidationError
+from strseq_tasks.flows.retrain import retrain
 from strseq_tasks.jobs.retrain import NotExported, RetrainParams, clean_probes, split_heldout
 from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
 from strseq_tasks.serve.runtime import Normalizer
@@ -178,3 +178,23 @@ def test_a_registry_that_cannot_be_written_stops_the_flow_before_it_trains(tmp_p
     with pytest.raises(RegistryError, match="is a file, not a folder"):
         retrain(params(str(pairs), blocker / "models"))
     assert blocker.read_text() == "a file where the registry should be"
+
+
+def test_train_and_retrain_read_pairs_by_the_same_rules(tmp_path):
+    """One road: a tab or a zero-width space in a dirty input is learnt from by both (retrain
+    refused it, train took it); one in a clean target is refused by both (train took it)."""
+    from fixtures.data import TINY_MODEL
+
+    from strseq_tasks.data.files import InputFileError, read_pairs
+
+    dirty = [(f"{a}\t" if i % 3 == 0 else a.replace(" ", "\u200b ", 1) if i % 3 == 1 else a, b)
+             for i, (a, b) in enumerate(lowercase_pairs())]
+    pairs = write_pairs(tmp_path / "dirty.csv", dirty)
+    result = retrain(params(str(pairs), tmp_path / "registry", max_epochs=1, model_sizes=TINY_MODEL))
+    assert result["version"] == 1
+    assert len(read_pairs(pairs, 128).pairs) == len(dirty)  # train takes the same file
+    hidden = write_pairs(tmp_path / "hidden.csv", [*lowercase_pairs()[:40], ("ann lee", "Ann\u200b Lee")])
+    with pytest.raises(PairsValidationError, match="control characters"):
+        retrain(params(str(hidden), tmp_path / "registry"))
+    with pytest.raises(InputFileError, match="U\\+200B"):
+        read_pairs(hidden, 128)

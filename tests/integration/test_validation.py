@@ -31,8 +31,9 @@ def test_good_pairs_pass_every_expectation():
     ([(None, "A")], "missing values", [6]),
     ([("b", "   ")], "blank or whitespace-only values", [6]),
     ([("x" * 40, "x")], "longer than the model accepts", [6]),
-    ([("tab\there", "x")], "control characters", [6]),
-    ([("zero\u200bwidth", "x")], "control characters", [6]),
+    ([("x", "tab\there")], "control characters", [6]),
+    ([("x", "zero\u200bwidth")], "control characters", [6]),
+    ([("x", "soft\u00adhyphen")], "control characters", [6]),
 ])
 def test_each_problem_fails_and_names_its_rows(bad, why, rows):
     report = validate_pairs(_frame(GOOD + bad), max_len=32)
@@ -43,6 +44,14 @@ def test_each_problem_fails_and_names_its_rows(bad, why, rows):
     message = str(PairsValidationError(report))
     assert why in message and f"row {rows[0]}" in message
     assert "**failed**" in report.markdown()
+
+
+def test_invisible_characters_in_inputs_are_a_warning_not_a_refusal():
+    """A tab or a zero-width space in a dirty input is what a normalizer learns to remove."""
+    report = validate_pairs(_frame(GOOD + [("tab\there", "tab here"), ("zero\u200bwidth", "zerowidth")]), max_len=128)
+    assert report.success
+    assert [c.why.split(" (")[0] for c in report.warnings] == ["invisible characters in inputs"]
+    assert [r["row"] for r in report.warnings[0].rows] == [6, 7]
 
 
 def test_duplicates_are_a_warning_and_the_row_count_a_parameter():
