@@ -25,11 +25,8 @@ from typing import Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from strseq_tasks.core.metrics import char_diff
-from strseq_tasks.core.vocab import normalize_text
 from strseq_tasks.data.db import (
     AUDIT,
-    NOT_TEXT,
     PROCESSED,
     REVIEW,
     RUNS,
@@ -44,15 +41,17 @@ from strseq_tasks.data.db import (
     missing_output_column,
     read_batches,
     reflect_table,
-    value_hash,
 )
 from strseq_tasks.data.urls import MaskedUrl, mask_secrets
+from strseq_tasks.jobs.clean_plan import (
+    BatchPlan,
+    Target,
+    plan_batch,
+    repeated_keys,
+    select_rows,
+)
 
 log = logging.getLogger("strseq.clean")
-
-CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
-REVIEW_WIDE = "longer_than_column"  # a suggestion the output column (VARCHAR(n)) cannot hold
-REVIEWED = (REVIEW_LOW, REVIEW_LONG, REVIEW_WIDE)
 
 
 class CleanParams(BaseModel):
@@ -146,22 +145,6 @@ class RunReport:
             setattr(self, key, getattr(self, key) + value)
         self.sample.extend(other.sample[:max(0, sample_size - len(self.sample))])
         self.workers.extend(w for w in other.workers if w not in self.workers)
-
-
-def outcome(value: str | None, prediction, threshold: float, max_chars: int | None = None) -> str:
-    """What happens to one row (pure): skipped, unchanged, changed, or one of the review reasons.
-    ``max_chars``: what the output column holds (``VARCHAR(n)``), if it has a limit."""
-    if value is None or not value.strip():
-        return SKIPPED
-    if prediction.status == "too_long":
-        return REVIEW_LONG
-    # the model reads NFC (vocab.normalize_text): its copy of a decomposed "é" is precomposed, a
-    # change of bytes nobody asked for; such a value is left as it is
-    if prediction.text == value or prediction.text == normalize_text(value):
-        return UNCHANGED
-    if prediction.confidence < threshold:
-        return REVIEW_LOW
-    return REVIEW_WIDE if max_chars is not None and len(prediction.text) > max_chars else CHANGED
 
 
 class RepeatCache:
@@ -398,79 +381,58 @@ def _process_retrying(engine, user, model, predict, threshold, rows, report: Run
 
 def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, rows, report: RunReport, t,
              sample_size: int, write: bool, markers: bool = True) -> None:
+    """One batch: read this model version's markers, sort the rows and plan the batch
+    (``clean_plan``, pure), then apply the plan in one transaction (``_apply``)."""
     keys = [key_text(r[0]) for r in rows]
-    if len(set(keys)) < len(keys):
-        twice = sorted({k for k in keys if keys.count(k) > 1})
+    twice = repeated_keys(keys)
+    if twice:
         raise KeyNotUnique(f"{user.table.name}.{user.key.name} holds the key(s) {', '.join(twice[:5])} on several "
                            "rows: it does not name one row (a constraint that does not hold?). Nothing of this "
                            "batch was written; earlier batches are applied and audited (strseq revert undoes them)")
-    before = report.counts()
-    done = {}
-    if markers:
-        with engine.connect() as conn:
-            p = t[PROCESSED]
-            done = {key: (hashed, kind) for key, hashed, kind in conn.execute(
-                sa.select(p.c.key, p.c.value_hash, p.c.outcome).where(
-                    p.c.table_name == user.table.name, p.c.column_name == user.target.name,
-                    p.c.model_sha == model.sha, p.c.key.in_(keys)))}
-    report.rows_read += len(rows)
-    todo, not_text = [], []
-    for row, key in zip(rows, keys):
-        value = row[1]
-        if value is NOT_TEXT or (not user.in_place and row[2] is NOT_TEXT):
-            not_text.append(key)  # no audit row could hold it: the row is left alone, every run
-            report.skipped += 1
-            continue
-        # a marker holds the hash of the value its run left in the input column (the new value
-        # when cleaning in place): if the row still holds it, this model version is done with it;
-        # unless the run wrote an output column that is empty now (dropped and re-created, reset)
-        hashed, kind = done.get(key, (None, None))
-        emptied = not user.in_place and kind == CHANGED and row[2] is None
-        if hashed == value_hash(value) and not emptied:
-            report.already_done += 1
-        elif value is None or not value.strip():
-            report.skipped += 1
-        else:
-            todo.append(row)
-    if not_text:
+    done = _markers(engine, user, model, t, keys) if markers else {}
+    selection = select_rows(rows, done, user.in_place)
+    if selection.not_text:
         log.warning("%d value(s) of %s.%s or %s are not text (a BLOB, or bytes that are not UTF-8) and were left "
-                    "alone, counted as skipped: keys %s", len(not_text), user.table.name, user.column.name,
-                    user.target.name, ", ".join(not_text[:10]) + (" ..." if len(not_text) > 10 else ""))
-    predictions = predict([r[1] for r in todo]) if todo else []
-    now = _now()
-    audit, review, markers, updates = [], [], [], []
-    max_chars = getattr(user.target.type, "length", None)
-    for row, pred in zip(todo, predictions):
-        key, value = key_text(row[0]), row[1]
-        kind = outcome(value, pred, threshold, max_chars)
-        if kind == CHANGED:
-            old = value if user.in_place else row[2]
-            updates.append((row[0], value, old, pred.text))
-            audit.append({"run_id": report.run_id, "table_name": user.table.name, "key": key,
-                          "column_name": user.target.name, "old_value": old, "new_value": pred.text,
-                          "source_value": value, "confidence": pred.confidence, "model_name": model.name,
-                          "model_version": model.version, "applied_at": now})
-            if len(report.sample) < sample_size:
-                report.sample.append({"key": row[0], "before": value, "after": pred.text,
-                                      "confidence": round(pred.confidence, 3), "diff": char_diff(value, pred.text)})
-        elif kind in REVIEWED:
-            review.append({"run_id": report.run_id, "table_name": user.table.name, "key": key,
-                           "column_name": user.target.name, "value": value,
-                           "suggestion": None if kind == REVIEW_LONG else pred.text, "confidence": pred.confidence,
-                           "reason": kind, "status": "open", "created": now})
-        left = pred.text if (kind == CHANGED and user.in_place) else value
-        markers.append({"table_name": user.table.name, "column_name": user.target.name, "model_sha": model.sha,
-                        "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": report.run_id})
-        report.unchanged += kind == UNCHANGED
-        report.review += kind in REVIEWED
+                    "alone, counted as skipped: keys %s", len(selection.not_text), user.table.name,
+                    user.column.name, user.target.name,
+                    ", ".join(selection.not_text[:10]) + (" ..." if len(selection.not_text) > 10 else ""))
+    predictions = predict([r[1] for r in selection.todo]) if selection.todo else []
+    target = Target(report.run_id, user.table.name, user.target.name, user.in_place,
+                    getattr(user.target.type, "length", None), model.name, model.version, model.sha, threshold)
+    plan = plan_batch(selection.todo, predictions, target, _now(), sample_size - len(report.sample))
+    before = report.counts()
+    report.rows_read += len(rows)
+    report.skipped += selection.skipped
+    report.already_done += selection.already_done
+    report.unchanged += plan.unchanged
+    report.review += plan.reviewed
+    report.sample.extend(plan.sample)
     if not write:
-        report.changed += len(updates)
+        report.changed += len(plan.updates)
         return
-    with engine.begin() as conn:  # one transaction per batch: all of it or none of it
+    _apply(engine, user, model, t, plan, report, before, keys[-1])
+
+
+def _markers(engine, user: UserTable, model: ModelIdentity, t, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """key -> (value hash, outcome) of this model version's markers on these keys."""
+    p = t[PROCESSED]
+    with engine.connect() as conn:
+        return {key: (hashed, kind) for key, hashed, kind in conn.execute(
+            sa.select(p.c.key, p.c.value_hash, p.c.outcome).where(
+                p.c.table_name == user.table.name, p.c.column_name == user.target.name,
+                p.c.model_sha == model.sha, p.c.key.in_(keys)))}
+
+
+def _apply(engine, user: UserTable, model: ModelIdentity, t, plan: BatchPlan, report: RunReport, before: dict,
+           last_key: str) -> None:
+    """The plan in one transaction: all of it or none of it. An update changes its row only if it
+    still holds what was read (else it is a conflict: no audit row, no marker); an update that
+    touches other than one row, or a run no longer marked running, rolls the batch back."""
+    with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # wait this long for a row another session holds, then retry
             conn.execute(sa.text(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'"))
         applied = set()
-        for key, source, old, new in updates:
+        for key, source, old, new in plan.updates:
             where = [user.key == key, user.column == source]
             if not user.in_place:
                 where.append(user.target.is_(None) if old is None else user.target == old)
@@ -485,13 +447,13 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
                     f"{result.rowcount} rows: {user.key.name} does not name one row (a collation or a constraint "
                     "that does not hold?). Nothing of this batch was written; earlier batches are applied and "
                     "audited (strseq revert undoes them)")
-        audit = [a for a in audit if a["key"] in applied]
-        conflicted = {key_text(u[0]) for u in updates} - applied
-        markers = [m for m in markers if m["key"] not in conflicted]
+        audit = [a for a in plan.audit if a["key"] in applied]
+        conflicted = {key_text(u[0]) for u in plan.updates} - applied
+        markers = [m for m in plan.markers if m["key"] not in conflicted]
         if audit:
             conn.execute(t[AUDIT].insert(), audit)
-        if review:
-            conn.execute(t[REVIEW].insert(), review)
+        if plan.review:
+            conn.execute(t[REVIEW].insert(), plan.review)
         if markers:
             conn.execute(t[PROCESSED].delete().where(
                 t[PROCESSED].c.table_name == user.table.name, t[PROCESSED].c.column_name == user.target.name,
@@ -501,7 +463,7 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
         runs = t[RUNS]
         delta = {k: runs.c[k] + (v - before[k]) for k, v in report.counts().items()}
         active = conn.execute(runs.update().where(runs.c.run_id == report.run_id, runs.c.status == "running")
-                              .values(last_key=keys[-1], **delta))
+                              .values(last_key=last_key, **delta))
         if active.rowcount != 1:  # raising rolls this batch back
             raise RunNotActive(f"run {report.run_id} is not running any more (failed or interrupted): "
                                "this batch was not applied")

@@ -227,7 +227,7 @@ def test_repeat_cache_predicts_each_distinct_value_once_and_keeps_order():
 def test_a_value_the_model_keeps_is_not_rewritten_in_another_unicode_form():
     import unicodedata
 
-    from strseq_tasks.jobs.clean import CHANGED, UNCHANGED, outcome
+    from strseq_tasks.jobs.clean_plan import CHANGED, UNCHANGED, outcome
 
     decomposed = unicodedata.normalize("NFD", "José Müller")
     kept = Prediction(unicodedata.normalize("NFC", decomposed), 0.99, "ok")  # the model reads NFC

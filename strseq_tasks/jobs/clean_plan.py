@@ -1,0 +1,139 @@
+"""What a cleaning batch will do, decided without a database: the pure half of ``jobs.clean``.
+
+A batch is read (``data.db.read_batches``), its rows are sorted (``select_rows``: not text, done
+by this model version before, empty, or to predict), predicted, and planned (``plan_batch``): the
+updates, their audit rows, the review rows and the processed markers. ``jobs.clean`` then applies
+the plan in one transaction. They take plain values and return plain values, so the decision
+is tested on three rows with no database (``tests/unit/test_clean_plan.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from strseq_tasks.core.metrics import char_diff
+from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.data.db import NOT_TEXT, key_text, value_hash
+
+CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
+REVIEW_WIDE = "longer_than_column"  # a suggestion the output column (VARCHAR(n)) cannot hold
+REVIEWED = (REVIEW_LOW, REVIEW_LONG, REVIEW_WIDE)
+
+
+def outcome(value: str | None, prediction, threshold: float, max_chars: int | None = None) -> str:
+    """What happens to one row: skipped, unchanged, changed, or one of the review reasons.
+    ``max_chars``: what the output column holds (``VARCHAR(n)``), if it has a limit."""
+    if value is None or not value.strip():
+        return SKIPPED
+    if prediction.status == "too_long":
+        return REVIEW_LONG
+    # the model reads NFC (vocab.normalize_text): its copy of a decomposed "é" is precomposed, a
+    # change of bytes nobody asked for; such a value is left as it is
+    if prediction.text == value or prediction.text == normalize_text(value):
+        return UNCHANGED
+    if prediction.confidence < threshold:
+        return REVIEW_LOW
+    return REVIEW_WIDE if max_chars is not None and len(prediction.text) > max_chars else CHANGED
+
+
+def repeated_keys(keys: Sequence[str]) -> list[str]:
+    """Keys that stand on more than one row of a batch (sorted): such a key names no one row."""
+    seen, twice = set(), set()
+    for key in keys:
+        (twice if key in seen else seen).add(key)
+    return sorted(twice)
+
+
+@dataclass
+class Selection:
+    todo: list[tuple]  # rows to predict: (key, value, current output or None)
+    skipped: int = 0  # empty, or not text
+    already_done: int = 0  # this model version handled them and the value is as it left it
+    not_text: list[str] = field(default_factory=list)  # keys of BLOBs and bytes that are not UTF-8
+
+
+def select_rows(rows: Sequence[tuple], done: dict[str, tuple[str, str]], in_place: bool) -> Selection:
+    """Sort a batch's rows ((key, value, current output) as ``read_batches`` gives them, with
+    ``NOT_TEXT`` for a value that is not text). ``done``: key -> (value hash, outcome) of this
+    model version's markers."""
+    selection = Selection([])
+    for row in rows:
+        key, value = key_text(row[0]), row[1]
+        if value is NOT_TEXT or (not in_place and row[2] is NOT_TEXT):
+            selection.not_text.append(key)  # no audit row could hold it: the row is left alone, every run
+            selection.skipped += 1
+            continue
+        # a marker holds the hash of the value its run left in the input column (the new value
+        # when cleaning in place): if the row still holds it, this model version is done with it;
+        # unless the run wrote an output column that is empty now (dropped and re-created, reset)
+        hashed, kind = done.get(key, (None, None))
+        emptied = not in_place and kind == CHANGED and row[2] is None
+        if hashed == value_hash(value) and not emptied:
+            selection.already_done += 1
+        elif value is None or not value.strip():
+            selection.skipped += 1
+        else:
+            selection.todo.append(row)
+    return selection
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a run writes and with what: plain values, no database objects."""
+
+    run_id: str
+    table: str
+    column: str  # the output column (the input column itself when in place)
+    in_place: bool
+    max_chars: int | None  # VARCHAR(n) of the output column
+    model_name: str
+    model_version: int | None
+    model_sha: str
+    threshold: float
+
+
+@dataclass
+class BatchPlan:
+    updates: list[tuple] = field(default_factory=list)  # (key, value read, output read, new value)
+    audit: list[dict] = field(default_factory=list)
+    review: list[dict] = field(default_factory=list)
+    markers: list[dict] = field(default_factory=list)
+    unchanged: int = 0
+    reviewed: int = 0
+    sample: list[dict] = field(default_factory=list)
+
+
+def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now: dt.datetime,
+               sample_room: int) -> BatchPlan:
+    """The updates, audit rows, review rows and markers for ``todo``'s rows and their predictions.
+
+    An update changes the row only if it still holds what was read; ``jobs.clean`` drops the audit
+    row and the marker of an update that found the row changed meanwhile."""
+    plan = BatchPlan()
+    for row, pred in zip(todo, predictions, strict=True):
+        key, value = key_text(row[0]), row[1]
+        kind = outcome(value, pred, target.threshold, target.max_chars)
+        if kind == CHANGED:
+            old = value if target.in_place else row[2]
+            plan.updates.append((row[0], value, old, pred.text))
+            plan.audit.append({"run_id": target.run_id, "table_name": target.table, "key": key,
+                               "column_name": target.column, "old_value": old, "new_value": pred.text,
+                               "source_value": value, "confidence": pred.confidence,
+                               "model_name": target.model_name, "model_version": target.model_version,
+                               "applied_at": now})
+            if len(plan.sample) < sample_room:
+                plan.sample.append({"key": row[0], "before": value, "after": pred.text,
+                                    "confidence": round(pred.confidence, 3), "diff": char_diff(value, pred.text)})
+        elif kind in REVIEWED:
+            plan.review.append({"run_id": target.run_id, "table_name": target.table, "key": key,
+                                "column_name": target.column, "value": value,
+                                "suggestion": None if kind == REVIEW_LONG else pred.text,
+                                "confidence": pred.confidence, "reason": kind, "status": "open", "created": now})
+        left = pred.text if (kind == CHANGED and target.in_place) else value
+        plan.markers.append({"table_name": target.table, "column_name": target.column, "model_sha": target.model_sha,
+                             "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": target.run_id})
+        plan.unchanged += kind == UNCHANGED
+        plan.reviewed += kind in REVIEWED
+    return plan

@@ -1,0 +1,71 @@
+"""The cleaning job's decision on three rows, with no database (jobs/clean_plan.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from strseq_tasks.data.db import NOT_TEXT, key_text, value_hash
+from strseq_tasks.jobs.clean_plan import (
+    CHANGED,
+    REVIEW_LOW,
+    REVIEW_WIDE,
+    UNCHANGED,
+    Target,
+    plan_batch,
+    repeated_keys,
+    select_rows,
+)
+from strseq_tasks.serve.runtime import Prediction
+
+NOW = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+
+
+def target(**changes) -> Target:
+    values = {"run_id": "run-1", "table": "customers", "column": "name_clean", "in_place": False, "max_chars": None,
+              "model_name": "names", "model_version": 3, "model_sha": "abc", "threshold": 0.9, **changes}
+    return Target(**values)
+
+
+ROWS = [(1, "SMITH, John", None), (2, "ann lee", None), (3, "Mary Jones", None)]
+PREDICTIONS = [Prediction("John Smith", 0.97, "ok"), Prediction("Ann Lee", 0.5, "ok"),
+               Prediction("Mary Jones", 0.99, "ok")]
+
+
+def test_three_rows_one_change_one_review_one_unchanged():
+    plan = plan_batch(ROWS, PREDICTIONS, target(), NOW, sample_room=20)
+    assert plan.updates == [(1, "SMITH, John", None, "John Smith")]
+    assert [(a["key"], a["old_value"], a["new_value"], a["model_version"]) for a in plan.audit] == [
+        ("1", None, "John Smith", 3)]
+    assert [(r["key"], r["suggestion"], r["reason"]) for r in plan.review] == [("2", "Ann Lee", REVIEW_LOW)]
+    assert [(m["key"], m["outcome"]) for m in plan.markers] == [("1", CHANGED), ("2", REVIEW_LOW), ("3", UNCHANGED)]
+    # a marker holds the hash of what its run left in the input column
+    assert [m["value_hash"] for m in plan.markers] == [value_hash(r[1]) for r in ROWS]
+    assert (plan.unchanged, plan.reviewed) == (1, 1) and [s["key"] for s in plan.sample] == [1]
+
+
+def test_in_place_the_old_value_is_the_input_and_the_marker_holds_the_new_one():
+    plan = plan_batch(ROWS[:1], PREDICTIONS[:1], target(in_place=True, column="name"), NOW, sample_room=0)
+    assert plan.updates == [(1, "SMITH, John", "SMITH, John", "John Smith")]
+    assert plan.markers[0]["value_hash"] == value_hash("John Smith") and plan.sample == []
+
+
+def test_a_suggestion_longer_than_the_output_column_goes_to_review():
+    plan = plan_batch(ROWS[:1], PREDICTIONS[:1], target(max_chars=5), NOW, sample_room=20)
+    assert plan.updates == [] and [r["reason"] for r in plan.review] == [REVIEW_WIDE]
+
+
+def test_rows_done_by_this_model_empty_or_not_text_are_not_predicted():
+    rows = [(1, "SMITH, John", None), (2, "  ", None), (3, NOT_TEXT, None), (4, "ann lee", "Ann Lee"),
+            (5, "bob", None)]
+    done = {key_text(1): (value_hash("SMITH, John"), UNCHANGED),  # the same value: done
+            key_text(4): (value_hash("ann lee"), CHANGED),  # done, and its output is still there
+            key_text(5): (value_hash("BOB"), CHANGED)}  # the value changed since: again
+    selection = select_rows(rows, done, in_place=False)
+    assert [r[0] for r in selection.todo] == [5]
+    assert (selection.already_done, selection.skipped, selection.not_text) == (2, 2, [key_text(3)])
+    emptied = select_rows([(4, "ann lee", None)], done, in_place=False)  # output column reset since
+    assert [r[0] for r in emptied.todo] == [4]
+
+
+def test_a_key_on_two_rows_is_named():
+    assert repeated_keys(["1", "2", "1", "3", "3"]) == ["1", "3"] and repeated_keys(["1", "2"]) == []
