@@ -42,7 +42,8 @@ from benchmarks.model_cost import gemm_peak, model_work  # noqa: E402
 from benchmarks.tasks import benchmark_model, names  # noqa: E402
 from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, create_engine, reflect_table  # noqa: E402
 from strseq_tasks.jobs import partitions as part  # noqa: E402
-from strseq_tasks.jobs.clean import ModelIdentity, clean_table, cleaning_run  # noqa: E402
+from strseq_tasks.jobs.clean import clean_table, cleaning_run  # noqa: E402
+from strseq_tasks.jobs.clean_report import ModelIdentity
 from strseq_tasks.serve.runtime import Normalizer, Prediction  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

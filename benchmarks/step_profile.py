@@ -84,7 +84,7 @@ def main() -> None:
         raise SystemExit(f"only {len(texts)} test names have {args.length} characters; choose another --length")
     with tempfile.TemporaryDirectory(prefix="strseq-step-profile-") as tmp:
         if args.model:
-            from strseq_tasks.serve.registry import resolve_model
+            from strseq_tasks.serve.loading import resolve_model
 
             folder = Path(resolve_model(args.model)[0])
         else:

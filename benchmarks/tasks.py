@@ -30,7 +30,7 @@ def benchmark_model(model: str | None, train: list[Pair], folder: Path, label: s
     given, else one trained with the defaults on ``train`` into ``folder`` (``label`` says what,
     e.g. "a names model on 200 pairs")."""
     if model:
-        from strseq_tasks.serve.registry import resolve_model
+        from strseq_tasks.serve.loading import resolve_model
 
         return Path(resolve_model(model)[0])
     from strseq_tasks.learn.build import train_bundle

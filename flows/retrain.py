@@ -21,7 +21,8 @@ from strseq_tasks.data.urls import mask_url
 from strseq_tasks.data.validation import PairsValidationError, validate_pairs
 from strseq_tasks.jobs import retrain as rt
 from strseq_tasks.jobs.retrain import RetrainParams
-from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
+from strseq_tasks.serve.refs import CANDIDATE, PRODUCTION
+from strseq_tasks.serve.registry import Registry
 from strseq_tasks.tasks import report_validation, worth_retrying
 
 
@@ -57,7 +58,7 @@ def adapt_lm(params: RetrainParams, workdir: Path) -> str:
 def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info: dict) -> Path:
     from strseq_tasks.learn.build import ExportFailed, train_bundle
     from strseq_tasks.learn.training import TrainConfig
-    from strseq_tasks.serve.registry import cache_root
+    from strseq_tasks.serve.refs import cache_root
 
     logger = get_run_logger()
     cfg = TrainConfig(seed=params.seed, max_epochs=params.max_epochs, max_minutes=params.max_minutes,

@@ -41,10 +41,12 @@ def clean(
     """Normalize TABLE.COLUMN with MODEL (runs the Prefect flow `strseq-clean`): confident changes
     are applied and audited in the same transaction, the rest go to review; re-runs skip rows this
     model version already handled; `strseq revert --run-id` undoes a run."""
+    # long: one typer option a line (19 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 
-    from strseq_tasks.jobs.clean import CleanParams, preflight, watch_progress
+    from strseq_tasks.jobs.clean import watch_progress
+    from strseq_tasks.jobs.clean_params import CleanParams, preflight
 
     try:
         params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
@@ -99,7 +101,7 @@ def revert(
 
     from strseq_tasks.data.db import DatabaseJobError, create_engine
     from strseq_tasks.data.urls import UrlReferenceError
-    from strseq_tasks.jobs.clean import revert_run
+    from strseq_tasks.jobs.revert import revert_run
 
     try:
         engine = create_engine(db)

@@ -65,7 +65,8 @@ def demo(
         fail(f"the demo needs the train, flows and demo extras ({exc}): pip install 'strseq[train,flows,demo]'",
               code=1)
     guard_temporary_server()
-    from strseq_tasks.jobs.clean import CleanParams, watch_progress
+    from strseq_tasks.jobs.clean import watch_progress
+    from strseq_tasks.jobs.clean_params import CleanParams
 
     started = time.monotonic()
     folder = folder.resolve()

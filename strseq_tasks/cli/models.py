@@ -17,7 +17,8 @@ from strseq_tasks.cli.common import (
     print_metrics,
 )
 from strseq_tasks.data.urls import mask_secrets, mask_url
-from strseq_tasks.serve.registry import PRODUCTION, Registry, RegistryError
+from strseq_tasks.serve.refs import PRODUCTION, RegistryError
+from strseq_tasks.serve.registry import Registry
 
 models_app = typer.Typer(no_args_is_help=True, help="List, inspect, promote and roll back registry models.")
 

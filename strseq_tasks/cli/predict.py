@@ -32,14 +32,14 @@ from strseq_tasks.data.files import (
     write_text,
 )
 from strseq_tasks.serve.bundle import BundleError
-from strseq_tasks.serve.registry import RegistryError
+from strseq_tasks.serve.refs import RegistryError
 
 OUTPUT_COLUMNS = ("prediction", "confidence", "status")
 
 
 def resolve_model(model: str) -> Path:
     """A model folder, or REGISTRY/NAME@ALIAS|VERSION|latest fetched (and verified) from a registry."""
-    from strseq_tasks.serve.registry import resolve_model as resolve
+    from strseq_tasks.serve.loading import resolve_model as resolve
 
     try:
         path, _, version = resolve(model)

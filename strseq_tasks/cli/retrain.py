@@ -54,6 +54,7 @@ def retrain(
 ) -> None:
     """Validate PAIRS, fine-tune, compare with production on held-out pairs, publish NAME to the
     registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`)."""
+    # long: one typer option a line (28 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 

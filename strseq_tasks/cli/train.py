@@ -63,6 +63,7 @@ def train(
     With --known-values (a dictionary, a catalogue, the clean values of the column), outputs
     prefer those values: the way to correct misspellings of values the pairs never showed.
     """
+    # long: one typer option a line (21 of them); the body reads, trains and reports
     setup_logging(quiet)
     lm_folder = None if pretrained in (None, "default") else pretrained  # "default": the LM shipped with strseq
     check_output_option("--out", out, [("--pairs", pairs), *known_inputs(known_values), ("--pretrained", lm_folder)],
@@ -208,6 +209,7 @@ def pretrain(
 
     The LM folder can then be fine-tuned into a normalizer: `strseq train --pretrained OUT`.
     """
+    # long: one typer option a line (15 of them); the body reads, pretrains and reports
     from strseq_tasks.data.files import read_corpus
 
     setup_logging(quiet)

@@ -48,6 +48,8 @@ def transduce(
     for a snapped text is the model's alone; its distance (0 for a text that is a known value)
     is a second confidence signal (see ``calibration``).
     """
+    # long: the three roads a text takes (snapped to a known value, decoded, kept by the identity margin) fill the
+    # same per-text arrays; split, each part would carry all of them
     texts = [normalize_text(t) for t in texts]
     outputs = [""] * len(texts)
     logprob = np.zeros(len(texts), dtype=np.float64)

@@ -17,14 +17,11 @@ always bound parameters. Keys must be a single integer or text column (a primary
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import threading
 import warnings
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +181,7 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
                   create_output: bool = False, schema: str | None = None, dry_run: bool = False) -> UserTable:
     """Check the names against the schema (clear errors), and add the output column if asked
     (a dry run never adds it: it reads the missing column as empty)."""
+    # long: one check of the reflected table after another, each with its own message, in the order a user fixes them
     def load() -> sa.Table:
         try:
             with _quiet_reflection():
@@ -314,214 +312,26 @@ def unaddressable_keys(engine: sa.Engine, table: sa.Table, key: sa.Column) -> in
         return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(bad)).scalar_one())
 
 
-class _NotText:
-    """A value SQLite keeps in a text column that is not text: a BLOB, or bytes that are not UTF-8
-    (SQLite stores whatever it is given). The job leaves such a row alone and says so."""
-
-    def __repr__(self) -> str:
-        return "NOT_TEXT"
 
 
-NOT_TEXT = _NotText()
 
 
-def _sqlite_text(column: sa.ColumnElement) -> list[sa.ColumnElement]:
-    # the bytes and their storage class: the sqlite3 module raises on text that is not UTF-8
-    # ("Could not decode to UTF-8"), failing the whole batch, run after run
-    return [sa.func.typeof(column), sa.cast(column, sa.LargeBinary)]
 
 
-def _decoded(kind: str, raw: bytes | None) -> str | None | _NotText:
-    if kind == "null":
-        return None
-    if kind != "text":
-        return NOT_TEXT
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return NOT_TEXT
 
 
-def read_batches(engine: sa.Engine, user: UserTable, batch_size: int, after: object = None,
-                 upto: object = None) -> Iterator[list[tuple]]:
-    """Rows (key, value, target value) in key order, ``batch_size`` at a time: keyset pagination,
-    one short read transaction per batch (never the whole table in memory). On SQLite a value that
-    is not text comes back as ``NOT_TEXT``; a key that is not UTF-8 stops the job with a clear error."""
-    target = sa.null().label(user.target.name) if user.target_missing else user.target
-    values = [user.column] + ([] if user.in_place else [target])
-    sqlite = engine.dialect.name == "sqlite"
-    text_key = sqlite and isinstance(user.key.type, TEXT_TYPES)
-    columns = [*(_sqlite_text(user.key) if text_key else [user.key]),
-               *(part for v in values for part in (_sqlite_text(v) if sqlite else [v]))]
-    last = after
-    while True:
-        query = sa.select(*columns).order_by(user.key).limit(batch_size)
-        if last is not None:
-            query = query.where(user.key > last)
-        if upto is not None:
-            query = query.where(user.key <= upto)
-        with engine.connect() as conn:
-            rows = conn.execute(query).fetchall()
-        if not rows:
-            return
-        if sqlite:
-            rows = [_decode_row(r, text_key, last, user) for r in rows]
-        yield rows
-        last = rows[-1][0]
 
 
-def _decode_row(row: sa.Row, text_key: bool, after: object, user: UserTable) -> tuple:
-    parts = list(row)
-    key = parts.pop(0)
-    if text_key:
-        key = _decoded(key, parts.pop(0))
-        if key is NOT_TEXT:
-            raise DatabaseJobError(f"a key of {user.table.name}.{user.key.name} after {after!r} is not UTF-8 text: "
-                                   "strseq cannot name that row; correct or delete its key (nothing of this batch "
-                                   "was written)")
-    return (key, *(_decoded(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)))
 
 
-def count_rows(engine: sa.Engine, user: UserTable, after: object = None, upto: object = None) -> int:
-    """Rows with ``after < key <= upto`` (None: unbounded): an indexed count, for progress bars."""
-    query = sa.select(sa.func.count()).select_from(user.table)
-    if after is not None:
-        query = query.where(user.key > after)
-    if upto is not None:
-        query = query.where(user.key <= upto)
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
 
 
 # --- locks: one run per table and column at a time -----------------------------------------------
 
 
-def lock_name(url: sa.URL, table: str, column: str, schema: str | None = None) -> str:
-    """One name per database, schema, table and column, however the URL spells the database (a
-    SQLite file by its resolved path: relative, absolute and linked spellings are one lock)."""
-    path = sqlite_path(url) if url.get_backend_name() == "sqlite" else None
-    database = str(path) if path is not None else url.database
-    return json.dumps(["strseq", database, schema, table, column], ensure_ascii=False)
 
 
-LOCK_CHECK_S = 5.0  # how often a run checks the session that holds its PostgreSQL lock
 
 
-class _PgLock:
-    """A session advisory lock on a connection kept for the run, and a thread that checks that
-    connection every ``LOCK_CHECK_S``. If the server ended the session (restart, failover,
-    ``pg_terminate_backend``), the lock went with it: the thread takes it again on a new
-    connection at once, so no second run can start on the column meanwhile. If another run was
-    quicker, that run marked this one interrupted, and this run's next batch stops (RunNotActive)."""
-
-    def __init__(self, engine: sa.Engine, name: str, what: str):
-        self.engine, self.key, self.what = engine, zlib.crc32(name.encode()) - 2**31, what
-        self.conn: sa.Connection | None = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._keep, name=f"strseq-lock {what}", daemon=True)
-
-    def _take(self) -> bool:
-        # autocommit: the lock belongs to the session, and the checks leave no transaction open
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
-        except BaseException:
-            conn.close()
-            raise
-        if not taken:
-            conn.close()
-            return False
-        self.conn = conn
-        return True
-
-    def acquire(self) -> None:
-        if not self._take():
-            raise LockedError(f"another strseq run is cleaning {self.what} (advisory lock held)")
-        self.thread.start()
-
-    def _say_lost(self, exc: sa.exc.DBAPIError) -> None:
-        log.warning("the connection holding the lock on %s was lost during the run (the server released "
-                    "the lock then): %s", self.what, str(exc.orig).strip().splitlines()[0])
-
-    def _alive(self) -> bool:
-        try:
-            self.conn.execute(sa.text("SELECT 1")).scalar()
-            return True
-        except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            self._say_lost(exc)
-            self.conn.close()
-            self.conn = None
-            return False
-
-    def _keep(self) -> None:
-        lost = False
-        while not self.stop.wait(LOCK_CHECK_S):
-            try:
-                if self.conn is not None and self._alive():
-                    continue
-                if self._take():
-                    log.warning("took the lock on %s again on a new connection", self.what)
-                    lost = False
-                elif not lost:
-                    lost = True
-                    log.error("another strseq run took the lock on %s after this run lost it: this run stops at "
-                              "its next batch (the other marked it interrupted; what this run applied is kept)",
-                              self.what)
-            except sa.exc.SQLAlchemyError as exc:  # the server is still away: try again at the next check
-                log.warning("could not take the lock on %s again yet: %s", self.what,
-                            str(exc).strip().splitlines()[0])
-            except Exception:  # never let the keeper die silently
-                log.exception("checking the lock on %s failed", self.what)
-
-    def release(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        if self.conn is None:
-            return
-        try:
-            self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-        except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # the session ended (the server released the lock then); the run's writes did not depend on it
-            self._say_lost(exc)
-        finally:
-            self.conn.close()
 
 
-@contextlib.contextmanager
-def job_lock(engine: sa.Engine, table: str, column: str, schema: str | None = None) -> Iterator[None]:
-    """Held for the whole run; released by the database or the OS if the process dies.
-
-    PostgreSQL: a session advisory lock on a connection kept open for the run, checked and taken
-    again if the server ends that session (``_PgLock``). SQLite: an exclusive ``flock`` on a file
-    beside the database file (its resolved path, so every spelling of the URL meets the same lock).
-    """
-    name = lock_name(engine.url, table, column, schema)
-    if engine.dialect.name == "postgresql":
-        lock = _PgLock(engine, name, f"{table}.{column}")
-        lock.acquire()
-        try:
-            yield
-        finally:
-            lock.release()
-        return
-    if engine.dialect.name == "sqlite":
-        database = sqlite_path(engine.url)
-        if database is None:
-            yield  # a private in-memory database: nobody else can run on it
-            return
-        path = Path(f"{database}.strseq-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LockedError(f"another strseq run is cleaning {table}.{column} (lock file {path})") from None
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
-        return
-    raise DatabaseJobError(f"cleaning jobs support SQLite and PostgreSQL, not {engine.dialect.name}")

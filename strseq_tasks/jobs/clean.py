@@ -19,30 +19,13 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from strseq_tasks.data.db import (
-    AUDIT,
-    PROCESSED,
-    REVIEW,
-    RUNS,
-    DatabaseJobError,
-    UserTable,
-    count_rows,
-    create_engine,
-    job_lock,
-    job_tables,
-    key_text,
-    key_value,
-    missing_output_column,
-    read_batches,
-    reflect_table,
-)
-from strseq_tasks.data.urls import MaskedUrl, mask_secrets
+from strseq_tasks.data.batches import count_rows, read_batches
+from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, UserTable, job_tables, key_text
+from strseq_tasks.data.locks import job_lock
+from strseq_tasks.data.urls import mask_secrets
 from strseq_tasks.jobs.clean_plan import (
     BatchPlan,
     Target,
@@ -50,101 +33,9 @@ from strseq_tasks.jobs.clean_plan import (
     repeated_keys,
     select_rows,
 )
+from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport
 
 log = logging.getLogger("strseq.clean")
-
-
-class CleanParams(BaseModel):
-    """One cleaning job (the ``strseq-clean`` flow's parameters); safe defaults: an output
-    column, a 0.9 confidence gate, nothing written in place unless asked."""
-
-    model_config = ConfigDict(extra="forbid")
-    db: MaskedUrl = Field(description="SQLAlchemy URL of the database (sqlite:///..., postgresql+psycopg://...); "
-                          "its JSON form (Prefect's flow-run parameters) hides the password")
-    table: str
-    key: str = Field(description="integer or text column that identifies a row (primary key or unique)")
-    column: str = Field(description="text column to normalize")
-    model: MaskedUrl = Field(description="model folder, or REGISTRY/NAME@production")
-    output_column: str | None = Field(None, description="write here (default: COLUMN_clean) unless in_place")
-    in_place: bool = Field(False, description="overwrite COLUMN itself (every old value is in the audit table)")
-    create_output_column: bool = False
-    threshold: float = Field(0.9, ge=0, le=1, description="apply predictions at least this confident")
-    batch_size: int = Field(1000, ge=1, le=100_000)
-    dry_run: bool = False
-    db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
-    threads: int | None = Field(None, ge=1, description="onnxruntime threads per partition (default 1: "
-                                "use partitions for more cores)")
-    precision: Literal["auto", "fp32", "int8"] = Field("auto", description="graphs to run: auto (the model's "
-                                                       "int8 graphs when it has them, else fp32), fp32 or int8")
-    partitions: int = Field(1, ge=1, le=1024, description="split the key range into this many partitions run "
-                            "side by side (Prefect's thread pool, or Dask with dask_address)")
-    dask_address: str | None = Field(None, description="run the partitions on the Dask cluster at this "
-                                     "scheduler address (tcp://host:8786), or 'local' for a temporary cluster "
-                                     "of one worker process per partition on this machine")
-    min_non_null: float = Field(0.5, ge=0, le=1, description="validation: at least this share of values not NULL")
-    min_within_length: float = Field(0.99, ge=0, le=1, description="validation: at least this share of values "
-                                     "within the model's length limit (longer ones go to review)")
-
-    @model_validator(mode="after")
-    def _mode(self) -> CleanParams:
-        if self.in_place and self.output_column:
-            raise ValueError("give an output column or in_place, not both")
-        return self
-
-    def target_column(self) -> str | None:
-        """The output column's name, or None when cleaning in place."""
-        return None if self.in_place else (self.output_column or f"{self.column}_clean")
-
-
-def preflight(params: CleanParams) -> None:
-    """What can be checked before a run starts, writing nothing (the CLI calls it before Prefect
-    starts, so a mistake is one clear line and no failed flow run): the model resolves (registry,
-    name, alias or version), the database answers, and the table, its key and the columns can be
-    cleaned as asked."""
-    from strseq_tasks.serve.bundle import read_manifest
-    from strseq_tasks.serve.registry import resolve_model
-
-    read_manifest(resolve_model(params.model)[0])  # a folder that is not a model, or damaged
-    engine = create_engine(params.db)
-    try:
-        user = reflect_table(engine, params.table, params.key, params.column, params.target_column(),
-                             params.create_output_column, params.db_schema, dry_run=True)
-    finally:
-        engine.dispose()
-    if user.target_missing and not params.create_output_column and not params.dry_run:
-        raise missing_output_column(params.table, params.target_column())
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    name: str
-    version: int | None
-    sha: str  # the bundle's manifest_sha256: "the same model" for idempotency
-
-
-@dataclass
-class RunReport:
-    run_id: str
-    dry_run: bool
-    rows_read: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    review: int = 0
-    skipped: int = 0  # NULL or empty values
-    already_done: int = 0  # handled by this model version in an earlier run
-    conflicts: int = 0  # changed by someone else between read and write: left alone
-    sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
-    workers: list[str] = field(default_factory=list)  # host:pid of each process that cleaned a partition
-
-    def counts(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if isinstance(v, int) and not isinstance(v, bool)}
-
-    def add(self, other: RunReport, sample_size: int = 20) -> None:
-        """Count in a range of the same run (a partition)."""
-        for key, value in other.counts().items():
-            setattr(self, key, getattr(self, key) + value)
-        self.sample.extend(other.sample[:max(0, sample_size - len(self.sample))])
-        self.workers.extend(w for w in other.workers if w not in self.workers)
 
 
 class RepeatCache:
@@ -469,96 +360,3 @@ def _apply(engine, user: UserTable, model: ModelIdentity, t, plan: BatchPlan, re
                                "this batch was not applied")
 
 
-def _md(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", "\\n")
-
-
-def clean_report_markdown(params: CleanParams, model: ModelIdentity, report: RunReport) -> str:
-    """What a person reads after a run (a Prefect artifact)."""
-    where = f"{params.table}.{params.column}" + ("" if params.in_place else f" -> {params.target_column()}")
-    title = "Dry run (nothing written)" if report.dry_run else f"Run `{report.run_id}`"
-    version = f" version {model.version}" if model.version is not None else ""
-    lines = [f"## {title}: {where}", "", f"Model {model.name}{version}; confidence threshold {params.threshold}.",
-             "", "| rows | count |", "|---|---:|"]
-    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in report.counts().items()]
-    if report.sample:
-        lines += ["", "### Sample of changes" + (" that would be made" if report.dry_run else ""), "",
-                  "| key | before | after | confidence | diff |", "|---|---|---|---:|---|"]
-        lines += [f"| {_md(s['key'])} | {_md(s['before'])} | {_md(s['after'])} | {s['confidence']} | "
-                  f"`{_md(s['diff'])}` |" for s in report.sample]
-    if report.review:
-        lines += ["", f"{report.review} row(s) wait in `strseq_review` (`strseq review --db ...`)."]
-    if not report.dry_run and report.changed:
-        lines += ["", f"Undo with `strseq revert --db ... --run-id {report.run_id}`."]
-    return "\n".join(lines)
-
-
-class RevertConflict(DatabaseJobError):
-    """Values changed again since the run: reverting would overwrite someone's edit."""
-
-
-def revert_run(engine: sa.Engine, run_id: str, schema: str | None = None) -> int:
-    """Restore the old values of every change of ``run_id``, in one transaction; returns the count.
-
-    Refuses (and changes nothing) if any of those values was changed again since the run.
-    """
-    meta, t = job_tables(schema)
-    if not sa.inspect(engine).has_table(RUNS, schema=schema):
-        raise DatabaseJobError("no strseq runs in this database")
-    with engine.connect() as conn:
-        run = conn.execute(sa.select(t[RUNS]).where(t[RUNS].c.run_id == run_id)).mappings().first()
-    if run is None:
-        raise DatabaseJobError(f"no run {run_id!r} in this database")
-    if run["status"] == "reverted":
-        raise DatabaseJobError(f"run {run_id} was already reverted")
-    user_table, key_col, target = _run_table(engine, run, schema)
-    with job_lock(engine, run["table_name"], run["target_column"], schema), engine.begin() as conn:
-        audit = conn.execute(sa.select(t[AUDIT]).where(t[AUDIT].c.run_id == run_id,
-                                                       t[AUDIT].c.reverted_at.is_(None))).mappings().all()
-        conflicts = []
-        for row in audit:  # each restore must touch exactly its row, still holding what the run wrote
-            key = key_value(row["key"])
-            restored = conn.execute(sa.update(user_table).where(key_col == key, target == row["new_value"])
-                                    .values({target.name: row["old_value"]}))
-            if restored.rowcount != 1:
-                conflicts.append((key, row["new_value"], restored.rowcount))
-        if conflicts:  # raising rolls every restore back
-            listed = "; ".join(f"key {k}: run wrote {n!r}, now {_current(conn, user_table, key_col, target, k, c)}"
-                               for k, n, c in conflicts[:10])
-            raise RevertConflict(f"{len(conflicts)} value(s) of run {run_id} changed since; nothing was reverted "
-                                 f"({listed}{' ...' if len(conflicts) > 10 else ''})")
-        now = _now()
-        conn.execute(t[AUDIT].update().where(t[AUDIT].c.run_id == run_id, t[AUDIT].c.reverted_at.is_(None))
-                     .values(reverted_at=now))
-        conn.execute(t[PROCESSED].delete().where(t[PROCESSED].c.run_id == run_id))
-        conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == run_id).values(status="reverted"))
-    log.info("reverted run %s: %d value(s) restored", run_id, len(audit))
-    return len(audit)
-
-
-def _run_table(engine: sa.Engine, run: dict, schema: str | None) -> tuple[sa.Table, sa.Column, sa.Column]:
-    """The table and columns a run wrote, as they are now (clear errors if they are gone)."""
-    name = run["table_name"]
-    try:
-        table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=engine)
-    except sa.exc.NoSuchTableError:
-        raise DatabaseJobError(f"table {name!r} no longer exists, so run {run['run_id']} cannot be reverted "
-                               "(its old values stay in strseq_audit)") from None
-    for role, column in (("key", run["key_column"]), ("output", run["target_column"])):
-        if column not in table.c:
-            raise DatabaseJobError(f"table {name!r} has no {role} column {column!r} any more (dropped since the "
-                                   f"run?), so run {run['run_id']} cannot be reverted; its old values stay in "
-                                   "strseq_audit")
-    return table, table.c[run["key_column"]], table.c[run["target_column"]]
-
-
-def _current(conn: sa.Connection, table: sa.Table, key_col: sa.Column, target: sa.Column, key: object,
-             matched: int) -> str:
-    """What a conflicting row holds now, for the message."""
-    if matched > 1:
-        return f"{matched} rows have this key"
-    try:
-        values = conn.execute(sa.select(target).where(key_col == key)).scalars().all()
-    except sa.exc.DBAPIError:  # SQLite: bytes that are not UTF-8
-        return "a value that is not text"
-    return repr(values[0]) if len(values) == 1 else "the row is gone" if not values else f"{len(values)} rows"

@@ -1,6 +1,6 @@
 """What a cleaning batch will do, decided without a database: the pure half of ``jobs.clean``.
 
-A batch is read (``data.db.read_batches``), its rows are sorted (``select_rows``: not text, done
+A batch is read (``data.batches.read_batches``), its rows are sorted (``select_rows``: not text, done
 by this model version before, empty, or to predict), predicted, and planned (``plan_batch``): the
 updates, their audit rows, the review rows and the processed markers. ``jobs.clean`` then applies
 the plan in one transaction. They take plain values and return plain values, so the decision
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from strseq_tasks.core.metrics import char_diff
 from strseq_tasks.core.vocab import normalize_text
-from strseq_tasks.data.db import NOT_TEXT, key_text, value_hash
+from strseq_tasks.data.batches import NOT_TEXT
+from strseq_tasks.data.db import key_text, value_hash
 
 CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
 REVIEW_WIDE = "longer_than_column"  # a suggestion the output column (VARCHAR(n)) cannot hold

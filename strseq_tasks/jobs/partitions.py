@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from strseq_tasks.data.db import UserTable, count_rows
-from strseq_tasks.jobs.clean import ModelIdentity, RunReport, clean_range
+from strseq_tasks.data.batches import count_rows
+from strseq_tasks.data.db import UserTable
+from strseq_tasks.jobs.clean import clean_range
+from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport
 
 KeyRange = tuple[object, object]
 

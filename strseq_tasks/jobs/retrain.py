@@ -28,7 +28,7 @@ from strseq_tasks.data.sources import Source
 from strseq_tasks.data.urls import MaskedUrl
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.bundle import fingerprint_pairs
-from strseq_tasks.serve.registry import check_name
+from strseq_tasks.serve.refs import check_name
 
 log = logging.getLogger(__name__)
 WORK_PREFIX = "strseq-retrain-"

@@ -238,6 +238,8 @@ def train_bundle(
     ``known`` values (``known.KnownValues``) are stored in the bundle and used whenever it
     predicts; validation metrics, identity margin and calibration are measured with them.
     """
+    # long: the job's steps in their order (vocabulary, model, fit, metrics, int8, export and parity check, bundle),
+    # each a call, sharing the run's record
     out_dir = Path(out_dir)
     if len(pairs) < 4:
         raise TrainingDataError(f"need at least 4 pairs to train (and hold some out), got {len(pairs)}")

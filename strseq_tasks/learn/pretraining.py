@@ -115,6 +115,8 @@ def fit_lm(lm: CharLM, vocab: CharVocab, texts: Sequence[str], cfg: PretrainConf
 
 
 def _fit_lm(lm, vocab, texts, cfg, on_eval) -> PretrainResult:
+    # long: the training loop: steps, held-out evaluation, keeping the best state and the time budget share the loop's
+    # state
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     train, heldout = split_corpus(texts, cfg)

@@ -242,6 +242,8 @@ def fit(
 
 
 def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
+    # long: the training loop: epochs, validation, keeping the best state, early stopping and the time budget share
+    # the loop's state
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     train, val = split_pairs(pairs, cfg.val_fraction, cfg.min_val, cfg.seed)

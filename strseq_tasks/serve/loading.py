@@ -22,7 +22,8 @@ from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.serve.bundle import MANIFEST
-from strseq_tasks.serve.registry import pin_model, resolve_model
+from strseq_tasks.serve.refs import ModelRef, parse_model_ref
+from strseq_tasks.serve.registry import Registry
 from strseq_tasks.serve.runtime import Normalizer
 
 CACHE_SIZE = 8  # loaded models kept per process (each holds its onnxruntime sessions)
@@ -78,3 +79,23 @@ def _manifest_sha(folder: Path) -> str:
         return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("manifest_sha256", ""))
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def pin_model(model: str, version: int | None) -> str:
+    """``model`` with its alias replaced by the version it resolved to (a folder stays as it is):
+    what a job's other processes load, so the whole job uses one version even if the alias moves."""
+    ref = None if version is None else parse_model_ref(str(model))
+    return str(model) if ref is None else str(ModelRef(ref.registry, ref.name, str(version)))
+
+
+def resolve_model(model: str | Path) -> tuple[Path, str, int | None]:
+    """A model folder, or REGISTRY/NAME@SELECTOR fetched (verified) from a registry.
+
+    Returns the local folder, the model's name and its registry version (None for a folder).
+    """
+    folder = Path(model)
+    ref = None if folder.is_dir() else parse_model_ref(str(model))
+    if ref is None:
+        return folder, folder.name, None
+    path, version = Registry(ref.registry).load(ref)
+    return path, ref.name, version

@@ -6,16 +6,8 @@ Layout (readable with ``ls``)::
     REGISTRY/NAME/versions/1/publication.json   who published it, when, and the run's report
     REGISTRY/NAME/aliases/production.json        {"version": 3, "history": [1, 2], ...}
 
-Versions are immutable and numbered 1, 2, ... A version exists once its ``manifest.json`` exists.
-
-- On a local folder, a version is assembled in ``NAME/.staging/`` and renamed into place: the
-  rename is the commit, so an interrupted publish leaves no version at all. Two publishers
-  racing for the same number cannot both win: renaming onto an existing (non-empty) version
-  folder fails, and the loser takes the next number.
-- On other filesystems, the number is claimed by creating ``versions/N/.claim`` exclusively,
-  files are uploaded, and ``manifest.json`` is written last: that write is the commit. A failed
-  publish removes what it wrote; one killed outright leaves a folder without a manifest, which
-  is not a version and is never listed or loaded.
+Versions are immutable and numbered 1, 2, ...; how one is published atomically, locally and on
+object stores, is ``publish.py``'s.
 
 Aliases (``production``, ``candidate``) are small JSON files replaced atomically (``os.replace``
 locally, a single object write elsewhere). Each keeps the versions it pointed to before, so
@@ -41,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import json
 import logging
@@ -49,17 +40,14 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from strseq_tasks.data.safe_files import fsync_dir, fsync_file, new_folder_mode, pid_alive, write_bytes_atomically
-from strseq_tasks.data.urls import mask_secrets, mask_url
-from strseq_tasks.errors import StrseqError
+from strseq_tasks.data.safe_files import write_bytes_atomically
+from strseq_tasks.data.urls import mask_url
 from strseq_tasks.serve.aliases import (
     MAX_BYTES,
     VERSION_PATTERN,
@@ -70,69 +58,41 @@ from strseq_tasks.serve.aliases import (
     process_lock,
 )
 from strseq_tasks.serve.bundle import MANIFEST, BundleError, read_manifest
+from strseq_tasks.serve.publish import PUBLICATION, Publisher
+from strseq_tasks.serve.refs import (
+    ALIAS_PATTERN,
+    NAME_PATTERN,
+    PRODUCTION,
+    ModelRef,
+    RegistryError,
+    cache_root,
+    check_alias,
+    check_name,
+)
 
 log = logging.getLogger("strseq.registry")
 
-PRODUCTION = "production"
-CANDIDATE = "candidate"
-PUBLICATION = "publication.json"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,49}")
 VERSION = re.compile(VERSION_PATTERN)
 MAX_RECORD_BYTES = 64 << 20  # publication.json and manifest.json are kilobytes
 
 
-def cache_root() -> Path:
-    """strseq's folder on this machine for what it keeps between runs: copies of remote registry
-    versions, trainings whose export failed (``$STRSEQ_CACHE``, default ``~/.cache/strseq``)."""
-    return Path(os.environ.get("STRSEQ_CACHE", Path.home() / ".cache" / "strseq"))
 
 
-class RegistryError(StrseqError):
-    """A registry operation that cannot be done (unknown model, version or alias, bad name)."""
 
 
-@dataclass(frozen=True)
-class ModelRef:
-    """``REGISTRY/NAME@SELECTOR``: SELECTOR is an alias, a version number or ``latest``."""
-
-    registry: str
-    name: str
-    selector: str
-
-    def __str__(self) -> str:
-        return f"{self.registry.rstrip('/')}/{self.name}@{self.selector}"
 
 
-def parse_model_ref(text: str) -> ModelRef | None:
-    """A ``ModelRef`` when ``text`` has the form REGISTRY/NAME@SELECTOR, else None (a folder)."""
-    head, sep, selector = str(text).rpartition("@")
-    if not sep or "/" in selector or not selector:
-        return None
-    registry, slash, name = head.rstrip("/").rpartition("/")
-    if not slash or not NAME_PATTERN.fullmatch(name):
-        return None
-    return ModelRef(registry or "/", name, selector)
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name in (".", ".."):
-        raise RegistryError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
-                            "(not starting with '.', '_' or '-'; at most 100 characters)")
-    return name
 
 
-def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias) or alias == "latest":
-        raise RegistryError(f"invalid alias {alias!r}: lower-case letters, digits, '_' and '-' ('latest' is reserved)")
-    return alias
 
 
-class Registry:
+class Registry(Publisher):
     def __init__(self, url: str | Path, cache_dir: str | Path | None = None):
         self.url = str(url)
         self.label = mask_url(self.url)  # what messages show
@@ -287,107 +247,7 @@ class Registry:
         version = self.resolve(ref.name, ref.selector)
         return self.fetch(ref.name, version), version
 
-    # --- writing -------------------------------------------------------------------------
-
-    def publish(self, name: str, bundle: Path, publication: dict | None = None,
-                attachments: dict[str, bytes] | None = None, publish_id: str | None = None) -> int:
-        """Copy a verified bundle folder in as the next version; returns its number.
-
-        ``publication`` (JSON) and ``attachments`` (e.g. ``report.md``, a plot) are stored beside
-        the bundle's files; they are not part of the bundle and not covered by its hashes.
-        ``publish_id`` makes a retried publish idempotent: when one of the newest versions was
-        published with the same id (the first attempt committed, then failed or lost its answer),
-        that version is returned instead of a second copy.
-        """
-        check_name(name)
-        manifest = read_manifest(Path(bundle))
-        if publish_id is not None:
-            done = self.published_as(name, publish_id)
-            if done is not None:
-                return done
-        files = [MANIFEST, *manifest["files"]]
-        record = {"published": _now(), "name": name, "source": str(bundle), **(publication or {}),
-                  "publish_id": publish_id}
-        record = mask_secrets(json.loads(json.dumps(record, default=str)))  # no password is ever stored
-        extra = {PUBLICATION: json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8")}
-        for file, data in (attachments or {}).items():
-            if Path(file).name != file or file in files or file in extra or file.startswith("."):
-                raise RegistryError(f"invalid attachment name {file!r}")
-            extra[file] = data
-        if self.local:
-            return self._publish_local(name, Path(bundle), files, extra)
-        return self._publish_remote(name, Path(bundle), files, extra)
-
-    def published_as(self, name: str, publish_id: str, newest: int = 20) -> int | None:
-        """The version (among the ``newest``) that was published with ``publish_id``, if any."""
-        for version in reversed(self.versions(name)[-newest:]):
-            try:
-                record = self.publication(name, version)
-            except RegistryError as exc:  # not this publish's: a publish writes whole files
-                log.warning("%s", exc)
-                continue
-            if record.get("publish_id") == publish_id:
-                return version
-        return None
-
-    def _publish_local(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
-        staging_root = Path(self._path(name, ".staging"))
-        staging_root.mkdir(parents=True, exist_ok=True)
-        Path(self._path(name, "versions")).mkdir(parents=True, exist_ok=True)
-        for left in staging_root.glob("publish-*"):  # what publishers killed mid-copy left
-            pid = left.name.split("-")[1]
-            if left.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
-                shutil.rmtree(left, ignore_errors=True)
-                log.warning("removed %s, left by a publisher that was killed", left)
-        staging = Path(tempfile.mkdtemp(prefix=f"publish-{os.getpid()}-", dir=staging_root))
-        try:
-            for file in files:
-                shutil.copy2(bundle / file, staging / file)
-            for file, data in extra.items():
-                (staging / file).write_bytes(data)
-            for path in staging.iterdir():
-                fsync_file(path)
-            os.chmod(staging, new_folder_mode())  # mkdtemp makes it 0700: other accounts read versions too
-            read_manifest(staging)  # what lands is verified
-            version = max(self._numbered(name), default=0) + 1
-            while True:
-                try:
-                    os.rename(staging, self._path(name, "versions", version))  # the commit
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                        raise
-                    version += 1  # another publisher took this number
-            fsync_dir(Path(self._path(name, "versions")))
-            return version
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-
-    def _publish_remote(self, name: str, bundle: Path, files: list[str], extra: dict[str, bytes]) -> int:
-        version = max(self._numbered(name), default=0) + 1
-        while True:
-            claim = self._path(name, "versions", version, ".claim")
-            try:
-                with self.fs.open(claim, "xb") as f:
-                    f.write(uuid.uuid4().hex.encode())
-                break
-            except FileExistsError:
-                version += 1
-        folder = self._path(name, "versions", version)
-        try:
-            for file in files[1:]:
-                self.fs.pipe_file(f"{folder}/{file}", (bundle / file).read_bytes())
-            for file, data in extra.items():
-                self.fs.pipe_file(f"{folder}/{file}", data)
-            self.fs.pipe_file(f"{folder}/{MANIFEST}", (bundle / MANIFEST).read_bytes())  # the commit
-        except BaseException:
-            try:
-                self.fs.rm(folder, recursive=True)
-            except Exception:  # noqa: BLE001 - best effort; a folder without manifest is no version
-                pass
-            raise
-        return version
+    # --- writing (publish and published_as: publish.Publisher) -----------------------
 
     def check_writable(self) -> None:
         """Refuse, before a run's work, a local registry it could not publish to (a file, a path
@@ -468,21 +328,5 @@ class Registry:
         write_bytes_atomically(path, data)
 
 
-def pin_model(model: str, version: int | None) -> str:
-    """``model`` with its alias replaced by the version it resolved to (a folder stays as it is):
-    what a job's other processes load, so the whole job uses one version even if the alias moves."""
-    ref = None if version is None else parse_model_ref(str(model))
-    return str(model) if ref is None else str(ModelRef(ref.registry, ref.name, str(version)))
 
 
-def resolve_model(model: str | Path) -> tuple[Path, str, int | None]:
-    """A model folder, or REGISTRY/NAME@SELECTOR fetched (verified) from a registry.
-
-    Returns the local folder, the model's name and its registry version (None for a folder).
-    """
-    folder = Path(model)
-    ref = None if folder.is_dir() else parse_model_ref(str(model))
-    if ref is None:
-        return folder, folder.name, None
-    path, version = Registry(ref.registry).load(ref)
-    return path, ref.name, version

@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 from prefect.artifacts import Artifact
-from strseq_tasks.flows.clean import clean
 
 from strseq_tasks.data.db import AUDIT
-from strseq_tasks.jobs.clean import CleanParams
+from strseq_tasks.flows.clean import clean
+from strseq_tasks.jobs.clean_params import CleanParams
 
 NAMES = ["JOHN SMITH", "mary jones", None, "", "Ann Lee", "dr. peter pan", "bob o'neil", "  "]
 

@@ -9,11 +9,12 @@ import socket
 
 import pytest
 import sqlalchemy as sa
-from strseq_tasks.flows.clean import clean
 
 from strseq_tasks.data.db import AUDIT, RUNS
-from strseq_tasks.jobs.clean import CleanParams
-from strseq_tasks.serve.registry import PRODUCTION, Registry
+from strseq_tasks.flows.clean import clean
+from strseq_tasks.jobs.clean_params import CleanParams
+from strseq_tasks.serve.refs import PRODUCTION
+from strseq_tasks.serve.registry import Registry
 
 ROWS = 120
 

@@ -9,7 +9,8 @@ import pytest
 from fixtures.data import lowercase_pairs, write_pairs
 from integration.cli_harness import read_csv_raw, run_strseq, write_csv  # tests/ is on sys.path
 
-from strseq_tasks.serve.registry import PRODUCTION, Registry
+from strseq_tasks.serve.refs import PRODUCTION
+from strseq_tasks.serve.registry import Registry
 
 TINY = ["--epochs", "3", "--min-exact-match", "0", "--max-harm", "1"]
 

@@ -41,7 +41,8 @@ def test_normalize_records_task_in_a_users_flow(tiny_bundle):
 def test_a_promotion_reaches_a_long_lived_process_at_its_next_call(tiny_bundle, lower_bundle, tmp_path):
     """One process (a user's flow, `strseq serve`, a Dask worker): normalize with @production,
     promote another version, normalize again: the new version answers, and the output says so."""
-    from strseq_tasks.serve.registry import PRODUCTION, Registry
+    from strseq_tasks.serve.refs import PRODUCTION
+    from strseq_tasks.serve.registry import Registry
 
     registry = Registry(str(tmp_path / "models"))
     first = registry.publish("names", tiny_bundle)

@@ -14,7 +14,8 @@ from prefect.artifacts import Artifact
 from strseq_tasks.data.validation import PairsValidationError
 from strseq_tasks.flows.retrain import retrain
 from strseq_tasks.jobs.retrain import NotExported, RetrainParams, clean_probes, split_heldout
-from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
+from strseq_tasks.serve.refs import CANDIDATE, PRODUCTION
+from strseq_tasks.serve.registry import Registry
 from strseq_tasks.serve.runtime import Normalizer
 
 LENIENT = {"min_exact_match": 0.0, "max_harm": 1.0}
@@ -169,7 +170,7 @@ def test_a_parity_failure_blocks_publication_and_promotion(first_run, registry_c
 
 def test_a_registry_that_cannot_be_written_stops_the_flow_before_it_trains(tmp_path, monkeypatch):
     import strseq_tasks.learn.build as pipeline
-    from strseq_tasks.serve.registry import RegistryError
+    from strseq_tasks.serve.refs import RegistryError
 
     pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
     blocker = tmp_path / "not-a-folder"

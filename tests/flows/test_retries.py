@@ -7,7 +7,7 @@ from prefect import flow, task
 
 from strseq_tasks.data.db import DatabaseUnavailable
 from strseq_tasks.data.files import InputFileError
-from strseq_tasks.serve.registry import RegistryError
+from strseq_tasks.serve.refs import RegistryError
 from strseq_tasks.tasks import worth_retrying
 
 

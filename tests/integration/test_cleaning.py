@@ -7,8 +7,11 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, LockedError, job_lock, reflect_table
-from strseq_tasks.jobs.clean import ModelIdentity, RevertConflict, clean_table, revert_run
+from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, LockedError, reflect_table
+from strseq_tasks.data.locks import job_lock
+from strseq_tasks.jobs.clean import clean_table
+from strseq_tasks.jobs.clean_report import ModelIdentity
+from strseq_tasks.jobs.revert import RevertConflict, revert_run
 from strseq_tasks.serve.runtime import Prediction
 
 MODEL = ModelIdentity("names", 3, "sha-of-version-3")

@@ -13,14 +13,16 @@ import pytest
 import sqlalchemy as sa
 
 from strseq_tasks.data.db import AUDIT, RUNS, reflect_table
-from strseq_tasks.jobs.clean import ModelIdentity, clean_table
+from strseq_tasks.jobs.clean import clean_table
+from strseq_tasks.jobs.clean_report import ModelIdentity
 from strseq_tasks.serve.runtime import Prediction
 
 ROWS = 40
 JOB = textwrap.dedent("""
     import sys, time
     import sqlalchemy as sa
-    from strseq_tasks.jobs.clean import ModelIdentity, clean_table
+    from strseq_tasks.jobs.clean import clean_table
+    from strseq_tasks.jobs.clean_report import ModelIdentity
     from strseq_tasks.data.db import reflect_table
     from strseq_tasks.serve.runtime import Prediction
 

@@ -26,7 +26,8 @@ from fixtures.data import lowercase_pairs, write_pairs
 from integration.cli_harness import ONE_THREAD, hidden_entries, snapshot
 from strseq_tasks.jobs.retrain import WORK_PREFIX, work_folder
 from strseq_tasks.serve.bundle import read_manifest
-from strseq_tasks.serve.registry import CANDIDATE, PRODUCTION, Registry
+from strseq_tasks.serve.refs import CANDIDATE, PRODUCTION
+from strseq_tasks.serve.registry import Registry
 
 # the command, with its file operations and training steps counted; SIGKILL at the chosen one
 JOB = textwrap.dedent("""

@@ -22,7 +22,9 @@ import sqlalchemy as sa
 from campaign import pick  # tests/ is on sys.path
 
 from strseq_tasks.data.db import AUDIT, RUNS, LockedError, job_tables, reflect_table
-from strseq_tasks.jobs.clean import ModelIdentity, clean_table, revert_run
+from strseq_tasks.jobs.clean import clean_table
+from strseq_tasks.jobs.clean_report import ModelIdentity
+from strseq_tasks.jobs.revert import revert_run
 from strseq_tasks.serve.runtime import Prediction
 
 PHASES = ("read", "predict", "write", "commit")
@@ -39,7 +41,8 @@ JOB = textwrap.dedent("""
     import sqlalchemy as sa
     from sqlalchemy import event
     import strseq_tasks.jobs.clean as cleaning
-    from strseq_tasks.jobs.clean import ModelIdentity, clean_table
+    from strseq_tasks.jobs.clean import clean_table
+    from strseq_tasks.jobs.clean_report import ModelIdentity
     from strseq_tasks.data.db import reflect_table
     from strseq_tasks.serve.runtime import Prediction
 

@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from strseq_tasks.data import db
+from strseq_tasks.data import locks
 from strseq_tasks.data.db import AUDIT, RUNS, LockedError, create_engine, reflect_table
 from strseq_tasks.jobs import clean as cleaning
-from strseq_tasks.jobs.clean import BatchLocked, ModelIdentity, clean_table
+from strseq_tasks.jobs.clean import BatchLocked, clean_table
+from strseq_tasks.jobs.clean_report import ModelIdentity
 from strseq_tasks.serve.runtime import Prediction
 
 ROWS = 30
@@ -93,7 +94,7 @@ def test_sessions_terminated_between_batches(pg, ledger, caplog):
 @PG_ONLY
 def test_a_lost_lock_is_taken_again_before_a_second_run_can_start(pg, database_url, ledger, caplog, monkeypatch):
     engine, terminate = pg
-    monkeypatch.setattr(db, "LOCK_CHECK_S", 0.05)
+    monkeypatch.setattr(locks, "LOCK_CHECK_S", 0.05)
     admin = sa.create_engine(database_url)
     app = engine.url.query["application_name"]
     calls, second = {"n": 0}, {}

@@ -23,7 +23,8 @@ import yaml
 from fixtures.data import TINY_SIZES
 
 from strseq_tasks.demo.crm import FIELDS, build_demo_database, db_url, pairs_query
-from strseq_tasks.serve.registry import PRODUCTION, Registry
+from strseq_tasks.serve.refs import PRODUCTION
+from strseq_tasks.serve.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

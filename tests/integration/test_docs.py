@@ -200,7 +200,7 @@ def test_documented_scripts_exist():
 
 
 def test_configuration_reference_lists_every_flow_parameter():
-    from strseq_tasks.jobs.clean import CleanParams
+    from strseq_tasks.jobs.clean_params import CleanParams
     from strseq_tasks.jobs.retrain import Gates, RetrainParams
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")

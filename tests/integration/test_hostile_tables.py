@@ -12,8 +12,11 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.data.db import AUDIT, RUNS, DatabaseJobError, LockedError, create_engine, job_lock, reflect_table
-from strseq_tasks.jobs.clean import KeyNotUnique, ModelIdentity, clean_table, revert_run
+from strseq_tasks.data.db import AUDIT, RUNS, DatabaseJobError, LockedError, create_engine, reflect_table
+from strseq_tasks.data.locks import job_lock
+from strseq_tasks.jobs.clean import KeyNotUnique, clean_table
+from strseq_tasks.jobs.clean_report import ModelIdentity
+from strseq_tasks.jobs.revert import revert_run
 from strseq_tasks.serve.runtime import Prediction
 
 MODEL = ModelIdentity("title", 1, "sha-title")

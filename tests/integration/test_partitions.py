@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from strseq_tasks.data.db import AUDIT, RUNS, create_engine, reflect_table
-from strseq_tasks.jobs.clean import ModelIdentity, RunNotActive, RunReport, clean_range, cleaning_run, watch_progress
+from strseq_tasks.jobs.clean import RunNotActive, clean_range, cleaning_run, watch_progress
+from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport
 from strseq_tasks.jobs.partitions import Partition, describe, plan_partitions, run_partition
 from strseq_tasks.serve.runtime import Prediction
 

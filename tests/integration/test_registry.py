@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from strseq_tasks.serve.bundle import MANIFEST, BundleError
-from strseq_tasks.serve.registry import PRODUCTION, ModelRef, Registry, RegistryError, parse_model_ref
+from strseq_tasks.serve.refs import PRODUCTION, ModelRef, RegistryError, parse_model_ref
+from strseq_tasks.serve.registry import Registry
 from strseq_tasks.serve.runtime import Normalizer
 
 
@@ -114,14 +115,14 @@ def test_a_failure_during_publish_leaves_the_registry_exactly_as_before(registry
 def test_a_retried_publish_with_the_same_id_returns_the_committed_version(registry, tiny_bundle, monkeypatch):
     """The first attempt committed, then failed (say, fsync of the folder): the retry must not
     publish a second copy of the same model."""
-    import strseq_tasks.serve.registry as registry_module
+    import strseq_tasks.serve.publish as publish_module
 
     registry.publish("names", tiny_bundle)
     if registry.local:
         def lost_answer(path):
             raise OSError(5, "Input/output error")
 
-        monkeypatch.setattr(registry_module, "fsync_dir", lost_answer)
+        monkeypatch.setattr(publish_module, "fsync_dir", lost_answer)
         with pytest.raises(OSError, match="Input/output"):
             registry.publish("names", tiny_bundle, publish_id="run-7")
         monkeypatch.undo()
@@ -201,7 +202,7 @@ def test_concurrent_publishers_never_share_a_version_number(tmp_path, tiny_bundl
 
 
 def test_pin_model_replaces_an_alias_by_the_version_it_resolved_to():
-    from strseq_tasks.serve.registry import pin_model
+    from strseq_tasks.serve.loading import pin_model
 
     assert pin_model("s3://bucket/models/names@production", 4) == "s3://bucket/models/names@4"
     assert pin_model("models/names@latest", 7) == "models/names@7"

@@ -13,7 +13,8 @@ import uuid
 import pytest
 
 from integration.cli_harness import ONE_THREAD, run_strseq, write_csv  # tests/ is on sys.path
-from strseq_tasks.serve.registry import PRODUCTION, Registry, RegistryError
+from strseq_tasks.serve.refs import PRODUCTION, RegistryError
+from strseq_tasks.serve.registry import Registry
 
 
 def _registry(root, bundle, versions: int) -> Registry:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from strseq_tasks.serve.registry import PRODUCTION, Registry
+from strseq_tasks.serve.refs import PRODUCTION
+from strseq_tasks.serve.registry import Registry
 
 from .cli_harness import ONE_THREAD
 

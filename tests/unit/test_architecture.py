@@ -131,3 +131,36 @@ def test_the_runtime_side_never_imports_the_training_side():
 ])
 def test_find_cycle_finds_cycles_and_only_cycles(cycle_graph, expected):
     assert find_cycle(cycle_graph) == expected
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60  # its code: the lines from `def` to its end, less its docstring
+
+
+def _function_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    lines = node.end_lineno - node.lineno + 1
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        lines -= first.end_lineno - first.lineno + 1
+    return lines
+
+
+def test_no_module_is_over_400_lines():
+    long = {name: n for name, path in module_files().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by concept): {long}"
+
+
+def test_a_function_over_60_lines_says_why():
+    """A `# long: <why>` comment inside it (one typer option a line, a loop whose parts share
+    its state, ...); otherwise it is split."""
+    unexplained = []
+    for name, path in module_files().items():
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _function_lines(node) > MAX_FUNCTION_LINES:
+                body = lines[node.lineno - 1: node.end_lineno]
+                if not any(line.strip().startswith("# long:") and len(line.strip()) > 20 for line in body):
+                    unexplained.append(f"{name}.{node.name} ({_function_lines(node)} lines)")
+    assert not unexplained, "functions over 60 lines without a '# long:' comment: " + ", ".join(unexplained)

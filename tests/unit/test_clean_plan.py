@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from strseq_tasks.data.db import NOT_TEXT, key_text, value_hash
+from strseq_tasks.data.batches import NOT_TEXT
+from strseq_tasks.data.db import key_text, value_hash
 from strseq_tasks.jobs.clean_plan import (
     CHANGED,
     REVIEW_LOW,

@@ -59,7 +59,7 @@ def test_mask_secrets_walks_records():
 
 
 def test_parameter_records_show_urls_masked_and_keep_them_for_the_job():
-    from strseq_tasks.jobs.clean import CleanParams
+    from strseq_tasks.jobs.clean_params import CleanParams
     from strseq_tasks.jobs.retrain import RetrainParams
 
     url = "postgresql+psycopg://etl:S3cret@db/crm"

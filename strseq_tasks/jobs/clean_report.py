@@ -1,0 +1,64 @@
+"""What a cleaning run reports: the model it used (``ModelIdentity``), its counts and sample
+(``RunReport``), and the run's markdown report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from strseq_tasks.jobs.clean_params import CleanParams
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    name: str
+    version: int | None
+    sha: str  # the bundle's manifest_sha256: "the same model" for idempotency
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    dry_run: bool
+    rows_read: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    review: int = 0
+    skipped: int = 0  # NULL or empty values
+    already_done: int = 0  # handled by this model version in an earlier run
+    conflicts: int = 0  # changed by someone else between read and write: left alone
+    sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
+    workers: list[str] = field(default_factory=list)  # host:pid of each process that cleaned a partition
+
+    def counts(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def add(self, other: RunReport, sample_size: int = 20) -> None:
+        """Count in a range of the same run (a partition)."""
+        for key, value in other.counts().items():
+            setattr(self, key, getattr(self, key) + value)
+        self.sample.extend(other.sample[:max(0, sample_size - len(self.sample))])
+        self.workers.extend(w for w in other.workers if w not in self.workers)
+
+
+def _md(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", "\\n")
+
+
+def clean_report_markdown(params: CleanParams, model: ModelIdentity, report: RunReport) -> str:
+    """What a person reads after a run (a Prefect artifact)."""
+    where = f"{params.table}.{params.column}" + ("" if params.in_place else f" -> {params.target_column()}")
+    title = "Dry run (nothing written)" if report.dry_run else f"Run `{report.run_id}`"
+    version = f" version {model.version}" if model.version is not None else ""
+    lines = [f"## {title}: {where}", "", f"Model {model.name}{version}; confidence threshold {params.threshold}.",
+             "", "| rows | count |", "|---|---:|"]
+    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in report.counts().items()]
+    if report.sample:
+        lines += ["", "### Sample of changes" + (" that would be made" if report.dry_run else ""), "",
+                  "| key | before | after | confidence | diff |", "|---|---|---|---:|---|"]
+        lines += [f"| {_md(s['key'])} | {_md(s['before'])} | {_md(s['after'])} | {s['confidence']} | "
+                  f"`{_md(s['diff'])}` |" for s in report.sample]
+    if report.review:
+        lines += ["", f"{report.review} row(s) wait in `strseq_review` (`strseq review --db ...`)."]
+    if not report.dry_run and report.changed:
+        lines += ["", f"Undo with `strseq revert --db ... --run-id {report.run_id}`."]
+    return "\n".join(lines)
