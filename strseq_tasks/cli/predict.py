@@ -84,6 +84,20 @@ WORKERS_HELP = ("Processes to normalize on: 'auto' (one per core, when there are
                 "values per process) or a number; each loads the model once.")
 
 
+# The options predict and evaluate share, written once.
+ModelOpt = Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")]
+BeamOpt = Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Rows per onnxruntime batch.")]
+ThreadsOpt = Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")]
+WorkersOpt = Annotated[str, typer.Option(help=WORKERS_HELP)]
+PrecisionOpt = Annotated[Precision, typer.Option(help=PRECISION_HELP)]
+KnownValuesOpt = Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")]
+KnownColumnOpt = Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")]
+MaxDistanceOpt = Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")]
+NoKnownValuesOpt = Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q")]
+
+
 def _workers(value: str, texts: list[str]) -> int:
     from strseq_tasks.serve.workers import auto_workers
 
@@ -120,19 +134,19 @@ def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, bat
 
 @app.command()
 def predict(
-    model: Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")],
+    model: ModelOpt,
     input: Annotated[Path, typer.Option("--input", help="CSV or Parquet with an `input` column.")],
     output: Annotated[Path, typer.Option(help="CSV or Parquet to write (input columns + prediction, confidence, status).")],
-    beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's, usually 1 = greedy).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
-    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
-    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
-    known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
-    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
-    max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
-    no_known_values: Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    beam: BeamOpt = None,
+    batch_size: BatchSizeOpt = 64,
+    threads: ThreadsOpt = None,
+    workers: WorkersOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
+    known_values: KnownValuesOpt = None,
+    known_column: KnownColumnOpt = None,
+    max_distance: MaxDistanceOpt = None,
+    no_known_values: NoKnownValuesOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
     setup_logging(quiet)
@@ -162,21 +176,21 @@ def predict(
 
 @app.command()
 def evaluate(
-    model: Annotated[str, typer.Option(help="Model folder written by `strseq train`, or REGISTRY/NAME@production (an alias, a version number or `latest`).")],
+    model: ModelOpt,
     pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (input,target).")],
-    beam: Annotated[int | None, typer.Option(help="Beam width (default: the model's).")] = None,
+    beam: BeamOpt = None,
     threshold: Annotated[float, typer.Option(help="Confidence threshold for accuracy at threshold.")] = 0.9,
     output: Annotated[Path | None, typer.Option(help="Also write per-row predictions here.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per onnxruntime batch.")] = 64,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")] = None,
-    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
-    precision: Annotated[Precision, typer.Option(help=PRECISION_HELP)] = Precision.auto,
-    known_values: Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")] = None,
-    known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")] = None,
-    max_distance: Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")] = None,
-    no_known_values: Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    batch_size: BatchSizeOpt = 64,
+    threads: ThreadsOpt = None,
+    workers: WorkersOpt = "auto",
+    precision: PrecisionOpt = Precision.auto,
+    known_values: KnownValuesOpt = None,
+    known_column: KnownColumnOpt = None,
+    max_distance: MaxDistanceOpt = None,
+    no_known_values: NoKnownValuesOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
     from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
