@@ -7,40 +7,46 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    Precision,
     RowsProgress,
     app,
     fail,
+    option,
     option_error,
     setup_logging,
 )
+from strseq_tasks.params import CLEAN
 from strseq_tasks.runner.server_guard import guard_temporary_server
+
+_C = CLEAN
 
 
 @app.command()
 def clean(
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database: sqlite:///file.db, postgresql+psycopg://user@host/db, or env:VAR / prefect-secret:BLOCK holding it.")],
-    table: Annotated[str, typer.Option(help="Table to clean.")],
-    key: Annotated[str, typer.Option(help="Integer or text column identifying a row (primary key or unique).")],
-    column: Annotated[str, typer.Option(help="Text column to normalize.")],
-    model: Annotated[str, typer.Option(help="Model folder, or REGISTRY/NAME@production.")],
-    output_column: Annotated[str | None, typer.Option(help="Write predictions here (default: COLUMN_clean).")] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="Overwrite COLUMN itself (old values stay in strseq_audit).")] = False,
-    create_output_column: Annotated[bool, typer.Option("--create-output-column", help="Add the output column (TEXT) if missing.")] = False,
-    threshold: Annotated[float, typer.Option(help="Apply predictions at least this confident; the rest go to review.")] = 0.9,
-    batch_size: Annotated[int, typer.Option(help="Rows per read/predict/write transaction.")] = 1000,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Write nothing; report what would change.")] = False,
-    schema: Annotated[str | None, typer.Option(help="Database schema of the table (PostgreSQL).")] = None,
-    threads: Annotated[int | None, typer.Option(help="onnxruntime threads per partition (default 1: use --partitions for more cores).")] = None,
-    precision: Annotated[str, typer.Option(help="Graphs to run: auto (the model's int8 graphs when it has them, else fp32), fp32 or int8.")] = "auto",
-    partitions: Annotated[int, typer.Option(help="Split the key range into P partitions cleaned side by side (threads, or Dask workers with --dask-address).")] = 1,
-    dask_address: Annotated[str | None, typer.Option(help="Run the partitions on this Dask scheduler (tcp://host:8786), or `local` for a temporary cluster of one worker process per partition.")] = None,
-    min_non_null: Annotated[float, typer.Option(help="Validation: at least this share of values must be non-NULL.")] = 0.5,
-    min_within_length: Annotated[float, typer.Option(help="Validation: at least this share must fit the model's length limit.")] = 0.99,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    db: Annotated[str, option(_C["db"])],
+    table: Annotated[str, option(_C["table"])],
+    key: Annotated[str, option(_C["key"])],
+    column: Annotated[str, option(_C["column"])],
+    model: Annotated[str, option(_C["model"])],
+    output_column: Annotated[str | None, option(_C["output_column"])] = None,
+    in_place: Annotated[bool, option(_C["in_place"])] = False,
+    create_output_column: Annotated[bool, option(_C["create_output_column"])] = False,
+    threshold: Annotated[float, option(_C["threshold"])] = _C["threshold"].default,
+    batch_size: Annotated[int, option(_C["batch_size"])] = _C["batch_size"].default,
+    dry_run: Annotated[bool, option(_C["dry_run"])] = False,
+    db_schema: Annotated[str | None, option(_C["db_schema"])] = None,
+    threads: Annotated[int | None, option(_C["threads"])] = None,
+    precision: Annotated[Precision, option(_C["precision"])] = Precision(_C["precision"].default),
+    partitions: Annotated[int, option(_C["partitions"])] = _C["partitions"].default,
+    dask_address: Annotated[str | None, option(_C["dask_address"])] = None,
+    min_non_null: Annotated[float, option(_C["min_non_null"])] = _C["min_non_null"].default,
+    min_within_length: Annotated[float, option(_C["min_within_length"])] = _C["min_within_length"].default,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
 ) -> None:
     """Normalize TABLE.COLUMN with MODEL (runs the Prefect flow `strseq-clean`): confident changes
     are applied and audited in the same transaction, the rest go to review; re-runs skip rows this
-    model version already handled; `strseq revert --run-id` undoes a run."""
+    model version already handled; `strseq revert --run-id` undoes a run. Every option is a field
+    of the flow's parameters (`CleanParams`) under the same name (`--schema`: `db_schema`)."""
     # long: one typer option a line (19 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
@@ -48,13 +54,11 @@ def clean(
     from strseq_tasks.jobs.clean import watch_progress
     from strseq_tasks.jobs.clean_params import CleanParams, preflight
 
+    given = {k: v for k, v in locals().items() if k in _C}  # the options named as CleanParams' fields
     try:
-        params = CleanParams(db=db, table=table, key=key, column=column, model=model, output_column=output_column,
-                             in_place=in_place, create_output_column=create_output_column, threshold=threshold,
-                             batch_size=batch_size, dry_run=dry_run, db_schema=schema, threads=threads,
-                             precision=precision, partitions=partitions, dask_address=dask_address, min_non_null=min_non_null, min_within_length=min_within_length)
+        params = CleanParams(**{**given, "precision": str(precision)})
     except ValidationError as exc:
-        fail("; ".join(option_error(e) for e in exc.errors()))
+        fail("; ".join(option_error(e, _C) for e in exc.errors()))
     if dask_address:
         try:
             import prefect_dask  # noqa: F401

@@ -21,6 +21,8 @@ from strseq_tasks.data.files import (
     check_output,
 )
 from strseq_tasks.data.urls import mask_url
+from strseq_tasks.errors import StrseqError
+from strseq_tasks.params import RETRAIN, Param, cli_name
 
 # strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -37,9 +39,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 log = logging.getLogger("strseq")
-
-
-DEFAULT_MAX_LEN = 128
 
 
 class Policy(StrEnum):
@@ -59,13 +58,18 @@ class Precision(StrEnum):
     int8 = "int8"
 
 
-PRECISION_HELP = "Graphs to run: auto (the model's int8 graphs when it has them, else fp32), fp32 or int8."
+def option(spec: Param, bounds: bool = False):
+    """``spec`` (``strseq_tasks.params``) as a typer option: its spellings and help; its bounds too
+    with ``bounds`` (commands whose values no pydantic record checks)."""
+    limits = {"min": spec.ge if spec.ge is not None else spec.gt,
+              "max": spec.le if spec.le is not None else spec.lt} if bounds else {}
+    return typer.Option(*spec.flags, help=spec.help, **{k: v for k, v in limits.items() if v is not None})
 
 
-RegistryOpt = Annotated[str, typer.Option(help="Registry folder or fsspec URL (s3://..., memory://...).")]
+RegistryOpt = Annotated[str, option(RETRAIN["registry"])]
 
 
-NameOpt = Annotated[str, typer.Option(help="Model name in the registry.")]
+NameOpt = Annotated[str, option(RETRAIN["name"])]
 
 
 def precision_line(info: dict) -> str:
@@ -114,6 +118,17 @@ def setup_logging(quiet: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
     for handler in logging.getLogger().handlers:
         handler.addFilter(_not_theirs)
+    for name in ("prefect.flow_runs", "prefect.task_runs"):  # Prefect's engine logs a run's failure here
+        logging.getLogger(name).addFilter(_no_traceback_for_users_errors)
+
+
+def _no_traceback_for_users_errors(record: logging.LogRecord) -> bool:
+    """A flow or task run that failed on a ``StrseqError`` (the pairs failed validation, an export
+    was refused) is logged as its one-line message, without the traceback: the command then
+    prints the ``error:`` line. Any other exception is a bug and keeps its traceback."""
+    if record.exc_info and isinstance(record.exc_info[1], StrseqError):
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _not_theirs(record: logging.LogRecord) -> bool:
@@ -197,9 +212,9 @@ class RowsProgress:
             self.bar.close()
 
 
-def option_error(error: dict) -> str:
-    """A pydantic error as the option it concerns: '--max-harm: Input should be <= 1'."""
+def option_error(error: dict, specs: dict[str, Param]) -> str:
+    """A pydantic error of a record built from ``specs`` as the option it concerns:
+    '--max-harm: Input should be less than or equal to 1'."""
     message = error["msg"].removeprefix("Value error, ")
-    where = "-".join(map(str, error["loc"])).replace("_", "-").removeprefix("gates-")
-    where = {"max-epochs": "epochs"}.get(where, where)
-    return mask_url(f"--{where}: {message}" if where else message)
+    loc = [str(part) for part in error["loc"] if part != "gates"]
+    return mask_url(f"{cli_name(specs, loc[0])}: {message}" if loc else message)

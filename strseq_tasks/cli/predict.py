@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
-    PRECISION_HELP,
     Precision,
     app,
     check_output_option,
     fail,
     known_inputs,
     log,
+    option,
     print_metrics,
     read_known,
     setup_logging,
@@ -31,6 +31,7 @@ from strseq_tasks.data.files import (
     write_table,
     write_text,
 )
+from strseq_tasks.params import RUN_PRECISION, THRESHOLD
 from strseq_tasks.serve.bundle import BundleError
 from strseq_tasks.serve.refs import RegistryError
 
@@ -90,7 +91,7 @@ BeamOpt = Annotated[int | None, typer.Option(help="Beam width (default: the mode
 BatchSizeOpt = Annotated[int, typer.Option(help="Rows per onnxruntime batch.")]
 ThreadsOpt = Annotated[int | None, typer.Option(help="onnxruntime threads (default 1: faster than 2 for these models; use processes for more cores).")]
 WorkersOpt = Annotated[str, typer.Option(help=WORKERS_HELP)]
-PrecisionOpt = Annotated[Precision, typer.Option(help=PRECISION_HELP)]
+PrecisionOpt = Annotated[Precision, option(RUN_PRECISION)]
 KnownValuesOpt = Annotated[list[Path] | None, typer.Option(help="Use these known values (files as for `train`) instead of the model's own list.")]
 KnownColumnOpt = Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")]
 MaxDistanceOpt = Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")]
@@ -179,7 +180,7 @@ def evaluate(
     model: ModelOpt,
     pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (input,target).")],
     beam: BeamOpt = None,
-    threshold: Annotated[float, typer.Option(help="Confidence threshold for accuracy at threshold.")] = 0.9,
+    threshold: Annotated[float, typer.Option(min=0, max=1, help="Confidence threshold of the metrics at threshold (what `strseq clean --threshold` would apply).")] = THRESHOLD.default,
     output: Annotated[Path | None, typer.Option(help="Also write per-row predictions here.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
     batch_size: BatchSizeOpt = 64,

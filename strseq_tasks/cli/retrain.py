@@ -9,8 +9,10 @@ import typer
 from strseq_tasks.cli.common import (
     NameOpt,
     RegistryOpt,
+    TrainPrecision,
     app,
     fail,
+    option,
     option_error,
     print_metrics,
     setup_logging,
@@ -20,41 +22,46 @@ from strseq_tasks.data.files import (
 )
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.params import GATES, RETRAIN
 from strseq_tasks.runner.server_guard import guard_temporary_server
+
+_R = RETRAIN
 
 
 @app.command()
 def retrain(
-    pairs: Annotated[str, typer.Option(help="Curated pairs: a CSV/Parquet file, or a SQLAlchemy URL with --pairs-table or --pairs-query.")],
+    pairs: Annotated[str, option(_R["pairs"])],
     name: NameOpt,
-    registry: RegistryOpt = "models",
-    pairs_table: Annotated[str | None, typer.Option(help="Table of pairs (database URL source).")] = None,
-    pairs_query: Annotated[str | None, typer.Option(help="SQL query returning the pairs (database URL source).")] = None,
-    input_column: Annotated[str, typer.Option(help="Column holding the dirty values.")] = "input",
-    target_column: Annotated[str, typer.Option(help="Column holding the clean values.")] = "target",
-    adapt_on: Annotated[str | None, typer.Option(help="Unlabeled strings (file or database URL, e.g. the column to clean): adapt the pretrained LM to them first.")] = None,
-    adapt_table: Annotated[str | None, typer.Option(help="Table of --adapt-on (database URL).")] = None,
-    adapt_query: Annotated[str | None, typer.Option(help="Query of --adapt-on (database URL).")] = None,
-    adapt_column: Annotated[str, typer.Option(help="Column of --adapt-on.")] = "input",
-    adapt_minutes: Annotated[float, typer.Option(help="Time budget of the adaptation.")] = 3.0,
-    pretrained: Annotated[str | None, typer.Option(help="Fine-tune from an LM: `default` or an LM folder (default: from scratch).")] = None,
-    known_values: Annotated[list[str] | None, typer.Option(help="File(s) of valid output values (see `strseq train`).")] = None,
-    heldout_fraction: Annotated[float, typer.Option(help="Share of pairs held out (by a hash of the input) to compare new and production models.")] = 0.15,
-    min_pairs: Annotated[int, typer.Option(help="Fewer pairs fail validation.")] = 20,
-    max_len: Annotated[int, typer.Option(help="Longest input/target accepted.")] = 128,
-    precision: Annotated[str, typer.Option(help="int8: also write int8 graphs and serve them if they pass the int8 gate; fp32: fp32 only.")] = "int8",
-    seed: int = 0,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 40,
-    max_minutes: Annotated[float, typer.Option(help="Training time budget in minutes (keeps the best so far).")] = 6.0,
-    min_exact_match: Annotated[float, typer.Option(help="Gate: held-out exact match at least this.")] = 0.5,
-    max_harm: Annotated[float, typer.Option(help="Gate: held-out harm at most this.")] = 0.02,
-    max_regression: Annotated[float, typer.Option(help="Gate: exact match may trail production's by at most this.")] = 0.005,
-    no_promote: Annotated[bool, typer.Option("--no-promote", help="Publish as candidate only, whatever the gates say.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    registry: RegistryOpt = _R["registry"].default,
+    pairs_table: Annotated[str | None, option(_R["pairs_table"])] = None,
+    pairs_query: Annotated[str | None, option(_R["pairs_query"])] = None,
+    input_column: Annotated[str, option(_R["input_column"])] = _R["input_column"].default,
+    target_column: Annotated[str, option(_R["target_column"])] = _R["target_column"].default,
+    adapt_on: Annotated[str | None, option(_R["adapt_on"])] = None,
+    adapt_table: Annotated[str | None, option(_R["adapt_table"])] = None,
+    adapt_query: Annotated[str | None, option(_R["adapt_query"])] = None,
+    adapt_column: Annotated[str, option(_R["adapt_column"])] = _R["adapt_column"].default,
+    adapt_minutes: Annotated[float, option(_R["adapt_minutes"])] = _R["adapt_minutes"].default,
+    pretrained: Annotated[str | None, option(_R["pretrained"])] = None,
+    known_values: Annotated[list[str] | None, option(_R["known_values"])] = None,
+    heldout_fraction: Annotated[float, option(_R["heldout_fraction"])] = _R["heldout_fraction"].default,
+    min_pairs: Annotated[int, option(_R["min_pairs"])] = _R["min_pairs"].default,
+    max_len: Annotated[int, option(_R["max_len"])] = _R["max_len"].default,
+    precision: Annotated[TrainPrecision, option(_R["precision"])] = TrainPrecision(_R["precision"].default),
+    seed: Annotated[int, option(_R["seed"])] = _R["seed"].default,
+    max_epochs: Annotated[int, option(_R["max_epochs"])] = _R["max_epochs"].default,
+    max_minutes: Annotated[float, option(_R["max_minutes"])] = _R["max_minutes"].default,
+    threads: Annotated[int, option(_R["threads"])] = _R["threads"].default,
+    min_exact_match: Annotated[float, option(GATES["min_exact_match"])] = GATES["min_exact_match"].default,
+    max_harm: Annotated[float, option(GATES["max_harm"])] = GATES["max_harm"].default,
+    max_regression: Annotated[float, option(GATES["max_regression"])] = GATES["max_regression"].default,
+    no_promote: Annotated[bool, option(_R["promote"])] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No info logs.")] = False,
 ) -> None:
     """Validate PAIRS, fine-tune, compare with production on held-out pairs, publish NAME to the
-    registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`)."""
-    # long: one typer option a line (28 of them); the body is preflight, flow, report
+    registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`).
+    Every option is a field of the flow's parameters (`RetrainParams`) under the same name."""
+    # long: one typer option a line (29 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 
@@ -62,16 +69,14 @@ def retrain(
         from strseq_tasks.jobs.retrain import RetrainParams, preflight
     except ImportError as exc:
         fail(f"retrain needs the train and flows extras ({exc}): pip install 'strseq[train,flows]'", code=1)
+    given = {k: v for k, v in locals().items() if k in _R}  # the options named as RetrainParams' fields
     try:
-        params = RetrainParams(
-            pairs=pairs, pairs_table=pairs_table, pairs_query=pairs_query, input_column=input_column,
-            target_column=target_column, registry=registry, name=name, adapt_on=adapt_on, adapt_table=adapt_table,
-            adapt_query=adapt_query, adapt_column=adapt_column, adapt_minutes=adapt_minutes, pretrained=pretrained,
-            known_values=known_values or [], heldout_fraction=heldout_fraction, min_pairs=min_pairs, max_len=max_len,
-            seed=seed, max_epochs=epochs, max_minutes=max_minutes, promote=not no_promote, precision=precision,
-            gates={"min_exact_match": min_exact_match, "max_harm": max_harm, "max_regression": max_regression})
+        params = RetrainParams(**{**given, "known_values": known_values or [], "promote": not no_promote,
+                                  "precision": str(precision),
+                                  "gates": {"min_exact_match": min_exact_match, "max_harm": max_harm,
+                                            "max_regression": max_regression}})
     except ValidationError as exc:
-        fail("; ".join(option_error(e) for e in exc.errors()))
+        fail("; ".join(option_error(e, _R) for e in exc.errors()))
     except ValueError as exc:
         fail(mask_url(str(exc)))
     try:  # every source, the registry and the LM, before Prefect is imported: no flow run for a mistake

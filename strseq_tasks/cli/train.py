@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
-    DEFAULT_MAX_LEN,
     Policy,
     TrainPrecision,
     app,
@@ -17,6 +16,7 @@ from strseq_tasks.cli.common import (
     fail,
     known_inputs,
     log,
+    option,
     precision_line,
     print_metrics,
     read_known,
@@ -27,6 +27,7 @@ from strseq_tasks.data.files import (
     InputFileError,
     read_pairs,
 )
+from strseq_tasks.params import INT8_MAX_CHANGED, MAX_EPOCHS, MAX_LEN, SEED, TRAIN_PRECISION, TRAIN_THREADS
 from strseq_tasks.serve.bundle import BundleError
 
 
@@ -34,19 +35,19 @@ from strseq_tasks.serve.bundle import BundleError
 def train(
     pairs: Annotated[Path, typer.Option(help="CSV (header input,target) or Parquet file of curated pairs.")],
     out: Annotated[Path, typer.Option(help="Model folder to write (written atomically).")],
-    seed: Annotated[int, typer.Option(help="Random seed (split, augmentation, initialization).")] = 0,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping usually ends sooner).")] = 40,
+    seed: Annotated[int, option(SEED)] = SEED.default,
+    max_epochs: Annotated[int, option(MAX_EPOCHS, bounds=True)] = MAX_EPOCHS.default,
     max_minutes: Annotated[float | None, typer.Option(help="Stop training after this many minutes.")] = None,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-3,
     val_fraction: Annotated[float, typer.Option(help="Share of pairs held out for validation.")] = 0.15,
     augment: Annotated[Policy, typer.Option(help="Noise kinds: auto (those the pairs show), all, none.")] = Policy.auto,
-    max_len: Annotated[int, typer.Option(help="Longest input/target in characters the model accepts.")] = DEFAULT_MAX_LEN,
-    threads: Annotated[int, typer.Option(help="torch threads for training (small GRUs train fastest on 1).")] = 1,
-    precision: Annotated[TrainPrecision, typer.Option(help="int8: also write int8 graphs (1.1-1.3x faster to run, by CPU) and serve them, unless they change more than --int8-max-changed of the outputs on rows drawn from the pairs (then fp32 only); fp32: fp32 graphs only.")] = TrainPrecision.int8,
-    int8_max_changed: Annotated[float, typer.Option(min=0, max=1, help="Share of outputs int8 may change against fp32 before it is refused.")] = 0.005,
+    max_len: Annotated[int, option(MAX_LEN, bounds=True)] = MAX_LEN.default,
+    threads: Annotated[int, option(TRAIN_THREADS, bounds=True)] = TRAIN_THREADS.default,
+    precision: Annotated[TrainPrecision, option(TRAIN_PRECISION)] = TrainPrecision(TRAIN_PRECISION.default),
+    int8_max_changed: Annotated[float, option(INT8_MAX_CHANGED, bounds=True)] = INT8_MAX_CHANGED.default,
     name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
-    pretrained: Annotated[str | None, typer.Option(help="Fine-tune from a pretrained character LM: `default` (the LM shipped with strseq) or an LM folder from `strseq pretrain`. Default: from scratch (see README, Pretrained language model).")] = None,
+    pretrained: Annotated[str | None, typer.Option(help="Fine-tune from a pretrained character LM: `default` (the LM shipped with strseq) or an LM folder from `strseq pretrain`. Default: from scratch (see docs/concepts.md, Pretrained language model).")] = None,
     no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from scratch (the default; explicit for scripts).")] = False,
     known_values: Annotated[list[Path] | None, typer.Option(help="File(s) of valid output values (text: one per line; CSV/Parquet: --known-column). Stored in the model: inputs that are known values are kept, inputs within --max-distance edits of known values become the nearest one. The pairs' targets are added. Repeat for several files.")] = None,
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files (default: the only column, or `input`).")] = None,
@@ -98,10 +99,10 @@ def train(
 
     lm_dir = None if no_pretrained else (pretrained or DEFAULT_PRETRAINED)
     lm_dir = lm_dir if lm_dir in (None, DEFAULT_LM) else Path(lm_dir)
-    cfg = TrainConfig(seed=seed, max_epochs=epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
+    cfg = TrainConfig(seed=seed, max_epochs=max_epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                       val_fraction=val_fraction, threads=threads, augment=AugmentConfig(policy=augment.value),
                       precision=precision.value, int8_max_changed=int8_max_changed)
-    with _epoch_progress(quiet, epochs) as progress:
+    with _epoch_progress(quiet, max_epochs) as progress:
         try:
             outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
                                    data_info={"source": str(pairs), "rows": report.rows,
@@ -199,7 +200,7 @@ def pretrain(
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 2e-3; 1e-3 with --from).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (held-out slice, initialization, batches).")] = 0,
     min_count: Annotated[int, typer.Option(help="Characters seen fewer times stay out of the vocabulary.")] = 3,
-    max_len: Annotated[int, typer.Option(help="Strings longer than this are skipped.")] = DEFAULT_MAX_LEN,
+    max_len: Annotated[int, typer.Option(help="Strings longer than this are skipped.")] = MAX_LEN.default,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
     name: Annotated[str | None, typer.Option(help="LM name recorded in the manifest.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing LM folder.")] = False,

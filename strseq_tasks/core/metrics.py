@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from strseq_tasks.params import THRESHOLD
+
 
 def exact_match(predictions: Sequence[str], targets: Sequence[str]) -> float:
     if not targets:
@@ -114,7 +116,7 @@ def summarize(
     targets: Sequence[str],
     predictions: Sequence[str],
     confidence: Sequence[float],
-    threshold: float = 0.9,
+    threshold: float = THRESHOLD.default,
 ) -> dict:
     """Every metric strseq reports, as one flat dict of floats (NaN where undefined)."""
     correct = [p == t for p, t in zip(predictions, targets, strict=True)]

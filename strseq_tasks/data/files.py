@@ -29,6 +29,7 @@ from strseq_tasks.core.pairs import PairsError, check_pairs
 from strseq_tasks.core.vocab import normalize_text
 from strseq_tasks.data.safe_files import write_atomically
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.params import MAX_LEN
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # values of a megabyte and more are legal (the csv module refuses fields over 128 KiB by default)
@@ -302,7 +303,7 @@ def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
                                "name the one to learn from with --column")
 
 
-def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = 128) -> CorpusReport:
+def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = MAX_LEN.default) -> CorpusReport:
     """Unlabeled strings for language-model pretraining, in file order (repeats kept).
 
     Text files give one string per line (UTF-8; CRLF and CR line ends are accepted); CSV and

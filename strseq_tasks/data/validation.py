@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.params import CLEAN
 
 SUITE_FILE = "string_pairs.json"
 RECORDS_SUITE_FILE = "records.json"
@@ -258,8 +259,9 @@ def _raised(exception_info) -> str | None:
 
 
 @_one_at_a_time
-def validate_column(engine, table, column, max_len: int, min_non_null: float = 0.5,
-                    min_within_length: float = 0.99, suite_path: Path | None = None) -> ValidationReport:
+def validate_column(engine, table, column, max_len: int, min_non_null: float = CLEAN["min_non_null"].default,
+                    min_within_length: float = CLEAN["min_within_length"].default,
+                    suite_path: Path | None = None) -> ValidationReport:
     """Run the records suite on ``table.column`` (SQLAlchemy objects) inside the database."""
     import sqlalchemy as sa
 

@@ -34,6 +34,7 @@ from strseq_tasks.jobs.clean_plan import (
     select_rows,
 )
 from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport
+from strseq_tasks.params import THRESHOLD
 
 log = logging.getLogger("strseq.clean")
 
@@ -72,7 +73,7 @@ def _now() -> dt.datetime:
 
 
 def clean_table(engine: sa.Engine, user: UserTable, model: ModelIdentity,
-                predict: Callable[[list[str]], Sequence], threshold: float = 0.9, batch_size: int = 1000,
+                predict: Callable[[list[str]], Sequence], threshold: float = THRESHOLD.default, batch_size: int = 1000,
                 dry_run: bool = False, run_id: str | None = None, key_range: tuple[object, object] | None = None,
                 on_batch: Callable[[RunReport], None] | None = None, sample_size: int = 20,
                 params: dict | None = None) -> RunReport:
@@ -135,7 +136,7 @@ class RunNotActive(DatabaseJobError):
 
 
 def clean_range(engine: sa.Engine, user: UserTable, model: ModelIdentity, predict: Callable[[list[str]], Sequence],
-                report: RunReport, threshold: float = 0.9, batch_size: int = 1000,
+                report: RunReport, threshold: float = THRESHOLD.default, batch_size: int = 1000,
                 key_range: tuple[object, object] | None = None,
                 on_batch: Callable[[RunReport], None] | None = None, sample_size: int = 20) -> RunReport:
     """Rows with ``lo < key <= hi`` (``key_range``; None: all), a batch per transaction, counted

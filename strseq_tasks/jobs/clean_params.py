@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from strseq_tasks.data.db import (
     create_engine,
@@ -12,38 +12,33 @@ from strseq_tasks.data.db import (
     reflect_table,
 )
 from strseq_tasks.data.urls import MaskedUrl
+from strseq_tasks.params import CLEAN
 
 
 class CleanParams(BaseModel):
     """One cleaning job (the ``strseq-clean`` flow's parameters); safe defaults: an output
-    column, a 0.9 confidence gate, nothing written in place unless asked."""
+    column, a confidence gate, nothing written in place unless asked. Names, defaults, bounds and
+    help are ``params.CLEAN``'s, shared with ``strseq clean``'s options."""
 
     model_config = ConfigDict(extra="forbid")
-    db: MaskedUrl = Field(description="SQLAlchemy URL of the database (sqlite:///..., postgresql+psycopg://...); "
-                          "its JSON form (Prefect's flow-run parameters) hides the password")
-    table: str
-    key: str = Field(description="integer or text column that identifies a row (primary key or unique)")
-    column: str = Field(description="text column to normalize")
-    model: MaskedUrl = Field(description="model folder, or REGISTRY/NAME@production")
-    output_column: str | None = Field(None, description="write here (default: COLUMN_clean) unless in_place")
-    in_place: bool = Field(False, description="overwrite COLUMN itself (every old value is in the audit table)")
-    create_output_column: bool = False
-    threshold: float = Field(0.9, ge=0, le=1, description="apply predictions at least this confident")
-    batch_size: int = Field(1000, ge=1, le=100_000)
-    dry_run: bool = False
-    db_schema: str | None = Field(None, description="database schema of the table (PostgreSQL)")
-    threads: int | None = Field(None, ge=1, description="onnxruntime threads per partition (default 1: "
-                                "use partitions for more cores)")
-    precision: Literal["auto", "fp32", "int8"] = Field("auto", description="graphs to run: auto (the model's "
-                                                       "int8 graphs when it has them, else fp32), fp32 or int8")
-    partitions: int = Field(1, ge=1, le=1024, description="split the key range into this many partitions run "
-                            "side by side (Prefect's thread pool, or Dask with dask_address)")
-    dask_address: str | None = Field(None, description="run the partitions on the Dask cluster at this "
-                                     "scheduler address (tcp://host:8786), or 'local' for a temporary cluster "
-                                     "of one worker process per partition on this machine")
-    min_non_null: float = Field(0.5, ge=0, le=1, description="validation: at least this share of values not NULL")
-    min_within_length: float = Field(0.99, ge=0, le=1, description="validation: at least this share of values "
-                                     "within the model's length limit (longer ones go to review)")
+    db: MaskedUrl = CLEAN["db"].field()
+    table: str = CLEAN["table"].field()
+    key: str = CLEAN["key"].field()
+    column: str = CLEAN["column"].field()
+    model: MaskedUrl = CLEAN["model"].field()
+    output_column: str | None = CLEAN["output_column"].field()
+    in_place: bool = CLEAN["in_place"].field()
+    create_output_column: bool = CLEAN["create_output_column"].field()
+    threshold: float = CLEAN["threshold"].field()
+    batch_size: int = CLEAN["batch_size"].field()
+    dry_run: bool = CLEAN["dry_run"].field()
+    db_schema: str | None = CLEAN["db_schema"].field()
+    threads: int | None = CLEAN["threads"].field()
+    precision: Literal["auto", "fp32", "int8"] = CLEAN["precision"].field()
+    partitions: int = CLEAN["partitions"].field()
+    dask_address: str | None = CLEAN["dask_address"].field()
+    min_non_null: float = CLEAN["min_non_null"].field()
+    min_within_length: float = CLEAN["min_within_length"].field()
 
     @model_validator(mode="after")
     def _mode(self) -> CleanParams:

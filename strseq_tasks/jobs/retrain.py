@@ -27,6 +27,7 @@ from strseq_tasks.data.safe_files import pid_alive
 from strseq_tasks.data.sources import Source
 from strseq_tasks.data.urls import MaskedUrl
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.params import GATES, RETRAIN
 from strseq_tasks.serve.bundle import fingerprint_pairs
 from strseq_tasks.serve.refs import check_name
 
@@ -44,50 +45,48 @@ class Gates(BaseModel):
     """When a new model may replace the one in production (all must hold)."""
 
     model_config = ConfigDict(extra="forbid")
-    min_exact_match: float = Field(0.5, ge=0, le=1, description="held-out exact match at least this")
-    max_harm: float = Field(0.02, ge=0, le=1, description="held-out harm (clean inputs changed) at most this")
-    max_regression: float = Field(0.005, ge=0, le=1,
-                                  description="exact match may trail production's by at most this")
+    min_exact_match: float = GATES["min_exact_match"].field()
+    max_harm: float = GATES["max_harm"].field()
+    max_regression: float = GATES["max_regression"].field()
+
+
+_R = RETRAIN
 
 
 class RetrainParams(BaseModel):
-    """Everything one retraining run needs; safe defaults (validate, gate, never overwrite).
+    """Everything one retraining run needs; safe defaults (validate, gate, never overwrite). Names,
+    defaults, bounds and help are ``params.RETRAIN``'s, shared with ``strseq retrain``'s options.
 
     URLs (``pairs``, ``adapt_on``, ``registry``) are ``MaskedUrl``: the run connects with the URL
     given, while its JSON form (the flow run's parameters in Prefect, the version's record) shows
     any password as ``***``."""
 
     model_config = ConfigDict(extra="forbid")
-    pairs: MaskedUrl = Field(description="CSV/Parquet file of curated pairs, or a SQLAlchemy database URL")
-    pairs_table: str | None = Field(None, description="table of pairs (database source)")
-    pairs_query: str | None = Field(None, description="SQL query returning the pairs (database source)")
-    input_column: str = "input"
-    target_column: str = "target"
-    registry: MaskedUrl = Field("models", description="registry folder or fsspec URL")
-    name: str = Field(description="model name in the registry")
-    adapt_on: MaskedUrl | None = Field(None, description="unlabeled strings (file or database URL) to adapt the "
-                                                   "pretrained LM to before fine-tuning")
-    adapt_table: str | None = None
-    adapt_query: str | None = None
-    adapt_column: str = "input"
-    adapt_minutes: float = Field(3.0, gt=0, description="time budget of the domain-adaptive pretraining")
-    pretrained: str | None = Field(None, description="LM to fine-tune from: 'default' or an LM folder "
-                                                     "(default: from scratch; --adapt-on implies 'default')")
-    known_values: list[str] = Field(default_factory=list, description="files of valid output values")
-    heldout_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of pairs held out for evaluation")
-    min_pairs: int = Field(20, ge=4, description="fewer valid pairs fail validation")
-    max_len: int = Field(128, ge=8, le=1000)
-    seed: int = 0
-    max_epochs: int = Field(40, ge=1)
-    max_minutes: float | None = Field(6.0, gt=0, description="training time budget (keeps the best so far)")
-    threads: int = Field(1, ge=1)
-    precision: Literal["int8", "fp32"] = Field("int8", description="int8: add int8 graphs (1.1-1.3x "
-                                               "faster, by CPU) and serve them if they pass the int8 gate; "
-                                               "fp32: fp32 only")
-    model_sizes: dict[str, int] = Field(default_factory=dict, description="advanced: model sizes (emb_dim, "
-                                        "enc_hidden, dec_hidden, ...) other than the defaults")
+    pairs: MaskedUrl = _R["pairs"].field()
+    pairs_table: str | None = _R["pairs_table"].field()
+    pairs_query: str | None = _R["pairs_query"].field()
+    input_column: str = _R["input_column"].field()
+    target_column: str = _R["target_column"].field()
+    registry: MaskedUrl = _R["registry"].field()
+    name: str = _R["name"].field()
+    adapt_on: MaskedUrl | None = _R["adapt_on"].field()
+    adapt_table: str | None = _R["adapt_table"].field()
+    adapt_query: str | None = _R["adapt_query"].field()
+    adapt_column: str = _R["adapt_column"].field()
+    adapt_minutes: float = _R["adapt_minutes"].field()
+    pretrained: str | None = _R["pretrained"].field()
+    known_values: list[str] = _R["known_values"].field(default_factory=list)
+    heldout_fraction: float = _R["heldout_fraction"].field()
+    min_pairs: int = _R["min_pairs"].field()
+    max_len: int = _R["max_len"].field()
+    seed: int = _R["seed"].field()
+    max_epochs: int = _R["max_epochs"].field()
+    max_minutes: float | None = _R["max_minutes"].field()
+    threads: int = _R["threads"].field()
+    precision: Literal["int8", "fp32"] = _R["precision"].field()
+    model_sizes: dict[str, int] = _R["model_sizes"].field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
-    promote: bool = Field(True, description="move 'production' when the gates pass (False: candidate only)")
+    promote: bool = _R["promote"].field()
 
     @field_validator("name")
     @classmethod

@@ -48,7 +48,7 @@ log = logging.getLogger("strseq")
 
 
 DEFAULT_LM = "default"  # train_bundle(pretrained=...) / train --pretrained default: the LM shipped with strseq
-# Where training starts unless told otherwise. The evidence decides (benchmarks/ablation.py, README
+# Where training starts unless told otherwise. The evidence decides (benchmarks/ablation.py, docs/benchmarks.md
 # "Pretrained language model"): over 3 seeds, fine-tuning the shipped LM with augmentation was
 # 2.5 points below augmentation from scratch at 200 pairs, 2.3 above at 50 but with more harm
 # (typos 9.3% vs 3.2%), so training starts from scratch and the LM is opt-in.

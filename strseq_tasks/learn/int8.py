@@ -26,11 +26,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.params import INT8_MAX_CHANGED
 from strseq_tasks.serve.bundle import GRAPH_FILES, VOCAB_FILE
 
 log = logging.getLogger("strseq")
 
-DEFAULT_MAX_CHANGED = 0.005  # refuse int8 when more than 0.5% of the gate's outputs differ from fp32
+DEFAULT_MAX_CHANGED = INT8_MAX_CHANGED.default  # refuse int8 when more than 0.5% of the gate's outputs differ from fp32
 DEFAULT_MAX_EXACT_DROP = 0.002  # ... or its exact match is more than 0.2 points below fp32's
 METHOD = ("onnxruntime quantize_static (QDQ): MatMul weights int8 per output channel, their inputs uint8 with "
           "ranges calibrated on the training pairs, outputs fp32")

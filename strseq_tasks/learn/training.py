@@ -25,6 +25,7 @@ from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import CharVocab, lower_char, upper_char
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper, sequence_loss
+from strseq_tasks.params import INT8_MAX_CHANGED, MAX_EPOCHS, SEED, TRAIN_PRECISION, TRAIN_THREADS
 
 Pair = tuple[str, str]
 T = TypeVar("T")
@@ -37,8 +38,8 @@ KNOWN_PRIORS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int = 0
-    max_epochs: int = 40
+    seed: int = SEED.default
+    max_epochs: int = MAX_EPOCHS.default
     batch_size: int = 32
     lr: float = 3e-3  # AdamW peak learning rate (after a short linear warm-up)
     weight_decay: float = 0.01  # AdamW decoupled weight decay
@@ -53,11 +54,12 @@ class TrainConfig:
     max_minutes: float | None = None  # stop after this much training time, keeping the best
     # choosing the identity margin, a clean input changed costs as much as this many wrong outputs
     harm_cost: float = 5.0
-    threads: int = 1  # torch intra-op threads: these small GRUs train faster on 1 than on 2
+    threads: int = TRAIN_THREADS.default  # torch intra-op threads: these small GRUs train faster on 1 than on 2
     # the bundle also gets int8 graphs, served by default, unless they change more than
     # int8_max_changed of the outputs or lose more than int8_max_exact_drop of exact match (int8.py)
-    precision: str = "int8"  # "int8": int8 graphs when they pass that gate, else fp32; "fp32": fp32 only
-    int8_max_changed: float = 0.005
+    # "int8": int8 graphs when they pass that gate, else fp32; "fp32": fp32 only
+    precision: str = TRAIN_PRECISION.default
+    int8_max_changed: float = INT8_MAX_CHANGED.default
     int8_max_exact_drop: float = 0.002
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

@@ -1,4 +1,5 @@
-"""The README's Python snippets run, as written, against local stand-ins for what they name.
+"""The docs' Python snippets (README.md, deploy/README.md, docs/) run, as written, against local
+stand-ins for what they name.
 
 Each snippet runs with only the substitutions listed here: remote URLs become a SQLite file and
 a local registry, the model is the tiny test model, and the retrain trains a tiny model for a
@@ -15,27 +16,28 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fixtures.data import TINY_SIZES, lowercase_pairs
+from fixtures.docs import DOCS
 
 from strseq_tasks.serve.registry import Registry
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 NAMES = ["SMITH, John", "mary o'neil", "ANN LEE", "", "Dr. Peter Jones"]
 
 
 def snippets() -> list[str]:
-    return [m.group(1) for m in re.finditer(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"),
-                                            re.S | re.M)]
+    """The Python snippets of README.md, deploy/README.md and docs/."""
+    return [m.group(1) for doc in DOCS
+            for m in re.finditer(r"^```python\n(.*?)^```", doc.read_text(encoding="utf-8"), re.S | re.M)]
 
 
 def snippet(marker: str) -> str:
     found = [s for s in snippets() if marker in s]
-    assert len(found) == 1, f"expected one README snippet with {marker!r}, found {len(found)}"
+    assert len(found) == 1, f"expected one snippet in the docs with {marker!r}, found {len(found)}"
     return found[0]
 
 
 def substituted(code: str, replacements: dict[str, str]) -> str:
     for old, new in replacements.items():
-        assert old in code, f"the README snippet no longer contains {old!r}: update this test with it"
+        assert old in code, f"the docs snippet no longer contains {old!r}: update this test with it"
         code = code.replace(old, new)
     return code
 
@@ -45,7 +47,7 @@ MARKERS = ("RetrainParams(", "normalize_series(", "Normalizer(")
 
 def test_every_python_snippet_is_run_here():
     untested = [s.splitlines()[0] for s in snippets() if not any(m in s for m in MARKERS)]
-    assert not untested, f"README Python snippets no test runs: {untested}"
+    assert not untested, f"Python snippets in the docs no test runs: {untested}"
 
 
 @pytest.fixture
@@ -68,7 +70,7 @@ def test_retrain_snippet(tmp_path, capsys):
         'name="customer-names")': f'name="customer-names", model_sizes={TINY_SIZES!r}, max_epochs=3)',
     })
     namespace: dict = {}
-    exec(compile(code, "README.md (retrain snippet)", "exec"), namespace)
+    exec(compile(code, "docs (retrain snippet)", "exec"), namespace)
     assert namespace["result"]["version"] == 1
     printed = capsys.readouterr().out.split()
     assert printed[0] == "1" and printed[1] in ("True", "False")
@@ -90,7 +92,7 @@ def test_in_your_own_code_snippet(tmp_path, registry):
         'partitions=8, dask_address="tcp://scheduler:8786"': "partitions=2",
     })
     namespace = {"df": pd.DataFrame({"name": NAMES}), "frame": pd.DataFrame({"id": [1, 2], "name": NAMES[:2]})}
-    exec(compile(code, "README.md (in your own code)", "exec"), namespace)
+    exec(compile(code, "docs (in your own code)", "exec"), namespace)
     out, df = namespace["out"], namespace["df"]
     # confident predictions are taken, the rest keep their input
     expected = [p if ok else v for v, p, ok in zip(NAMES, out["prediction"], out["confidence"] >= 0.9)]
@@ -107,7 +109,7 @@ def test_in_your_own_code_snippet(tmp_path, registry):
 
 def test_normalizer_snippet(lower_bundle, capsys):
     code = substituted(snippet("Normalizer("), {'"MODEL_DIR"': repr(str(lower_bundle))})
-    exec(compile(code, "README.md (Normalizer)", "exec"), {})
+    exec(compile(code, "docs (Normalizer)", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.endswith(" ok") for line in lines)
     confidence = float(lines[0].split()[-2])

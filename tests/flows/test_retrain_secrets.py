@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from fixtures.data import TINY_SIZES, lowercase_pairs, write_pairs  # tests/ is on sys.path
 from integration.cli_harness import ONE_THREAD, run_strseq
 from sqlalchemy.engine import make_url
-from strseq_tasks.flows.retrain import retrain
 
+from strseq_tasks.flows.retrain import retrain
 from strseq_tasks.jobs.retrain import RetrainParams
 from strseq_tasks.serve.registry import Registry
 

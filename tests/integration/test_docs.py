@@ -1,6 +1,6 @@
 """The guide cannot rot: every command the READMEs show is checked against the real CLI, and run.
 
-- Every ``strseq ...`` command in README.md and deploy/README.md (code blocks and inline code)
+- Every ``strseq ...`` command in README.md, deploy/README.md and docs/ (code blocks and inline code)
   names a real subcommand and only options that subcommand has; a complete one (no
   placeholders) also has every required option.
 - Every documented subcommand is run end to end by a test (``run_strseq("clean", ...)`` in
@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from fixtures.docs import DOCS  # README.md, deploy/README.md, docs/*.md (hand-written)
 
 from strseq_tasks.cli import app
 
 from .cli_harness import run_strseq
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", ROOT / "deploy" / "README.md"]
 RUN_MARK = "<!-- doc-test: run -->"
 # what the marked blocks' commands get added in the test, to take seconds
 QUICK = {"train": ["--epochs", "1"]}
@@ -199,15 +199,55 @@ def test_documented_scripts_exist():
         assert path.is_file() and path.stat().st_mode & 0o111, f"{script} is missing or not executable"
 
 
-def test_configuration_reference_lists_every_flow_parameter():
+def test_configuration_reference_is_written_from_the_parameters():
+    """docs/deployment.md's parameter tables are scripts/params_reference.py's output, and list
+    every field of the flows' records."""
     from strseq_tasks.jobs.clean_params import CleanParams
     from strseq_tasks.jobs.retrain import Gates, RetrainParams
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    reference = text[text.index("## Configuration reference"):text.index("## Troubleshooting")]
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "params_reference.py"), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    reference = text[text.index("## Configuration reference"):]
     missing = [f"{model.__name__}.{field}" for model in (CleanParams, RetrainParams, Gates)
                for field in model.model_fields if f"`{field}`" not in reference]
-    assert not missing, f"README's configuration reference lacks {missing}"
+    assert not missing, f"the configuration reference lacks {missing}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def test_every_link_between_the_docs_leads_somewhere():
+    """Relative links in README.md, deploy/README.md and docs/ name a file that exists and, with
+    #anchor, a heading of that file."""
+    broken = []
+    for doc in DOCS:
+        text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.S | re.M)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (doc.parent / path).resolve() if path else doc
+            if not dest.exists():
+                broken.append(f"{doc.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+                broken.append(f"{doc.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, broken
+
+
+def test_the_front_page_is_short_and_names_every_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 300, "README.md is the front page: move detail into docs/"
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert [p for p in pages if f"docs/{p}" not in readme] == [], "a docs page the README does not link"
 
 
 def test_documented_prefect_commands_are_run_by_the_deployment_test():

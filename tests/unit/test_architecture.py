@@ -17,7 +17,7 @@ PACKAGE = "strseq_tasks"
 # Each folder of strseq_tasks, by layer: a module imports from its own layer or the ones below,
 # never above. Within a layer, folders may import each other as long as there is no cycle.
 LAYERS = [
-    {"(root)", "errors", "core"},  # numpy only, no I/O; the error root
+    {"(root)", "errors", "params", "core"},  # numpy only, no I/O; the error root; the parameters
     {"data"},  # files, sources, databases, validation
     {"serve"},  # onnxruntime, torch-free: bundles, runtime, registry
     {"learn"},  # torch: models, training, export
