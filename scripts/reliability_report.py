@@ -156,7 +156,7 @@ def run_tests(ledger: Path, pytest_args: list[str], env: dict[str, str] | None =
     """``pytest -m reliability`` writing its ledger to ``ledger``; pytest's exit code."""
     env = {**os.environ, **(env or {}), "STRSEQ_RELIABILITY_LEDGER": str(ledger),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "reliability", *pytest_args],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "reliability", "--long", *pytest_args],
                           cwd=ROOT, env=env).returncode
 
 

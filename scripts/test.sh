@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up .venv (if needed) and run the whole test suite. Extra arguments go to pytest.
+# Set up .venv (if needed) and run the test suite. Extra arguments go to pytest: --long adds the
+# long end-to-end tests (marker `long`: a Prefect server and worker, kill -9 of real commands).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

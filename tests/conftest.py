@@ -52,10 +52,20 @@ def ledger(request):
     return LEDGER.recorder(request.node.nodeid)
 
 
-def pytest_collection_modifyitems(items):
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true",
+                     help="also run the long end-to-end tests (marker `long`; scripts/test.sh --long)")
+
+
+LONG_SKIP = pytest.mark.skip(reason="long end-to-end test: run with --long (scripts/test.sh --long)")
+
+
+def pytest_collection_modifyitems(config, items):
     for item in items:  # `pytest -m reliability` runs every test that records into the ledger
         if "ledger" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.reliability)
+        if "long" in item.keywords and not config.getoption("--long"):
+            item.add_marker(LONG_SKIP)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -120,6 +120,7 @@ def pairs_file(tmp_path_factory) -> Path:
 TRAIN = ["--epochs", "2", "--precision", "fp32", "--seed", "0"]
 
 
+@pytest.mark.long  # ~30 s; also in scripts/reliability_report.py
 def test_strseq_train_killed_at_any_point_leaves_the_old_bundle_or_a_whole_new_one(tmp_path, pairs_file, ledger):
     out = tmp_path / "probe" / "model"
     out.parent.mkdir()
@@ -169,6 +170,7 @@ def _registry_state(root: Path) -> dict:
     return {"versions": versions, **aliases}
 
 
+@pytest.mark.long  # ~40 s; also in scripts/reliability_report.py
 def test_strseq_retrain_killed_at_any_point_leaves_whole_versions_and_aliases_and_no_server(tmp_path, pairs_file,
                                                                                             ledger):
     root = tmp_path / "registry"

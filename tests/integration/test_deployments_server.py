@@ -29,7 +29,7 @@ from strseq_tasks.serve.registry import Registry
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # ~70 s: scripts/test.sh --long
 
 
 def _free_port() -> int:

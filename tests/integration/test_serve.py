@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from integration.cli_harness import ONE_THREAD, run_strseq
 from strseq_tasks.demo.crm import FIELDS, build_demo_database
 
@@ -39,6 +41,7 @@ def _demo(tmp_path):
     return folder
 
 
+@pytest.mark.long  # ~45 s: scripts/test.sh --long
 def test_serve_registers_the_deployments_and_stops_on_ctrl_c(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "strseq_tasks.cli", "serve", "--demo", str(_demo(tmp_path))],
                                env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
