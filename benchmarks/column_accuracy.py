@@ -1,0 +1,222 @@
+"""The column benchmark: strseq's defaults on test columns that differ from their training pairs.
+
+    .venv/bin/python benchmarks/column_accuracy.py                          # 7 families, 50/200/1000 pairs, seeds 0 1 2
+    .venv/bin/python benchmarks/column_accuracy.py --families dates --sizes 200 --seeds 0
+    .venv/bin/python benchmarks/column_accuracy.py --dev                    # development seeds (100 101 102)
+
+Each cell (family, pairs, seed) draws a split with ``benchmarks.columns.draw`` (held-out layouts,
+long tails, unseen noise, values from the other side of the hash; benchmarks/columns/README.md),
+trains through the product path (``learn.build.train_bundle`` with the defaults) and scores the
+bundle with the onnxruntime ``Normalizer`` against the identity and nearest-neighbour baselines.
+Besides exact match, CER, harm and coverage at 99% precision, every cell reports exact match per
+tag (layout seen often / rarely / held out, components, noise, value kind) and its most confident
+errors.
+
+Seeds 0, 1 and 2 are the reported test draws; develop on ``--dev`` (seeds 100-102: other layout
+rankings, other held-out layouts) and look at the reported draws only to report them.
+Writes ``benchmarks/results/columns/<name>.json`` and ``.png``; prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import statistics
+import sys
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.accuracy import (  # noqa: E402
+    identity_baseline,
+    model_sizes,
+    nearest_neighbour_baseline,
+    strseq_model,
+    train_config,
+)
+from benchmarks.columns import FAMILIES, draw  # noqa: E402
+from strseq_tasks.core.metrics import summarize  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "columns"
+METRICS = ("exact_match", "cer", "harm", "coverage_at_99", "ece")
+TAG_KEYS = ("layout", "components", "noise", "value kind", "clean")
+REPORT_SEEDS = (0, 1, 2)
+DEV_SEEDS = (100, 101, 102)
+
+
+def breakdown(tags: list[dict], correct: list[bool], confidence: list[float]) -> dict:
+    """Exact match and confident errors (confidence >= 0.9) per value of each tag."""
+    out: dict[str, dict] = {}
+    for key in TAG_KEYS:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, tag in enumerate(tags):
+            value = tag[key].split(":")[0] if key == "noise" else tag[key]
+            groups[value].append(i)
+        out[key] = {value: {"rows": len(rows), "exact_match": sum(correct[i] for i in rows) / len(rows),
+                            "confident_errors": sum(not correct[i] and confidence[i] >= 0.9 for i in rows)}
+                    for value, rows in sorted(groups.items())}
+    return out
+
+
+def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None,
+                  options: dict[str, str], pretrained: str | None) -> list[dict]:
+    logging.basicConfig(level=logging.WARNING)
+    split = draw(FAMILIES[family](), size, test_size, seed)
+    train, test = split.train, split.test
+    inputs, targets = [a for a, _ in test], [b for _, b in test]
+    methods = {
+        "identity": identity_baseline(train, test) + ({},),
+        "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
+        "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options), pretrained,
+                               sizes=model_sizes(options)),
+    }
+    rows = []
+    for method, (outputs, confidence, extra) in methods.items():
+        metrics = summarize(inputs, targets, outputs, confidence)
+        correct = [o == t for o, t in zip(outputs, targets)]
+        row = {"family": family, "pairs": size, "seed": seed, "method": method,
+               **{k: metrics[k] for k in METRICS}, **extra,
+               "breakdown": breakdown(split.tags, correct, confidence)}
+        if method == "strseq":
+            wrong = sorted((i for i, ok in enumerate(correct) if not ok), key=lambda i: -confidence[i])[:12]
+            row["confident_errors"] = [{"input": inputs[i], "target": targets[i], "output": outputs[i],
+                                        "confidence": round(confidence[i], 4), **split.tags[i]} for i in wrong]
+            row["held_out_layouts"] = sorted(n for n, p in split.layouts.items() if p["held_out"])
+        rows.append(row)
+    return rows
+
+
+def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretrained) -> list[dict]:
+    cells = sorted(((f, n, s) for f in families for n in sizes for s in seeds), key=lambda c: -c[1])
+    results: dict[tuple, list[dict]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(evaluate_cell, f, n, test_size, s, epochs, minutes, options, pretrained): (f, n, s)
+                   for f, n, s in cells}
+        for future in as_completed(futures):
+            cell = futures[future]
+            try:
+                results[cell] = future.result()
+            except Exception as exc:  # one failed cell must not lose the others
+                print(f"| {cell} | FAILED: {exc!r} |", flush=True)
+                results[cell] = []
+            for row in results[cell]:
+                if row["method"] == "strseq":
+                    print(f"| {row['family']} | {row['pairs']} | seed {row['seed']} | "
+                          f"{100 * row['exact_match']:.1f} | harm {100 * row['harm']:.1f} | "
+                          f"cov99 {100 * row['coverage_at_99']:.1f} | {row.get('train_seconds', 0):.0f} s |",
+                          flush=True)
+    return [row for f in families for n in sorted(sizes) for s in seeds for row in results[(f, n, s)]]
+
+
+def _mean_spread(values: list[float]) -> str:
+    values = [v for v in values if v == v]
+    if not values:
+        return "n/a"
+    mean = 100 * statistics.fmean(values)
+    return f"{mean:.1f}" if len(values) == 1 else f"{mean:.1f} ({100 * min(values):.1f}-{100 * max(values):.1f})"
+
+
+def summary_table(rows: list[dict]) -> str:
+    """Mean (min-max over seeds) per family, pairs and method."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["family"], r["pairs"], r["method"])].append(r)
+    lines = ["| family | pairs | method | seeds | exact match % | harm % | coverage at 99% precision % | CER % |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for (family, pairs, method), group in groups.items():
+        cells = [_mean_spread([r[k] for r in group]) for k in ("exact_match", "harm", "coverage_at_99", "cer")]
+        lines.append(f"| {family} | {pairs} | {method} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def breakdown_table(rows: list[dict], method: str = "strseq") -> str:
+    """strseq's exact match per tag value, pooled over seeds, per family and pairs."""
+    pooled: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        if r["method"] != method:
+            continue
+        for key, values in r["breakdown"].items():
+            for value, cell in values.items():
+                acc = pooled[(r["family"], r["pairs"], key, value)]
+                acc[0] += cell["rows"]
+                acc[1] += round(cell["exact_match"] * cell["rows"])
+                acc[2] += cell["confident_errors"]
+    lines = ["| family | pairs | tag | value | rows | exact match % | wrong at confidence >= 0.9 |",
+             "|---|---:|---|---|---:|---:|---:|"]
+    for (family, pairs, key, value), (n, right, confident) in sorted(pooled.items()):
+        lines.append(f"| {family} | {pairs} | {key} | {value} | {n} | {100 * right / n:.1f} | {confident} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = [f for f in FAMILIES if any(r["family"] == f for r in rows)]
+    fig, axes = plt.subplots(1, len(families), figsize=(3.6 * len(families), 3.4), squeeze=False)
+    for ax, family in zip(axes[0], families):
+        for method in ("strseq", "nearest-neighbour", "identity"):
+            by_size: dict[int, list[float]] = defaultdict(list)
+            for r in rows:
+                if r["family"] == family and r["method"] == method:
+                    by_size[r["pairs"]].append(r["exact_match"])
+            if by_size:
+                sizes = sorted(by_size)
+                ax.errorbar(sizes, [100 * statistics.fmean(by_size[s]) for s in sizes],
+                            yerr=[[100 * (statistics.fmean(by_size[s]) - min(by_size[s])) for s in sizes],
+                                  [100 * (max(by_size[s]) - statistics.fmean(by_size[s])) for s in sizes]],
+                            marker="o", label=method, capsize=3)
+        ax.set_xscale("log")
+        ax.set_title(family)
+        ax.set_xlabel("training pairs")
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("exact match % (test column)")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[50, 200, 1000])
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: 0 1 2 (--dev: 100 101 102)")
+    parser.add_argument("--dev", action="store_true",
+                        help="the development draws (seeds 100-102), not the reported ones")
+    parser.add_argument("--test-size", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (the train default)")
+    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--jobs", type=int, default=2, help="cells trained in parallel (one core each)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a TrainConfig field or a model size, as in benchmarks/accuracy.py")
+    parser.add_argument("--pretrained", default=None, help="`default` or an LM folder (default: the train default)")
+    parser.add_argument("--name", default=None, help="results file name (default: from the options)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    seeds = args.seeds or list(DEV_SEEDS if args.dev else REPORT_SEEDS)
+    options = dict(item.split("=", 1) for item in args.set)
+    train_config(0, args.epochs, args.max_minutes, options)  # fail fast on a bad --set
+    model_sizes(options)
+    rows = run(args.families, args.sizes, seeds, args.test_size, args.epochs, args.max_minutes, args.jobs, options,
+               args.pretrained)
+    print("\n" + summary_table(rows))
+    print("\n" + breakdown_table(rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = args.name or ("dev" if args.dev else "columns") + "".join(
+        f"-{k}={v}" for k, v in sorted(options.items())).replace("/", "_") + (
+        f"-pretrained-{Path(args.pretrained).name}" if args.pretrained else "")
+    (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out), "seeds": seeds},
+                                                       "rows": rows}, indent=2))
+    plot(rows, args.out / f"{name}.png")
+    print(f"\nwrote {args.out / (name + '.json')} and {name}.png")
+
+
+if __name__ == "__main__":
+    main()

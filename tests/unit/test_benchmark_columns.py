@@ -1,0 +1,77 @@
+"""The column benchmark draws what it claims: held-out layouts never reach the training pairs, test
+values sit on the other side of the hash, one input never has two targets, and the tags are facts."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+pytest.importorskip("faker")
+pytest.importorskip("phonenumbers")
+
+from benchmarks.columns import FAMILIES, draw, side  # noqa: E402
+from benchmarks.columns.core import layout_plan  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family(request):
+    return FAMILIES[request.param]()
+
+
+def test_a_seed_draws_the_same_split_and_another_seed_another(family):
+    first, again, other = draw(family, 60, 150, 0), draw(family, 60, 150, 0), draw(family, 60, 150, 1)
+    assert (first.train, first.test, first.tags) == (again.train, again.test, again.tags)
+    assert first.test != other.test
+    assert layout_plan(family, 0)[2] != layout_plan(family, 1)[2] or len(family.layouts) < 6
+
+
+def test_held_out_layouts_are_only_in_the_test_column(family):
+    split = draw(family, 200, 400, 0)
+    held = {n for n, p in split.layouts.items() if p["held_out"]}
+    ranked = sorted(split.layouts, key=lambda n: split.layouts[n]["rank"])
+    assert held and ranked[0] not in held
+    assert all(split.layouts[n]["train_rows"] == 0 for n in held)
+    assert any(t["layout"] == "held out" for t in split.tags)
+    assert sum(p["train_rows"] for p in split.layouts.values()) + split.train_clean == len(split.train)
+
+
+def test_test_targets_are_never_training_targets_and_inputs_never_have_two_targets(family):
+    split = draw(family, 200, 400, 2)
+    assert not {b for _, b in split.train} & {b for _, b in split.test}
+    targets: dict[str, str] = {}
+    for a, b in [*split.train, *split.test]:
+        assert targets.setdefault(a, b) == b, f"{a!r} has two targets"
+    assert len(split.tags) == len(split.test) == 400
+
+
+def test_tags_are_facts_of_the_split(family):
+    split = draw(family, 200, 400, 0)
+    counts = Counter(t["layout"] for t in split.tags)
+    assert counts["frequent (3+)"] > counts["held out"] > 0
+    noise = Counter(t["noise"].split(":")[0] for t in split.tags)
+    assert noise["unseen"] > 0 and noise["none"] > noise["unseen"]
+    for (a, b), tag in zip(split.test, split.tags):
+        if tag["noise"] == "none" and tag["clean"] == "yes":
+            assert a == b
+
+
+def test_the_hash_splits_values_in_about_half_and_ignores_case():
+    words = [f"value{i}" for i in range(2000)]
+    share = sum(side(w) == "test" for w in words) / len(words)
+    assert 0.45 < share < 0.55
+    assert all(side(w) == side(w.upper()) for w in words[:100])
+
+
+def test_names_and_dates_in_the_test_column_come_from_the_test_side():
+    names = draw(FAMILIES["names"](), 50, 200, 0)
+    for _, target in names.test:
+        first, _, last = target.partition(" ")
+        assert side(first) == "test"
+    dates = draw(FAMILIES["dates"](), 50, 200, 0)
+    assert all(side(target) == "test" for _, target in dates.test)
+    assert all(side(target) == "train" for _, target in dates.train)
