@@ -215,7 +215,9 @@ def _name_layout(pattern: str, case: str) -> Layout:
 @cache
 def name_layouts() -> tuple[Layout, ...]:
     combos = [(p, c) for p, c in itertools.product(NAME_PATTERNS, NAME_CASES)
-              if not (c == "surname upper" and p.startswith("F"))]
+              if not (c == "surname upper" and p.startswith("F"))
+              # "LAST First" without a comma is told from "First Last" only by its case
+              and not (p.startswith("L F") and c != "as typed")]
     return tuple(_name_layout(p, c) for p, c in combos)
 
 

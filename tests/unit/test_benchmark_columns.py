@@ -75,3 +75,10 @@ def test_names_and_dates_in_the_test_column_come_from_the_test_side():
     dates = draw(FAMILIES["dates"](), 50, 200, 0)
     assert all(side(target) == "test" for _, target in dates.test)
     assert all(side(target) == "train" for _, target in dates.train)
+
+
+def test_every_name_layout_can_be_told_apart():
+    """A comma-less "LAST First" layout only where its case tells it from "First Last"."""
+    layouts = {layout.name for layout in FAMILIES["names"]().layouts}
+    comma_less = {n for n in layouts if n.startswith("L F")}
+    assert comma_less == {"L F (last first, comma-less, upper surname) | as typed"}
