@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/column_accuracy.py                          # 7 families, 50/200/1000 pairs, seeds 0 1 2
     .venv/bin/python benchmarks/column_accuracy.py --families dates --sizes 200 --seeds 0
     .venv/bin/python benchmarks/column_accuracy.py --dev                    # development seeds (100 101 102)
+    .venv/bin/python benchmarks/column_accuracy.py --compare A.json B.json  # two runs side by side
 
 Each cell (family, pairs, seed) draws a split with ``benchmarks.columns.draw`` (held-out layouts,
 long tails, unseen noise, values from the other side of the hash; benchmarks/columns/README.md),
@@ -152,6 +153,34 @@ def breakdown_table(rows: list[dict], method: str = "strseq") -> str:
     return "\n".join(lines)
 
 
+def compare(paths: list[Path]) -> str:
+    """strseq's mean exact match, harm and coverage at 99% precision per family and pairs in each
+    results file, and each file's change against the first (points)."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    cells: dict[tuple, list[list[dict]]] = defaultdict(lambda: [[] for _ in runs])
+    for i, run in enumerate(runs):
+        for r in run["rows"]:
+            if r["method"] == "strseq":
+                cells[(r["family"], r["pairs"])][i].append(r)
+    names = [p.stem for p in paths]
+    head = "| family | pairs | " + " | ".join(f"{n}: exact / harm / cov99" for n in names) + " |"
+    lines = [head, "|---|---:|" + "---|" * len(names)]
+    for (family, pairs), groups in sorted(cells.items()):
+        base = None
+        out = []
+        for group in groups:
+            if not group:
+                out.append("n/a")
+                continue
+            em, harm, cov = (100 * statistics.fmean(r[k] for r in group)
+                             for k in ("exact_match", "harm", "coverage_at_99"))
+            delta = "" if base is None else f" ({em - base:+.1f})"
+            base = em if base is None else base
+            out.append(f"{em:.1f}{delta} / {harm:.1f} / {cov:.1f}")
+        lines.append(f"| {family} | {pairs} | " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -198,7 +227,11 @@ def main() -> None:
     parser.add_argument("--pretrained", default=None, help="`default` or an LM folder (default: the train default)")
     parser.add_argument("--name", default=None, help="results file name (default: from the options)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="only compare these results files")
     args = parser.parse_args()
+    if args.compare:
+        print(compare(args.compare))
+        return
     logging.basicConfig(level=logging.WARNING)
     seeds = args.seeds or list(DEV_SEEDS if args.dev else REPORT_SEEDS)
     options = dict(item.split("=", 1) for item in args.set)

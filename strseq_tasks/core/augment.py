@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from strseq_tasks.core.recombine import lexicon, recombine
 from strseq_tasks.core.vocab import lower_char
 
 _DIGIT_RUN = re.compile("[0-9]+")
@@ -69,6 +70,7 @@ class AugmentConfig:
     case: float = 0.5  # per string: upper / lower / title / random-case the whole string
     space: float = 0.3  # per string: doubled, leading or trailing spaces
     digit_copies: int = 2  # copies with copied digit runs resampled (input and target alike)
+    recombine: int = 2  # copies with one unit swapped for another of its slot (core/recombine.py)
     policy: str = "auto"  # "auto" (noise kinds the pairs show evidence for), "all" or "none"
 
     def to_dict(self) -> dict:
@@ -258,9 +260,10 @@ def augment(
     protected: dict[str, str] | None = None,
     max_len: int | None = None,
 ) -> list[tuple[str, str]]:
-    """The pairs, their noisy copies, identity pairs and digit-resampled copies.
+    """The pairs, their noisy copies, identity pairs, recombined and digit-resampled copies.
 
-    Every target is a real target, or (digit resampling) a real target with copied digits changed.
+    Every target is a real target, or a real target with copied digits changed (digit
+    resampling) or with one unit's target swapped for another's of its slot (recombination).
 
     ``protected`` maps inputs to targets that must never be contradicted (by default the
     pairs themselves): a noisy input equal to a protected input with another target is dropped.
@@ -268,6 +271,7 @@ def augment(
     """
     rng = random.Random(seed)
     kinds = resolve_kinds(pairs, cfg) if kinds is None else kinds
+    lex = lexicon(pairs) if cfg.recombine else None
     protected = dict(pairs) if protected is None else protected
     any_noise = kinds.typo or kinds.case or kinds.space
     out: dict[tuple[str, str], None] = {}
@@ -283,6 +287,10 @@ def augment(
         add(src, tgt)
         if cfg.identity:
             add(tgt, tgt)
+        for _ in range(cfg.recombine):
+            swapped = recombine(src, tgt, lex, rng)
+            if swapped:
+                add(noisy(swapped[0], kinds, cfg, rng) if any_noise else swapped[0], swapped[1])
         if kinds.digits:
             for _ in range(cfg.digit_copies):
                 new_src, new_tgt = resample_digits(src, tgt, rng)

@@ -13,7 +13,7 @@ import numpy as np
 from strseq_tasks.core.batching import SourceBatch, decode_row, encode_sources, max_output_lengths, target_ids
 from strseq_tasks.core.decoding import decode, greedy_search, resume_score, score
 from strseq_tasks.core.known import KnownValues, Near
-from strseq_tasks.core.vocab import CharVocab, normalize_text
+from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, read_text
 
 FREE = -1  # the distance of a text decoded freely (no known value near it)
 
@@ -29,11 +29,13 @@ def transduce(
     identity_margin: float | None = None,
     known: KnownValues | None = None,
     known_prior: float = 0.0,
+    spaces: str = SPACES_KEEP,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Decode every text; returns outputs, their log-probabilities and their known-value
     distances (``FREE`` where no known value was near), in input order.
 
-    Texts are NFC-normalized. Empty texts come back empty with log-probability 0. Texts are
+    Texts are read as the model reads them (NFC; whitespace by its ``spaces`` rule,
+    ``vocab.read_text``). Empty texts come back empty with log-probability 0. Texts are
     grouped by length so that each batch pads little; ``on_batch(n)`` reports progress.
     Callers must reject texts longer than ``max_len`` beforehand.
 
@@ -50,7 +52,7 @@ def transduce(
     """
     # long: the three roads a text takes (snapped to a known value, decoded, kept by the identity margin) fill the
     # same per-text arrays; split, each part would carry all of them
-    texts = [normalize_text(t) for t in texts]
+    texts = [read_text(t, spaces) for t in texts]
     outputs = [""] * len(texts)
     logprob = np.zeros(len(texts), dtype=np.float64)
     distance = np.full(len(texts), FREE, dtype=np.int64)

@@ -29,6 +29,33 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+SPACES_KEEP, SPACES_COLLAPSE = "keep", "collapse"
+
+
+def collapse_spaces(text: str) -> str:
+    """Every run of whitespace (tabs, non-breaking and other Unicode spaces, line breaks) one
+    space; none at either end."""
+    return " ".join(text.split())
+
+
+def spaces_rule(pairs) -> str:
+    """``collapse`` when no target has whitespace other than single spaces between words, and
+    collapsing the inputs' whitespace gives no input two targets: then whitespace in an input
+    carries nothing, and a model reads it collapsed (a tab or a non-breaking space it never saw
+    in training reads as the space it learned). Else ``keep``."""
+    seen: dict[str, str] = {}
+    for src, tgt in pairs:
+        if tgt != collapse_spaces(tgt) or seen.setdefault(collapse_spaces(src), tgt) != tgt:
+            return SPACES_KEEP
+    return SPACES_COLLAPSE
+
+
+def read_text(text: str, spaces: str = SPACES_KEEP) -> str:
+    """What a model reads of ``text``: NFC, and its whitespace collapsed if its rule says so."""
+    text = normalize_text(text)
+    return collapse_spaces(text) if spaces == SPACES_COLLAPSE else text
+
+
 def lower_char(char: str) -> str:
     """Lower-case form of one character, or the character itself when that is not one char."""
     low = char.lower()

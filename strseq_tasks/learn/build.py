@@ -283,7 +283,7 @@ def train_bundle(
         "metrics": {"validation": jsonable(metrics)},
         "reliability": reliability_table([o == t for o, t in zip(outputs, val_targets)], confidence),
         "calibration": result.calibration.to_dict(),
-        "decoding": {"beam": 1, "identity_margin": result.identity_margin,
+        "decoding": {"beam": 1, "identity_margin": result.identity_margin, "spaces": result.spaces,
                      "known_values": None if known is None else {
                          "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
                          "fingerprint": known.fingerprint(), "prior_weight": result.known_prior}},

@@ -23,7 +23,7 @@ from strseq_tasks.core.batching import encode_sources, encode_targets
 from strseq_tasks.core.calibration import Calibration, fit_calibration
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.transduce import transduce
-from strseq_tasks.core.vocab import CharVocab, lower_char, upper_char
+from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, spaces_rule, upper_char
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper, sequence_loss
 from strseq_tasks.params import INT8_MAX_CHANGED, MAX_EPOCHS, SEED, TRAIN_PRECISION, TRAIN_THREADS
 
@@ -101,6 +101,7 @@ class FitResult:
     identity_margin: float  # chosen on validation: keep the input unless the answer beats it by this (nats)
     known_prior: float = 0.0  # chosen on validation: weight of the known values' list-order prior
     val_set: list[Pair] = field(default_factory=list)  # the validation rows decoded (val_pairs and noisy copies)
+    spaces: str = SPACES_KEEP  # how the model reads whitespace (vocab.spaces_rule), as serving must
 
 
 def hash_unit(text: str, seed: int) -> float:
@@ -189,7 +190,7 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
 
 def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64,
                   identity_margin: float | None = None, known: KnownValues | None = None,
-                  known_prior: float = 0.0):
+                  known_prior: float = 0.0, spaces: str = SPACES_KEEP):
     """Outputs, log-probabilities and known-value distances from PyTorch, through the shared
     decoder (see ``transduce``)."""
     was_training = model.training
@@ -205,6 +206,7 @@ def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: 
             identity_margin=identity_margin,
             known=known,
             known_prior=known_prior,
+            spaces=spaces,
         )
     finally:
         model.train(was_training)
@@ -248,12 +250,14 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     # the loop's state
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
+    spaces = spaces_rule(pairs)
+    pairs = _read_as(spaces, pairs)  # the model learns on inputs as it will read them
     train, val = split_pairs(pairs, cfg.val_fraction, cfg.min_val, cfg.seed)
     kinds = resolve_kinds(pairs, cfg.augment)
     protected = dict(pairs)
-    val_aug = replace(cfg.augment, copies=cfg.val_copies, identity=True)
-    val_set = augment(val, val_aug, seed=cfg.seed + 10_000, kinds=kinds, protected=protected,
-                      max_len=model.cfg.max_len)
+    val_aug = replace(cfg.augment, copies=cfg.val_copies, identity=True, recombine=0)
+    val_set = _read_as(spaces, augment(val, val_aug, seed=cfg.seed + 10_000, kinds=kinds, protected=protected,
+                                       max_len=model.cfg.max_len), protected)
     val_inputs, val_targets = [a for a, _ in val_set], [b for _, b in val_set]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[EpochReport] = []
@@ -262,8 +266,8 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     started = time.monotonic()
     for epoch in range(cfg.max_epochs):
         t0 = time.monotonic()
-        data = augment(train, cfg.augment, seed=cfg.seed + epoch, kinds=kinds, protected=protected,
-                       max_len=model.cfg.max_len)
+        data = _read_as(spaces, augment(train, cfg.augment, seed=cfg.seed + epoch, kinds=kinds,
+                                        protected=protected, max_len=model.cfg.max_len), protected)
         batches = length_batches(data, cfg.batch_size, rng, lambda p: (len(p[0]), len(p[1])))
         model.train()
         losses = []
@@ -308,7 +312,17 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
                                                                     cfg.harm_cost, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
                                       distance=distance)
-    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set)
+    return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set,
+                     spaces)
+
+
+def _read_as(spaces: str, pairs: Sequence[Pair], protected: dict[str, str] | None = None) -> list[Pair]:
+    """The pairs with their inputs as a model with this whitespace rule reads them, each once;
+    a noisy copy that now reads as a ``protected`` input with another target is dropped."""
+    if spaces == SPACES_KEEP:
+        return list(pairs)
+    read = ((read_text(a, spaces), b) for a, b in pairs)
+    return list(dict.fromkeys((a, b) for a, b in read if a and (protected or {}).get(a, b) == b))
 
 
 def choose_known_prior(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.vocab import SPECIALS, CharVocab
+from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
 
 MODEL_FORMAT = "strseq-bundle/1"  # a model bundle (bundle.py)
@@ -115,6 +115,9 @@ def _decoding(decoding) -> None:
     margin = _get(decoding, "decoding", "identity_margin", required=False)
     if margin is not None:
         _number(margin, "decoding.identity_margin", 0.0, 1e6)
+    spaces = _get(decoding, "decoding", "spaces", required=False)
+    if spaces is not None and spaces not in (SPACES_KEEP, SPACES_COLLAPSE):
+        raise _Invalid("decoding.spaces", f"must be {SPACES_KEEP!r} or {SPACES_COLLAPSE!r}, not {spaces!r}")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

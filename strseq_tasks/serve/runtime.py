@@ -24,7 +24,7 @@ from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.transduce import transduce
-from strseq_tasks.core.vocab import CharVocab, lower_char, normalize_text, upper_char
+from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
 from strseq_tasks.serve.bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
 from strseq_tasks.serve.bundle_schema import read_known, read_vocab
 
@@ -182,6 +182,7 @@ class Normalizer:
         self.max_len = int(self.manifest["model_config"]["max_len"])
         decoding = self.manifest.get("decoding", {})
         self.default_beam = int(decoding.get("beam", 1))
+        self.spaces = decoding.get("spaces", SPACES_KEEP)  # whitespace as the model learned to read it
         # keep an input unless the model's answer is this much (nats) more probable; None: off
         self.identity_margin = decoding.get("identity_margin")
         self.known = known if known is not None else self._bundle_known(decoding.get("known_values"))
@@ -217,7 +218,7 @@ class Normalizer:
         """Predictions in input order. Empty and over-long inputs come back unchanged (byte for
         byte, not even NFC-normalized), flagged."""
         given = list(texts)
-        texts = [normalize_text(t) for t in given]  # what the model reads, and how long it is
+        texts = [read_text(t, self.spaces) for t in given]  # what the model reads, and how long it is
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
         unique = list(dict.fromkeys(texts[i] for i in ok))  # a repeated value is predicted once
         beam = beam or self.default_beam
@@ -228,11 +229,13 @@ class Normalizer:
             outputs, logprob, distance = transduce(
                 group, self.vocab, self.stepper, self.max_len, beam=beam, batch_size=size, on_batch=on_batch,
                 identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
+                spaces=self.spaces,
             )
             confidence = self.calibration.confidence(logprob, distance)
             answer.update((t, Prediction(o, float(c), STATUS_OK)) for t, o, c in zip(group, outputs, confidence))
-        result = [
-            Prediction(t, 1.0, STATUS_EMPTY) if not t else Prediction(t, 0.0, STATUS_TOO_LONG) for t in given
+        result = [  # blank (what the model would read is empty) or too long: returned as given
+            Prediction(t, 1.0, STATUS_EMPTY) if not read else Prediction(t, 0.0, STATUS_TOO_LONG)
+            for t, read in zip(given, texts)
         ]
         for i in ok:
             result[i] = answer[texts[i]]

@@ -104,6 +104,7 @@ MODEL_CASES = {
     "decoding as text": (*manifest("decoding", value="greedy"), "decoding"),
     "identity_margin NaN": (*manifest("decoding", "identity_margin", value=float("nan")), "decoding.identity_margin"),
     "identity_margin negative": (*manifest("decoding", "identity_margin", value=-1), "decoding.identity_margin"),
+    "spaces unknown rule": (*manifest("decoding", "spaces", value="squash"), "decoding.spaces"),
     "calibration scale text": (*manifest("calibration", "scale", value="x"), "calibration.scale"),
     "calibration scale infinite": (*manifest("calibration", "scale", value=float("inf")), "calibration.scale"),
     "calibration unknown parameter": (*manifest("calibration", "temperature", value=2.0), "calibration.temperature"),

@@ -61,7 +61,11 @@ def test_odd_values_come_out_exactly_as_they_went_in(fmt, tiny_bundle, tmp_path,
                error="" if row is None else ("" if row["status"] == "ok" else f"status {row['status']}"))
     assert [r["id"] for r in got] == ids  # every row, once, in order
     assert [r["input"] for r in got] == values  # byte for byte
-    assert all(r["status"] in ("ok", "too_long") for r in got)
+    assert all(r["status"] in ("ok", "too_long", "empty") for r in got)
+    blank = by_id[ids[names.index("whitespace only")]]  # the model reads whitespace collapsed: nothing
+    assert blank["status"] == "empty" and blank["prediction"] == VALUES["whitespace only"]
+    assert [r["name"] for r in [{"name": n, **by_id[k]} for n, k in zip(names, ids)]
+            if r["status"] == "empty"] == ["whitespace only"]
     long_row = by_id[ids[names.index("1 MB value")]]
     assert long_row["status"] == "too_long" and long_row["prediction"] == VALUES["1 MB value"]
 

@@ -91,13 +91,16 @@ def test_parity_check_notices_different_weights(torch_model, ort_factory, tiny_b
 def test_beam_search_onnx_matches_torch(torch_model, tiny_bundle):
     model, vocab = torch_model
     normalizer = Normalizer(tiny_bundle, precision="fp32")  # the exported graphs; int8: test_int8.py
-    outputs, logprob, _ = predict_torch(model, vocab, TEXTS, beam=4, identity_margin=normalizer.identity_margin)
+    outputs, logprob, _ = predict_torch(model, vocab, TEXTS, beam=4, identity_margin=normalizer.identity_margin,
+                                        spaces=normalizer.spaces)
     greedy, greedy_logprob, _ = predict_torch(model, vocab, TEXTS, beam=1)
     assert outputs != greedy or not np.allclose(logprob, greedy_logprob)  # beam 4 matters on these texts
     predictions = normalizer.normalize(TEXTS, beam=4)
-    assert [p.text for p in predictions] == outputs
-    expected = normalizer.calibration.confidence(logprob)
-    np.testing.assert_allclose([p.confidence for p in predictions], expected, atol=1e-4)
+    read = [i for i, p in enumerate(predictions) if p.status == "ok"]  # blank rows come back as given
+    assert len(read) >= len(TEXTS) - 2
+    assert [predictions[i].text for i in read] == [outputs[i] for i in read]
+    expected = normalizer.calibration.confidence(logprob[read])
+    np.testing.assert_allclose([predictions[i].confidence for i in read], expected, atol=1e-4)
 
 
 
