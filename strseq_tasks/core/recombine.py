@@ -21,8 +21,8 @@ new target is the old one with the unit's target replaced by the other unit's, a
 - **Lexicon**: a unit's source (case-folded) kept only if its target agrees in at least two
   thirds of the pairs that show it, and at least two of them; only such units are swapped, and
   the swapped-in source takes the case of the one it replaces. Deletions are never swapped: on
-  the column benchmark, swapping dropped words (honorifics, initials) raised harm on names
-  (3.4% -> 5.8% over 3 development seeds) for no gain in exact match.
+  the column benchmark, recombination that also swapped dropped words (honorifics, initials)
+  raised harm on names from 3.4% to 5.8% (3 development seeds) for no gain in exact match.
 
 Pure Python; ``augment`` calls it for ``AugmentConfig.recombine`` copies of each pair.
 """
