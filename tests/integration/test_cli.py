@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from strseq_tasks.serve.bundle import fingerprint_pairs
+from strseq_tasks.serve.bundle import INT8_DECODER_FILE, INT8_ENCODER_FILE, fingerprint_pairs
 from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import BUNDLE_FILES, hidden_entries, read_csv_raw, run_strseq, snapshot, write_csv
@@ -52,12 +52,18 @@ def csv_training(tmp_path_factory, name_pairs):
 # --- train -----------------------------------------------------------------------------------
 
 
+def _bundle_files(out) -> set[str]:
+    """What a trained bundle holds: the fp32 files, and the int8 graphs when they passed the gate."""
+    int8 = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["precision"].get("int8")
+    return BUNDLE_FILES | ({INT8_ENCODER_FILE, INT8_DECODER_FILE} if int8 else set())
+
+
 def test_train_writes_a_complete_verified_bundle(csv_training, name_pairs):
     pairs_file, out, _ = csv_training
-    assert {p.name for p in out.iterdir()} == BUNDLE_FILES
+    assert {p.name for p in out.iterdir()} == _bundle_files(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["model", "pairs.csv"]  # no temp folder left
     manifest = Normalizer(out).manifest  # loading verifies every sha256
-    assert set(manifest["files"]) == BUNDLE_FILES - {"manifest.json"}
+    assert set(manifest["files"]) == _bundle_files(out) - {"manifest.json"}
     assert manifest["data"]["rows"] == manifest["data"]["pairs"] == 60
     assert manifest["data"]["fingerprint"] == fingerprint_pairs(name_pairs[:60])
     assert manifest["training"]["epochs"] <= 2
@@ -83,7 +89,7 @@ def test_bundle_files_are_as_readable_as_any_file(csv_training):
     umask = os.umask(0)
     os.umask(umask)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()}
-    assert modes == {name: oct(0o666 & ~umask) for name in BUNDLE_FILES}
+    assert modes == {name: oct(0o666 & ~umask) for name in _bundle_files(out)}
 
 
 def test_train_refuses_an_existing_out_folder(csv_training):

@@ -80,7 +80,8 @@ def test_a_refused_export_keeps_the_training_and_strseq_export_writes_the_model(
     assert proc.returncode == 0, proc.stderr[-3000:]
     header, rows = read_csv_raw(tmp_path / "out.csv")
     _, model, vocab, _, _ = load_kept(kept)
-    expected = predict_torch(model, vocab, inputs, identity_margin=manifest["decoding"]["identity_margin"])[0]
+    expected = predict_torch(model, vocab, inputs, identity_margin=manifest["decoding"]["identity_margin"],
+                             spaces=manifest["decoding"]["spaces"])[0]
     assert [r[header.index("prediction")] for r in rows] == expected  # the trained weights' own answers
 
 
