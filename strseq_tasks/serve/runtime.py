@@ -215,8 +215,9 @@ class Normalizer:
         batch_size: int = 64,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[Prediction]:
-        """Predictions in input order. Empty and over-long inputs come back unchanged (byte for
-        byte, not even NFC-normalized), flagged."""
+        """Predictions in input order. Empty inputs (also whitespace-only ones, for a model that
+        reads whitespace collapsed) and over-long ones come back unchanged (byte for byte, not
+        even NFC-normalized), flagged."""
         given = list(texts)
         texts = [read_text(t, self.spaces) for t in given]  # what the model reads, and how long it is
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
