@@ -41,6 +41,7 @@ from benchmarks.accuracy import (  # noqa: E402
 )
 from benchmarks.columns import FAMILIES, draw  # noqa: E402
 from strseq_tasks.core.metrics import summarize  # noqa: E402
+from strseq_tasks.learn.build import DEFAULT_PRETRAINED  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "columns"
 METRICS = ("exact_match", "cer", "harm", "coverage_at_99", "ece")
@@ -64,7 +65,7 @@ def breakdown(tags: list[dict], correct: list[bool], confidence: list[float]) ->
 
 
 def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None,
-                  options: dict[str, str], pretrained: str | None) -> list[dict]:
+                  options: dict[str, str], pretrained: str | None, rows_dir: Path | None = None) -> list[dict]:
     logging.basicConfig(level=logging.WARNING)
     split = draw(FAMILIES[family](), size, test_size, seed)
     train, test = split.train, split.test
@@ -87,15 +88,22 @@ def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int
             row["confident_errors"] = [{"input": inputs[i], "target": targets[i], "output": outputs[i],
                                         "confidence": round(confidence[i], 4), **split.tags[i]} for i in wrong]
             row["held_out_layouts"] = sorted(n for n, p in split.layouts.items() if p["held_out"])
+            if rows_dir is not None:  # every row, for analysis (not part of the results file)
+                rows_dir.mkdir(parents=True, exist_ok=True)
+                (rows_dir / f"{family}-{size}-s{seed}.json").write_text(json.dumps({
+                    "train": train, "test": [{"input": a, "target": b, "output": o, "confidence": round(c, 6), **t}
+                                             for a, b, o, c, t in zip(inputs, targets, outputs, confidence,
+                                                                      split.tags)]}, ensure_ascii=False))
         rows.append(row)
     return rows
 
 
-def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretrained) -> list[dict]:
+def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretrained, rows_dir=None) -> list[dict]:
     cells = sorted(((f, n, s) for f in families for n in sizes for s in seeds), key=lambda c: -c[1])
     results: dict[tuple, list[dict]] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(evaluate_cell, f, n, test_size, s, epochs, minutes, options, pretrained): (f, n, s)
+        futures = {pool.submit(evaluate_cell, f, n, test_size, s, epochs, minutes, options, pretrained,
+                               rows_dir): (f, n, s)
                    for f, n, s in cells}
         for future in as_completed(futures):
             cell = futures[future]
@@ -224,9 +232,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="cells trained in parallel (one core each)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a TrainConfig field or a model size, as in benchmarks/accuracy.py")
-    parser.add_argument("--pretrained", default=None, help="`default` or an LM folder (default: the train default)")
+    parser.add_argument("--pretrained", default=None,
+                        help="`default`, `none` (from scratch), a pretrained model or an LM folder "
+                             "(default: the train default)")
     parser.add_argument("--name", default=None, help="results file name (default: from the options)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rows", type=Path, default=None, metavar="DIR",
+                        help="also write every test row (input, target, output, confidence, tags) per cell here")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="only compare these results files")
     args = parser.parse_args()
     if args.compare:
@@ -237,8 +249,10 @@ def main() -> None:
     options = dict(item.split("=", 1) for item in args.set)
     train_config(0, args.epochs, args.max_minutes, options)  # fail fast on a bad --set
     model_sizes(options)
+    # what training starts from: the train default unless told (`none`: from scratch)
+    pretrained = {None: DEFAULT_PRETRAINED, "none": None}.get(args.pretrained, args.pretrained)
     rows = run(args.families, args.sizes, seeds, args.test_size, args.epochs, args.max_minutes, args.jobs, options,
-               args.pretrained)
+               pretrained, args.rows)
     print("\n" + summary_table(rows))
     print("\n" + breakdown_table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +260,7 @@ def main() -> None:
         f"-{k}={v}" for k, v in sorted(options.items())).replace("/", "_") + (
         f"-pretrained-{Path(args.pretrained).name}" if args.pretrained else "")
     (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out), "seeds": seeds},
-                                                       "rows": rows}, indent=2))
+                                                       "rows": rows}, indent=2, default=str))
     plot(rows, args.out / f"{name}.png")
     print(f"\nwrote {args.out / (name + '.json')} and {name}.png")
 

@@ -45,7 +45,7 @@ def adapt_lm(params: RetrainParams, workdir: Path) -> str:
     from strseq_tasks.learn.pretraining import PretrainConfig
 
     texts = read_strings(params.adapt_source(), params.adapt_column)
-    parent = None if params.pretrained in (None, DEFAULT_LM) else params.pretrained
+    parent = None if params.pretrained in (None, DEFAULT_LM, rt.SCRATCH) else params.pretrained
     out = workdir / "adapted-lm"
     pretrain_bundle(texts, out, PretrainConfig(seed=params.seed, minutes=params.adapt_minutes, lr=1e-3),
                     parent=parent or default_lm_path(), name=f"{params.name}-adapted")
@@ -112,7 +112,7 @@ def retrain(params: RetrainParams) -> dict:
     data = {"source": mask_url(params.pairs_source().describe()), "rows": len(frame), "duplicates": duplicates,
             "heldout_pairs": len(split.heldout), "heldout_fingerprint": split.fingerprint}
     with rt.work_folder() as tmp:
-        lm = adapt_lm(params, tmp) if params.adapt_on else params.pretrained
+        lm = adapt_lm(params, tmp) if params.adapt_on else rt.start_from(params.pretrained)
         bundle = train(split.train, params, tmp, lm, data)
         probes = rt.clean_probes(split.heldout, pairs)  # harm: clean values changed, for both models
         challenger = evaluate(bundle, split.heldout, probes)

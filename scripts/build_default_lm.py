@@ -1,4 +1,4 @@
-"""Build the default pretrained LM that ships inside strseq (``strseq_tasks/pretrained/default``).
+"""Build the pretrained LM that ships inside strseq (``strseq_tasks/pretrained/lm``).
 
     .venv/bin/python scripts/build_default_lm.py                 # corpus + pretraining, ~40 min on 2 cores
     .venv/bin/python scripts/build_default_lm.py --corpus-only corpus.txt   # just write the corpus

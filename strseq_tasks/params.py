@@ -77,13 +77,14 @@ RETRAIN = {
     "registry": Param("models", "Registry folder or fsspec URL (s3://..., memory://...)."),
     "name": Param(..., "Model name in the registry."),
     "adapt_on": Param(None, "Unlabeled strings (file or database URL, e.g. the column to clean): adapt "
-                      "the pretrained LM to them first."),
+                      "the shipped character LM to them first and fine-tune from it."),
     "adapt_table": Param(None, "Table of --adapt-on (database URL)."),
     "adapt_query": Param(None, "Query of --adapt-on (database URL)."),
     "adapt_column": Param("input", "Column of --adapt-on."),
     "adapt_minutes": Param(3.0, "Time budget of the adaptation, in minutes.", gt=0),
-    "pretrained": Param(None, "Fine-tune from an LM: `default` or an LM folder (default: from scratch; "
-                        "--adapt-on implies `default`)."),
+    "pretrained": Param(None, "What fine-tuning starts from: `default` (the shipped pretrained "
+                        "encoder-decoder), `none` (random weights), a pretrained model folder or an LM folder "
+                        "(default: `default`; with --adapt-on, the shipped LM adapted to the column)."),
     "known_values": Param(None, "File(s) of valid output values (see `strseq train`)."),
     "heldout_fraction": Param(0.15, "Share of pairs held out (by a hash of the input) to compare the new "
                               "and the production model.", gt=0, lt=0.5),

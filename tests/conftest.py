@@ -156,6 +156,25 @@ def database_url(request, tmp_path):
     # every connection of the test lands in its own schema
     separator = "&" if "?" in url else "?"
     yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    drop_schema(engine, schema)
+    engine.dispose()
+
+
+def drop_schema(engine, schema: str) -> None:
+    """Drop a test's schema. A connection the test left idle in a transaction (a failed test's
+    open cursor) would block the drop forever and hang the suite: after 20 s of waiting, such
+    connections to the database are ended and the drop retried, so the failure shows as one."""
+    import sqlalchemy as sa
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SET LOCAL lock_timeout = '20s'"))
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        return
+    except sa.exc.OperationalError:
+        pass
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                             "current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'"))
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()

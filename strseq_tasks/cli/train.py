@@ -47,8 +47,8 @@ def train(
     precision: Annotated[TrainPrecision, option(TRAIN_PRECISION)] = TrainPrecision(TRAIN_PRECISION.default),
     int8_max_changed: Annotated[float, option(INT8_MAX_CHANGED, bounds=True)] = INT8_MAX_CHANGED.default,
     name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
-    pretrained: Annotated[str | None, typer.Option(help="Fine-tune from a pretrained character LM: `default` (the LM shipped with strseq) or an LM folder from `strseq pretrain`. Default: from scratch (see docs/concepts.md, Pretrained language model).")] = None,
-    no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from scratch (the default; explicit for scripts).")] = False,
+    pretrained: Annotated[str | None, typer.Option(help="What fine-tuning starts from: `default` (the pretrained encoder-decoder shipped with strseq; the default), another pretrained model, or a character LM folder from `strseq pretrain` (see docs/concepts.md, Pretrained model).")] = None,
+    no_pretrained: Annotated[bool, typer.Option("--no-pretrained", help="Train from random weights instead.")] = False,
     known_values: Annotated[list[Path] | None, typer.Option(help="File(s) of valid output values (text: one per line; CSV/Parquet: --known-column). Stored in the model: inputs that are known values are kept, inputs within --max-distance edits of known values become the nearest one. The pairs' targets are added. Repeat for several files.")] = None,
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files (default: the only column, or `input`).")] = None,
     max_distance: Annotated[int, typer.Option(help="Edits (insert, delete, substitute, swap) within which an input snaps to a known value.")] = DEFAULT_MAX_DISTANCE,
@@ -57,16 +57,17 @@ def train(
 ) -> None:
     """Train a normalizer on PAIRS and write a model bundle to OUT.
 
-    By default it starts from random weights: on the benchmark, augmentation from scratch matched
-    or beat fine-tuning the shipped LM. --pretrained default fine-tunes the LM shipped with strseq,
-    --pretrained LM_DIR another one (e.g. adapted to your column with `strseq pretrain --from`).
+    By default it fine-tunes the encoder-decoder shipped with strseq, pretrained on generated
+    normalization tasks (dates, names, phones, codes, casing, noise); --no-pretrained starts from
+    random weights, --pretrained LM_DIR from a character LM (e.g. adapted to your column with
+    `strseq pretrain --from`).
 
     With --known-values (a dictionary, a catalogue, the clean values of the column), outputs
     prefer those values: the way to correct misspellings of values the pairs never showed.
     """
     # long: one typer option a line (21 of them); the body reads, trains and reports
     setup_logging(quiet)
-    lm_folder = None if pretrained in (None, "default") else pretrained  # "default": the LM shipped with strseq
+    lm_folder = None if pretrained in (None, "default") else pretrained  # "default": the model shipped with strseq
     check_output_option("--out", out, [("--pairs", pairs), *known_inputs(known_values), ("--pretrained", lm_folder)],
                   folder=True)
     if out.exists() and not force:
@@ -109,7 +110,7 @@ def train(
                                               "duplicates_dropped": report.duplicates},
                                    on_epoch=progress.update, pretrained=lm_dir, known=known)
         except BundleError as exc:
-            fail(f"pretrained LM: {exc}")
+            fail(f"pretrained model: {exc}")
         except (TrainingDataError, FileExistsError, ValueError) as exc:
             fail(str(exc))
         except ExportFailed as exc:  # trained, not exported: the message says where the training is kept
@@ -122,7 +123,8 @@ def train(
                f"{manifest['data']['train_pairs']} training / "
                f"{manifest['data']['validation_pairs']} validation pairs")
     lm = manifest.get("pretrained")
-    typer.echo(f"  started from: {lm['path'] + ' (pretrained LM)' if lm else 'random weights (no pretrained LM)'}")
+    kind = "pretrained encoder-decoder" if (lm or {}).get("kind") == "transducer" else "pretrained LM"
+    typer.echo(f"  started from: {lm['path'] + f' ({kind})' if lm else 'random weights (--no-pretrained)'}")
     margin = manifest["decoding"]["identity_margin"]
     if manifest["decoding"].get("known_values"):
         info = manifest["decoding"]["known_values"]

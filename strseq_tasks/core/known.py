@@ -11,6 +11,12 @@ seen in the pairs possible: a few pairs cannot teach a model which words exist.
 
 Distances are optimal string alignment (Damerau-Levenshtein with adjacent swaps counted as one
 edit), case-sensitive, on NFC text; the search uses rapidfuzz over values grouped by length.
+
+An all-lower-case value (``mississippi``, a word list's usual form) says nothing about case, so
+it also stands for its capitalized and upper-case forms: ``Mississippi`` and ``MISSISSIPPI`` are
+known, and ``Missisipi`` becomes ``Mississippi`` (the input's case kept: upper, first letter
+upper, or as listed). A value with capitals of its own (``McDonald``, ``iPhone``) is matched as
+written.
 """
 
 from __future__ import annotations
@@ -34,6 +40,18 @@ DEFAULT_MAX_CANDIDATES = 16  # ties at the nearest distance that are scored by t
 class Near:
     values: tuple[str, ...]  # the known values at the nearest distance (at most max_candidates)
     distance: int  # 0 when the text itself is known
+
+
+def recase(value: str, like: str) -> str:
+    """An all-lower-case ``value`` in the case of ``like``: upper case if ``like`` is (two or more
+    letters), first letter upper if ``like``'s is, else as it is."""
+    letters = [c for c in like if c.isalpha()]
+    if len(letters) > 1 and all(c.isupper() for c in letters):
+        return value.upper()
+    if letters and letters[0].isupper():
+        i = next(i for i, c in enumerate(value) if c.isalpha()) if any(c.isalpha() for c in value) else 0
+        return value[:i] + value[i:i + 1].upper() + value[i + 1:]
+    return value
 
 
 class KnownValues:
@@ -60,6 +78,12 @@ class KnownValues:
         self._by_length: dict[int, list[str]] = {}
         for value in self.values:
             self._by_length.setdefault(len(value), []).append(value)
+        # the case-neutral (all-lower-case) values, also matched against an input's lower case
+        self._lower = frozenset(v for v in self.values if v == v.lower() and v != v.upper())
+        self._lower_by_length: dict[int, list[str]] = {}
+        for value in self.values:
+            if value in self._lower:
+                self._lower_by_length.setdefault(len(value), []).append(value)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -85,26 +109,38 @@ class KnownValues:
     def near(self, text: str) -> Near | None:
         """The known values nearest to ``text`` within ``max_distance`` edits, or None.
 
-        Ties keep the list's order (put more likely values first when writing the list).
+        Ties keep the list's order (put more likely values first when writing the list). A text
+        with capitals is also compared, in lower case, with the all-lower-case values, which
+        then come back in its case (``recase``).
         """
         text = normalize_text(text)
         if text in self._set:
             return Near((text,), 0)
-        best: list[tuple[int, int, str]] = []  # (distance, position in the list, value)
+        lower = text.lower()
+        if lower != text and lower in self._lower:
+            return Near((text,), 0)  # "January" with "january" listed: known, kept as typed
+        best = self._search(text, self._by_length)
+        if lower != text:
+            best += [(d, p, recase(v, text)) for d, p, v in self._search(lower, self._lower_by_length)]
+        if not best:
+            return None
+        nearest = min(d for d, _, _ in best)
+        tied = sorted({(p, v) for d, p, v in best if d == nearest})[: self.max_candidates]
+        return Near(tuple(dict.fromkeys(v for _, v in tied)), nearest)
+
+    def _search(self, text: str, by_length: dict[int, list[str]]) -> list[tuple[int, int, str]]:
+        """(distance, position in the list, value) of the values within ``max_distance`` of ``text``."""
+        best: list[tuple[int, int, str]] = []
         size = len(text)
         for length in range(max(size - self.max_distance, 1), size + self.max_distance + 1):
-            group = self._by_length.get(length)
-            if not group or abs(length - size) > self.max_distance:
+            group = by_length.get(length)
+            if not group:
                 continue
             for value, distance, _ in process.extract(
                 text, group, scorer=OSA.distance, score_cutoff=self.max_distance, limit=None
             ):
                 best.append((int(distance), self._positions[value], value))
-        if not best:
-            return None
-        nearest = min(d for d, _, _ in best)
-        tied = sorted((p, v) for d, p, v in best if d == nearest)[: self.max_candidates]
-        return Near(tuple(v for _, v in tied), nearest)
+        return best
 
     def log_prior(self, values: Iterable[str]) -> np.ndarray:
         """A Zipf prior from list order, ``-log(1 + position)``: write the list most likely value
@@ -113,7 +149,12 @@ class KnownValues:
         the pairs cannot teach for words they never show. Decoding adds it to the model's
         log-probability times a weight that training chooses on validation (0 when list order
         carries no information, e.g. an alphabetical list)."""
-        return -np.log1p(np.array([self._positions[normalize_text(v)] for v in values], dtype=np.float64))
+        return -np.log1p(np.array([self._position(normalize_text(v)) for v in values], dtype=np.float64))
+
+    def _position(self, value: str) -> int:
+        """A value's place in the list; a recased one takes its lower-case entry's."""
+        found = self._positions.get(value)
+        return found if found is not None else self._positions[value.lower()]
 
     def to_json(self) -> str:
         """The bundle's ``known_values.json`` (JSON keeps values with line breaks or odd characters)."""

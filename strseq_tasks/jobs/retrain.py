@@ -159,11 +159,12 @@ def split_heldout(pairs: Sequence[Pair], fraction: float) -> Split:
 def preflight(params: RetrainParams) -> None:
     """What can be checked before a retrain starts, writing nothing: the pairs can be read (file,
     table or query, with their columns), the registry can be published to, the --adapt-on strings
-    and the known-values files can be read, and --pretrained is a language-model folder. The CLI
+    and the known-values files can be read, and --pretrained is a pretrained model or an LM. The CLI
     runs it before Prefect starts (a mistake is one error line and no flow run); the flow runs it
     first too, so a scheduled retrain fails in seconds, not after hours of training."""
-    from strseq_tasks.data.files import read_corpus
+    from strseq_tasks.data.files import InputFileError, read_corpus
     from strseq_tasks.data.sources import read_pair_frame, read_strings
+    from strseq_tasks.learn.transfer import is_transducer, load_transducer
     from strseq_tasks.serve.bundle import LM_FILES, read_manifest
     from strseq_tasks.serve.bundle_schema import LM_FORMAT
     from strseq_tasks.serve.registry import Registry
@@ -174,8 +175,26 @@ def preflight(params: RetrainParams) -> None:
         read_strings(params.adapt_source(), params.adapt_column)
     if params.known_values:
         read_corpus(params.known_values, max_len=10_000)
-    if params.pretrained not in (None, "default"):
-        read_manifest(Path(params.pretrained), fmt=LM_FORMAT, required=LM_FILES, kind="language-model")
+    if params.pretrained not in (None, "default", SCRATCH):
+        folder = Path(params.pretrained)
+        if is_transducer(folder):
+            if params.adapt_on:
+                raise InputFileError("--adapt-on adapts a language model; --pretrained names a pretrained "
+                                 "encoder-decoder (leave it out to adapt the shipped LM)")
+            load_transducer(folder)
+        else:
+            read_manifest(folder, fmt=LM_FORMAT, required=LM_FILES, kind="language-model")
+
+
+SCRATCH = "none"  # --pretrained none: random weights
+
+
+def start_from(pretrained: str | None) -> str | None:
+    """What training starts from (``train_bundle``'s ``pretrained``): the shipped pretrained model
+    unless told, None for ``none``."""
+    from strseq_tasks.learn.build import DEFAULT_PRETRAINED
+
+    return None if pretrained == SCRATCH else pretrained or DEFAULT_PRETRAINED
 
 
 def read_known(files: Sequence[str], pairs: Sequence[Pair]):

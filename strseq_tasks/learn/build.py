@@ -28,9 +28,15 @@ from strseq_tasks.errors import StrseqError
 from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
 from strseq_tasks.learn.int8 import METHOD, judge_int8, quantize_graphs
 from strseq_tasks.learn.lm import extend_vocab, initialize_from_lm
-from strseq_tasks.learn.lm_bundle import default_lm_path, load_lm
+from strseq_tasks.learn.lm_bundle import load_lm
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, build_model
 from strseq_tasks.learn.training import EpochReport, FitResult, TrainConfig, fit, predict_torch
+from strseq_tasks.learn.transfer import (
+    default_pretrained_path,
+    initialize_from_transducer,
+    is_transducer,
+    load_transducer,
+)
 from strseq_tasks.serve.bundle import (
     KEPT_FILES,
     KNOWN_FILE,
@@ -47,12 +53,11 @@ from strseq_tasks.serve.runtime import OrtStepper, decode_folder, open_sessions
 log = logging.getLogger("strseq")
 
 
-DEFAULT_LM = "default"  # train_bundle(pretrained=...) / train --pretrained default: the LM shipped with strseq
-# Where training starts unless told otherwise. The evidence decides (benchmarks/ablation.py, docs/benchmarks.md
-# "Pretrained language model"): over 3 seeds, fine-tuning the shipped LM with augmentation was
-# 2.5 points below augmentation from scratch at 200 pairs, 2.3 above at 50 but with more harm
-# (typos 9.3% vs 3.2%), so training starts from scratch and the LM is opt-in.
-DEFAULT_PRETRAINED: str | None = None
+DEFAULT_LM = "default"  # train_bundle(pretrained=...) / train --pretrained default: the model shipped with strseq
+# Where training starts unless told otherwise: the pretrained encoder-decoder (transfer.py). The
+# evidence decides (benchmarks/column_accuracy.py, docs/benchmarks.md "Pretrained encoder-decoder"):
+# on the column benchmark's 7 families it beat training from scratch at 50 and at 200 pairs.
+DEFAULT_PRETRAINED: str | None = DEFAULT_LM
 
 
 class TrainingDataError(StrseqError, ValueError):
@@ -190,25 +195,45 @@ def keep_training(out_dir: Path, model: Seq2Seq, vocab: CharVocab, known: KnownV
     return kept
 
 
-def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None, pretrained: Path | str | None):
-    """Vocabulary and model to fine-tune: fresh, or from a pretrained LM (then also what the manifest
-    records about it)."""
+# the sizes a pretrained model's weights fix (dropout and max_len are the fine-tuning's own)
+SHAPE_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
+
+
+def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None, pretrained: Path | str | None,
+                  keep: float = 1.0):
+    """Vocabulary and model to fine-tune: fresh, from a pretrained encoder-decoder (``transfer.py``)
+    or from a pretrained LM; also what the manifest records about where it started. Model sizes
+    other than the shipped model's train from random weights (said in the log); other than a
+    named pretrained folder's, they are refused."""
     if pretrained is None:
         vocab = CharVocab.build(texts)
         return vocab, build_model(vocab, seed, **(model_overrides or {})), None
-    loaded = load_lm(default_lm_path() if pretrained == DEFAULT_LM else pretrained)
+    folder = default_pretrained_path() if pretrained == DEFAULT_LM else Path(pretrained)
+    if is_transducer(folder):
+        loaded = load_transducer(folder)
+        dims = {k: v for k, v in loaded.model.cfg.to_dict().items() if k in SHAPE_SIZES}
+    else:
+        loaded = load_lm(folder)
+        dims = loaded.lm.cfg.model_dims()
     vocab = extend_vocab(loaded.vocab, texts)
-    dims = loaded.lm.cfg.model_dims()
     clashes = {k: v for k, v in (model_overrides or {}).items() if k in dims and dims[k] != v}
+    if clashes and pretrained == DEFAULT_LM:  # sizes of one's own choosing: the shipped model cannot have them
+        log.info("model sizes %s differ from the pretrained model's: training from random weights", clashes)
+        return initial_model(texts, seed, model_overrides, None)
     if clashes:
-        raise ValueError(f"model sizes {clashes} differ from the pretrained LM's {dims}; "
-                         "train without --pretrained to choose other sizes")
+        raise ValueError(f"model sizes {clashes} differ from the pretrained model's "
+                         f"{ {k: dims[k] for k in clashes} }; train with --no-pretrained to choose other sizes")
     model = build_model(vocab, seed, **{**(model_overrides or {}), **dims})
-    copied = initialize_from_lm(model, vocab, loaded.lm, loaded.vocab)
-    log.info("starting from the pretrained LM %s (%d tensors copied; %d of the pairs' characters are new to it)",
-             loaded.path, len(copied), len(vocab) - len(loaded.vocab))
+    if is_transducer(folder):
+        copied = initialize_from_transducer(model, vocab, loaded.model, loaded.vocab, keep)
+        what = "pretrained encoder-decoder"
+    else:
+        copied = len(initialize_from_lm(model, vocab, loaded.lm, loaded.vocab))
+        what = "pretrained LM"
+    log.info("starting from the %s %s (%d tensors copied; %d of the pairs' characters are new to it)",
+             what, loaded.path, copied, len(vocab) - len(loaded.vocab))
     return vocab, model, {**loaded.summary(), "added_characters": len(vocab) - len(loaded.vocab),
-                          "initialized_tensors": len(copied)}
+                          "initialized_tensors": copied, **({"kept": keep} if is_transducer(folder) else {})}
 
 
 def train_bundle(
@@ -230,10 +255,12 @@ def train_bundle(
     beside ``out_dir`` (or in ``keep_dir``) and raises ``ExportFailed`` naming the folder, from
     which ``strseq export`` writes the bundle (``unexported.py``).
 
-    ``pretrained`` names an LM bundle (``lm_bundle``) to start from: the model takes its sizes,
-    its vocabulary (extended with the pairs' new characters) and its weights; ``DEFAULT_LM`` is
-    the LM shipped with strseq; ``None`` trains from scratch (``DEFAULT_PRETRAINED`` says which
-    of these is the default, and why).
+    ``pretrained`` names what training starts from: ``DEFAULT_LM`` (the pretrained encoder-decoder
+    shipped with strseq, ``transfer.py``), another pretrained model folder, or an LM bundle
+    (``lm_bundle``); the model takes its sizes, its vocabulary (extended with the pairs' new
+    characters) and its weights (a pretrained model's mixed with fresh ones,
+    ``TrainConfig.pretrained_keep``). ``None`` trains from scratch (``DEFAULT_PRETRAINED`` says
+    which is the default, and why).
 
     ``known`` values (``known.KnownValues``) are stored in the bundle and used whenever it
     predicts; validation metrics, identity margin and calibration are measured with them.
@@ -252,7 +279,7 @@ def train_bundle(
         raise ValueError(f"known values' max_distance must be at most {MAX_KNOWN_DISTANCE}, not {known.max_distance}")
     started = time.monotonic()
     vocab, model, lm_info = initial_model([t for pair in pairs for t in pair], train_cfg.seed, model_overrides,
-                                          pretrained)
+                                          pretrained, train_cfg.pretrained_keep)
     check_model_config(model.cfg.to_dict())
     log.info("training on %d pairs: %d characters in the vocabulary, %d parameters",
              len(pairs), len(vocab), sum(p.numel() for p in model.parameters()))

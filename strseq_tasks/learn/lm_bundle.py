@@ -9,7 +9,9 @@ LM_DIR/
 ```
 
 Written atomically and verified on load exactly like model bundles (``bundle.py``). strseq
-ships one LM, built by ``scripts/build_default_lm.py``; ``train`` fine-tunes from it by default.
+ships one LM (``strseq_tasks/pretrained/lm``), built by ``scripts/build_default_lm.py``: the
+parent of ``strseq pretrain --from`` and of the retrain flow's ``--adapt-on``. Training starts
+from the pretrained encoder-decoder (``transfer.py``) by default.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ log = logging.getLogger("strseq")
 
 
 def default_lm_path() -> Path:
-    """The LM shipped inside the package (``strseq_tasks/pretrained/default``)."""
-    return Path(str(files("strseq_tasks") / "pretrained" / "default"))
+    """The LM shipped inside the package (``strseq_tasks/pretrained/lm``)."""
+    return Path(str(files("strseq_tasks") / "pretrained" / "lm"))
 
 
 def fingerprint_corpus(texts: Sequence[str]) -> str:

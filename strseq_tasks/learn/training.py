@@ -61,6 +61,9 @@ class TrainConfig:
     precision: str = TRAIN_PRECISION.default
     int8_max_changed: float = INT8_MAX_CHANGED.default
     int8_max_exact_drop: float = 0.002
+    # starting from a pretrained encoder-decoder, each weight is this share pretrained, the rest fresh
+    # (transfer.initialize_from_transducer: shrink and perturb, so that pretraining's habits yield to the pairs)
+    pretrained_keep: float = 0.7
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from strseq_tasks.errors import StrseqError
 MODEL_FORMAT = "strseq-bundle/1"  # a model bundle (bundle.py)
 UNEXPORTED_FORMAT = "strseq-unexported/1"  # a training kept after its export failed (unexported.py)
 LM_FORMAT = "strseq-lm/1"  # a language-model bundle (lm_bundle.py)
+TRANSDUCER_FORMAT = "strseq-pretrained/1"  # a pretrained encoder-decoder (learn/transfer.py)
 
 # The longest input a model may accept (ModelConfig.max_len): training refuses more
 # (learn/build.py: train_bundle). A row's copy map is 3 * length x (vocabulary + its unseen
@@ -175,6 +176,11 @@ def _model_manifest(manifest: dict) -> None:
     _precision(_get(manifest, "", "precision", required=False), manifest["files"])
 
 
+def _transducer_manifest(manifest: dict) -> None:
+    _text(_get(manifest, "", "name", required=False), "name", optional=True)
+    check_model_config(_get(manifest, "", "model_config"))
+
+
 def _lm_manifest(manifest: dict) -> None:
     _text(_get(manifest, "", "name", required=False), "name", optional=True)
     config = _get(manifest, "", "lm_config")
@@ -198,7 +204,7 @@ MODEL_WEIGHTS = ("weights.safetensors", "model_config", {
         "step.cell.weight_hh": ("3*dec_hidden", "dec_hidden"), "step.out.weight": ("vocab_size", "dec_hidden"),
         "step.attention.conv.weight": ("loc_filters", 1, "loc_kernel")})
 WEIGHT_SHAPES = {
-    MODEL_FORMAT: MODEL_WEIGHTS, UNEXPORTED_FORMAT: MODEL_WEIGHTS,
+    MODEL_FORMAT: MODEL_WEIGHTS, UNEXPORTED_FORMAT: MODEL_WEIGHTS, TRANSDUCER_FORMAT: MODEL_WEIGHTS,
     LM_FORMAT: ("lm.safetensors", "lm_config", {
         "embedding.rows.weight": ("vocab_size", "emb_dim"), "embedding.case.weight": (3, "case_dim"),
         "forward_rnn.weight_hh_l0": ("3*enc_hidden", "enc_hidden"),
@@ -244,7 +250,8 @@ def check_manifest(folder: Path, manifest: dict, fmt: str) -> None:
     """Raise ``BundleError`` (naming the file and the field) unless the values of a manifest of
     format ``fmt`` (a model bundle, a kept training or an LM bundle) are of the types and in the
     ranges strseq writes and reads, and its sizes those of the bundle's weights."""
-    check = {MODEL_FORMAT: _model_manifest, UNEXPORTED_FORMAT: _model_manifest, LM_FORMAT: _lm_manifest}.get(fmt)
+    check = {MODEL_FORMAT: _model_manifest, UNEXPORTED_FORMAT: _model_manifest, LM_FORMAT: _lm_manifest,
+             TRANSDUCER_FORMAT: _transducer_manifest}.get(fmt)
     if check is None:
         return
     try:

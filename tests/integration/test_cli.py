@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from strseq_tasks.learn.transfer import default_pretrained_path
 from strseq_tasks.serve.bundle import INT8_DECODER_FILE, INT8_ENCODER_FILE, fingerprint_pairs
 from strseq_tasks.serve.runtime import Normalizer
 
@@ -67,7 +68,9 @@ def test_train_writes_a_complete_verified_bundle(csv_training, name_pairs):
     assert manifest["data"]["rows"] == manifest["data"]["pairs"] == 60
     assert manifest["data"]["fingerprint"] == fingerprint_pairs(name_pairs[:60])
     assert manifest["training"]["epochs"] <= 2
-    assert manifest["pretrained"] is None  # from scratch unless --pretrained (see the ablation)
+    # from the shipped pretrained encoder-decoder unless told otherwise
+    assert manifest["pretrained"]["kind"] == "transducer"
+    assert Path(manifest["pretrained"]["path"]) == default_pretrained_path()
     assert manifest["onnx_parity"]["mismatched_outputs"] == 0
 
 
@@ -115,7 +118,7 @@ def test_train_with_force_replaces_the_folder_from_parquet_pairs(csv_training, n
     proc = run_strseq("train", "--pairs", parquet, "--out", out, "--epochs", 2, "--force")
 
     assert proc.returncode == 0, proc.stderr
-    assert {p.name for p in out.iterdir()} == BUNDLE_FILES  # replaced, not merged
+    assert {p.name for p in out.iterdir()} == _bundle_files(out)  # replaced, not merged
     manifest = Normalizer(out).manifest
     assert manifest["data"]["source"] == str(parquet)
     assert manifest["data"]["pairs"] == 40

@@ -25,9 +25,11 @@ import json
 import strseq_tasks.flows.clean, strseq_tasks.flows.retrain
 from strseq_tasks.data.validation import suites_dir
 from strseq_tasks.learn.lm_bundle import default_lm_path
+from strseq_tasks.learn.transfer import default_pretrained_path
 print(json.dumps({"flows": strseq_tasks.flows.retrain.__file__,
                   "suites": sorted(p.name for p in suites_dir().iterdir()),
-                  "lm": sorted(p.name for p in default_lm_path().iterdir())}))
+                  "lm": sorted(p.name for p in default_lm_path().iterdir()),
+                  "pretrained": sorted(p.name for p in default_pretrained_path().iterdir())}))
 """
 
 
@@ -69,8 +71,8 @@ def test_the_wheel_holds_every_module_the_flows_the_suites_and_the_lm(installed)
     expected = {f"strseq_tasks/{p.relative_to(ROOT / 'strseq_tasks')}" for p in (ROOT / "strseq_tasks").rglob("*.py")}
     expected |= {f"strseq_tasks/flows/{p.name}" for p in (ROOT / "flows").glob("*.py")}
     expected |= {f"strseq_tasks/expectations/{p.name}" for p in (ROOT / "expectations").glob("*.json")}
-    expected |= {f"strseq_tasks/pretrained/default/{p.name}"
-                 for p in (ROOT / "strseq_tasks" / "pretrained" / "default").iterdir()}
+    expected |= {f"strseq_tasks/{p.relative_to(ROOT / 'strseq_tasks')}"
+                 for p in (ROOT / "strseq_tasks" / "pretrained").rglob("*") if p.is_file()}
     assert expected - names == set()
 
 
@@ -79,7 +81,7 @@ def test_an_installed_wheel_imports_the_flows_from_anywhere(installed, tmp_path)
     found = _probe(tmp_path, site)
     assert found["flows"] == str(site / "strseq_tasks" / "flows" / "retrain.py")
     assert found["suites"] == sorted(p.name for p in (ROOT / "expectations").glob("*.json"))
-    assert "lm.safetensors" in found["lm"]
+    assert "lm.safetensors" in found["lm"] and "weights.safetensors" in found["pretrained"]
 
 
 def test_from_the_repository_root_the_checkout_shadows_the_install_and_still_imports_the_flows(installed):

@@ -14,6 +14,7 @@ from strseq_tasks.learn.build import train_bundle
 from strseq_tasks.learn.lm_bundle import LM_FILES, MANIFEST, default_lm_path, load_lm, pretrain_bundle
 from strseq_tasks.learn.pretraining import PretrainConfig
 from strseq_tasks.learn.training import TrainConfig
+from strseq_tasks.learn.transfer import default_pretrained_path, load_transducer
 from strseq_tasks.serve.bundle import BundleError
 
 from .cli_harness import hidden_entries, run_strseq, write_csv
@@ -80,7 +81,7 @@ def test_fine_tuning_from_an_lm_records_it_and_handles_new_characters(tiny_lm, t
 
 
 def test_model_sizes_that_clash_with_the_lm_are_refused(tiny_lm, tmp_path, name_pairs):
-    with pytest.raises(ValueError, match="differ from the pretrained LM"):
+    with pytest.raises(ValueError, match="differ from the pretrained model's"):
         train_bundle(name_pairs[:20], tmp_path / "m", TrainConfig(max_epochs=1), {"enc_hidden": 32},
                      pretrained=tiny_lm)
     assert not (tmp_path / "m").exists()
@@ -157,11 +158,19 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
     assert f"started from: {adapted} (pretrained LM)" in proc.stdout
 
 
-def test_train_from_the_shipped_lm(tmp_path, name_pairs):
+def test_train_from_the_shipped_pretrained_model_and_from_the_shipped_lm(tmp_path, name_pairs):
     pairs = write_csv(tmp_path / "pairs.csv", ["input", "target"], name_pairs[:30])
     proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--epochs", 1, "--pretrained", "default")
     assert proc.returncode == 0, proc.stderr
-    lm = json.loads((tmp_path / "model" / MANIFEST).read_text())["pretrained"]
+    assert f"started from: {default_pretrained_path()} (pretrained encoder-decoder)" in proc.stdout
+    start = json.loads((tmp_path / "model" / MANIFEST).read_text())["pretrained"]
+    assert Path(start["path"]) == default_pretrained_path() and start["name"] == "strseq-pretrained"
+    assert start["manifest_sha256"] == load_transducer(default_pretrained_path()).manifest["manifest_sha256"]
+    assert start["kept"] == TrainConfig().pretrained_keep
+    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "from-lm", "--epochs", 1,
+                      "--pretrained", default_lm_path())
+    assert proc.returncode == 0, proc.stderr
+    lm = json.loads((tmp_path / "from-lm" / MANIFEST).read_text())["pretrained"]
     assert Path(lm["path"]) == default_lm_path() and lm["name"] == "strseq-default-lm"
     assert lm["manifest_sha256"] == load_lm(default_lm_path()).manifest["manifest_sha256"]
 
@@ -185,5 +194,5 @@ def test_train_refuses_conflicting_or_broken_pretrained_options(tmp_path, name_p
                       "--no-pretrained")
     assert proc.returncode == 2 and "exclude each other" in proc.stderr
     proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "m", "--pretrained", tiny_bundle)
-    assert proc.returncode == 2 and "pretrained LM" in proc.stderr and "strseq-lm/1" in proc.stderr
+    assert proc.returncode == 2 and "pretrained model" in proc.stderr and "strseq-lm/1" in proc.stderr
     assert not (tmp_path / "m").exists()

@@ -35,7 +35,8 @@ TRAIN_REFUSED = textwrap.dedent(f"""
         raise ParityError("ONNX export differs from PyTorch beyond float32 rounding: (injected)")
 
     sizes, build = {TINY_SIZES!r}, pipeline.initial_model
-    pipeline.initial_model = lambda texts, seed, sized, lm: build(texts, seed, {{**sizes, **(sized or {{}})}}, lm)
+    pipeline.initial_model = lambda texts, seed, sized, lm, *rest: build(texts, seed, {{**sizes, **(sized or {{}})}},
+                                                                          lm, *rest)
     pipeline.check_parity = refuse
     from strseq_tasks.cli import main
     sys.argv = ["strseq", *sys.argv[1:]]

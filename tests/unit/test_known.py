@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import OSA
 
-from strseq_tasks.core.known import KnownValues, Near
+from strseq_tasks.core.known import KnownValues, Near, recase
 
 WORDS = ["house", "horse", "mouse", "hose", "receive", "believe", "Zürich"]
 
@@ -84,3 +85,29 @@ def test_log_prior_follows_list_order():
 
     known = KnownValues(["the", "of", "and"])
     assert known.log_prior(["the", "and", "of"]) == pytest.approx(-np.log([1.0, 3.0, 2.0]))
+
+
+def test_a_lower_case_value_stands_for_its_capitalized_and_upper_case_forms():
+    known = KnownValues(["mississippi", "january", "McDonald"], max_distance=2)
+    assert known.near("Mississippi") == Near(("Mississippi",), 0)  # kept as typed, not lower-cased
+    assert known.near("JANUARY") == Near(("JANUARY",), 0)
+    assert known.near("Missisipi") == Near(("Mississippi",), 2)
+    assert known.near("MISISSIPPI") == Near(("MISSISSIPPI",), 1)
+    assert known.near("missisippi") == Near(("mississippi",), 1)
+    # a value with capitals of its own is matched as written
+    assert known.near("MCDONALD") is None
+    assert known.near("McDonnald") == Near(("McDonald",), 1)
+
+
+def test_a_recased_value_keeps_its_place_in_the_list_for_the_prior():
+    known = KnownValues(["their", "there"], max_distance=1)
+    assert known.near("Thier") == Near(("Their",), 1)
+    assert list(known.log_prior(["Their", "There", "there"])) == pytest.approx([0.0, -np.log(2), -np.log(2)])
+
+
+def test_recase_follows_the_input():
+    assert recase("mississippi", "Missisipi") == "Mississippi"
+    assert recase("mississippi", "MISSISIPPI") == "MISSISSIPPI"
+    assert recase("mississippi", "missisippi") == "mississippi"
+    assert recase("o'hara", "O'hara") == "O'hara"
+    assert recase("x", "X") == "X"
