@@ -62,9 +62,10 @@ def main() -> None:
             models[start] = folder
             info[start] = {"vocab_size": manifest["model_config"]["vocab_size"],
                            "precision": manifest["precision"]["default"],
-                           "validation_exact_match": manifest["metrics"]["validation"]["exact_match"]}
-            print(f"trained from {start}: vocabulary {info[start]['vocab_size']}, serves {info[start]['precision']}",
-                  flush=True)
+                           "validation_exact_match": manifest["metrics"]["validation"]["exact_match"],
+                           "identity_margin": manifest["decoding"]["identity_margin"]}
+            print(f"trained from {start}: vocabulary {info[start]['vocab_size']}, serves {info[start]['precision']}, "
+                  f"identity margin {info[start]['identity_margin']}", flush=True)
         source, out = Path(tmp) / "input.csv", Path(tmp) / "output.csv"
         with open(source, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([("input",), *((v,) for v in values)])

@@ -36,6 +36,7 @@ from strseq_tasks.learn.transfer import (
     initialize_from_transducer,
     is_transducer,
     load_transducer,
+    transfer_vocab,
 )
 from strseq_tasks.serve.bundle import (
     KEPT_FILES,
@@ -215,7 +216,8 @@ def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None,
     else:
         loaded = load_lm(folder)
         dims = loaded.lm.cfg.model_dims()
-    vocab = extend_vocab(loaded.vocab, texts)
+    # a pretrained encoder-decoder: the pairs' characters (transfer_vocab); an LM: its whole vocabulary, extended
+    vocab = transfer_vocab(texts) if is_transducer(folder) else extend_vocab(loaded.vocab, texts)
     clashes = {k: v for k, v in (model_overrides or {}).items() if k in dims and dims[k] != v}
     if clashes and pretrained == DEFAULT_LM:  # sizes of one's own choosing: the shipped model cannot have them
         log.info("model sizes %s differ from the pretrained model's: training from random weights", clashes)
@@ -231,8 +233,8 @@ def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None,
         copied = len(initialize_from_lm(model, vocab, loaded.lm, loaded.vocab))
         what = "pretrained LM"
     log.info("starting from the %s %s (%d tensors copied; %d of the pairs' characters are new to it)",
-             what, loaded.path, copied, len(vocab) - len(loaded.vocab))
-    return vocab, model, {**loaded.summary(), "added_characters": len(vocab) - len(loaded.vocab),
+             what, loaded.path, copied, sum(c not in loaded.vocab for c in vocab.chars))
+    return vocab, model, {**loaded.summary(), "added_characters": sum(c not in loaded.vocab for c in vocab.chars),
                           "initialized_tensors": copied, **({"kept": keep} if is_transducer(folder) else {})}
 
 

@@ -10,9 +10,9 @@ PRETRAINED_DIR/
 
 ``pretrain_transducer`` trains a ``Seq2Seq`` on (input, target) pairs of many kinds
 (``task_corpus``): time budget or step count, held-out exact match per kind, best state kept.
-``initialize_from_transducer`` copies every tensor of a pretrained model into a model for a
-larger vocabulary (the pretrained one plus the pairs' new characters), row by row where a
-tensor is indexed by character. Written and verified like every bundle (``bundle.py``).
+``initialize_from_transducer`` copies every tensor of a pretrained model into a model for the
+pairs' vocabulary (``transfer_vocab``), character by character where a tensor is indexed by
+character. Written and verified like every bundle (``bundle.py``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import copy
 import logging
 import math
 import random
+import string
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -33,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from strseq_tasks import __version__
-from strseq_tasks.core.vocab import CharVocab
+from strseq_tasks.core.vocab import SPECIALS, CharVocab
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, sequence_loss
 from strseq_tasks.learn.training import _tensors, hide_characters, length_batches, predict_torch
 from strseq_tasks.serve.bundle import VOCAB_FILE, WEIGHTS_FILE, BundleError, read_manifest, write_bundle
@@ -220,27 +221,37 @@ def load_transducer(folder: Path | str) -> LoadedTransducer:
     return LoadedTransducer(model, vocab, manifest, folder)
 
 
+def transfer_vocab(texts: Iterable[str]) -> CharVocab:
+    """The vocabulary a model fine-tuned from a pretrained one gets: the pairs' characters (both
+    cases of letters) and the ASCII letters and digits, not the pretrained model's whole list.
+    Prediction's cost grows with the vocabulary (the output layer and the copy map); a character
+    outside it is still copied from the input, as by any model."""
+    return CharVocab.build([*texts, string.ascii_letters + string.digits])
+
+
 def initialize_from_transducer(model: Seq2Seq, vocab: CharVocab, source: Seq2Seq, source_vocab: CharVocab,
                                keep: float = 1.0) -> int:
-    """Start ``model`` (whose vocabulary extends ``source_vocab``) from every tensor of ``source``:
-    ``keep * pretrained + (1 - keep) * fresh``, where fresh is ``model``'s own random
-    initialization (shrink and perturb: Ash and Adams, 2020). ``keep`` below 1 keeps most of what
-    pretraining learnt while the model stays quick to learn mappings pretraining never showed
-    (a fictitious product code table). Character-indexed tensors are mixed row by row;
-    characters new to ``source`` keep their fresh rows. Returns the number of tensors initialized."""
+    """Start ``model`` from every tensor of ``source``: ``keep * pretrained + (1 - keep) * fresh``,
+    where fresh is ``model``'s own random initialization (shrink and perturb: Ash and Adams,
+    2020). ``keep`` below 1 keeps most of what pretraining learnt while the model stays quick to
+    learn mappings pretraining never showed (a fictitious product code table). Tensors indexed
+    by character are matched character by character (the specials too); a character
+    ``source`` does not know keeps its fresh row. Returns the number of tensors initialized."""
     if not 0.0 < keep <= 1.0:
         raise ValueError(f"keep must be in (0, 1], not {keep}")
-    if vocab.chars[: len(source_vocab.chars)] != source_vocab.chars:
-        raise ValueError("the model's vocabulary must extend the pretrained one (extend_vocab)")
-    theirs, rows = source.state_dict(), len(source_vocab)
+    theirs = source.state_dict()
+    pairs = [(i, i) for i in range(len(SPECIALS))]
+    pairs += [(vocab.id(c), source_vocab.id(c)) for c in vocab.chars if c in source_vocab]
+    ours_rows = torch.tensor([a for a, _ in pairs])
+    their_rows = torch.tensor([b for _, b in pairs])
     copied = 0
     with torch.no_grad():
         for key, tensor in model.state_dict().items():
             if key.endswith(DERIVED):
                 continue
             src = theirs[key]
-            if key in VOCAB_ROWS:  # extend_vocab keeps every pretrained character's id
-                tensor[:rows] = keep * src + (1 - keep) * tensor[:rows]
+            if key in VOCAB_ROWS:
+                tensor[ours_rows] = keep * src[their_rows] + (1 - keep) * tensor[ours_rows]
             elif tensor.shape == src.shape:
                 tensor.copy_(keep * src + (1 - keep) * tensor)
             else:

@@ -11,7 +11,6 @@ import torch
 
 from strseq_tasks.core.vocab import CharVocab
 from strseq_tasks.learn.build import initial_model
-from strseq_tasks.learn.lm import extend_vocab
 from strseq_tasks.learn.model import build_model
 from strseq_tasks.learn.training import predict_torch
 from strseq_tasks.learn.transfer import (
@@ -21,6 +20,7 @@ from strseq_tasks.learn.transfer import (
     is_transducer,
     load_transducer,
     pretrain_transducer,
+    transfer_vocab,
     write_transducer,
 )
 from strseq_tasks.serve.bundle import BundleError
@@ -81,18 +81,21 @@ def test_the_bundle_loads_the_same_model_and_refuses_a_changed_file(pretrained, 
     assert manifest["format"] == "strseq-pretrained/1"
 
 
-def test_initialization_copies_every_weight_and_the_pretrained_rows_of_a_larger_vocabulary(pretrained):
+def test_initialization_copies_every_weight_and_each_characters_rows(pretrained):
     folder, _, _, _ = pretrained
     loaded = load_transducer(folder)
-    vocab = extend_vocab(loaded.vocab, ["xyz"])
-    assert len(vocab) > len(loaded.vocab)
+    vocab = transfer_vocab(["xyz, abc"])  # some characters the pretrained model knows, some it does not
     model = build_model(vocab, 5, **DIMS)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
     copied = initialize_from_transducer(model, vocab, loaded.model, loaded.vocab)
     theirs, ours = loaded.model.state_dict(), model.state_dict()
     assert copied == len([k for k in ours if not k.endswith((".fold", ".case_of"))])
     for key, tensor in ours.items():
         if key in VOCAB_ROWS:
-            assert torch.equal(tensor[: len(loaded.vocab)], theirs[key])
+            for char in ("a", "c", ","):
+                assert torch.equal(tensor[vocab.id(char)], theirs[key][loaded.vocab.id(char)])
+            assert torch.equal(tensor[vocab.id("x")], fresh[key][vocab.id("x")])  # new to it: fresh
+            assert torch.equal(tensor[:4], theirs[key][:4])  # the specials
         elif not key.endswith((".fold", ".case_of")):
             assert torch.equal(tensor, theirs[key]), key
     # the fine-tuning starts where pretraining ended: it already answers the pretrained tasks
@@ -100,11 +103,26 @@ def test_initialization_copies_every_weight_and_the_pretrained_rows_of_a_larger_
     assert predict_torch(model, vocab, texts)[0] == ["ABC-12", "ann eve", "BAD-31"]
 
 
+def test_shrink_and_perturb_mixes_pretrained_and_fresh_weights(pretrained):
+    folder, _, _, _ = pretrained
+    loaded = load_transducer(folder)
+    vocab = transfer_vocab(["abc"])
+    model = build_model(vocab, 5, **DIMS)
+    fresh = model.encoder.keys.weight.detach().clone()
+    initialize_from_transducer(model, vocab, loaded.model, loaded.vocab, keep=0.7)
+    want = 0.7 * loaded.model.encoder.keys.weight + 0.3 * fresh
+    assert torch.allclose(model.encoder.keys.weight, want)
+    with pytest.raises(ValueError, match="keep"):
+        initialize_from_transducer(model, vocab, loaded.model, loaded.vocab, keep=0.0)
+
+
 def test_initial_model_starts_from_a_pretrained_folder_and_records_it(pretrained):
     folder, manifest, _, _ = pretrained
     vocab, model, info = initial_model(["qq, rr", "rr qq"], 0, {"max_len": 64}, folder)
     assert info["kind"] == "transducer" and info["manifest_sha256"] == manifest["manifest_sha256"]
-    assert info["added_characters"] == 4 and model.cfg.max_len == 64 and model.cfg.dec_hidden == 48
+    assert vocab == transfer_vocab(["qq, rr", "rr qq"])  # the pairs' characters, not the pretrained list
+    assert info["added_characters"] == sum(c not in load_transducer(folder).vocab for c in vocab.chars)
+    assert model.cfg.max_len == 64 and model.cfg.dec_hidden == 48
     with pytest.raises(ValueError, match="dec_hidden"):
         initial_model(["qq"], 0, {"dec_hidden": 32}, folder)
 
