@@ -5,7 +5,8 @@
     .venv/bin/python benchmarks/ablation.py --report               # table and plot from saved results
 
 - **scratch**: random initialization (``strseq train --no-pretrained``);
-- **pretrained**: the LM shipped with strseq (the ``train`` default);
+- **pretrained**: the character LM shipped with strseq (``strseq_tasks/pretrained/lm``; not the
+  pretrained encoder-decoder that ``train`` starts from by default since 2026-12-05);
 - **adapted**: the shipped LM after domain-adaptive pretraining (``strseq pretrain --from``) on
   the task's unlabeled inputs: the test inputs of that seed's cells plus 3,000 other dirty values
   of the same task (the column a user cleans is exactly such a set: its values are known, their
@@ -73,14 +74,15 @@ def adapt_lm(task: str, seed: int, sizes: list[int], test_size: int, minutes: fl
 def run_cell(task: str, size: int, init: str, aug: str, seed: int, test_size: int, lm: str | None) -> dict:
     from strseq_tasks.core.augment import AugmentConfig
     from strseq_tasks.core.metrics import summarize
-    from strseq_tasks.learn.build import DEFAULT_LM, train_bundle
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.lm_bundle import default_lm_path
     from strseq_tasks.learn.training import TrainConfig
     from strseq_tasks.serve.runtime import Normalizer
 
     logging.basicConfig(level=logging.WARNING)
     train, test = TASKS[task](size, test_size, seed)
     cfg = TrainConfig(seed=seed, augment=AugmentConfig(policy="auto" if aug == "on" else "none"))
-    pretrained = {"scratch": None, "pretrained": DEFAULT_LM, "adapted": lm}[init]
+    pretrained = {"scratch": None, "pretrained": default_lm_path(), "adapted": lm}[init]  # the shipped LM
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         outcome = train_bundle(train, Path(tmp) / "model", cfg, pretrained=pretrained)

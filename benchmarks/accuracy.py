@@ -237,7 +237,8 @@ def main() -> None:
                              "augment.digit_copies=0, augment.policy=none, or a model size: "
                              "model.dec_hidden=128 (repeatable)")
     parser.add_argument("--pretrained", default=None,
-                        help="start from a pretrained LM: `default` (the shipped one) or an LM folder")
+                        help="what training starts from: `default` (the shipped pretrained model), `none` "
+                             "(random weights), a pretrained model or an LM folder (default: the train default)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -245,8 +246,11 @@ def main() -> None:
     options = dict(item.split("=", 1) for item in args.set)
     train_config(args.seed, args.epochs, args.max_minutes, options)  # fail fast on a bad --set
     model_sizes(options)
+    from strseq_tasks.learn.build import DEFAULT_PRETRAINED
+
+    pretrained = {None: DEFAULT_PRETRAINED, "none": None}.get(args.pretrained, args.pretrained)
     rows = run(args.tasks, args.sizes, args.test_size, args.seed, args.epochs, args.max_minutes, args.jobs, options,
-               args.pretrained)
+               pretrained)
     print("\n" + table(rows))
     print("\n" + int8_table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
