@@ -179,8 +179,9 @@ def preflight(params: RetrainParams) -> None:
         folder = Path(params.pretrained)
         if is_transducer(folder):
             if params.adapt_on:
-                raise InputFileError("--adapt-on adapts a language model; --pretrained names a pretrained "
-                                 "encoder-decoder (leave it out to adapt the shipped LM)")
+                raise InputFileError(folder, "--adapt-on adapts a language model, and this --pretrained folder is "
+                                             "a pretrained encoder-decoder (leave --pretrained out to adapt the "
+                                             "shipped LM)")
             load_transducer(folder)
         else:
             read_manifest(folder, fmt=LM_FORMAT, required=LM_FILES, kind="language-model")

@@ -199,3 +199,23 @@ def test_train_and_retrain_read_pairs_by_the_same_rules(tmp_path):
         retrain(params(str(hidden), tmp_path / "registry"))
     with pytest.raises(InputFileError, match="U\\+200B"):
         read_pairs(hidden, 128)
+
+
+def test_where_a_retrain_starts_and_what_adapt_on_accepts(tmp_path):
+    from strseq_tasks.data.files import InputFileError
+    from strseq_tasks.jobs.retrain import preflight, start_from
+    from strseq_tasks.learn.build import DEFAULT_PRETRAINED
+    from strseq_tasks.learn.lm_bundle import default_lm_path
+    from strseq_tasks.learn.transfer import default_pretrained_path
+
+    assert start_from(None) == DEFAULT_PRETRAINED == "default"  # the shipped pretrained model
+    assert start_from("none") is None  # random weights
+    assert start_from("/some/folder") == "/some/folder"
+    pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
+    column = write_pairs(tmp_path / "column.csv", [(a,) for a, _ in lowercase_pairs()], header=("name",))
+    # --adapt-on adapts a language model: a pretrained encoder-decoder named with it is refused up front
+    with pytest.raises(InputFileError, match="--adapt-on adapts a language model"):
+        preflight(params(str(pairs), tmp_path / "registry", adapt_on=str(column), adapt_column="name",
+                         pretrained=str(default_pretrained_path())))
+    for start in (str(default_pretrained_path()), str(default_lm_path()), "none", "default"):
+        preflight(params(str(pairs), tmp_path / "registry", pretrained=start))  # each is a valid start
