@@ -75,6 +75,19 @@ class LoadedLM:
                 "vocab_size": len(self.vocab), "parent": self.manifest.get("parent")}
 
 
+def load_weights(module, path: Path, what: str) -> None:
+    """``path``'s tensors into ``module``, every one of them (``BundleError`` naming the file if a
+    tensor is missing, extra, of another shape, or the file is damaged)."""
+    try:
+        missing, unexpected = load_model(module, str(path), strict=False)
+    except (RuntimeError, SafetensorError) as exc:  # a tensor of another shape or a damaged file
+        raise BundleError(f"{path}: weights do not fit the {what} ({str(exc).splitlines()[0]})") from None
+    if missing or unexpected:
+        raise BundleError(f"{path}: weights do not fit the {what} "
+                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    module.eval()
+
+
 def load_lm(folder: Path | str) -> LoadedLM:
     """A verified LM bundle (every file's sha256 checked before anything is read)."""
     folder = Path(folder)
@@ -82,14 +95,7 @@ def load_lm(folder: Path | str) -> LoadedLM:
     manifest = read_manifest(folder, fmt=LM_FORMAT, required=LM_FILES, kind="language-model")
     vocab = read_vocab(folder, manifest["lm_config"]["vocab_size"])
     lm = CharLM(vocab, LMConfig(**manifest["lm_config"]))
-    try:
-        missing, unexpected = load_model(lm, str(folder / LM_WEIGHTS), strict=False)
-    except (RuntimeError, SafetensorError) as exc:  # a tensor of another shape or a damaged file
-        raise BundleError(f"{folder / LM_WEIGHTS}: weights do not fit the LM ({str(exc).splitlines()[0]})") from None
-    if missing or unexpected:
-        raise BundleError(f"{folder / LM_WEIGHTS}: weights do not fit the LM "
-                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-    lm.eval()
+    load_weights(lm, folder / LM_WEIGHTS, "LM")
     return LoadedLM(lm, vocab, manifest, folder)
 
 

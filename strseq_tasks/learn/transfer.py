@@ -30,14 +30,14 @@ from importlib.resources import files
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from strseq_tasks import __version__
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
+from strseq_tasks.learn.lm_bundle import load_weights
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, sequence_loss
 from strseq_tasks.learn.training import _tensors, hide_characters, length_batches, predict_torch
-from strseq_tasks.serve.bundle import VOCAB_FILE, WEIGHTS_FILE, BundleError, read_manifest, write_bundle
+from strseq_tasks.serve.bundle import VOCAB_FILE, WEIGHTS_FILE, read_manifest, write_bundle
 from strseq_tasks.serve.bundle_schema import TRANSDUCER_FORMAT, read_vocab
 
 log = logging.getLogger("strseq")
@@ -209,15 +209,7 @@ def load_transducer(folder: Path | str) -> LoadedTransducer:
     manifest = read_manifest(folder, fmt=TRANSDUCER_FORMAT, required=TRANSDUCER_FILES, kind="pretrained model")
     vocab = read_vocab(folder, manifest["model_config"]["vocab_size"])
     model = Seq2Seq(vocab, ModelConfig(**manifest["model_config"]))
-    try:
-        missing, unexpected = load_model(model, str(folder / WEIGHTS_FILE), strict=False)
-    except (RuntimeError, SafetensorError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise BundleError(f"{folder / WEIGHTS_FILE}: weights do not fit the model ({reason})") from None
-    if missing or unexpected:
-        raise BundleError(f"{folder / WEIGHTS_FILE}: weights do not fit the model "
-                          f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-    model.eval()
+    load_weights(model, folder / WEIGHTS_FILE, "model")
     return LoadedTransducer(model, vocab, manifest, folder)
 
 
