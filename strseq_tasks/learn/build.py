@@ -210,14 +210,15 @@ def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None,
         vocab = CharVocab.build(texts)
         return vocab, build_model(vocab, seed, **(model_overrides or {})), None
     folder = default_pretrained_path() if pretrained == DEFAULT_LM else Path(pretrained)
-    if is_transducer(folder):
+    transducer = is_transducer(folder)
+    if transducer:
         loaded = load_transducer(folder)
         dims = {k: v for k, v in loaded.model.cfg.to_dict().items() if k in SHAPE_SIZES}
+        vocab = transfer_vocab(texts)  # the pairs' characters, not the pretrained list (prediction's cost)
     else:
         loaded = load_lm(folder)
         dims = loaded.lm.cfg.model_dims()
-    # a pretrained encoder-decoder: the pairs' characters (transfer_vocab); an LM: its whole vocabulary, extended
-    vocab = transfer_vocab(texts) if is_transducer(folder) else extend_vocab(loaded.vocab, texts)
+        vocab = extend_vocab(loaded.vocab, texts)  # the LM's whole vocabulary, extended
     clashes = {k: v for k, v in (model_overrides or {}).items() if k in dims and dims[k] != v}
     if clashes and pretrained == DEFAULT_LM:  # sizes of one's own choosing: the shipped model cannot have them
         log.info("model sizes %s differ from the pretrained model's: training from random weights", clashes)
@@ -226,16 +227,15 @@ def initial_model(texts: Sequence[str], seed: int, model_overrides: dict | None,
         raise ValueError(f"model sizes {clashes} differ from the pretrained model's "
                          f"{ {k: dims[k] for k in clashes} }; train with --no-pretrained to choose other sizes")
     model = build_model(vocab, seed, **{**(model_overrides or {}), **dims})
-    if is_transducer(folder):
+    if transducer:
         copied = initialize_from_transducer(model, vocab, loaded.model, loaded.vocab, keep)
-        what = "pretrained encoder-decoder"
     else:
         copied = len(initialize_from_lm(model, vocab, loaded.lm, loaded.vocab))
-        what = "pretrained LM"
+    added = sum(c not in loaded.vocab for c in vocab.chars)
     log.info("starting from the %s %s (%d tensors copied; %d of the pairs' characters are new to it)",
-             what, loaded.path, copied, sum(c not in loaded.vocab for c in vocab.chars))
-    return vocab, model, {**loaded.summary(), "added_characters": sum(c not in loaded.vocab for c in vocab.chars),
-                          "initialized_tensors": copied, **({"kept": keep} if is_transducer(folder) else {})}
+             "pretrained encoder-decoder" if transducer else "pretrained LM", loaded.path, copied, added)
+    return vocab, model, {**loaded.summary(), "added_characters": added, "initialized_tensors": copied,
+                          **({"kept": keep} if transducer else {})}
 
 
 def train_bundle(
