@@ -101,6 +101,20 @@ def test_ambiguous_digits_are_left_alone():
         assert out[4:8] == "-09-"
 
 
+def test_a_two_digit_year_keeps_its_century():
+    # the century depends on the year ("'13" -> 2013, "'85" -> 1985): resampled alone, the pair
+    # would say "'85" -> 2085, so the year stays while the day still changes
+    days = set()
+    for seed in range(30):
+        src, tgt = resample_digits("JUN 23, '13", "2013-06-23", random.Random(seed))
+        assert src.endswith("'13") and tgt.startswith("2013-06-")
+        days.add(tgt[-2:])
+    assert len(days) > 10
+    # zero-padding is no such dependence: "4" -> "04" still resamples
+    months = {resample_digits("4/11/2013", "2013-04-11", random.Random(seed))[1][5:7] for seed in range(30)}
+    assert len(months) > 5 and all(m.startswith("0") for m in months)
+
+
 @settings(max_examples=40, deadline=None)
 @given(pairs=_pairs(short_texts, short_texts), extra=_pairs(short_texts, short_texts), seed=st.integers(0, 99))
 def test_explicit_protected_inputs_are_never_contradicted(pairs, extra, seed):
