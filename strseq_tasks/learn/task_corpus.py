@@ -7,8 +7,9 @@ it (many layouts, several cases, labels, noise) and writes its one canonical tar
 
 - ``dates`` -> ISO 8601 (``1969-05-16``): month names in several spellings and cases, ordinals,
   weekdays, times, numeric layouts (slashes month first, dots and dashes day first);
-- ``names`` -> ``First Last``: person records in 20 locales (honorifics, suffixes, middle names,
-  particles, ``LAST, First``);
+- ``names`` -> ``First Last``: person records in 20 locales (honorifics, suffixes, middle initials,
+  particles, ``LAST, First``); a written-out middle name is kept (``First Middle Last``) or dropped
+  with even odds, since teams disagree: their pairs decide, not pretraining;
 - ``phones`` -> E.164: international, national (US) and digit-only layouts with labels;
 - ``codes`` -> letter and digit groups in upper case joined by ``-`` (labels, other separators dropped);
 - ``phrases`` -> words of nine languages in title case (stray quotes and punctuation dropped);
@@ -204,11 +205,11 @@ def _person(rng: random.Random, keep: Keep) -> dict:
 
 NAME_PATTERNS = ("{F} {L}", "{F} {L}", "{L}, {F}", "{L}, {F}", "{L},{F}", "{F} {I}. {L}", "{F} {I} {L}",
                  "{F} {M} {L}", "{H} {F} {L}", "{H} {F} {I}. {L}", "{L}, {H} {F}", "{F} {L}, {S}", "{F} {L} {S}",
-                 "{L}; {F}", "{LU} {F}", "{L}, {F} {I}.", "{L}, {F} {M}", "{H} {L}, {F}", "{F} {M} {I}. {L}")
+                 "{L}; {F}", "{LU} {F}", "{L}, {F} {I}.", "{L}, {F} {M}", "{H} {L}, {F}")
 
 
-def name_text(p: dict, rng: random.Random) -> str:
-    pattern = rng.choice(NAME_PATTERNS)
+def name_text(p: dict, rng: random.Random, pattern: str | None = None) -> str:
+    pattern = pattern or rng.choice(NAME_PATTERNS)
     text = pattern.format(F=p["first"], L=p["last"], M=p["middle"], I=p["middle"][0], H=rng.choice(HONORIFICS),
                           S=rng.choice(SUFFIXES), LU=p["last"].upper())
     if "{LU}" in pattern:
@@ -221,7 +222,13 @@ def name_text(p: dict, rng: random.Random) -> str:
 
 def name_pair(rng: random.Random, keep: Keep) -> Pair:
     p = _person(rng, keep)
-    return name_text(p, rng), f"{p['first']} {p['last']}"
+    pattern = rng.choice(NAME_PATTERNS)
+    text = name_text(p, rng, pattern)
+    # a written-out middle name: no convention baked in. A prior that always dropped it cost the
+    # classic names task (compound first names such as "María José", kept whole there) 9 points
+    if "{M}" in pattern and rng.random() < 0.5:
+        return text, f"{p['first']} {p['middle']} {p['last']}"
+    return text, f"{p['first']} {p['last']}"
 
 
 # -- phones ------------------------------------------------------------------------------------------

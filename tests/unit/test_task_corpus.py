@@ -68,11 +68,15 @@ def test_every_phone_parses_to_its_target_with_phonenumbers():
 
 def test_a_name_target_is_the_first_and_last_name_of_its_input_in_proper_case():
     rng = random.Random(13)
+    kept_middle = 0
     for _ in range(800):
         text, target = name_pair(rng, everything)
-        first, _, last = target.partition(" ")
-        assert first.casefold() in text.casefold() and last.casefold() in text.casefold(), (text, target)
+        words = target.split(" ")
+        assert all(w.casefold() in text.casefold() for w in words), (text, target)
         assert proper(target) == target
+        kept_middle += len(words) == 3 and not any(p in target.casefold() for p in ("van ", "de ", "von ", "da "))
+    # a written-out middle name is kept about as often as it is dropped: no convention baked in
+    assert 800 * 0.03 < kept_middle < 800 * 0.2
 
 
 def test_proper_case_follows_name_rules():
@@ -107,7 +111,10 @@ def test_no_benchmark_test_value_is_drawn_when_kept_to_the_training_side():
         if kind in ("dates", "phones", "codes"):
             assert side(target) == "train", (kind, text, target)
         elif kind == "names":
-            assert all(side(part) == "train" for part in target.split(" ", 1)), target
+            first, rest = target.split(" ", 1)  # rest: "Last" (which may hold spaces) or "Middle Last"
+            middle_last = rest.split(" ", 1)
+            assert side(first) == "train", target
+            assert side(rest) == "train" or all(side(p) == "train" for p in middle_last), target
         elif kind == "phrases":
             assert all(side(word) == "train" for word in target.split()), target
 
