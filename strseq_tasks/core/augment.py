@@ -5,10 +5,12 @@ Noise kinds (each with a per-character or per-string rate, all driven by one see
 substitutions, doubled letters (typo noise, applied to letters only: digits and punctuation
 carry information a typo model must not invent), case noise and whitespace noise.
 
-One kind changes targets too, identically on both sides: *digit resampling* replaces digit runs
-that the target copies verbatim from the input ("Sep 29, 1957" -> "1957-09-29") by random digits
-("Sep 66, 0487" -> "0487-09-66"). Formatting tasks (dates, phone numbers, codes) then see each
-rare token ("Sep") in many more contexts.
+Two kinds change targets too, identically on both sides (``core/resample.py``): *digit
+resampling* replaces digit runs that the target copies verbatim from the input ("Sep 29, 1957"
+-> "1957-09-29") by random digits ("Sep 66, 0487" -> "0487-09-66"), so formatting tasks (dates,
+phone numbers, codes) see each rare token ("Sep") in many more contexts; *letter resampling*
+replaces value words the target copies ("2704 Alexander Sq") by random letters, so a model
+learns to copy a street or a surname it never saw rather than the ones it saw.
 
 Which kinds are label-consistent depends on the task: case noise is only harmless when the
 targets' case does not depend on the input's, typo noise only when the pairs are typo fixes.
@@ -19,16 +21,15 @@ targets' case does not depend on the input's, typo noise only when the pairs are
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from rapidfuzz.distance import Levenshtein
 
 from strseq_tasks.core.recombine import lexicon, recombine
+from strseq_tasks.core.resample import LetterValues, copied_digit_runs, resample_digits, resample_letters
 from strseq_tasks.core.vocab import lower_char
 
-_DIGIT_RUN = re.compile("[0-9]+")
 KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 
 # Sound-alike spellings, both directions where they occur in real misspellings.
@@ -70,6 +71,7 @@ class AugmentConfig:
     case: float = 0.5  # per string: upper / lower / title / random-case the whole string
     space: float = 0.3  # per string: doubled, leading or trailing spaces
     digit_copies: int = 2  # copies with copied digit runs resampled (input and target alike)
+    letter_copies: int = 2  # copies with copied value words resampled (input and target alike)
     recombine: int = 2  # copies with one unit swapped for another of its slot (core/recombine.py)
     policy: str = "auto"  # "auto" (noise kinds the pairs show evidence for), "all" or "none"
 
@@ -83,6 +85,7 @@ class NoiseKinds:
     case: bool
     space: bool
     digits: bool = False  # resample digit runs copied verbatim from input to target
+    letters: bool = False  # resample value words copied from input to target (core/resample.py)
 
 
 def _collapse(text: str) -> str:
@@ -111,65 +114,11 @@ def evidence(pairs: Sequence[tuple[str, str]]) -> NoiseKinds:
             chars += [b2[e.dest_pos] for e in edits if e.tag != "delete" and e.dest_pos < len(b2)]
             typo_hits += all(c.isalpha() for c in chars)
     clean_targets = all(b == _collapse(b) for _, b in pairs)
-    digit_hits = sum(1 for a, b in pairs if _copied_digit_runs(a, b))
+    digit_hits = sum(1 for a, b in pairs if copied_digit_runs(a, b))
+    values = LetterValues(pairs)
+    letter_hits = sum(1 for a, b in pairs if values.runs(a, b))
     return NoiseKinds(typo=typo_hits >= min_count, case=case_hits >= min_count, space=clean_targets,
-                      digits=digit_hits >= max(2, len(pairs) // 5))
-
-
-def _copied_digit_runs(src: str, tgt: str) -> list[tuple[int, int, int]]:
-    """(src_start, tgt_start, length) of digit runs that the target copies unambiguously.
-
-    A run qualifies when it occurs exactly once in the input (as a substring, so "1" inside
-    "19" disqualifies it) and exactly once in the target; overlapping target spans are dropped.
-
-    A copy of one or two digits inside a longer target number whose other digits the input does
-    not supply (other than zero-padding in front) does not qualify: those digits may depend on
-    it. A two-digit year's century does ("'13" -> "2013", "'85" -> "1985"); resampled, such copies
-    taught the model that it does not, and dates at 200 pairs lost 10 points to the century
-    (column benchmark, development seed 100: 97 of 123 errors).
-    """
-    found: list[tuple[int, int, int]] = []
-    taken: list[tuple[int, int]] = []
-    for match in _DIGIT_RUN.finditer(src):
-        run = match.group()
-        if src.count(run) != 1 or tgt.count(run) != 1:
-            continue
-        start = tgt.index(run)
-        if any(start < end and begin < start + len(run) for begin, end in taken):
-            continue
-        taken.append((start, start + len(run)))
-        found.append((match.start(), start, len(run)))
-    covered = {i for begin, end in taken for i in range(begin, end)}
-    return [(s, t, n) for s, t, n in found if n > 2 or not _completes_a_number(tgt, t, n, covered)]
-
-
-def _completes_a_number(tgt: str, start: int, length: int, covered: set[int]) -> bool:
-    """Whether the target's digit run around ``tgt[start:start + length]`` holds digits that no
-    copy supplies, zero-padding in front aside ("2013" around "13"; not "04" around "4")."""
-    begin, end = start, start + length
-    while begin > 0 and tgt[begin - 1].isdigit():
-        begin -= 1
-    while end < len(tgt) and tgt[end].isdigit():
-        end += 1
-    own = [i for i in range(begin, end) if i not in covered]
-    padding = all(tgt[i] == "0" for i in own) and all(i < start for i in own)
-    return bool(own) and not padding
-
-
-def resample_digits(src: str, tgt: str, rng: random.Random) -> tuple[str, str]:
-    """Replace each unambiguously copied digit run by random digits, the same in input and target.
-
-    Label-consistent for formatting tasks (dates, phone numbers, codes): the target copies these
-    digits, so new digits make a new correct pair and teach "copy digits, map the rest".
-    """
-    runs = _copied_digit_runs(src, tgt)
-    src_chars, tgt_chars = list(src), list(tgt)
-    for src_start, tgt_start, length in runs:
-        for k in range(length):
-            digit = rng.choice("0123456789")
-            src_chars[src_start + k] = digit
-            tgt_chars[tgt_start + k] = digit
-    return "".join(src_chars), "".join(tgt_chars)
+                      digits=digit_hits >= max(2, len(pairs) // 5), letters=letter_hits >= max(2, len(pairs) // 5))
 
 
 def _typo(text: str, cfg: AugmentConfig, rng: random.Random) -> str:
@@ -264,9 +213,9 @@ def noisy(text: str, kinds: NoiseKinds, cfg: AugmentConfig, rng: random.Random) 
 
 def resolve_kinds(pairs: Sequence[tuple[str, str]], cfg: AugmentConfig) -> NoiseKinds:
     if cfg.policy == "all":
-        return NoiseKinds(True, True, True, True)
+        return NoiseKinds(True, True, True, True, True)
     if cfg.policy == "none":
-        return NoiseKinds(False, False, False, False)
+        return NoiseKinds(False, False, False, False, False)
     if cfg.policy == "auto":
         return evidence(pairs)
     raise ValueError(f"augmentation policy must be auto, all or none, not {cfg.policy!r}")
@@ -292,6 +241,7 @@ def augment(
     rng = random.Random(seed)
     kinds = resolve_kinds(pairs, cfg) if kinds is None else kinds
     lex = lexicon(pairs) if cfg.recombine else None
+    values = LetterValues(pairs) if kinds.letters and cfg.letter_copies else None
     protected = dict(pairs) if protected is None else protected
     any_noise = kinds.typo or kinds.case or kinds.space
     out: dict[tuple[str, str], None] = {}
@@ -314,6 +264,10 @@ def augment(
         if kinds.digits:
             for _ in range(cfg.digit_copies):
                 new_src, new_tgt = resample_digits(src, tgt, rng)
+                add(noisy(new_src, kinds, cfg, rng) if any_noise else new_src, new_tgt)
+        if values is not None and values.runs(src, tgt):
+            for _ in range(cfg.letter_copies):
+                new_src, new_tgt = resample_letters(src, tgt, values, rng)
                 add(noisy(new_src, kinds, cfg, rng) if any_noise else new_src, new_tgt)
         if not any_noise:
             continue
