@@ -16,7 +16,7 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
 
 from fixtures.data import EXAMPLES, TINY_MODEL, read_csv_pairs  # noqa: E402  (tests/ is on sys.path)
-from reliability_ledger import LEDGER  # noqa: E402
+from reliability_ledger import LEDGER, LEDGER_ENV  # noqa: E402
 
 POSTGRES_ENV = "STRSEQ_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -74,6 +74,12 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call" or report.failed:
         LEDGER.set_outcome(item.nodeid, "failed" if report.failed else "passed")
+
+
+def pytest_configure(config):
+    if os.environ.get(LEDGER_ENV) and (getattr(config.option, "numprocesses", None) or 0):
+        raise pytest.UsageError(f"${LEDGER_ENV} is written by one process: run pytest without -n "
+                                "(scripts/test.sh: STRSEQ_TEST_WORKERS=0)")
 
 
 def pytest_sessionfinish(session):
