@@ -100,7 +100,10 @@ def model_sizes(options: dict[str, str]) -> dict[str, int] | None:
     return {k: (float(v) if "dropout" in k else int(v)) for k, v in sizes.items()} or None
 
 
-def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: dict | None = None):
+def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: dict | None = None, inspect=None):
+    """Train with the product path and predict ``test`` with the served bundle: (outputs,
+    confidences, extra figures). ``inspect(normalizer, manifest)``, if given, runs while the
+    bundle exists; what it returns is ``extra["inspect"]``."""
     from strseq_tasks.learn.build import train_bundle
     from strseq_tasks.serve.runtime import Normalizer
 
@@ -112,11 +115,14 @@ def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: di
         served = Normalizer(outcome.path)  # what strseq serves: int8 when it passed the int8 gate
         predictions = served.normalize([a for a, _ in test])
         fp32 = Normalizer(outcome.path, precision="fp32").normalize([a for a, _ in test])
+        inspected = inspect(served, outcome.manifest) if inspect is not None else None
     extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
              "best_epoch": outcome.manifest["training"]["best_epoch"], "precision": served.precision,
              "int8_gate": (precision.get("int8") or {}).get("gate") or precision.get("int8_refused"),
              "exact_match_fp32": sum(p.text == t for p, (_, t) in zip(fp32, test)) / len(test),
              "changed_vs_fp32": sum(a.text != b.text for a, b in zip(predictions, fp32))}
+    if inspect is not None:
+        extra["inspect"] = inspected
     return [p.text for p in predictions], [p.confidence for p in predictions], extra
 
 

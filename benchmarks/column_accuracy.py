@@ -64,6 +64,31 @@ def breakdown(tags: list[dict], correct: list[bool], confidence: list[float]) ->
     return out
 
 
+def scored_rows(train, test, seed, epochs, minutes, options):
+    """For ``--rows``: what calibration sees, on the validation rows training fitted it on and on
+    the test rows (read input, output, log-probability, known-value distance, shape novelty), so
+    that confidence can be studied without training again."""
+    from strseq_tasks.core.shapes import novel
+    from strseq_tasks.core.transduce import transduce
+    from strseq_tasks.core.vocab import read_text
+    from strseq_tasks.learn.training import split_for_training
+
+    def inspect(served, manifest) -> dict:
+        cfg = train_config(seed, epochs, minutes, options)
+        val_set = split_for_training(train, cfg, served.max_len)[5]
+        out = {"calibration": served.calibration.to_dict(), "shapes": sorted(served.shapes or ())}
+        for name, rows in (("validation", val_set), ("test_scored", test)):
+            texts = [read_text(a, served.spaces) for a, _ in rows]
+            outputs, logprob, distance = transduce(
+                texts, served.vocab, served.stepper, served.max_len, identity_margin=served.identity_margin,
+                known=served.known or None, known_prior=served.known_prior, spaces=served.spaces)
+            flags = novel(texts, served.shapes) or [None] * len(texts)
+            out[name] = [{"input": t, "target": b, "output": o, "logprob": float(lp), "distance": int(d),
+                          "novel": n} for t, (_, b), o, lp, d, n in zip(texts, rows, outputs, logprob, distance, flags)]
+        return out
+    return inspect
+
+
 def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int, minutes: float | None,
                   options: dict[str, str], pretrained: str | None, rows_dir: Path | None = None) -> list[dict]:
     logging.basicConfig(level=logging.WARNING)
@@ -74,8 +99,11 @@ def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int
         "identity": identity_baseline(train, test) + ({},),
         "nearest-neighbour": nearest_neighbour_baseline(train, test) + ({},),
         "strseq": strseq_model(train, test, train_config(seed, epochs, minutes, options), pretrained,
-                               sizes=model_sizes(options)),
+                               sizes=model_sizes(options),
+                               inspect=None if rows_dir is None else scored_rows(train, test, seed, epochs, minutes,
+                                                                                 options)),
     }
+    scored = methods["strseq"][2].pop("inspect", None)
     rows = []
     for method, (outputs, confidence, extra) in methods.items():
         metrics = summarize(inputs, targets, outputs, confidence)
@@ -93,7 +121,8 @@ def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int
                 (rows_dir / f"{family}-{size}-s{seed}.json").write_text(json.dumps({
                     "train": train, "test": [{"input": a, "target": b, "output": o, "confidence": round(c, 6), **t}
                                              for a, b, o, c, t in zip(inputs, targets, outputs, confidence,
-                                                                      split.tags)]}, ensure_ascii=False))
+                                                                      split.tags)],
+                    **scored}, ensure_ascii=False))
         rows.append(row)
     return rows
 

@@ -11,6 +11,12 @@ itself a known value was kept (it is right unless it is a valid value used by mi
 snapped to a near value is right as often as the snapping is. Two more terms, ``known_shift``
 for kept known values and ``snap_shift`` for snapped ones, are fitted alongside (prior 0: they
 stay 0 without known values).
+
+Inputs of a shape the model never learned from (``shapes.py``: a layout without its values) are
+right less often at the same probability: ``novel_shift`` is added for them. Its prior is
+``novel_prior`` rather than 0: the validation rows hold few novel layouts, too few to learn the
+shift from alone, and a real column holds more (the column benchmark's development draws chose
+the prior; docs/benchmarks.md, "Confidence on layouts the pairs do not have").
 """
 
 from __future__ import annotations
@@ -35,13 +41,18 @@ class Calibration:
     shift: float = 0.0  # b
     known_shift: float = 0.0  # added for outputs that kept an input which is a known value
     snap_shift: float = 0.0  # added for outputs snapped to a known value near the input
+    novel_shift: float = 0.0  # added for inputs of a shape the model never learned from
 
-    def confidence(self, logprob: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
-        """Calibrated confidence; ``distance`` from ``transduce`` (None: no known values)."""
+    def confidence(self, logprob: np.ndarray, distance: np.ndarray | None = None,
+                   novel: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated confidence; ``distance`` from ``transduce`` (None: no known values),
+        ``novel`` per row whether its input's shape is new to the model (None: not known)."""
         z = self.scale * _logit_of_logprob(logprob) + self.shift
         if distance is not None:
             distance = np.asarray(distance)
             z = z + self.known_shift * (distance == 0) + self.snap_shift * (distance > 0)
+        if novel is not None:
+            z = z + self.novel_shift * np.asarray(novel, dtype=np.float64)
         return _sigmoid(z)
 
     def to_dict(self) -> dict:
@@ -49,8 +60,10 @@ class Calibration:
 
 
 def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0, steps: int = 100,
-                    distance: np.ndarray | None = None) -> Calibration:
-    """Platt scaling: minimize NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2).
+                    distance: np.ndarray | None = None, novel: np.ndarray | None = None,
+                    novel_prior: float = 0.0) -> Calibration:
+    """Platt scaling: minimize NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2
+    + (novel_shift - novel_prior)^2). Without ``novel`` (None), ``novel_shift`` is 0.
 
     Newton's method with a backtracking line search: on nearly separable validation data (a model
     that is right on every confident row) plain Newton steps overshoot to absurd scales, while
@@ -61,8 +74,9 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
         return Calibration()
     x = np.clip(x, -50, 50)
     d = np.full(len(x), -1) if distance is None else np.asarray(distance)
-    start = np.array([1.0, 0.0, 0.0, 0.0])
-    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64)], axis=1)
+    new = np.zeros(len(x)) if novel is None else np.asarray(novel, dtype=np.float64)
+    start = np.array([1.0, 0.0, 0.0, 0.0, novel_prior if novel is not None else 0.0])
+    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64), new], axis=1)
 
     def objective(w: np.ndarray) -> float:
         z = features @ w
@@ -74,7 +88,7 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
     for _ in range(steps):
         p = _sigmoid(features @ w)
         grad = features.T @ (p - y) + prior * (w - start)
-        hess = (features * (p * (1 - p))[:, None]).T @ features + prior * np.eye(4)
+        hess = (features * (p * (1 - p))[:, None]).T @ features + prior * np.eye(len(start))
         delta = np.linalg.solve(hess, grad)
         step = 1.0
         while step > 1e-10 and (trial := objective(w - step * delta)) > value - 1e-4 * step * float(grad @ delta):
@@ -84,4 +98,5 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
         w, value = w - step * delta, trial
         if np.abs(step * delta).max() < 1e-9:
             break
-    return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]))
+    return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]),
+                       novel_shift=float(w[4]))

@@ -22,6 +22,7 @@ from strseq_tasks.core.augment import AugmentConfig, NoiseKinds, augment, resolv
 from strseq_tasks.core.batching import encode_sources, encode_targets
 from strseq_tasks.core.calibration import Calibration, fit_calibration
 from strseq_tasks.core.known import KnownValues
+from strseq_tasks.core.shapes import MAX_SHAPES, novel, shapes_of
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, spaces_rule, upper_char
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper, sequence_loss
@@ -64,6 +65,9 @@ class TrainConfig:
     # starting from a pretrained encoder-decoder, each weight is this share pretrained, the rest fresh
     # (transfer.initialize_from_transducer: shrink and perturb, so that pretraining's habits yield to the pairs)
     pretrained_keep: float = 0.7
+    # prior of the confidence shift for inputs of a layout the model never learned from
+    # (core/calibration.py; chosen on the column benchmark's development draws)
+    novel_prior: float = -3.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -105,6 +109,8 @@ class FitResult:
     known_prior: float = 0.0  # chosen on validation: weight of the known values' list-order prior
     val_set: list[Pair] = field(default_factory=list)  # the validation rows decoded (val_pairs and noisy copies)
     spaces: str = SPACES_KEEP  # how the model reads whitespace (vocab.spaces_rule), as serving must
+    # the shapes (core/shapes.py) of every input the model learned from; None: too many to mean a layout
+    shapes: frozenset[str] | None = None
 
 
 def hash_unit(text: str, seed: int) -> float:
@@ -248,29 +254,38 @@ def fit(
         torch.set_num_threads(threads)
 
 
+def split_for_training(pairs: Sequence[Pair], cfg: TrainConfig, max_len: int):
+    """What ``fit`` trains and validates on: (whitespace rule, the pairs as read, training pairs,
+    validation pairs, noise kinds, validation rows: the validation pairs and their noisy copies)."""
+    spaces = spaces_rule(pairs)
+    pairs = _read_as(spaces, pairs)  # the model learns on inputs as it will read them
+    train, val = split_pairs(pairs, cfg.val_fraction, cfg.min_val, cfg.seed)
+    kinds = resolve_kinds(pairs, cfg.augment)
+    val_aug = replace(cfg.augment, copies=cfg.val_copies, identity=True, recombine=0)
+    val_set = _read_as(spaces, augment(val, val_aug, seed=cfg.seed + 10_000, kinds=kinds, protected=dict(pairs),
+                                       max_len=max_len), dict(pairs))
+    return spaces, pairs, train, val, kinds, val_set
+
+
 def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     # long: the training loop: epochs, validation, keeping the best state, early stopping and the time budget share
     # the loop's state
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    spaces = spaces_rule(pairs)
-    pairs = _read_as(spaces, pairs)  # the model learns on inputs as it will read them
-    train, val = split_pairs(pairs, cfg.val_fraction, cfg.min_val, cfg.seed)
-    kinds = resolve_kinds(pairs, cfg.augment)
+    spaces, pairs, train, val, kinds, val_set = split_for_training(pairs, cfg, model.cfg.max_len)
     protected = dict(pairs)
-    val_aug = replace(cfg.augment, copies=cfg.val_copies, identity=True, recombine=0)
-    val_set = _read_as(spaces, augment(val, val_aug, seed=cfg.seed + 10_000, kinds=kinds, protected=protected,
-                                       max_len=model.cfg.max_len), protected)
     val_inputs, val_targets = [a for a, _ in val_set], [b for _, b in val_set]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[EpochReport] = []
     best_score, best_state, best_epoch = (-1.0, 0.0), copy.deepcopy(model.state_dict()), 0
     smoothed, stale, stopped = None, 0, "max_epochs"
+    seen = [shapes_of(a for a, _ in train)]  # shapes of the inputs trained on: the pairs, then each epoch's
     started = time.monotonic()
     for epoch in range(cfg.max_epochs):
         t0 = time.monotonic()
         data = _read_as(spaces, augment(train, cfg.augment, seed=cfg.seed + epoch, kinds=kinds,
                                         protected=protected, max_len=model.cfg.max_len), protected)
+        seen.append(shapes_of(a for a, _ in data))
         batches = length_batches(data, cfg.batch_size, rng, lambda p: (len(p[0]), len(p[1])))
         model.train()
         losses = []
@@ -308,15 +323,19 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             break
     model.load_state_dict(best_state)
     model.eval()
+    shapes = frozenset().union(*seen[:best_epoch + 2])  # the layouts the kept model learned from
+    if len(shapes) > MAX_SHAPES:  # a column without layouts (free text): novelty would say nothing
+        shapes = None
     calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
         prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0
         margin, outputs, logprob, distance = choose_identity_margin(model, vocab, val_inputs, val_targets,
                                                                     cfg.harm_cost, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
-                                      distance=distance)
+                                      distance=distance, novel=novel(val_inputs, shapes),
+                                      novel_prior=cfg.novel_prior)
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set,
-                     spaces)
+                     spaces, shapes)
 
 
 def _read_as(spaces: str, pairs: Sequence[Pair], protected: dict[str, str] | None = None) -> list[Pair]:

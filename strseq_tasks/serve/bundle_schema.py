@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
+from strseq_tasks.core.shapes import MAX_SHAPES
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
 
@@ -37,7 +38,7 @@ MAX_CALIBRATION = 1e6  # |a|, |b| and the shifts of the Platt scaling
 VOCAB_FORMAT = "strseq-charvocab/1"
 MODEL_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
 LM_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
-CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift")
+CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift")
 MANIFEST_NAME = "manifest.json"
 
 
@@ -119,6 +120,14 @@ def _decoding(decoding) -> None:
     spaces = _get(decoding, "decoding", "spaces", required=False)
     if spaces is not None and spaces not in (SPACES_KEEP, SPACES_COLLAPSE):
         raise _Invalid("decoding.spaces", f"must be {SPACES_KEEP!r} or {SPACES_COLLAPSE!r}, not {spaces!r}")
+    shapes = _get(decoding, "decoding", "shapes", required=False)
+    if shapes is not None:
+        if not isinstance(shapes, list) or len(shapes) > MAX_SHAPES:
+            raise _Invalid("decoding.shapes", f"must be a list of at most {MAX_SHAPES:,} shapes")
+        for i, shape in enumerate(shapes):
+            if not isinstance(shape, str) or len(shape) > MAX_LEN_CEILING:
+                raise _Invalid(f"decoding.shapes[{i}]", f"must be a string of at most {MAX_LEN_CEILING} characters, "
+                                                        f"not {shape!r}"[:200])
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

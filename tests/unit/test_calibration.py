@@ -16,7 +16,8 @@ def _nll(confidence: np.ndarray, correct: np.ndarray) -> float:
 def test_default_calibration_is_the_raw_probability():
     p = np.array([1e-6, 0.1, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(Calibration().confidence(np.log(p)), p, rtol=1e-6)
-    assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0, "known_shift": 0.0, "snap_shift": 0.0}
+    assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0, "known_shift": 0.0, "snap_shift": 0.0,
+                                       "novel_shift": 0.0}
 
 
 def test_confidence_is_finite_at_the_extremes():
@@ -139,3 +140,28 @@ def test_a_fit_with_known_value_routes_does_not_run_away():
     conf = fitted.confidence(lp, d)
     assert conf[d == 0].min() > conf[d == 1].max() and conf[d == -1].max() < 0.5
     assert np.all((conf > 0) & (conf < 1))
+
+
+def test_novel_layouts_get_a_shift_of_their_own():
+    # same probability everywhere; rows of a known layout right 95% of the time, novel ones 50%:
+    # the fitted novel_shift takes the novel rows down to about their rate
+    rng = np.random.default_rng(2)
+    n = 800
+    new = rng.uniform(size=n) < 0.3
+    correct = rng.uniform(size=n) < np.where(new, 0.5, 0.95)
+    logprob = np.full(n, np.log(0.9))
+    fitted = fit_calibration(logprob, correct, novel=new)
+    conf = fitted.confidence(logprob, novel=new)
+    assert fitted.novel_shift < -1.5
+    assert conf[new][0] == pytest.approx(0.5, abs=0.08) and conf[~new][0] == pytest.approx(0.95, abs=0.03)
+    # without novelty (None) the shift is 0 and ignored
+    assert fit_calibration(logprob, correct).novel_shift == 0.0
+    assert fitted.confidence(logprob)[0] == fitted.confidence(logprob, novel=np.zeros(n, bool))[0]
+
+
+def test_the_novel_prior_holds_where_validation_has_no_novel_rows():
+    logprob, correct = np.log(np.full(50, 0.9)), np.ones(50, bool)
+    assert fit_calibration(logprob, correct, novel=np.zeros(50, bool), novel_prior=-3.0).novel_shift == -3.0
+    # and yields to the evidence where it has some: novel rows all right pull the shift up from the prior
+    some = np.arange(50) < 25
+    assert fit_calibration(logprob, correct, novel=some, novel_prior=-3.0).novel_shift > -2.5

@@ -1,0 +1,123 @@
+"""Confidence variants refitted on the column benchmark's trained cells, without training again.
+
+    .venv/bin/python benchmarks/column_accuracy.py --dev --sizes 200 --rows /tmp/rows   # trains, writes rows
+    .venv/bin/python benchmarks/calibration_study.py /tmp/rows
+
+``column_accuracy.py --rows DIR`` writes, per cell, what calibration sees on the validation rows
+training fitted it on and on the test rows (log-probability, known-value distance, whether the
+input's shape is one the model learned from). This script refits the calibration on each cell's
+validation rows the way training does (``core.calibration.fit_calibration``), once per variant,
+and reports coverage at 99% precision on the cell's test rows, per family (mean over the seeds):
+
+- ``none``: no novelty term (strseq before shapes);
+- ``novel prior P``: the ``novel_shift`` term with prior mean P (``TrainConfig.novel_prior``);
+- ``unseen words``: instead, a shift per word of the input not among the training inputs' words.
+
+Exact match does not change: calibration only orders the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from strseq_tasks.core.calibration import _logit_of_logprob, _sigmoid, fit_calibration  # noqa: E402
+from strseq_tasks.core.metrics import coverage_at_precision  # noqa: E402
+from strseq_tasks.learn.training import TrainConfig, split_pairs  # noqa: E402
+
+PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
+WORD = re.compile(r"[^\W\d_]+")
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in WORD.findall(text)}
+
+
+def _columns(rows: list[dict]):
+    logprob = np.array([r["logprob"] for r in rows])
+    correct = np.array([r["output"] == r["target"] for r in rows])
+    distance = np.array([r["distance"] for r in rows])
+    novel = np.array([bool(r["novel"]) for r in rows])
+    return logprob, correct, distance, novel
+
+
+def _unseen_words_coverage(val: list[dict], test: list[dict], vocabulary: set[str]) -> float:
+    """A Platt fit with a shift per unseen word (prior 0) instead of the novelty term."""
+    def features(rows):
+        x = np.clip(_logit_of_logprob([r["logprob"] for r in rows]), -50, 50)
+        d = np.array([r["distance"] for r in rows])
+        unseen = np.array([float(len(_words(r["input"]) - vocabulary)) for r in rows])
+        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, unseen], axis=1)
+
+    f, y = features(val), np.array([r["output"] == r["target"] for r in val], dtype=float)
+    start = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    w = start.copy()
+    for _ in range(100):  # Newton on the same penalized likelihood as fit_calibration (prior 1)
+        p = _sigmoid(f @ w)
+        grad = f.T @ (p - y) + (w - start)
+        hess = (f * (p * (1 - p))[:, None]).T @ f + np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w = w - step
+        if np.abs(step).max() < 1e-9:
+            break
+    correct = np.array([r["output"] == r["target"] for r in test])
+    return coverage_at_precision(correct, _sigmoid(features(test) @ w), 0.99)
+
+
+def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
+    table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(rows_dir.glob("*.json")):
+        cell = json.loads(path.read_text(encoding="utf-8"))
+        if "validation" not in cell:
+            continue  # written before the rows held what calibration sees
+        family, _, seed = path.stem.rpartition("-s")
+        family = family.rsplit("-", 1)[0]
+        val, test = cell["validation"], cell["test_scored"]
+        v_lp, v_ok, v_d, v_new = _columns(val)
+        t_lp, t_ok, t_d, t_new = _columns(test)
+        base = fit_calibration(v_lp, v_ok, distance=v_d)
+        table["none"][family].append(coverage_at_precision(t_ok, base.confidence(t_lp, t_d), 0.99))
+        for prior in PRIORS:
+            fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, novel_prior=prior)
+            table[f"novel prior {prior:g}"][family].append(
+                coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new), 0.99))
+        train, _ = split_pairs([tuple(p) for p in cell["train"]], TrainConfig.val_fraction, TrainConfig.min_val,
+                               int(seed))
+        vocabulary = set().union(*(_words(a) for a, _ in train))
+        table["unseen words"][family].append(_unseen_words_coverage(val, test, vocabulary))
+    return table
+
+
+def markdown(table: dict[str, dict[str, list[float]]]) -> str:
+    families = sorted({f for by_family in table.values() for f in by_family})
+    lines = ["| calibration | " + " | ".join(families) + " | mean |", "|---|" + "---:|" * (len(families) + 1)]
+    for variant, by_family in table.items():
+        means = [100 * float(np.mean(by_family[f])) for f in families]
+        lines.append(f"| {variant} | " + " | ".join(f"{m:.1f}" for m in means) + f" | {np.mean(means):.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rows", type=Path, help="the --rows folder of a column_accuracy.py run")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args()
+    table = study(args.rows)
+    if not table:
+        raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")
+    print("coverage at 99% precision (%), mean over the seeds\n")
+    print(markdown(table))
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

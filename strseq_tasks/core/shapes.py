@@ -1,0 +1,73 @@
+"""Input shapes: the layout of a text without its values. Pure Python.
+
+A shape keeps what a layout is made of and drops the values: each run of letters becomes its
+case pattern (``Aa`` title case, ``AA`` upper, ``aa`` lower, ``Ax`` mixed, ``A`` or ``a`` one
+letter), each run of digits becomes as many ``9`` as it has digits (at most five), punctuation and
+other symbols stay as they are, and whitespace runs become one space (ends dropped)::
+
+    "GOTTHARD Giovanni"   -> "AA Aa"
+    "Smith, John A."      -> "Aa, Aa A."
+    "May 16th, 1969"      -> "Aa 99aa, 9999"
+    "+1 (555) 010-2030"   -> "+9 (999) 999-9999"
+
+A trained model stores the shapes of every input it learned from (the pairs and their augmented
+copies). An input whose shape is not among them is a layout the model never saw: it is right less
+often at the same probability (on the column benchmark's held-out layouts, names read ``LAST
+First`` as ``First Last`` at 0.99999), so calibration gives such rows a shift of their own
+(``calibration.Calibration.novel_shift``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import groupby
+
+MAX_DIGITS = 5  # a longer run of digits has the shape of a five-digit one
+MAX_SHAPES = 100_000  # a bundle stores at most this many (bundle_schema checks it)
+
+
+def _letters(word: str) -> str:
+    if len(word) == 1:
+        return "A" if word.isupper() else "a"
+    if word.isupper():
+        return "AA"
+    if word.islower():
+        return "aa"
+    if word[0].isupper() and word[1:].islower():
+        return "Aa"
+    return "Ax"
+
+
+def text_shape(text: str) -> str:
+    """The shape of ``text`` (see the module's docstring)."""
+    out = []
+    for kind, run in groupby(text.strip(), _kind):
+        run = "".join(run)
+        if kind == "letters":
+            out.append(_letters(run))
+        elif kind == "digits":
+            out.append("9" * min(len(run), MAX_DIGITS))
+        else:
+            out.append(" " if kind == "space" else run)
+    return "".join(out)
+
+
+def _kind(char: str) -> str:
+    if char.isalpha():
+        return "letters"
+    if char.isdecimal():
+        return "digits"
+    return "space" if char.isspace() else "other"
+
+
+def shapes_of(texts: Iterable[str]) -> set[str]:
+    """The distinct shapes of ``texts``."""
+    return {text_shape(t) for t in texts}
+
+
+def novel(texts: Iterable[str], known_shapes: set[str] | frozenset[str] | None) -> list[bool] | None:
+    """For each text, whether its shape is missing from ``known_shapes``; None without shapes
+    (a model trained before shapes were stored, or on a column of more than ``MAX_SHAPES``)."""
+    if known_shapes is None:
+        return None
+    return [text_shape(t) not in known_shapes for t in texts]
