@@ -23,6 +23,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from strseq_tasks.core.shapes import word_case
+
 _DIGIT_RUN = re.compile("[0-9]+")
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
 MIN_LETTERS = 3  # shorter letter runs (initials, "St", "fl") are layout more often than values
@@ -86,16 +88,6 @@ def resample_digits(src: str, tgt: str, rng: random.Random) -> tuple[str, str]:
 
 
 # -- letters --------------------------------------------------------------------------------------
-def _case(word: str) -> str | None:
-    if word.islower():
-        return "lower"
-    if word.isupper():
-        return "upper"
-    if word[0].isupper() and word[1:].islower():
-        return "title"
-    return None  # mixed ("McDonald"): its case is part of the value
-
-
 def _in_case(letters: str, case: str) -> str:
     return {"lower": letters, "upper": letters.upper(), "title": letters[:1].upper() + letters[1:]}[case]
 
@@ -110,10 +102,10 @@ def copied_letter_runs(src: str, tgt: str) -> list[tuple[re.Match, re.Match]]:
     found = []
     for s in src_runs:
         key = s.group().casefold()
-        if src_count[key] != 1 or tgt_count[key] != 1 or _case(s.group()) is None:
+        if src_count[key] != 1 or tgt_count[key] != 1 or word_case(s.group()) is None:
             continue
         t = next(m for m in tgt_runs if m.group().casefold() == key)
-        if _case(t.group()) is not None:
+        if word_case(t.group()) is not None:
             found.append((s, t))
     return found
 
@@ -146,9 +138,9 @@ def resample_letters(src: str, tgt: str, values: LetterValues, rng: random.Rando
     last = 0
     for s, t in sorted(runs, key=lambda st: st[0].start()):
         new = values.draw(len(s.group()), rng)
-        src_parts += [src[last : s.start()], _in_case(new, _case(s.group()))]
+        src_parts += [src[last : s.start()], _in_case(new, word_case(s.group()))]
         last = s.end()
-        tgt_edits.append((t.start(), t.end(), _in_case(new, _case(t.group()))))
+        tgt_edits.append((t.start(), t.end(), _in_case(new, word_case(t.group()))))
     src_parts.append(src[last:])
     out, last = [], 0
     for start, end, text in sorted(tgt_edits):

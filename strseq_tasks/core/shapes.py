@@ -26,16 +26,24 @@ MAX_DIGITS = 5  # a longer run of digits has the shape of a five-digit one
 MAX_SHAPES = 100_000  # a bundle stores at most this many (bundle_schema checks it)
 
 
+def word_case(word: str) -> str | None:
+    """'lower', 'upper' or 'title'; None for a mixed case ("McDonald": its case is part of the value)."""
+    if word.islower():
+        return "lower"
+    if word.isupper():
+        return "upper"
+    if word[0].isupper() and word[1:].islower():
+        return "title"
+    return None
+
+
+_CASE_SHAPES = {"lower": "aa", "upper": "AA", "title": "Aa", None: "Ax"}
+
+
 def _letters(word: str) -> str:
     if len(word) == 1:
         return "A" if word.isupper() else "a"
-    if word.isupper():
-        return "AA"
-    if word.islower():
-        return "aa"
-    if word[0].isupper() and word[1:].islower():
-        return "Aa"
-    return "Ax"
+    return _CASE_SHAPES[word_case(word)]
 
 
 def text_shape(text: str) -> str:
