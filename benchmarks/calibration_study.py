@@ -11,6 +11,8 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
 
 - ``none``: no novelty term (strseq before shapes);
 - ``novel prior P``: the ``novel_shift`` term with prior mean P (``TrainConfig.novel_prior``);
+- ``novel -3, unseen chars P``: beside it, ``unseen_char_shift`` for inputs holding a character
+  no training input held, with prior P (``TrainConfig.unseen_char_prior``; the default: -3, -2);
 - ``unseen words``: instead, a shift per word of the input not among the training inputs' words.
 
 Exact match does not change: calibration only orders the rows.
@@ -31,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from strseq_tasks.core.calibration import _logit_of_logprob, _sigmoid, fit_calibration  # noqa: E402
 from strseq_tasks.core.metrics import coverage_at_precision  # noqa: E402
-from strseq_tasks.learn.training import TrainConfig, split_pairs  # noqa: E402
+from strseq_tasks.learn.training import TrainConfig, split_for_training  # noqa: E402
 
 PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
+CHAR_PRIORS = (0.0, -1.0, -2.0, -3.0)
 WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -41,12 +44,13 @@ def _words(text: str) -> set[str]:
     return {w.lower() for w in WORD.findall(text)}
 
 
-def _columns(rows: list[dict]):
+def _columns(rows: list[dict], chars: set[str]):
     logprob = np.array([r["logprob"] for r in rows])
     correct = np.array([r["output"] == r["target"] for r in rows])
     distance = np.array([r["distance"] for r in rows])
     novel = np.array([bool(r["novel"]) for r in rows])
-    return logprob, correct, distance, novel
+    unseen = np.array([not chars.issuperset(r["input"]) for r in rows])
+    return logprob, correct, distance, novel, unseen
 
 
 def _unseen_words_coverage(val: list[dict], test: list[dict], vocabulary: set[str]) -> float:
@@ -81,16 +85,22 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
         family, _, seed = path.stem.rpartition("-s")
         family = family.rsplit("-", 1)[0]
         val, test = cell["validation"], cell["test_scored"]
-        v_lp, v_ok, v_d, v_new = _columns(val)
-        t_lp, t_ok, t_d, t_new = _columns(test)
+        cfg = TrainConfig(seed=int(seed))
+        train = split_for_training([tuple(p) for p in cell["train"]], cfg, 1024)[2]  # as training reads them
+        chars = set().union(*(a for a, _ in train))  # what training stores as decoding.input_chars
+        v_lp, v_ok, v_d, v_new, v_chars = _columns(val, chars)
+        t_lp, t_ok, t_d, t_new, t_chars = _columns(test, chars)
         base = fit_calibration(v_lp, v_ok, distance=v_d)
         table["none"][family].append(coverage_at_precision(t_ok, base.confidence(t_lp, t_d), 0.99))
         for prior in PRIORS:
             fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, novel_prior=prior)
             table[f"novel prior {prior:g}"][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new), 0.99))
-        train, _ = split_pairs([tuple(p) for p in cell["train"]], TrainConfig.val_fraction, TrainConfig.min_val,
-                               int(seed))
+        for prior in CHAR_PRIORS:
+            fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, novel_prior=-3.0, unseen=v_chars,
+                                     unseen_char_prior=prior)
+            table[f"novel -3, unseen chars {prior:g}"][family].append(
+                coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars), 0.99))
         vocabulary = set().union(*(_words(a) for a, _ in train))
         table["unseen words"][family].append(_unseen_words_coverage(val, test, vocabulary))
     return table

@@ -66,9 +66,9 @@ def breakdown(tags: list[dict], correct: list[bool], confidence: list[float]) ->
 
 def scored_rows(train, test, seed, epochs, minutes, options):
     """For ``--rows``: what calibration sees, on the validation rows training fitted it on and on
-    the test rows (read input, output, log-probability, known-value distance, shape novelty), so
+    the test rows (read input, output, log-probability, known-value distance, shape novelty, an
+    unseen character), so
     that confidence can be studied without training again."""
-    from strseq_tasks.core.shapes import novel
     from strseq_tasks.core.transduce import transduce
     from strseq_tasks.core.vocab import read_text
     from strseq_tasks.learn.training import split_for_training
@@ -76,15 +76,18 @@ def scored_rows(train, test, seed, epochs, minutes, options):
     def inspect(served, manifest) -> dict:
         cfg = train_config(seed, epochs, minutes, options)
         val_set = split_for_training(train, cfg, served.max_len)[5]
-        out = {"calibration": served.calibration.to_dict(), "shapes": sorted(served.shapes or ())}
+        out = {"calibration": served.calibration.to_dict(), "shapes": sorted(served.familiar.shapes or ()),
+               "input_chars": served.familiar.chars}
         for name, rows in (("validation", val_set), ("test_scored", test)):
             texts = [read_text(a, served.spaces) for a, _ in rows]
             outputs, logprob, distance = transduce(
                 texts, served.vocab, served.stepper, served.max_len, identity_margin=served.identity_margin,
                 known=served.known or None, known_prior=served.known_prior, spaces=served.spaces)
-            flags = novel(texts, served.shapes) or [None] * len(texts)
+            flags = served.familiar.flags(texts)
+            novel, unseen = (flags[k] or [None] * len(texts) for k in ("novel", "unseen"))
             out[name] = [{"input": t, "target": b, "output": o, "logprob": float(lp), "distance": int(d),
-                          "novel": n} for t, (_, b), o, lp, d, n in zip(texts, rows, outputs, logprob, distance, flags)]
+                          "novel": n, "unseen_char": u}
+                         for t, (_, b), o, lp, d, n, u in zip(texts, rows, outputs, logprob, distance, novel, unseen)]
         return out
     return inspect
 

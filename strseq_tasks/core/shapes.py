@@ -1,4 +1,4 @@
-"""Input shapes: the layout of a text without its values. Pure Python.
+"""Input shapes and characters: what a model learned from, to tell inputs unlike it. Pure Python.
 
 A shape keeps what a layout is made of and drops the values: each run of letters becomes its
 case pattern (``Aa`` title case, ``AA`` upper, ``aa`` lower, ``Ax`` mixed, ``A`` or ``a`` one
@@ -15,11 +15,16 @@ copies). An input whose shape is not among them is a layout the model never saw:
 often at the same probability (on the column benchmark's held-out layouts, names read ``LAST
 First`` as ``First Last`` at 0.99999), so calibration gives such rows a shift of their own
 (``calibration.Calibration.novel_shift``).
+
+Characters likewise: an input holding a character that no training input held (an Irish ``Ó``
+in a column whose pairs never had one, read as a middle initial and dropped at 0.99999) gets
+``Calibration.unseen_char_shift``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 MAX_DIGITS = 5  # a longer run of digits has the shape of a five-digit one
@@ -79,3 +84,24 @@ def novel(texts: Iterable[str], known_shapes: set[str] | frozenset[str] | None) 
     if known_shapes is None:
         return None
     return [text_shape(t) not in known_shapes for t in texts]
+
+
+def unseen_chars(texts: Iterable[str], known_chars: str | None) -> list[bool] | None:
+    """For each text, whether it holds a character missing from ``known_chars``; None without them."""
+    if known_chars is None:
+        return None
+    known = set(known_chars)
+    return [not known.issuperset(t) for t in texts]
+
+
+@dataclass(frozen=True)
+class Familiar:
+    """What a model learned from: the shapes and the characters of its training inputs (None:
+    not known, e.g. a bundle written before they were stored)."""
+
+    shapes: frozenset[str] | None = None
+    chars: str | None = None
+
+    def flags(self, texts: Sequence[str]) -> dict:
+        """``novel`` and ``unseen`` per text, as ``Calibration.confidence`` takes them."""
+        return {"novel": novel(texts, self.shapes), "unseen": unseen_chars(texts, self.chars)}

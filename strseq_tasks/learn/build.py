@@ -23,7 +23,6 @@ from strseq_tasks.core.augment import augment
 from strseq_tasks.core.calibration import fit_calibration
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
-from strseq_tasks.core.shapes import novel
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
@@ -121,7 +120,8 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
     n_val = len(result.val_set)
     outputs, logprob, distance = int8[0][:n_val], int8[1][:n_val], int8[2][:n_val]
     calibration = (fit_calibration(logprob, [o == t for o, t in zip(outputs, targets[:n_val])], distance=distance,
-                                   novel=novel(inputs[:n_val], result.shapes), novel_prior=cfg.novel_prior)
+                                   **result.familiar.flags(inputs[:n_val]), novel_prior=cfg.novel_prior,
+                                   unseen_char_prior=cfg.unseen_char_prior)
                    if n_val else result.calibration)
     log.info("int8 graphs accepted: %d of %d outputs differ from fp32 (%.2f%%), exact match %.2f%% vs %.2f%% "
              "(%.1f s); the bundle serves int8", verdict.changed, verdict.rows, 100 * verdict.changed_share,
@@ -131,7 +131,7 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
     val_out = [by_input[a] for a in val_inputs]
     metrics = summarize(val_inputs, [b for _, b in result.val_pairs], [o for o, _, _ in val_out],
                         calibration.confidence([lp for _, lp, _ in val_out], [d for _, _, d in val_out],
-                                               novel(val_inputs, result.shapes)))
+                                               **result.familiar.flags(val_inputs)))
     return {"default": "int8", "int8": {"files": files, "method": METHOD, "gate": verdict.to_dict(),
                                         "calibration": calibration.to_dict(),
                                         "metrics": {"validation": jsonable(metrics)}, "seconds": seconds}}
@@ -293,7 +293,7 @@ def train_bundle(
     val_targets = [b for _, b in result.val_pairs]
     outputs, logprob, distance = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin,
                                      known=known, known_prior=result.known_prior)
-    confidence = result.calibration.confidence(logprob, distance, novel(val_inputs, result.shapes))
+    confidence = result.calibration.confidence(logprob, distance, **result.familiar.flags(val_inputs))
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
 
@@ -319,7 +319,8 @@ def train_bundle(
                      "known_values": None if known is None else {
                          "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
                          "fingerprint": known.fingerprint(), "prior_weight": result.known_prior},
-                     **({} if result.shapes is None else {"shapes": sorted(result.shapes)})},
+                     **({} if result.familiar.shapes is None else {"shapes": sorted(result.familiar.shapes)}),
+                     "input_chars": result.familiar.chars},
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]
 

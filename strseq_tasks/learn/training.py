@@ -22,7 +22,7 @@ from strseq_tasks.core.augment import AugmentConfig, NoiseKinds, augment, resolv
 from strseq_tasks.core.batching import encode_sources, encode_targets
 from strseq_tasks.core.calibration import Calibration, fit_calibration
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.shapes import MAX_SHAPES, novel, shapes_of
+from strseq_tasks.core.shapes import MAX_SHAPES, Familiar, shapes_of
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, spaces_rule, upper_char
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper, sequence_loss
@@ -65,9 +65,11 @@ class TrainConfig:
     # starting from a pretrained encoder-decoder, each weight is this share pretrained, the rest fresh
     # (transfer.initialize_from_transducer: shrink and perturb, so that pretraining's habits yield to the pairs)
     pretrained_keep: float = 0.7
-    # prior of the confidence shift for inputs of a layout the model never learned from
-    # (core/calibration.py; chosen on the column benchmark's development draws)
+    # priors of the confidence shifts for inputs of a layout the model never learned from and for
+    # inputs holding a character no training input held (core/calibration.py; both chosen on the
+    # column benchmark's development draws)
     novel_prior: float = -3.0
+    unseen_char_prior: float = -2.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -109,8 +111,8 @@ class FitResult:
     known_prior: float = 0.0  # chosen on validation: weight of the known values' list-order prior
     val_set: list[Pair] = field(default_factory=list)  # the validation rows decoded (val_pairs and noisy copies)
     spaces: str = SPACES_KEEP  # how the model reads whitespace (vocab.spaces_rule), as serving must
-    # the shapes (core/shapes.py) of every input the model learned from; None: too many to mean a layout
-    shapes: frozenset[str] | None = None
+    # the shapes (core/shapes.py) and characters of the inputs the model learned from
+    familiar: Familiar = field(default_factory=Familiar)
 
 
 def hash_unit(text: str, seed: int) -> float:
@@ -326,16 +328,17 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     shapes = frozenset().union(*seen[:best_epoch + 2])  # the layouts the kept model learned from
     if len(shapes) > MAX_SHAPES:  # a column without layouts (free text): novelty would say nothing
         shapes = None
+    familiar = Familiar(shapes, "".join(sorted(set().union(*(a for a, _ in train)))))
     calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
         prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0
         margin, outputs, logprob, distance = choose_identity_margin(model, vocab, val_inputs, val_targets,
                                                                     cfg.harm_cost, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
-                                      distance=distance, novel=novel(val_inputs, shapes),
-                                      novel_prior=cfg.novel_prior)
+                                      distance=distance, **familiar.flags(val_inputs),
+                                      novel_prior=cfg.novel_prior, unseen_char_prior=cfg.unseen_char_prior)
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set,
-                     spaces, shapes)
+                     spaces, familiar)
 
 
 def _read_as(spaces: str, pairs: Sequence[Pair], protected: dict[str, str] | None = None) -> list[Pair]:

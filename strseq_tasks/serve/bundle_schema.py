@@ -38,7 +38,7 @@ MAX_CALIBRATION = 1e6  # |a|, |b| and the shifts of the Platt scaling
 VOCAB_FORMAT = "strseq-charvocab/1"
 MODEL_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
 LM_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
-CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift")
+CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift", "unseen_char_shift")
 MANIFEST_NAME = "manifest.json"
 
 
@@ -128,6 +128,9 @@ def _decoding(decoding) -> None:
             if not isinstance(shape, str) or len(shape) > MAX_LEN_CEILING:
                 raise _Invalid(f"decoding.shapes[{i}]", f"must be a string of at most {MAX_LEN_CEILING} characters, "
                                                         f"not {shape!r}"[:200])
+    chars = _get(decoding, "decoding", "input_chars", required=False)
+    if chars is not None and (not isinstance(chars, str) or len(chars) > MAX_VOCAB):
+        raise _Invalid("decoding.input_chars", f"must be a string of at most {MAX_VOCAB:,} characters")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

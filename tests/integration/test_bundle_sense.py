@@ -109,6 +109,7 @@ MODEL_CASES = {
     "shapes too many": (*manifest("decoding", "shapes", value=["Aa"] * 100_001), "decoding.shapes"),
     "shape a number": (*manifest("decoding", "shapes", value=["Aa Aa", 7]), "decoding.shapes[1]"),
     "novel_shift text": (*manifest("calibration", "novel_shift", value="-3"), "calibration.novel_shift"),
+    "input_chars a list": (*manifest("decoding", "input_chars", value=["a", "b"]), "decoding.input_chars"),
     "calibration scale text": (*manifest("calibration", "scale", value="x"), "calibration.scale"),
     "calibration scale infinite": (*manifest("calibration", "scale", value=float("inf")), "calibration.scale"),
     "calibration unknown parameter": (*manifest("calibration", "temperature", value=2.0), "calibration.temperature"),

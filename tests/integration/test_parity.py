@@ -18,7 +18,6 @@ import pytest
 import torch
 from safetensors.torch import load_model
 
-from strseq_tasks.core.shapes import novel
 from strseq_tasks.core.vocab import EOS, CharVocab, read_text
 from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, TorchStepper
@@ -100,9 +99,10 @@ def test_beam_search_onnx_matches_torch(torch_model, tiny_bundle):
     read = [i for i, p in enumerate(predictions) if p.status == "ok"]  # blank rows come back as given
     assert len(read) >= len(TEXTS) - 2
     assert [predictions[i].text for i in read] == [outputs[i] for i in read]
-    new = novel([read_text(TEXTS[i], normalizer.spaces) for i in read], normalizer.shapes)
-    assert new is not None and any(new) and not all(new)  # the texts hold layouts the model learned and others
-    expected = normalizer.calibration.confidence(logprob[read], novel=new)
+    flags = normalizer.familiar.flags([read_text(TEXTS[i], normalizer.spaces) for i in read])
+    assert any(flags["novel"]) and not all(flags["novel"])  # the texts hold layouts the model learned and others
+    assert flags["unseen"] is not None
+    expected = normalizer.calibration.confidence(logprob[read], **flags)
     np.testing.assert_allclose([predictions[i].confidence for i in read], expected, atol=1e-4)
 
 

@@ -17,7 +17,7 @@ def test_default_calibration_is_the_raw_probability():
     p = np.array([1e-6, 0.1, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(Calibration().confidence(np.log(p)), p, rtol=1e-6)
     assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0, "known_shift": 0.0, "snap_shift": 0.0,
-                                       "novel_shift": 0.0}
+                                       "novel_shift": 0.0, "unseen_char_shift": 0.0}
 
 
 def test_confidence_is_finite_at_the_extremes():
@@ -165,3 +165,20 @@ def test_the_novel_prior_holds_where_validation_has_no_novel_rows():
     # and yields to the evidence where it has some: novel rows all right pull the shift up from the prior
     some = np.arange(50) < 25
     assert fit_calibration(logprob, correct, novel=some, novel_prior=-3.0).novel_shift > -2.5
+
+
+def test_an_unseen_character_gets_its_own_shift_beside_the_layout_term():
+    rng = np.random.default_rng(3)
+    n = 900
+    new, unseen = rng.uniform(size=n) < 0.3, rng.uniform(size=n) < 0.2
+    correct = rng.uniform(size=n) < np.where(unseen, 0.4, np.where(new, 0.7, 0.97))
+    logprob = np.full(n, np.log(0.9))
+    fitted = fit_calibration(logprob, correct, novel=new, unseen=unseen)
+    assert fitted.unseen_char_shift < -1.0 and fitted.novel_shift < -0.5
+    conf = fitted.confidence(logprob, novel=new, unseen=unseen)
+    assert conf[unseen & ~new].max() < conf[new & ~unseen].min() < conf[~new & ~unseen].min()
+    # the prior holds without evidence, and without flags the term is 0
+    none = np.zeros(50, bool)
+    fitted = fit_calibration(np.log(np.full(50, 0.9)), ~none, unseen=none, unseen_char_prior=-2.0)
+    assert fitted.unseen_char_shift == -2.0
+    assert fit_calibration(logprob, correct).unseen_char_shift == 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strseq_tasks.core.shapes import MAX_DIGITS, novel, shapes_of, text_shape
+from strseq_tasks.core.shapes import MAX_DIGITS, Familiar, novel, shapes_of, text_shape, unseen_chars
 
 
 @pytest.mark.parametrize("text, shape", [
@@ -30,3 +30,12 @@ def test_novel_compares_against_the_shapes_learned_from():
     learned = shapes_of(["John Smith", "SMITH, John", "12/05/1969"])
     assert novel(["Mary Jones", "JONES, Mary", "JONES Mary", "1/5/1969"], learned) == [False, False, True, True]
     assert novel(["anything"], None) is None  # no shapes stored: no answer
+
+
+def test_unseen_characters_are_those_no_training_input_held():
+    chars = "".join(sorted(set("John Smith" + "Seán Murphy")))
+    assert unseen_chars(["Seán Smith", "Loretto Ó Scanaill", "Sean"], chars) == [False, True, True]  # "a" too
+    assert unseen_chars(["x"], None) is None
+    familiar = Familiar(shapes_of(["John Smith"]), chars)
+    assert familiar.flags(["Seán Smith", "SMITH John"]) == {"novel": [False, True], "unseen": [False, True]}
+    assert Familiar().flags(["a"]) == {"novel": None, "unseen": None}
