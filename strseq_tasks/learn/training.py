@@ -281,13 +281,19 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     history: list[EpochReport] = []
     best_score, best_state, best_epoch = (-1.0, 0.0), copy.deepcopy(model.state_dict()), 0
     smoothed, stale, stopped = None, 0, "max_epochs"
-    seen = [shapes_of(a for a, _ in train)]  # shapes of the inputs trained on: the pairs, then each epoch's
+    # shapes of the inputs trained on: the pairs, then each epoch's (None: more than MAX_SHAPES, free text)
+    seen: list[set[str]] | None = [shapes_of(a for a, _ in train)]
+    every_shape = set(seen[0])
     started = time.monotonic()
     for epoch in range(cfg.max_epochs):
         t0 = time.monotonic()
         data = _read_as(spaces, augment(train, cfg.augment, seed=cfg.seed + epoch, kinds=kinds,
                                         protected=protected, max_len=model.cfg.max_len), protected)
-        seen.append(shapes_of(a for a, _ in data))
+        if seen is not None:
+            seen.append(shapes_of(a for a, _ in data))
+            every_shape |= seen[-1]
+            if len(every_shape) > MAX_SHAPES:  # a column without layouts: novelty would say nothing
+                seen = every_shape = None
         batches = length_batches(data, cfg.batch_size, rng, lambda p: (len(p[0]), len(p[1])))
         model.train()
         losses = []
@@ -325,9 +331,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             break
     model.load_state_dict(best_state)
     model.eval()
-    shapes = frozenset().union(*seen[:best_epoch + 2])  # the layouts the kept model learned from
-    if len(shapes) > MAX_SHAPES:  # a column without layouts (free text): novelty would say nothing
-        shapes = None
+    shapes = None if seen is None else frozenset().union(*seen[:best_epoch + 2])  # what the kept model learned from
     familiar = Familiar(shapes, "".join(sorted(set().union(*(a for a, _ in train)))))
     calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
