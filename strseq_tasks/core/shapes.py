@@ -105,3 +105,24 @@ class Familiar:
     def flags(self, texts: Sequence[str]) -> dict:
         """``novel`` and ``unseen`` per text, as ``Calibration.confidence`` takes them."""
         return {"novel": novel(texts, self.shapes), "unseen": unseen_chars(texts, self.chars)}
+
+
+class ShapeLog:
+    """The shapes of the inputs a training run learned from, epoch by epoch (the model it keeps is
+    that of one epoch), until there are more than ``MAX_SHAPES`` in all: a column without layouts
+    (free text), where novelty would say nothing; then ``upto`` is None."""
+
+    def __init__(self, texts: Iterable[str]):
+        self.epochs: list[set[str]] | None = [shapes_of(texts)]
+        self._every = set(self.epochs[0])
+
+    def add(self, texts: Iterable[str]) -> None:
+        if self.epochs is not None:
+            self.epochs.append(shapes_of(texts))
+            self._every |= self.epochs[-1]
+            if len(self._every) > MAX_SHAPES:
+                self.epochs, self._every = None, set()
+
+    def upto(self, n: int) -> frozenset[str] | None:
+        """The shapes of the first ``n`` entries (the pairs, then each epoch's data); None: too many."""
+        return None if self.epochs is None else frozenset().union(*self.epochs[:n])

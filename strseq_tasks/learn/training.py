@@ -22,7 +22,7 @@ from strseq_tasks.core.augment import AugmentConfig, NoiseKinds, augment, resolv
 from strseq_tasks.core.batching import encode_sources, encode_targets
 from strseq_tasks.core.calibration import Calibration, fit_calibration
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.shapes import MAX_SHAPES, Familiar, shapes_of
+from strseq_tasks.core.shapes import Familiar, ShapeLog
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, spaces_rule, upper_char
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper, sequence_loss
@@ -281,19 +281,13 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
     history: list[EpochReport] = []
     best_score, best_state, best_epoch = (-1.0, 0.0), copy.deepcopy(model.state_dict()), 0
     smoothed, stale, stopped = None, 0, "max_epochs"
-    # shapes of the inputs trained on: the pairs, then each epoch's (None: more than MAX_SHAPES, free text)
-    seen: list[set[str]] | None = [shapes_of(a for a, _ in train)]
-    every_shape = set(seen[0])
+    shapes = ShapeLog(a for a, _ in train)  # the shapes of the inputs trained on: the pairs, then each epoch's
     started = time.monotonic()
     for epoch in range(cfg.max_epochs):
         t0 = time.monotonic()
         data = _read_as(spaces, augment(train, cfg.augment, seed=cfg.seed + epoch, kinds=kinds,
                                         protected=protected, max_len=model.cfg.max_len), protected)
-        if seen is not None:
-            seen.append(shapes_of(a for a, _ in data))
-            every_shape |= seen[-1]
-            if len(every_shape) > MAX_SHAPES:  # a column without layouts: novelty would say nothing
-                seen = every_shape = None
+        shapes.add(a for a, _ in data)
         batches = length_batches(data, cfg.batch_size, rng, lambda p: (len(p[0]), len(p[1])))
         model.train()
         losses = []
@@ -331,8 +325,7 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             break
     model.load_state_dict(best_state)
     model.eval()
-    shapes = None if seen is None else frozenset().union(*seen[:best_epoch + 2])  # what the kept model learned from
-    familiar = Familiar(shapes, "".join(sorted(set().union(*(a for a, _ in train)))))
+    familiar = Familiar(shapes.upto(best_epoch + 2), "".join(sorted(set().union(*(a for a, _ in train)))))
     calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
         prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import strseq_tasks.learn.training as training
+import strseq_tasks.core.shapes as shapes
 from strseq_tasks.core.shapes import text_shape
 from strseq_tasks.learn.build import initial_model
 from strseq_tasks.learn.training import TrainConfig, fit
@@ -29,7 +29,7 @@ def test_fit_keeps_the_shapes_and_characters_of_its_inputs_and_calibrates_with_t
 
 @pytest.mark.slow
 def test_a_column_of_more_shapes_than_a_bundle_keeps_turns_the_layout_term_off(monkeypatch):
-    monkeypatch.setattr(training, "MAX_SHAPES", 3)  # as free text would exceed the real bound
+    monkeypatch.setattr(shapes, "MAX_SHAPES", 3)  # as free text would exceed the real bound
     result = _fit(TrainConfig(max_epochs=2))
     assert result.familiar.shapes is None and result.calibration.novel_shift == 0.0
     assert result.familiar.chars  # the character term does not depend on it
