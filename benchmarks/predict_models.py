@@ -10,6 +10,10 @@ pretrained model, or a folder), then a fresh `strseq predict` process per timing
 the same CSV (``--rows`` inputs of the task's test column; ``--distinct`` makes each one
 distinct), one run of each variant per repeat, medians reported with their ratio.
 
+``--without-familiar`` adds one more variant: a copy of the last model whose manifest lacks the
+shapes and characters of its training inputs (``decoding.shapes``, ``decoding.input_chars``), so
+prediction computes no novelty flags: what those flags cost.
+
 Writes benchmarks/results/predict_models.json.
 """
 
@@ -31,6 +35,22 @@ from benchmarks.tasks import TASKS  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def strip_familiar(folder: Path, copy: Path) -> Path:
+    """A copy of a bundle without ``decoding.shapes`` and ``decoding.input_chars``, its manifest
+    checksum recomputed: it serves the same outputs, without novelty flags."""
+    import shutil
+
+    from strseq_tasks.serve.bundle import _manifest_checksum
+
+    shutil.copytree(folder, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("shapes", "input_chars"):
+        manifest["decoding"].pop(key, None)
+    manifest["manifest_sha256"] = _manifest_checksum(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return copy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="names", choices=sorted(TASKS))
@@ -41,6 +61,8 @@ def main() -> None:
     parser.add_argument("--distinct", action="store_true", help="make every input distinct (worst case)")
     parser.add_argument("--workers", default="1")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--without-familiar", action="store_true",
+                        help="also time the last model without its novelty flags (see above)")
     parser.add_argument("--out", type=Path, default=RESULTS / "predict_models.json")
     args = parser.parse_args()
 
@@ -66,6 +88,11 @@ def main() -> None:
                            "identity_margin": manifest["decoding"]["identity_margin"]}
             print(f"trained from {start}: vocabulary {info[start]['vocab_size']}, serves {info[start]['precision']}, "
                   f"identity margin {info[start]['identity_margin']}", flush=True)
+        if args.without_familiar:
+            last, variant = args.starts[-1], f"{args.starts[-1]}, without novelty flags"
+            models[variant] = strip_familiar(models[last], Path(tmp) / "model-unflagged")
+            info[variant] = info[last]
+            args.starts = [*args.starts, variant]
         source, out = Path(tmp) / "input.csv", Path(tmp) / "output.csv"
         with open(source, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([("input",), *((v,) for v in values)])
