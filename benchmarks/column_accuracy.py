@@ -15,7 +15,10 @@ errors.
 
 Seeds 0, 1 and 2 are the reported test draws; develop on ``--dev`` (seeds 100-102: other layout
 rankings, other held-out layouts) and look at the reported draws only to report them.
-Writes ``benchmarks/results/columns/<name>.json`` and ``.png``; prints markdown tables.
+Writes ``benchmarks/results/columns/<name>.json`` (after every cell, so a stopped run keeps what
+it measured) and ``.png``; prints markdown tables. ``--resume`` keeps the cells already in that
+file and trains only the missing ones: the reported draws at 1,000 pairs can be added to a file
+that holds 50 and 200, or a stopped run finished.
 """
 
 from __future__ import annotations
@@ -130,9 +133,16 @@ def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int
     return rows
 
 
-def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretrained, rows_dir=None) -> list[dict]:
-    cells = sorted(((f, n, s) for f in families for n in sizes for s in seeds), key=lambda c: -c[1])
-    results: dict[tuple, list[dict]] = {}
+def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretrained, rows_dir=None,
+        done: dict[tuple, list[dict]] | None = None, on_cell=None) -> list[dict]:
+    """Every (family, pairs, seed) cell's rows; cells in ``done`` are not trained again, and
+    ``on_cell(cell, rows)`` runs as each new cell ends (to save it before the next one)."""
+    results: dict[tuple, list[dict]] = dict(done or {})
+    cells = sorted(((f, n, s) for f in families for n in sizes for s in seeds if (f, n, s) not in results),
+                   key=lambda c: -c[1])
+    if results:
+        print(f"reusing {sum((f, n, s) in results for f in families for n in sizes for s in seeds)} cells "
+              f"already measured; training {len(cells)}", flush=True)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(evaluate_cell, f, n, test_size, s, epochs, minutes, options, pretrained,
                                rows_dir): (f, n, s)
@@ -143,14 +153,57 @@ def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretr
                 results[cell] = future.result()
             except Exception as exc:  # one failed cell must not lose the others
                 print(f"| {cell} | FAILED: {exc!r} |", flush=True)
-                results[cell] = []
+                continue
+            if on_cell is not None:
+                on_cell(cell, results[cell])
             for row in results[cell]:
                 if row["method"] == "strseq":
                     print(f"| {row['family']} | {row['pairs']} | seed {row['seed']} | "
                           f"{100 * row['exact_match']:.1f} | harm {100 * row['harm']:.1f} | "
                           f"cov99 {100 * row['coverage_at_99']:.1f} | {row.get('train_seconds', 0):.0f} s |",
                           flush=True)
-    return [row for f in families for n in sorted(sizes) for s in seeds for row in results[(f, n, s)]]
+    return [row for f in families for n in sorted(sizes) for s in seeds for row in results.get((f, n, s), [])]
+
+
+SAME_RUN = ("test_size", "epochs", "max_minutes", "set", "pretrained", "pretrained_sha256")  # what makes two runs' cells comparable
+
+
+def pretrained_sha256(pretrained: str | None) -> str | None:
+    """The manifest checksum of the model training starts from (a rebuilt model is another run)."""
+    if pretrained is None:
+        return None
+    from strseq_tasks.learn.build import DEFAULT_LM
+    from strseq_tasks.learn.transfer import default_pretrained_path
+
+    manifest = (default_pretrained_path() if pretrained == DEFAULT_LM else Path(pretrained)) / "manifest.json"
+    return json.loads(manifest.read_text()).get("manifest_sha256") if manifest.exists() else None
+
+
+def earlier_cells(path: Path, args: dict) -> dict[tuple, list[dict]]:
+    """The cells of an earlier run's results file, by (family, pairs, seed), if it was run with
+    the same options (``--resume``); a file from other options is an error, not a silent mix."""
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    differ = [k for k in SAME_RUN if earlier["args"].get(k) != args.get(k)]
+    if differ:
+        print(f"error: {path} was run with other options ({', '.join(differ)}); "
+              "give another --name or leave out --resume", file=sys.stderr)
+        raise SystemExit(2)
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for row in earlier["rows"]:
+        cells[(row["family"], row["pairs"], row["seed"])].append(row)
+    return dict(cells)
+
+
+def write_results(path: Path, args: dict, cells: dict[tuple, list[dict]]) -> None:
+    """Every cell measured so far, in a stable order; written whole to a temporary file and renamed,
+    so a run stopped at any point leaves the last complete file."""
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    rows = [row for key in sorted(cells, key=lambda c: (order[c[0]], c[1], c[2])) for row in cells[key]]
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"args": args, "rows": rows}, indent=2, default=str))
+    tmp.replace(path)
 
 
 def _mean_spread(values: list[float]) -> str:
@@ -271,6 +324,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rows", type=Path, default=None, metavar="DIR",
                         help="also write every test row (input, target, output, confidence, tags) per cell here")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the cells already in the results file (same options) and train only the others")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="only compare these results files")
     args = parser.parse_args()
     if args.compare:
@@ -283,18 +338,30 @@ def main() -> None:
     model_sizes(options)
     # what training starts from: the train default unless told (`none`: from scratch)
     pretrained = {None: DEFAULT_PRETRAINED, "none": None}.get(args.pretrained, args.pretrained)
-    rows = run(args.families, args.sizes, seeds, args.test_size, args.epochs, args.max_minutes, args.jobs, options,
-               pretrained, args.rows)
-    print("\n" + summary_table(rows))
-    print("\n" + breakdown_table(rows))
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.name or ("dev" if args.dev else "columns") + "".join(
         f"-{k}={v}" for k, v in sorted(options.items())).replace("/", "_") + (
         f"-pretrained-{Path(args.pretrained).name}" if args.pretrained else "")
-    (args.out / f"{name}.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out), "seeds": seeds},
-                                                       "rows": rows}, indent=2, default=str))
+    path = args.out / f"{name}.json"
+    meta = json.loads(json.dumps(vars(args) | {"out": str(args.out), "seeds": seeds,
+                                                "pretrained_sha256": pretrained_sha256(pretrained)}, default=str))
+    cells = earlier_cells(path, meta) if args.resume else {}
+    meta["seeds"] = sorted({s for _, _, s in cells} | set(seeds))
+    meta["sizes"] = sorted({n for _, n, _ in cells} | set(args.sizes))
+    meta["families"] = [f for f in FAMILIES if f in {c[0] for c in cells} | set(args.families)]
+
+    def save(cell, rows):
+        cells[cell] = rows
+        write_results(path, meta, cells)
+
+    run(args.families, args.sizes, seeds, args.test_size, args.epochs, args.max_minutes, args.jobs, options,
+        pretrained, args.rows, done=cells, on_cell=save)
+    write_results(path, meta, cells)
+    rows = json.loads(path.read_text())["rows"]
+    print("\n" + summary_table(rows))
+    print("\n" + breakdown_table(rows))
     plot(rows, args.out / f"{name}.png")
-    print(f"\nwrote {args.out / (name + '.json')} and {name}.png")
+    print(f"\nwrote {path} and {name}.png ({len(cells)} cells)")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,28 @@ def test_every_name_layout_can_be_told_apart():
     layouts = {layout.name for layout in FAMILIES["names"]().layouts}
     comma_less = {n for n in layouts if n.startswith("L F")}
     assert comma_less == {"L F (last first, comma-less, upper surname) | as typed"}
+
+
+def _cell_rows(family, pairs, seed):
+    return [{"family": family, "pairs": pairs, "seed": seed, "method": m, "exact_match": 0.5}
+            for m in ("identity", "strseq")]
+
+
+def test_a_results_file_keeps_every_cell_and_resumes_only_under_the_same_options(tmp_path, capsys):
+    import json
+
+    from benchmarks.column_accuracy import earlier_cells, write_results
+
+    args = {"test_size": 1000, "epochs": 40, "max_minutes": None, "set": [], "pretrained": None,
+            "pretrained_sha256": "abc"}
+    path = tmp_path / "columns.json"
+    cells = {("phones", 200, 1): _cell_rows("phones", 200, 1), ("dates", 50, 0): _cell_rows("dates", 50, 0)}
+    write_results(path, args, cells)
+    assert [p.name for p in tmp_path.iterdir()] == ["columns.json"]  # no temporary file left
+    assert earlier_cells(path, args) == cells
+    assert [r["family"] for r in json.loads(path.read_text())["rows"]][:2] == ["dates", "dates"]
+    assert earlier_cells(tmp_path / "missing.json", args) == {}
+    with pytest.raises(SystemExit) as stop:  # a rebuilt pretrained model is another run: never mixed
+        earlier_cells(path, args | {"pretrained_sha256": "def"})
+    assert stop.value.code == 2
+    assert "pretrained_sha256" in capsys.readouterr().err
