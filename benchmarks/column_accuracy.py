@@ -165,7 +165,8 @@ def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretr
     return [row for f in families for n in sorted(sizes) for s in seeds for row in results.get((f, n, s), [])]
 
 
-SAME_RUN = ("test_size", "epochs", "max_minutes", "set", "pretrained", "pretrained_sha256")  # what makes two runs' cells comparable
+# what makes two runs' cells comparable
+SAME_RUN = ("test_size", "epochs", "max_minutes", "set", "pretrained", "pretrained_sha256")
 
 
 def pretrained_sha256(pretrained: str | None) -> str | None:
