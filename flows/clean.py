@@ -23,9 +23,10 @@ from prefect.futures import wait
 from strseq_tasks.data.db import create_engine, reflect_table
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.jobs import partitions as part
-from strseq_tasks.jobs.clean import RepeatCache, clean_table, cleaning_run
+from strseq_tasks.jobs.clean import clean_table, cleaning_run
 from strseq_tasks.jobs.clean_params import CleanParams
 from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport, clean_report_markdown
+from strseq_tasks.jobs.repeat_cache import RepeatCache
 from strseq_tasks.tasks import report_validation, worth_retrying
 
 

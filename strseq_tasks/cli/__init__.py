@@ -16,7 +16,7 @@ from strseq_tasks.errors import StrseqError
 
 # Importing a command module registers its commands on ``app``, in the order `strseq --help` lists them.
 # isort: off
-from strseq_tasks.cli import train, predict, retrain, models, clean, demo, serve  # noqa: E402, F401
+from strseq_tasks.cli import train, predict, retrain, models, clean, review, demo, serve  # noqa: E402, F401
 # isort: on
 
 

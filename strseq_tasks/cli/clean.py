@@ -1,4 +1,4 @@
-"""``strseq clean``, ``strseq revert`` and ``strseq review``: the cleaning flow and what it leaves."""
+"""``strseq clean`` and ``strseq revert``: the cleaning flow, and undoing a run (``review.py``: the queue)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def clean(
     typer.echo(f"\n{'dry run' if dry_run else 'run ' + result['run_id']}: {result['rows_read']} rows read, "
                f"{result['changed']} {what}, {result['review']} to review, {result['unchanged']} unchanged, "
                f"{result['skipped']} skipped (empty), {result['already_done']} done by this model before, "
-               f"{result['conflicts']} edited meanwhile (left alone)")
+               f"{result['conflicts']} edited meanwhile (left alone), {result['decided']} decided by a person "
+               "(left alone)")
     for row in result["sample"][:10]:
         typer.echo(f"  {row['key']}: {row['diff']}  ({row['confidence']})")
     if len(result["workers"]) > 1:
@@ -118,40 +119,3 @@ def revert(
     finally:
         engine.dispose()
     typer.echo(f"run {run_id} reverted: {restored} value(s) restored")
-
-
-@app.command()
-def review(
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database.")],
-    table: Annotated[str | None, typer.Option(help="Only this table's rows.")] = None,
-    limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
-    schema: Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")] = None,
-) -> None:
-    """What waits for a person: predictions not applied (low confidence, too long)."""
-    import sqlalchemy as sa
-
-    from strseq_tasks.data.db import REVIEW, DatabaseJobError, create_engine, job_tables
-    from strseq_tasks.data.urls import UrlReferenceError
-
-    try:
-        engine = create_engine(db)
-    except (UrlReferenceError, DatabaseJobError) as exc:
-        fail(str(exc))
-    try:
-        if not sa.inspect(engine).has_table(REVIEW, schema=schema):
-            typer.echo("nothing to review (no strseq cleaning run in this database)")
-            return
-        t = job_tables(schema)[1][REVIEW]
-        query = sa.select(t).where(t.c.status == "open").order_by(t.c.id)
-        if table:
-            query = query.where(t.c.table_name == table)
-        with engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
-            rows = conn.execute(query.limit(limit)).mappings().all()
-    finally:
-        engine.dispose()
-    typer.echo(f"{total} row(s) to review" + (f" in {table}" if table else ""))
-    for r in rows:
-        suggestion = "(too long for the model)" if r["reason"] == "too_long" else repr(r["suggestion"])
-        typer.echo(f"  {r['table_name']}.{r['column_name']} key {r['key']}: {r['value']!r} -> {suggestion} "
-                   f"confidence {r['confidence']:.3f}, run {r['run_id']}")

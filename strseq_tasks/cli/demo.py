@@ -153,6 +153,6 @@ Where to look
   the database        {folder / 'crm.db'}  (customers.*_clean, strseq_audit, strseq_review, strseq_runs)
   the registry        strseq models list --registry {registry} --name names
                       (each version's report.md, metrics.json and training plot are in its folder)
-  to review           strseq review --db {url}
+  to review           strseq review list --db {url}   (then approve, reject or edit: strseq review --help)
   to undo a run       strseq revert --db {url} --run-id RUN_ID   (this demo's runs: {runs or 'none'})
   Prefect's UI        prefect server start, then open http://127.0.0.1:4200 (flow runs, logs, artifacts)""")

@@ -1,6 +1,7 @@
 """The database side of the cleaning job: strseq's own tables, the user's table, locks.
 
-strseq keeps four tables beside the user's (created on first use, same database and schema):
+strseq keeps five tables beside the user's (created on first use, same database and schema;
+columns a later strseq added are added to an older database's tables, ``upgrade_job_tables``):
 
 - ``strseq_runs``: one row per cleaning run (parameters, model, counts, progress, status);
 - ``strseq_audit``: one row per value changed (old value, new value, confidence, model, time),
@@ -8,7 +9,10 @@ strseq keeps four tables beside the user's (created on first use, same database 
 - ``strseq_review``: predictions not applied (below the confidence threshold, or inputs too long
   for the model), waiting for a person;
 - ``strseq_processed``: which rows a model version has already handled, and the value it left
-  (a hash): a re-run skips them, so every row is applied exactly once even after a crash.
+  (a hash): a re-run skips them, so every row is applied exactly once even after a crash;
+- ``strseq_decisions``: what people decided about rows (approved, rejected or edited a
+  suggestion, or typed a value into the column themselves), who, when and why: no later run of
+  any model touches a decided row (``jobs.decide``).
 
 Table and column names come from the reflected schema and are quoted by SQLAlchemy; values are
 always bound parameters. Keys must be a single integer or text column (a primary key or unique).
@@ -34,6 +38,7 @@ from strseq_tasks.errors import StrseqError
 log = logging.getLogger("strseq.db")
 
 RUNS, AUDIT, REVIEW, PROCESSED = "strseq_runs", "strseq_audit", "strseq_review", "strseq_processed"
+DECISIONS = "strseq_decisions"
 TEXT_TYPES = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText)
 KEY_TYPES = (sa.Integer, sa.BigInteger, sa.SmallInteger, *TEXT_TYPES)
 
@@ -119,6 +124,7 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         sa.Column("unchanged", sa.Integer, default=0), sa.Column("review", sa.Integer, default=0),
         sa.Column("skipped", sa.Integer, default=0), sa.Column("already_done", sa.Integer, default=0),
         sa.Column("conflicts", sa.Integer, default=0), sa.Column("last_key", sa.Text), sa.Column("error", sa.Text),
+        sa.Column("decided", sa.Integer, default=0),  # rows a person decided: left alone
     )
     audit = sa.Table(
         AUDIT, meta,
@@ -129,6 +135,7 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         sa.Column("new_value", sa.Text), sa.Column("source_value", sa.Text), sa.Column("confidence", sa.Float),
         sa.Column("model_name", sa.Text), sa.Column("model_version", sa.Integer),
         sa.Column("applied_at", ts, nullable=False), sa.Column("reverted_at", ts),
+        sa.Index("ix_strseq_audit_row", "table_name", "column_name", "key"),  # a row's history
     )
     review = sa.Table(
         REVIEW, meta,
@@ -146,7 +153,46 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         sa.Column("value_hash", sa.Text, nullable=False), sa.Column("outcome", sa.Text, nullable=False),
         sa.Column("run_id", sa.String(36), nullable=False, index=True),
     )
-    return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed}
+    decisions = sa.Table(
+        DECISIONS, meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("table_name", sa.Text, nullable=False), sa.Column("column_name", sa.Text, nullable=False),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("action", sa.Text, nullable=False),  # approve, reject, edit, hand_edit
+        sa.Column("source_value", sa.Text),  # the input the decision is about
+        sa.Column("value", sa.Text),  # the right value, as the person decided it
+        sa.Column("suggestion", sa.Text), sa.Column("confidence", sa.Float),  # what the model had said, if anything
+        sa.Column("value_hash", sa.Text, nullable=False),  # of what the row's input column held after it
+        sa.Column("review_id", sa.Integer), sa.Column("run_id", sa.String(36), index=True),
+        sa.Column("decided_by", sa.Text), sa.Column("note", sa.Text), sa.Column("decided_at", ts, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, default="active"),  # active, reverted
+        sa.Index("ix_strseq_decisions_row", "table_name", "column_name", "key"),
+    )
+    return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed, DECISIONS: decisions}
+
+
+def upgrade_job_tables(engine: sa.Engine, meta: sa.MetaData) -> list[str]:
+    """Add to strseq's existing tables the columns and indexes a later strseq defines (all
+    nullable: old rows read as NULL); returns what was added, for the log. Run after
+    ``create_all``, which creates missing tables but never changes an existing one."""
+    inspector = sa.inspect(engine)
+    prep = engine.dialect.identifier_preparer
+    added = []
+    with engine.begin() as conn:
+        for table in meta.tables.values():
+            have = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(table)} ADD COLUMN "
+                                         f"{prep.quote(column.name)} {kind}")
+                    added.append(f"{table.name}.{column.name}")
+            indexes = {i["name"] for i in inspector.get_indexes(table.name, schema=table.schema)}
+            for index in table.indexes:
+                if index.name not in indexes:
+                    index.create(conn, checkfirst=True)
+                    added.append(index.name)
+    return added
 
 
 def value_hash(value: str | None) -> str:
@@ -310,28 +356,3 @@ def unaddressable_keys(engine: sa.Engine, table: sa.Table, key: sa.Column) -> in
         bad = sa.or_(bad, sa.func.typeof(key).notin_(["integer", "text"]))
     with engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(bad)).scalar_one())
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# --- locks: one run per table and column at a time -----------------------------------------------
-
-
-
-
-
-
-
-

@@ -14,21 +14,32 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from strseq_tasks.data.batches import count_rows, read_batches
-from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, UserTable, job_tables, key_text
+from strseq_tasks.data.db import (
+    AUDIT,
+    DECISIONS,
+    PROCESSED,
+    REVIEW,
+    RUNS,
+    DatabaseJobError,
+    UserTable,
+    job_tables,
+    key_text,
+    upgrade_job_tables,
+)
 from strseq_tasks.data.locks import job_lock
 from strseq_tasks.data.urls import mask_secrets
 from strseq_tasks.jobs.clean_plan import (
     BatchPlan,
+    RowHistory,
     Target,
+    found_decision,
     plan_batch,
     repeated_keys,
     select_rows,
@@ -37,35 +48,6 @@ from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport
 from strseq_tasks.params import THRESHOLD
 
 log = logging.getLogger("strseq.clean")
-
-
-class RepeatCache:
-    """``predict`` that remembers the predictions of the last ``size`` distinct values, so a value
-    repeated across batches (a common name, a status code, a date) is predicted once per run.
-    Thread-safe: partitions on threads share one. The model is deterministic: a remembered
-    prediction is the one a new call would give."""
-
-    def __init__(self, predict: Callable[[list[str]], Sequence], size: int = 100_000):
-        self.predict, self.size = predict, size
-        self.memory: OrderedDict[str, object] = OrderedDict()
-        self.lock = threading.Lock()
-        self.hits = 0
-
-    def __call__(self, texts: list[str]) -> list:
-        with self.lock:
-            known = {t: self.memory[t] for t in texts if t in self.memory}
-            for t in known:
-                self.memory.move_to_end(t)
-        new = list(dict.fromkeys(t for t in texts if t not in known))
-        answers = dict(zip(new, self.predict(new))) if new else {}
-        with self.lock:
-            self.hits += len(texts) - len(new)
-            for t, p in answers.items():
-                self.memory[t] = p
-            while len(self.memory) > self.size:
-                self.memory.popitem(last=False)
-        answers.update(known)
-        return [answers[t] for t in texts]
 
 
 def _now() -> dt.datetime:
@@ -207,6 +189,9 @@ def _create_job_tables(engine: sa.Engine, meta: sa.MetaData) -> None:
     for attempt in range(3):
         try:
             meta.create_all(engine, checkfirst=True)
+            added = upgrade_job_tables(engine, meta)
+            if added:
+                log.info("added to strseq's tables what this version keeps: %s", ", ".join(added))
             return
         except sa.exc.DBAPIError as exc:
             if _not_writable(exc):
@@ -281,8 +266,9 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
         raise KeyNotUnique(f"{user.table.name}.{user.key.name} holds the key(s) {', '.join(twice[:5])} on several "
                            "rows: it does not name one row (a constraint that does not hold?). Nothing of this "
                            "batch was written; earlier batches are applied and audited (strseq revert undoes them)")
-    done = _markers(engine, user, model, t, keys) if markers else {}
-    selection = select_rows(rows, done, user.in_place)
+    # no strseq tables yet (a dry run): every value in an output column is someone else's
+    done, history = _history(engine, user, model, t, keys) if markers else ({}, RowHistory())
+    selection = select_rows(rows, done, user.in_place, history)
     if selection.not_text:
         log.warning("%d value(s) of %s.%s or %s are not text (a BLOB, or bytes that are not UTF-8) and were left "
                     "alone, counted as skipped: keys %s", len(selection.not_text), user.table.name,
@@ -291,11 +277,14 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
     predictions = predict([r[1] for r in selection.todo]) if selection.todo else []
     target = Target(report.run_id, user.table.name, user.target.name, user.in_place,
                     getattr(user.target.type, "length", None), model.name, model.version, model.sha, threshold)
-    plan = plan_batch(selection.todo, predictions, target, _now(), sample_size - len(report.sample))
+    now = _now()
+    plan = plan_batch(selection.todo, predictions, target, now, sample_size - len(report.sample), selection.redecide)
+    plan.decisions = [found_decision(target, *found, now) for found in selection.found]
     before = report.counts()
     report.rows_read += len(rows)
     report.skipped += selection.skipped
     report.already_done += selection.already_done
+    report.decided += selection.decided
     report.unchanged += plan.unchanged
     report.review += plan.reviewed
     report.sample.extend(plan.sample)
@@ -305,14 +294,25 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
     _apply(engine, user, model, t, plan, report, before, keys[-1])
 
 
-def _markers(engine, user: UserTable, model: ModelIdentity, t, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """key -> (value hash, outcome) of this model version's markers on these keys."""
-    p = t[PROCESSED]
+def _history(engine, user: UserTable, model: ModelIdentity, t, keys: list[str]
+             ) -> tuple[dict[str, tuple[str, str]], RowHistory]:
+    """This model version's markers on these keys (key -> (value hash, outcome)), and what else
+    strseq's tables know of them: decisions in force, strseq's last change, open review rows."""
+    def rows(table: sa.Table, *columns: str, where=()) -> list:
+        return conn.execute(sa.select(*(table.c[c] for c in ("key", *columns))).where(
+            table.c.table_name == user.table.name, table.c.column_name == user.target.name, table.c.key.in_(keys),
+            *where).order_by(*(table.c.id,) if "id" in table.c else ())).all()
+
+    p, d = t[PROCESSED], t[DECISIONS]
     with engine.connect() as conn:
-        return {key: (hashed, kind) for key, hashed, kind in conn.execute(
-            sa.select(p.c.key, p.c.value_hash, p.c.outcome).where(
-                p.c.table_name == user.table.name, p.c.column_name == user.target.name,
-                p.c.model_sha == model.sha, p.c.key.in_(keys)))}
+        done = {k: (hashed, kind) for k, hashed, kind in rows(p, "value_hash", "outcome",
+                                                              where=[p.c.model_sha == model.sha])}
+        written = {k: (old, new, gone is not None) for k, old, new, gone in
+                   rows(t[AUDIT], "old_value", "new_value", "reverted_at")}
+        reviewing = dict(rows(t[REVIEW], "value", where=[t[REVIEW].c.status == "open"]))
+        decided = dict(rows(d, "value_hash", where=[d.c.status == "active"])) if sa.inspect(conn).has_table(
+            DECISIONS, schema=user.table.schema) else {}  # (a dry run on an older database has none)
+    return done, RowHistory(decided, written, reviewing)
 
 
 def _apply(engine, user: UserTable, model: ModelIdentity, t, plan: BatchPlan, report: RunReport, before: dict,
@@ -344,8 +344,19 @@ def _apply(engine, user: UserTable, model: ModelIdentity, t, plan: BatchPlan, re
         markers = [m for m in plan.markers if m["key"] not in conflicted]
         if audit:
             conn.execute(t[AUDIT].insert(), audit)
+        review = t[REVIEW]
+        # a new question about a row replaces its open one; a person's value found answers it
+        for status, asked in (("superseded", [r["key"] for r in plan.review]),
+                              ("edited", [d["key"] for d in plan.decisions])):
+            if asked:
+                conn.execute(review.update().where(review.c.table_name == user.table.name,
+                                                   review.c.column_name == user.target.name,
+                                                   review.c.key.in_(asked), review.c.status == "open")
+                             .values(status=status))
         if plan.review:
-            conn.execute(t[REVIEW].insert(), plan.review)
+            conn.execute(review.insert(), plan.review)
+        if plan.decisions:
+            conn.execute(t[DECISIONS].insert(), plan.decisions)
         if markers:
             conn.execute(t[PROCESSED].delete().where(
                 t[PROCESSED].c.table_name == user.table.name, t[PROCESSED].c.column_name == user.target.name,

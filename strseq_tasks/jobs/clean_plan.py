@@ -1,10 +1,14 @@
 """What a cleaning batch will do, decided without a database: the pure half of ``jobs.clean``.
 
-A batch is read (``data.batches.read_batches``), its rows are sorted (``select_rows``: not text, done
-by this model version before, empty, or to predict), predicted, and planned (``plan_batch``): the
-updates, their audit rows, the review rows and the processed markers. ``jobs.clean`` then applies
-the plan in one transaction. They take plain values and return plain values, so the decision
-is tested on three rows with no database (``tests/unit/test_clean_plan.py``).
+A batch is read (``data.batches.read_batches``), its rows are sorted (``select_rows``: not text,
+decided by a person, done by this model version before, empty, or to predict), predicted, and
+planned (``plan_batch``): the updates, their audit rows, the review rows, the processed markers and
+the person's values found in the column. ``jobs.clean`` then applies the plan in one transaction.
+
+A person's decision wins over every model: a row with a decision in force is never predicted, and
+a value strseq did not write is never overwritten (``RowHistory``). They take plain values and
+return plain values, so the decision is tested on three rows with no database
+(``tests/unit/test_clean_plan.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from strseq_tasks.data.db import key_text, value_hash
 
 CHANGED, UNCHANGED, REVIEW_LOW, REVIEW_LONG, SKIPPED = "changed", "unchanged", "low_confidence", "too_long", "skipped"
 REVIEW_WIDE = "longer_than_column"  # a suggestion the output column (VARCHAR(n)) cannot hold
-REVIEWED = (REVIEW_LOW, REVIEW_LONG, REVIEW_WIDE)
+REVIEW_REDECIDE = "changed_since_decision"  # the input changed after a person decided the row
+REVIEWED = (REVIEW_LOW, REVIEW_LONG, REVIEW_WIDE, REVIEW_REDECIDE)
+FOUND_BY = "found in the column"  # decided_by of a value a person typed into the column directly
 
 
 def outcome(value: str | None, prediction, threshold: float, max_chars: int | None = None) -> str:
@@ -47,24 +53,63 @@ def repeated_keys(keys: Sequence[str]) -> list[str]:
     return sorted(twice)
 
 
+@dataclass(frozen=True)
+class RowHistory:
+    """What strseq's tables say about a batch's keys, beyond this model's markers (``jobs.clean``
+    reads it): a person's decisions and strseq's own writes, so that no run overwrites a person."""
+
+    decided: dict[str, str] = field(default_factory=dict)  # key -> value_hash of a decision in force
+    written: dict[str, tuple] = field(default_factory=dict)  # key -> (old, new, reverted) of strseq's last change
+    reviewing: dict[str, str] = field(default_factory=dict)  # key -> the value an open review row was about
+
+    def person_value(self, key: str, value: str | None, output: str | None, in_place: bool) -> str | None:
+        """The input a value someone else put in the row was for, if the row holds one: in an
+        output column, any value strseq did not write there last; in place, a value changed after
+        strseq changed it or sent it to review. ``None``: the row holds nothing of a person's."""
+        last = self.written.get(key)
+        if not in_place:
+            if output is None or (last is not None and not last[2] and output == last[1]):
+                return None
+            return value
+        if last is not None and not last[2] and value != last[1]:
+            return last[0]  # strseq changed old -> new; the row now holds a third value
+        if last is None and key in self.reviewing and value != self.reviewing[key]:
+            return self.reviewing[key]
+        return None
+
+
 @dataclass
 class Selection:
     todo: list[tuple]  # rows to predict: (key, value, current output or None)
     skipped: int = 0  # empty, or not text
     already_done: int = 0  # this model version handled them and the value is as it left it
     not_text: list[str] = field(default_factory=list)  # keys of BLOBs and bytes that are not UTF-8
+    decided: int = 0  # a person's decision is in force, or a person's value was found: left alone
+    found: list[tuple] = field(default_factory=list)  # (key, input it was for, value found): to record
+    redecide: set = field(default_factory=set)  # keys decided for an input that changed since: review only
 
 
-def select_rows(rows: Sequence[tuple], done: dict[str, tuple[str, str]], in_place: bool) -> Selection:
+def select_rows(rows: Sequence[tuple], done: dict[str, tuple[str, str]], in_place: bool,
+                history: RowHistory | None = None) -> Selection:
     """Sort a batch's rows ((key, value, current output) as ``read_batches`` gives them, with
     ``NOT_TEXT`` for a value that is not text). ``done``: key -> (value hash, outcome) of this
-    model version's markers."""
+    model version's markers; ``history``: decisions and strseq's own writes (None: not looked at)."""
     selection = Selection([])
     for row in rows:
         key, value = key_text(row[0]), row[1]
         if value is NOT_TEXT or (not in_place and row[2] is NOT_TEXT):
             selection.not_text.append(key)  # no audit row could hold it: the row is left alone, every run
             selection.skipped += 1
+            continue
+        output = value if in_place else row[2]
+        decision = history and history.decided.get(key)
+        if decision and decision == value_hash(value):  # the input is what the person decided on
+            selection.decided += 1
+            continue
+        source = history and history.person_value(key, value, output, in_place)
+        if source is not None:
+            selection.found.append((key, source, output))
+            selection.decided += 1
             continue
         # a marker holds the hash of the value its run left in the input column (the new value
         # when cleaning in place): if the row still holds it, this model version is done with it;
@@ -77,6 +122,8 @@ def select_rows(rows: Sequence[tuple], done: dict[str, tuple[str, str]], in_plac
             selection.skipped += 1
         else:
             selection.todo.append(row)
+            if decision:
+                selection.redecide.add(key)
     return selection
 
 
@@ -101,14 +148,24 @@ class BatchPlan:
     audit: list[dict] = field(default_factory=list)
     review: list[dict] = field(default_factory=list)
     markers: list[dict] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)  # a person's values found in the column
     unchanged: int = 0
     reviewed: int = 0
     sample: list[dict] = field(default_factory=list)
 
 
+def found_decision(target: Target, key: str, source: str | None, value: str | None, now: dt.datetime) -> dict:
+    """The decision row of a value a person put in the column directly (kept, and learned from)."""
+    return {"table_name": target.table, "column_name": target.column, "key": key, "action": "hand_edit",
+            "source_value": source, "value": value, "suggestion": None, "confidence": None,
+            "value_hash": value_hash(value if target.in_place else source), "review_id": None,
+            "run_id": target.run_id, "decided_by": FOUND_BY, "note": None, "decided_at": now, "status": "active"}
+
+
 def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now: dt.datetime,
-               sample_room: int) -> BatchPlan:
+               sample_room: int, redecide: set | frozenset = frozenset()) -> BatchPlan:
     """The updates, audit rows, review rows and markers for ``todo``'s rows and their predictions.
+    Rows in ``redecide`` (a person decided them for another input) are only ever suggested.
 
     An update changes the row only if it still holds what was read; ``jobs.clean`` drops the audit
     row and the marker of an update that found the row changed meanwhile."""
@@ -116,6 +173,8 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
     for row, pred in zip(todo, predictions, strict=True):
         key, value = key_text(row[0]), row[1]
         kind = outcome(value, pred, target.threshold, target.max_chars)
+        if key in redecide and kind != SKIPPED:
+            kind = REVIEW_REDECIDE
         if kind == CHANGED:
             old = value if target.in_place else row[2]
             plan.updates.append((row[0], value, old, pred.text))
@@ -130,7 +189,7 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
         elif kind in REVIEWED:
             plan.review.append({"run_id": target.run_id, "table_name": target.table, "key": key,
                                 "column_name": target.column, "value": value,
-                                "suggestion": None if kind == REVIEW_LONG else pred.text,
+                                "suggestion": None if pred.status == "too_long" else pred.text,
                                 "confidence": pred.confidence, "reason": kind, "status": "open", "created": now})
         left = pred.text if (kind == CHANGED and target.in_place) else value
         plan.markers.append({"table_name": target.table, "column_name": target.column, "model_sha": target.model_sha,

@@ -26,6 +26,7 @@ class RunReport:
     skipped: int = 0  # NULL or empty values
     already_done: int = 0  # handled by this model version in an earlier run
     conflicts: int = 0  # changed by someone else between read and write: left alone
+    decided: int = 0  # a person decided the row, or typed its value into the column: left alone
     sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
     workers: list[str] = field(default_factory=list)  # host:pid of each process that cleaned a partition
 
@@ -58,7 +59,7 @@ def clean_report_markdown(params: CleanParams, model: ModelIdentity, report: Run
         lines += [f"| {_md(s['key'])} | {_md(s['before'])} | {_md(s['after'])} | {s['confidence']} | "
                   f"`{_md(s['diff'])}` |" for s in report.sample]
     if report.review:
-        lines += ["", f"{report.review} row(s) wait in `strseq_review` (`strseq review --db ...`)."]
+        lines += ["", f"{report.review} row(s) wait in `strseq_review` (`strseq review list --db ...`)."]
     if not report.dry_run and report.changed:
         lines += ["", f"Undo with `strseq revert --db ... --run-id {report.run_id}`."]
     return "\n".join(lines)

@@ -1,4 +1,10 @@
-"""Undo a cleaning run: restore exactly the old values it wrote, in one transaction (``strseq revert``)."""
+"""Undo a run: restore exactly the old values it wrote, in one transaction (``strseq revert``).
+
+A cleaning run's open review rows close with it (status ``reverted``); a run of people's
+decisions (``jobs.decide``) is undone like any other: its decisions stop being in force and their
+review rows are open again. Values a person typed into the column, which a cleaning run found and
+recorded, stay decided: reverting the run does not untype them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,16 @@ import logging
 
 import sqlalchemy as sa
 
-from strseq_tasks.data.db import AUDIT, PROCESSED, RUNS, DatabaseJobError, job_tables, key_value
+from strseq_tasks.data.db import (
+    AUDIT,
+    DECISIONS,
+    PROCESSED,
+    REVIEW,
+    RUNS,
+    DatabaseJobError,
+    job_tables,
+    key_value,
+)
 from strseq_tasks.data.locks import job_lock
 
 log = logging.getLogger("strseq.clean")
@@ -51,6 +66,14 @@ def revert_run(engine: sa.Engine, run_id: str, schema: str | None = None) -> int
         conn.execute(t[AUDIT].update().where(t[AUDIT].c.run_id == run_id, t[AUDIT].c.reverted_at.is_(None))
                      .values(reverted_at=now))
         conn.execute(t[PROCESSED].delete().where(t[PROCESSED].c.run_id == run_id))
+        review, decisions = t[REVIEW], t[DECISIONS]
+        conn.execute(review.update().where(review.c.run_id == run_id, review.c.status == "open")
+                     .values(status="reverted"))
+        if sa.inspect(conn).has_table(DECISIONS, schema=schema):
+            undone = decisions.c.run_id == run_id, decisions.c.status == "active", decisions.c.action != "hand_edit"
+            reopened = sa.select(decisions.c.review_id).where(*undone, decisions.c.review_id.is_not(None))
+            conn.execute(review.update().where(review.c.id.in_(reopened)).values(status="open"))
+            conn.execute(decisions.update().where(*undone).values(status="reverted"))
         conn.execute(t[RUNS].update().where(t[RUNS].c.run_id == run_id).values(status="reverted"))
     log.info("reverted run %s: %d value(s) restored", run_id, len(audit))
     return len(audit)

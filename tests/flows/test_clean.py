@@ -57,7 +57,7 @@ def test_cli_clean_review_revert(tmp_path, tiny_bundle):
                       "--model", tiny_bundle, "--in-place", "--threshold", "0.5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
-    review = run_strseq("review", "--db", url)
+    review = run_strseq("review", "list", "--db", url)
     assert review.returncode == 0 and "to review" in review.stdout
     reverted = run_strseq("revert", "--db", url, "--run-id", run_id)
     assert reverted.returncode == 0 and f"run {run_id} reverted" in reverted.stdout

@@ -207,7 +207,7 @@ def test_hostile_but_real_names_are_quoted(database_url, ledger):
 
 
 def test_repeat_cache_predicts_each_distinct_value_once_and_keeps_order():
-    from strseq_tasks.jobs.clean import RepeatCache
+    from strseq_tasks.jobs.repeat_cache import RepeatCache
 
     model = TitleCase()
     seen: list[list[str]] = []

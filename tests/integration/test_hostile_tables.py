@@ -331,18 +331,18 @@ MISSING_DATABASES = {
 
 
 # every case through review (the lightest command); clean and revert share its one code path (create_engine)
-@pytest.mark.parametrize("command, cases", [("review", list(MISSING_DATABASES)),
+@pytest.mark.parametrize("command, cases", [("review list", list(MISSING_DATABASES)),
                                             ("clean", list(MISSING_DATABASES)[::3]),
                                             ("revert", list(MISSING_DATABASES)[1::3])])
 def test_commands_refuse_a_database_that_is_not_there_and_create_nothing(tmp_path, lower_bundle, command, cases,
                                                                          ledger):
     args = {"clean": ["--table", "people", "--key", "id", "--column", "name", "--model", lower_bundle],
-            "review": [], "revert": ["--run-id", "some-run"]}[command]
+            "review list": [], "revert": ["--run-id", "some-run"]}[command]
     from .cli_harness import run_strseq
 
     for case in cases:
         url, message = MISSING_DATABASES[case]
-        proc = run_strseq(command, "--db", url, *args, cwd=tmp_path, timeout=300)
+        proc = run_strseq(*command.split(), "--db", url, *args, cwd=tmp_path, timeout=300)
         error = _one_error_line(proc)
         created = sorted(p.name for p in tmp_path.iterdir())
         ledger("hostile input", f"strseq {command} on {case}", "sqlite" if "sqlite" in url else "postgresql",

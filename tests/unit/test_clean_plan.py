@@ -70,3 +70,32 @@ def test_rows_done_by_this_model_empty_or_not_text_are_not_predicted():
 
 def test_a_key_on_two_rows_is_named():
     assert repeated_keys(["1", "2", "1", "3", "3"]) == ["1", "3"] and repeated_keys(["1", "2"]) == []
+
+
+def test_a_persons_value_is_one_strseq_did_not_write():
+    from strseq_tasks.jobs.clean_plan import RowHistory
+
+    history = RowHistory(written={"1": ("bob", "BOB", False), "2": ("al", "AL", True)}, reviewing={"3": "cy?"})
+    # an output column: any value strseq did not write there last (a reverted change is not its own)
+    assert history.person_value("1", "bob", "BOB", in_place=False) is None
+    assert history.person_value("1", "bob", "Bob", in_place=False) == "bob"
+    assert history.person_value("2", "al", "AL", in_place=False) == "al"
+    assert history.person_value("4", "dee", None, in_place=False) is None
+    assert history.person_value("4", "dee", "Dee", in_place=False) == "dee"  # there before strseq: kept
+    # in place: changed after strseq changed it, or after strseq asked about it
+    assert history.person_value("1", "Bob", "Bob", in_place=True) == "bob"
+    assert history.person_value("1", "BOB", "BOB", in_place=True) is None
+    assert history.person_value("3", "Cy", "Cy", in_place=True) == "cy?"
+    assert history.person_value("3", "cy?", "cy?", in_place=True) is None
+    assert history.person_value("5", "eve", "eve", in_place=True) is None  # never handled: new data
+
+
+def test_decided_rows_are_left_alone_and_rows_decided_for_another_input_are_suggested_only():
+    from strseq_tasks.jobs.clean_plan import REVIEW_REDECIDE, RowHistory
+
+    history = RowHistory(decided={key_text(1): value_hash("SMITH, John"), key_text(2): value_hash("old value")})
+    selection = select_rows(ROWS, {}, in_place=False, history=history)
+    assert selection.decided == 1 and [r[0] for r in selection.todo] == [2, 3]
+    assert selection.redecide == {key_text(2)}
+    plan = plan_batch(selection.todo, PREDICTIONS[1:], target(threshold=0.1), NOW, 20, selection.redecide)
+    assert [(r["key"], r["reason"]) for r in plan.review] == [("2", REVIEW_REDECIDE)] and not plan.updates

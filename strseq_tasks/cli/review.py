@@ -1,0 +1,204 @@
+"""``strseq review``: the queue a cleaning run leaves, and a person's decisions about it.
+
+``list`` and ``show`` read it; ``approve``, ``reject`` and ``edit`` decide rows through the same
+audited, transactional path as a cleaning run (``jobs.decide``; ``strseq revert`` undoes them);
+``export`` writes what people decided as curated pairs.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from strseq_tasks.cli.common import app, check_output_option, fail, setup_logging, write_output
+
+review_app = typer.Typer(no_args_is_help=True, help="The review queue: list, show, approve, reject, edit, export.")
+app.add_typer(review_app, name="review")
+
+Db = Annotated[str, typer.Option(help="SQLAlchemy URL of the database (or env:NAME, prefect-secret:NAME).")]
+Schema = Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")]
+Table = Annotated[str | None, typer.Option(help="Only rows of this table.")]
+Column = Annotated[str | None, typer.Option(help="Only rows of this output column.")]
+RunId = Annotated[str | None, typer.Option("--run-id", help="Only rows this cleaning run queued.")]
+MinConf = Annotated[float | None, typer.Option(help="Only rows at this confidence or above.", min=0, max=1)]
+MaxConf = Annotated[float | None, typer.Option(help="Only rows at this confidence or below.", min=0, max=1)]
+Search = Annotated[str | None, typer.Option(help="Only rows whose value or suggestion contains this text (any case).")]
+Reason = Annotated[str | None, typer.Option(help="Only rows queued for this reason (low_confidence, too_long, "
+                                                 "longer_than_column, changed_since_decision).")]
+Ids = Annotated[list[int] | None, typer.Argument(help="Review row ids (as `strseq review list` shows them).")]
+By = Annotated[str | None, typer.Option(help="Who decides (recorded with each decision; default: your login).")]
+Note = Annotated[str | None, typer.Option(help="Why (recorded with each decision).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would be decided; change nothing.")]
+Json = Annotated[bool, typer.Option("--json", help="JSON on standard output instead of text.")]
+
+
+@contextmanager
+def _engine(db: str) -> Iterator:
+    from strseq_tasks.data.db import DatabaseJobError, create_engine
+    from strseq_tasks.data.urls import UrlReferenceError
+
+    try:
+        engine = create_engine(db)
+    except (UrlReferenceError, DatabaseJobError) as exc:
+        fail(str(exc))
+    try:
+        yield engine
+    except DatabaseJobError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+def _filter(ids=None, status="open", **given):
+    from strseq_tasks.jobs.review_queue import QueueFilter
+
+    return QueueFilter(ids=tuple(ids or ()), status=status, **given)
+
+
+def _line(r: dict) -> str:
+    suggestion = "(too long for the model)" if r["suggestion"] is None else repr(r["suggestion"])
+    confidence = "" if r["confidence"] is None else f" confidence {r['confidence']:.3f}"
+    status = "" if r["status"] == "open" else f" [{r['status']}]"
+    return (f"  #{r['id']} {r['table_name']}.{r['column_name']} key {r['key']}: {r['value']!r} -> {suggestion}"
+            f"{confidence} ({r['reason']}){status}")
+
+
+def _dump(data) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+@review_app.command("list")
+def list_rows(db: Db, table: Table = None, column: Column = None, run_id: RunId = None, min_confidence: MinConf = None,
+              max_confidence: MaxConf = None, search: Search = None, reason: Reason = None,
+              status: Annotated[str, typer.Option(help="open, approved, rejected, edited, superseded, reverted "
+                                                       "or all.")] = "open",
+              limit: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 50,
+              offset: Annotated[int, typer.Option(help="Rows to skip (the next page).", min=0)] = 0,
+              schema: Schema = None, as_json: Json = False) -> None:
+    """The rows waiting for a person (or, with --status, those decided), in queue order."""
+    from strseq_tasks.jobs.review_queue import queue
+
+    where = _filter(table=table, column=column, run_id=run_id, min_confidence=min_confidence,
+                    max_confidence=max_confidence, text=search, reason=reason, status=status)
+    with _engine(db) as engine:
+        total, rows = queue(engine, where, schema, limit, offset)
+    if as_json:
+        return _dump({"total": total, "offset": offset, "rows": rows})
+    shown = f"{offset + 1}-{offset + len(rows)}" if rows else "none"
+    typer.echo(f"{total} row(s) {'to review' if status == 'open' else 'with status ' + status} (showing {shown})")
+    for r in rows:
+        typer.echo(_line(r))
+    if offset + len(rows) < total:
+        typer.echo(f"more: --offset {offset + len(rows)}")
+
+
+@review_app.command()
+def show(db: Db, review_id: Annotated[int, typer.Argument(help="The review row's id.")], schema: Schema = None,
+         as_json: Json = False) -> None:
+    """One review row, with the history of its table row: questions, changes, decisions."""
+    from strseq_tasks.core.metrics import char_diff
+    from strseq_tasks.jobs.review_queue import review_item
+
+    with _engine(db) as engine:
+        item = review_item(engine, review_id, schema)
+    if as_json:
+        return _dump(item)
+    typer.echo(_line(item).strip())
+    if item["suggestion"] is not None and item["value"] is not None:
+        typer.echo(f"  diff: {char_diff(item['value'], item['suggestion'])}")
+    typer.echo(f"  queued {item['created']} by run {item['run_id']}")
+    for change in item["changes"]:
+        undone = " (reverted)" if change["reverted_at"] else ""
+        typer.echo(f"  changed {change['old_value']!r} -> {change['new_value']!r} by {change['model_name']} "
+                   f"at {change['applied_at']}, run {change['run_id']}{undone}")
+    for d in item["decisions"]:
+        typer.echo(f"  {d['action']} by {d['decided_by']} at {d['decided_at']}: {d['value']!r}"
+                   + (f" ({d['note']})" if d["note"] else "") + ("" if d["status"] == "active" else " [reverted]"))
+
+
+def _decide(db: str, action: str, ids, where: dict, by: str | None, note: str | None, dry_run: bool,
+            schema: str | None, value: str | None = None) -> None:
+    """Decide the given review ids, or every open row matching the filters."""
+    from strseq_tasks.jobs.decide import Decision, decide
+    from strseq_tasks.jobs.review_queue import queue
+
+    if not ids and not any(v is not None for v in where.values()):
+        fail(f"say which rows to {action}: review ids, or a filter (--table, --run-id, --max-confidence, "
+             "--search, ...); every open row of a table is --table NAME")
+    with _engine(db) as engine:
+        if not ids:
+            total, rows = queue(engine, _filter(**where), schema, limit=None)
+            ids = [r["id"] for r in rows]
+            if not ids:
+                typer.echo(f"no open review row matches: nothing to {action}")
+                return
+        done = decide(engine, [Decision(i, action, value) for i in ids], by or getpass.getuser(), note, schema,
+                      dry_run)
+    verb = {"approve": "approved", "reject": "rejected", "edit": "edited"}[action]
+    head = "dry run: would have " if dry_run else ""
+    typer.echo(f"{head}{verb} {len(done.applied)} row(s), {done.changed} value(s) written"
+               + (f", {len(done.refused)} refused (left open)" if done.refused else ""))
+    for review_id, why in done.refused[:20]:
+        typer.echo(f"  #{review_id}: {why}")
+    for run_id in done.runs:
+        typer.echo(f"undo with: strseq revert --db DB --run-id {run_id}")
+
+
+@review_app.command()
+def approve(db: Db, ids: Ids = None, table: Table = None, column: Column = None, run_id: RunId = None,
+            min_confidence: MinConf = None, max_confidence: MaxConf = None, search: Search = None,
+            reason: Reason = None, by: By = None, note: Note = None, dry_run: DryRun = False,
+            schema: Schema = None) -> None:
+    """Apply the suggestions of these rows (ids, or every open row matching the filters)."""
+    setup_logging(True)
+    _decide(db, "approve", ids, dict(table=table, column=column, run_id=run_id, min_confidence=min_confidence,
+                                     max_confidence=max_confidence, text=search, reason=reason),
+            by, note, dry_run, schema)
+
+
+@review_app.command()
+def reject(db: Db, ids: Ids = None, table: Table = None, column: Column = None, run_id: RunId = None,
+           min_confidence: MinConf = None, max_confidence: MaxConf = None, search: Search = None,
+           reason: Reason = None, by: By = None, note: Note = None, dry_run: DryRun = False,
+           schema: Schema = None) -> None:
+    """Keep the original values of these rows: the suggestions were wrong (no later run changes them)."""
+    setup_logging(True)
+    _decide(db, "reject", ids, dict(table=table, column=column, run_id=run_id, min_confidence=min_confidence,
+                                    max_confidence=max_confidence, text=search, reason=reason),
+            by, note, dry_run, schema)
+
+
+@review_app.command()
+def edit(db: Db, review_id: Annotated[int, typer.Argument(help="The review row's id.")],
+         value: Annotated[str, typer.Option(help="The right value, written to the column.")],
+         by: By = None, note: Note = None, dry_run: DryRun = False, schema: Schema = None) -> None:
+    """Give the right value of one row (written and audited; no later run changes it)."""
+    setup_logging(True)
+    _decide(db, "edit", [review_id], {}, by, note, dry_run, schema, value)
+
+
+@review_app.command()
+def export(db: Db, out: Annotated[Path, typer.Option(help="Where to write the pairs: .csv or .parquet.")],
+           table: Table = None, column: Column = None, schema: Schema = None) -> None:
+    """People's decisions as curated pairs (input, target, provenance), for the retrain.
+
+    Approved and edited suggestions, values typed into the column, and rejected suggestions
+    (the input was right)."""
+    import pandas as pd
+
+    from strseq_tasks.data.files import write_table
+    from strseq_tasks.jobs.review_queue import decision_pairs
+
+    check_output_option("--out", out)
+    with _engine(db) as engine:
+        pairs = decision_pairs(engine, schema, table, column)
+    frame = pd.DataFrame(pairs, columns=["input", "target", "table", "column", "key", "action", "decided_by",
+                                         "decided_at", "note"])
+    write_output("--out", out, lambda: write_table(frame, out))
+    typer.echo(f"wrote {len(frame)} pair(s) to {out}")

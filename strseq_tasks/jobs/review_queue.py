@@ -1,0 +1,110 @@
+"""The review queue and what people decided, read from strseq's tables (``strseq review``).
+
+``queue`` lists review rows by a ``QueueFilter`` (table, column, run, confidence range, text,
+reason, status), ``review_item`` shows one with its history, and ``decision_pairs`` turns people's
+decisions into curated ``(input, target)`` pairs with their provenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, DatabaseJobError, job_tables
+
+STATUSES = ("open", "approved", "rejected", "edited", "superseded", "reverted")
+LEARNED = ("approve", "edit", "hand_edit", "reject")  # decisions that become pairs
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    table: str | None = None
+    column: str | None = None  # the output column (the input column, cleaning in place)
+    run_id: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    text: str | None = None  # in the value or the suggestion, any case
+    reason: str | None = None
+    status: str = "open"  # or "all"
+    ids: tuple[int, ...] = ()
+
+    def where(self, r: sa.Table) -> list:
+        if self.status not in (*STATUSES, "all"):
+            raise DatabaseJobError(f"unknown status {self.status!r} (one of {', '.join(STATUSES)}, or all)")
+        tests = [] if self.status == "all" else [r.c.status == self.status]
+        for column, value in (("table_name", self.table), ("column_name", self.column), ("run_id", self.run_id),
+                              ("reason", self.reason)):
+            if value is not None:
+                tests.append(r.c[column] == value)
+        if self.min_confidence is not None:
+            tests.append(r.c.confidence >= self.min_confidence)
+        if self.max_confidence is not None:
+            tests.append(r.c.confidence <= self.max_confidence)
+        if self.text:
+            tests.append(sa.or_(r.c.value.icontains(self.text, autoescape=True),
+                                r.c.suggestion.icontains(self.text, autoescape=True)))
+        if self.ids:
+            tests.append(r.c.id.in_(self.ids))
+        return tests
+
+
+def _has_review(engine: sa.Engine, schema: str | None) -> bool:
+    return sa.inspect(engine).has_table(REVIEW, schema=schema)
+
+
+def queue(engine: sa.Engine, where: QueueFilter, schema: str | None = None, limit: int | None = 50,
+          offset: int = 0) -> tuple[int, list[dict]]:
+    """(rows matching, the page of them from ``offset``), in queue order (id)."""
+    if not _has_review(engine, schema):
+        return 0, []
+    r = job_tables(schema)[1][REVIEW]
+    query = sa.select(r).where(*where.where(r))
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        rows = conn.execute(query.order_by(r.c.id).offset(offset).limit(limit)).mappings().all()
+    return total, [dict(row) for row in rows]
+
+
+def review_item(engine: sa.Engine, review_id: int, schema: str | None = None) -> dict:
+    """One review row, with every review row, change and decision of the same table row."""
+    total, rows = queue(engine, QueueFilter(status="all", ids=(review_id,)), schema)
+    if not total:
+        raise DatabaseJobError(f"no review row {review_id}")
+    item = rows[0]
+    _, t = job_tables(schema)
+    same = lambda table: (table.c.table_name == item["table_name"],  # noqa: E731
+                          table.c.column_name == item["column_name"], table.c.key == item["key"])
+    with engine.connect() as conn:
+        item["questions"] = [dict(x) for x in conn.execute(
+            sa.select(t[REVIEW]).where(*same(t[REVIEW])).order_by(t[REVIEW].c.id)).mappings()]
+        item["changes"] = [dict(x) for x in conn.execute(
+            sa.select(t[AUDIT]).where(*same(t[AUDIT])).order_by(t[AUDIT].c.id)).mappings()]
+        item["decisions"] = [dict(x) for x in conn.execute(
+            sa.select(t[DECISIONS]).where(*same(t[DECISIONS])).order_by(t[DECISIONS].c.id)).mappings()
+        ] if sa.inspect(conn).has_table(DECISIONS, schema=schema) else []
+    return item
+
+
+def decision_pairs(engine: sa.Engine, schema: str | None = None, table: str | None = None,
+                   column: str | None = None, actions: Sequence[str] = LEARNED) -> list[dict]:
+    """People's decisions in force as curated pairs: ``input`` (the value decided on), ``target``
+    (the right value), and where each came from (table, column, key, action, who, when, note).
+    A row decided twice gives its latest decision only."""
+    if not sa.inspect(engine).has_table(DECISIONS, schema=schema):
+        return []
+    d = job_tables(schema)[1][DECISIONS]
+    query = sa.select(d).where(d.c.status == "active", d.c.action.in_(list(actions)))
+    if table is not None:
+        query = query.where(d.c.table_name == table)
+    if column is not None:
+        query = query.where(d.c.column_name == column)
+    latest: dict[tuple, dict] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query.order_by(d.c.id)).mappings():
+            latest[(row["table_name"], row["column_name"], row["key"])] = dict(row)
+    return [{"input": row["source_value"], "target": row["value"], "table": row["table_name"],
+             "column": row["column_name"], "key": row["key"], "action": row["action"],
+             "decided_by": row["decided_by"], "decided_at": row["decided_at"], "note": row["note"]}
+            for row in latest.values() if row["source_value"] is not None and row["value"] is not None]
