@@ -10,14 +10,14 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from integration.cli_harness import run_strseq
 
+from integration.cli_harness import run_strseq
 from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, RUNS, reflect_table
 from strseq_tasks.jobs.clean import clean_table
 from strseq_tasks.jobs.clean_report import ModelIdentity
 from strseq_tasks.jobs.decide import Decision, decide
-from strseq_tasks.jobs.review_queue import QueueFilter, decision_pairs, queue
 from strseq_tasks.jobs.revert import RevertConflict, revert_run
+from strseq_tasks.jobs.review_queue import QueueFilter, decision_pairs, queue
 from strseq_tasks.serve.runtime import Prediction
 
 ROWS = [(1, "john smith"), (2, "ann lee?"), (3, "bob ray?"), (4, "mary jones"), (5, "zoë brown?")]
