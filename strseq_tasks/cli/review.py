@@ -65,8 +65,9 @@ def _line(r: dict) -> str:
     suggestion = "(too long for the model)" if r["suggestion"] is None else repr(r["suggestion"])
     confidence = "" if r["confidence"] is None else f" confidence {r['confidence']:.3f}"
     status = "" if r["status"] == "open" else f" [{r['status']}]"
+    like = f"; {r['stands_for'] - 1} more like it ({r['shape']})" if r.get("stands_for", 1) > 1 else ""
     return (f"  #{r['id']} {r['table_name']}.{r['column_name']} key {r['key']}: {r['value']!r} -> {suggestion}"
-            f"{confidence} ({r['reason']}){status}")
+            f"{confidence} ({r['reason']}{like}){status}")
 
 
 def _dump(data) -> None:
@@ -80,14 +81,16 @@ def list_rows(db: Db, table: Table = None, column: Column = None, run_id: RunId 
                                                        "or all.")] = "open",
               limit: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 50,
               offset: Annotated[int, typer.Option(help="Rows to skip (the next page).", min=0)] = 0,
+              order: Annotated[str, typer.Option(help="teach: the question whose answer teaches most first "
+                                                      "(commonest layouts, least confident); id: as queued.")] = "teach",
               schema: Schema = None, as_json: Json = False) -> None:
-    """The rows waiting for a person (or, with --status, those decided), in queue order."""
+    """The rows waiting for a person (or, with --status, those decided), most useful first."""
     from strseq_tasks.jobs.review_queue import queue
 
     where = _filter(table=table, column=column, run_id=run_id, min_confidence=min_confidence,
                     max_confidence=max_confidence, text=search, reason=reason, status=status)
     with _engine(db) as engine:
-        total, rows = queue(engine, where, schema, limit, offset)
+        total, rows = queue(engine, where, schema, limit, offset, order)
     if as_json:
         return _dump({"total": total, "offset": offset, "rows": rows})
     shown = f"{offset + 1}-{offset + len(rows)}" if rows else "none"
