@@ -36,16 +36,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def strip_familiar(folder: Path, copy: Path) -> Path:
-    """A copy of a bundle without ``decoding.shapes`` and ``decoding.input_chars``, its manifest
-    checksum recomputed: it serves the same outputs, without novelty flags."""
+    """A copy of a bundle without ``decoding.shapes`` and ``decoding.input_chars``, its content
+    identity and manifest checksum recomputed: it serves the same outputs, without novelty flags."""
     import shutil
 
     from strseq_tasks.serve.bundle import _manifest_checksum
+    from strseq_tasks.serve.identity import content_sha256
 
     shutil.copytree(folder, copy)
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
     for key in ("shapes", "input_chars"):
         manifest["decoding"].pop(key, None)
+    if "content_sha256" in manifest:  # other decoding settings: another model for the cleaning job
+        manifest["content_sha256"] = content_sha256(manifest)
     manifest["manifest_sha256"] = _manifest_checksum(manifest)
     (copy / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return copy

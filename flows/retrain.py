@@ -1,5 +1,6 @@
 """Nightly retraining: validate the curated pairs, (adapt the LM,) fine-tune, evaluate against
-production on a stable held-out set, publish, and promote only when the gates pass.
+production on a stable held-out set, publish, and promote only when the gates pass; or, when
+production (or the newest version) was trained on the same inputs, nothing but say so.
 
     from strseq_tasks.flows.retrain import retrain, RetrainParams   # or flows/retrain.py:retrain
     retrain(RetrainParams(pairs="pairs.csv", registry="models", name="names"))
@@ -16,10 +17,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from strseq_tasks.core.known import KnownValues
 from strseq_tasks.data.sources import read_pair_frame, read_strings
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.data.validation import PairsValidationError, validate_pairs
 from strseq_tasks.jobs import retrain as rt
+from strseq_tasks.jobs import retrain_inputs as ri
 from strseq_tasks.jobs.retrain import RetrainParams
 from strseq_tasks.serve.refs import CANDIDATE, PRODUCTION
 from strseq_tasks.serve.registry import Registry
@@ -38,36 +41,40 @@ def validate(frame, params: RetrainParams):
                              PairsValidationError)
 
 
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
+def load_adapt_strings(params: RetrainParams) -> list[str]:
+    return read_strings(params.adapt_source(), params.adapt_column)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
+def find_unchanged(registry: Registry, name: str, inputs: dict) -> ri.Unchanged | None:
+    return ri.holding_version(registry, name, inputs)
+
+
 @task(cache_policy=NO_CACHE)
-def adapt_lm(params: RetrainParams, workdir: Path) -> str:
-    from strseq_tasks.learn.build import DEFAULT_LM
-    from strseq_tasks.learn.lm_bundle import default_lm_path, pretrain_bundle
+def adapt_lm(params: RetrainParams, texts: list[str], workdir: Path) -> str:
+    from strseq_tasks.learn.lm_bundle import pretrain_bundle
     from strseq_tasks.learn.pretraining import PretrainConfig
 
-    texts = read_strings(params.adapt_source(), params.adapt_column)
-    parent = None if params.pretrained in (None, DEFAULT_LM, rt.SCRATCH) else params.pretrained
     out = workdir / "adapted-lm"
     pretrain_bundle(texts, out, PretrainConfig(seed=params.seed, minutes=params.adapt_minutes, lr=1e-3),
-                    parent=parent or default_lm_path(), name=f"{params.name}-adapted")
+                    parent=ri.adapt_parent(params), name=f"{params.name}-adapted")
     get_run_logger().info("adapted the LM to %d strings from %s", len(texts),
                           mask_url(params.adapt_source().describe()))
     return str(out)
 
 
 @task(cache_policy=NO_CACHE)
-def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, data_info: dict) -> Path:
+def train(pairs, params: RetrainParams, workdir: Path, lm: str | None, known: KnownValues | None, data_info: dict,
+          inputs: dict) -> Path:
     from strseq_tasks.learn.build import ExportFailed, train_bundle
-    from strseq_tasks.learn.training import TrainConfig
     from strseq_tasks.serve.refs import cache_root
 
     logger = get_run_logger()
-    cfg = TrainConfig(seed=params.seed, max_epochs=params.max_epochs, max_minutes=params.max_minutes,
-                      threads=params.threads, precision=params.precision)
-    known = rt.read_known(params.known_values, pairs)
     try:  # a refused export keeps the training outside the scratch folder, which goes at the end
-        outcome = train_bundle(pairs, workdir / params.name, cfg, {**params.model_sizes, "max_len": params.max_len},
+        outcome = train_bundle(pairs, workdir / params.name, ri.train_config(params), ri.model_overrides(params),
                                name=params.name, data_info=data_info, pretrained=lm, known=known,
-                               keep_dir=cache_root() / "unexported",
+                               training_inputs=inputs, keep_dir=cache_root() / "unexported",
                                on_epoch=lambda r: logger.info("%s: epoch %d/%d loss %.3f validation exact %.3f%s",
                                                               params.name, r.epoch, params.max_epochs, r.train_loss,
                                                               r.val_exact, " (best)" if r.best else ""))
@@ -99,7 +106,8 @@ def publish(registry: Registry, name: str, bundle: Path, record: dict, report: s
 
 @flow(name="strseq-retrain", log_prints=True)
 def retrain(params: RetrainParams) -> dict:
-    """Retrain NAME from curated pairs and publish it to the registry (see RetrainParams)."""
+    """Retrain NAME from curated pairs and publish it to the registry (see RetrainParams), unless
+    production (or the newest version) was trained on the same inputs and ``force`` is off."""
     logger = get_run_logger()
     registry = Registry(params.registry)
     registry.check_writable()  # before hours of training, not after
@@ -111,9 +119,16 @@ def retrain(params: RetrainParams) -> dict:
                 duplicates, len(split.train), len(split.heldout), split.fingerprint[:16])
     data = {"source": mask_url(params.pairs_source().describe()), "rows": len(frame), "duplicates": duplicates,
             "heldout_pairs": len(split.heldout), "heldout_fingerprint": split.fingerprint}
+    known = rt.read_known(params.known_values, split.train)
+    texts = load_adapt_strings(params) if params.adapt_on else None
+    base = ri.adapted_base(params, texts) if params.adapt_on else ri.base_model(rt.start_from(params.pretrained))
+    inputs = ri.training_inputs(params, pairs, known, base)
+    found = None if params.force else find_unchanged(registry, params.name, inputs)
+    if found is not None:  # training again would make that model again
+        return _unchanged(params, found, inputs, data, validation, split)
     with rt.work_folder() as tmp:
-        lm = adapt_lm(params, tmp) if params.adapt_on else rt.start_from(params.pretrained)
-        bundle = train(split.train, params, tmp, lm, data)
+        lm = adapt_lm(params, texts, tmp) if params.adapt_on else rt.start_from(params.pretrained)
+        bundle = train(split.train, params, tmp, lm, known, data, inputs)
         probes = rt.clean_probes(split.heldout, pairs)  # harm: clean values changed, for both models
         challenger = evaluate(bundle, split.heldout, probes)
         champion = fetch_champion(registry, params.name)
@@ -135,10 +150,22 @@ def retrain(params: RetrainParams) -> dict:
     failed = [r for r in decision.reasons if r.startswith("FAIL")]
     logger.info("published %s version %d; %s", params.name, version, "promoted to production" if decision.promote
                 else "not promoted: " + ("; ".join(failed) or "promotion turned off"))
-    return {"name": params.name, "version": version, "promoted": decision.promote, "reasons": decision.reasons,
+    return {"name": params.name, "version": version, "published": True, "promoted": decision.promote,
+            "reasons": decision.reasons, "training_inputs": inputs["sha256"],
             "metrics": rt.jsonable(challenger.metrics),
             "champion": rt.champion_record(incumbent), "heldout": {"pairs": len(split.heldout),
                                                                    "fingerprint": split.fingerprint}}
+
+
+def _unchanged(params: RetrainParams, found: ri.Unchanged, inputs: dict, data: dict, validation, split) -> dict:
+    """A retrain whose inputs a version already holds: its report and result, nothing else."""
+    message = found.message(params.name)
+    create_markdown_artifact(ri.unchanged_markdown(params.name, found, inputs, data, validation),
+                             key=f"{_key(params.name)}-retrain", description=f"retraining {params.name}")
+    get_run_logger().info("%s", message)
+    return {"name": params.name, "version": found.version, "published": False, "promoted": False,
+            "reasons": [message], "training_inputs": inputs["sha256"],
+            "heldout": {"pairs": len(split.heldout), "fingerprint": split.fingerprint}}
 
 
 def _key(name: str) -> str:

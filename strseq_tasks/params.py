@@ -99,6 +99,9 @@ RETRAIN = {
                          "the defaults."),
     "promote": Param(True, "Move `production` when the gates pass (--no-promote: publish as candidate "
                      "only, whatever the gates say).", flags=("--no-promote",)),
+    "force": Param(False, "Train and publish even when production (or the newest version) was trained on the "
+                   "same pairs, known values, parameters and base model (by default such a retrain publishes "
+                   "nothing).", flags=("--force",)),
 }
 
 

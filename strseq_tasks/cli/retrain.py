@@ -56,12 +56,15 @@ def retrain(
     max_harm: Annotated[float, option(GATES["max_harm"])] = GATES["max_harm"].default,
     max_regression: Annotated[float, option(GATES["max_regression"])] = GATES["max_regression"].default,
     no_promote: Annotated[bool, option(_R["promote"])] = False,
+    force: Annotated[bool, option(_R["force"])] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No info logs.")] = False,
 ) -> None:
     """Validate PAIRS, fine-tune, compare with production on held-out pairs, publish NAME to the
     registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`).
+    When production (or the newest version) was trained on the same pairs, known values, parameters
+    and base model, it trains and publishes nothing and says so (exit 0); --force retrains anyway.
     Every option is a field of the flow's parameters (`RetrainParams`) under the same name."""
-    # long: one typer option a line (29 of them); the body is preflight, flow, report
+    # long: one typer option a line (30 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 
@@ -97,6 +100,9 @@ def retrain(
         fail("the pairs failed validation: nothing was published and production is unchanged", code=1)
     except InputFileError as exc:
         fail(mask_url(f"{exc} (nothing was published)"))
+    if not result["published"]:
+        typer.echo(f"\n{result['reasons'][0]}")
+        return
     typer.echo(f"\npublished {name} version {result['version']} to {mask_url(registry)}: "
                + ("PROMOTED to production" if result["promoted"] else "not promoted (candidate only)"))
     for reason in result["reasons"]:

@@ -12,7 +12,7 @@ from strseq_tasks.jobs.clean_params import CleanParams
 class ModelIdentity:
     name: str
     version: int | None
-    sha: str  # the bundle's manifest_sha256: "the same model" for idempotency
+    sha: str  # the bundle's content identity (serve/identity.py): "the same model" for the processed markers
 
 
 @dataclass

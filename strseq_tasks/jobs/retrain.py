@@ -87,6 +87,7 @@ class RetrainParams(BaseModel):
     model_sizes: dict[str, int] = _R["model_sizes"].field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
     promote: bool = _R["promote"].field()
+    force: bool = _R["force"].field()
 
     @field_validator("name")
     @classmethod

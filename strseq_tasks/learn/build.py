@@ -253,6 +253,7 @@ def train_bundle(
     pretrained: Path | str | None = DEFAULT_PRETRAINED,
     known: KnownValues | None = None,
     keep_dir: Path | None = None,
+    training_inputs: dict | None = None,
 ) -> TrainOutcome:
     """Train on ``pairs`` and write a verified bundle to ``out_dir`` (nothing is written there on failure).
 
@@ -269,6 +270,9 @@ def train_bundle(
 
     ``known`` values (``known.KnownValues``) are stored in the bundle and used whenever it
     predicts; validation metrics, identity margin and calibration are measured with them.
+
+    ``training_inputs`` (a retrain's fingerprint of what decides the model,
+    ``jobs/retrain_inputs.py``) is recorded in the manifest as it is.
     """
     # long: the job's steps in their order (vocabulary, model, fit, metrics, int8, export and parity check, bundle),
     # each a call, sharing the run's record
@@ -321,6 +325,7 @@ def train_bundle(
                          "fingerprint": known.fingerprint(), "prior_weight": result.known_prior},
                      **({} if result.familiar.shapes is None else {"shapes": sorted(result.familiar.shapes)}),
                      "input_chars": result.familiar.chars},
+        **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]
 

@@ -8,7 +8,8 @@ MODEL_DIR/
   decoder_step.int8.onnx
   vocab.json            the character vocabulary (plain JSON)
   weights.safetensors   the PyTorch weights (for fine-tuning and re-export; never needed to predict)
-  manifest.json         configs, metrics, calibration, data fingerprint, sha256 of every file
+  manifest.json         configs, metrics, calibration, data fingerprint, sha256 of every file,
+                        content_sha256 (what decides the outputs: identity.py)
 ```
 
 Torch-free. Nothing here (or anywhere in strseq) unpickles.
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from strseq_tasks.data.safe_files import fsync_dir, new_file_mode, new_folder_mode, pid_alive
 from strseq_tasks.serve.bundle_schema import MODEL_FORMAT, BundleError, check_manifest
+from strseq_tasks.serve.identity import content_sha256
 
 FORMAT = MODEL_FORMAT
 MANIFEST = "manifest.json"
@@ -129,8 +131,9 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
                  required: tuple[str, ...] = REQUIRED_FILES) -> dict:
     """Build a bundle in a temporary folder beside ``out_dir``, then move it into place.
 
-    ``build(folder)`` writes the bundle's files and returns the manifest body; hashes, format
-    and creation time are added here. A failure anywhere leaves ``out_dir`` as it was.
+    ``build(folder)`` writes the bundle's files and returns the manifest body; hashes, format,
+    creation time and (for a model bundle) its content identity are added here. A failure
+    anywhere leaves ``out_dir`` as it was.
     """
     out_dir = Path(out_dir)
     if out_dir.parent.is_dir():
@@ -150,6 +153,8 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
         for path in tmp.iterdir():
             os.chmod(path, new_file_mode())  # some writers (safetensors) create files 0600
         manifest["files"] = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.name != MANIFEST}
+        if fmt == MODEL_FORMAT:  # what makes two builds the same model (identity.py)
+            manifest["content_sha256"] = content_sha256(manifest)
         manifest["manifest_sha256"] = _manifest_checksum(manifest)
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2, ensure_ascii=False)

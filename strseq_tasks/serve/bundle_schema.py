@@ -19,6 +19,7 @@ from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.shapes import MAX_SHAPES
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.serve.identity import content_sha256
 
 MODEL_FORMAT = "strseq-bundle/1"  # a model bundle (bundle.py)
 UNEXPORTED_FORMAT = "strseq-unexported/1"  # a training kept after its export failed (unexported.py)
@@ -139,11 +140,28 @@ def _decoding(decoding) -> None:
         raise _Invalid(f"{field}.file", f"must be 'known_values.json', not {known['file']!r}")
     _int(_get(known, field, "values"), f"{field}.values", 0, 10**9)
     _int(_get(known, field, "max_distance"), f"{field}.max_distance", 0, MAX_KNOWN_DISTANCE)
-    fingerprint = _text(_get(known, field, "fingerprint"), f"{field}.fingerprint")
-    if len(fingerprint) != 64 or set(fingerprint) - set("0123456789abcdef"):
-        raise _Invalid(f"{field}.fingerprint", "must be a sha256 (64 hexadecimal digits)")
+    _sha256(_get(known, field, "fingerprint"), f"{field}.fingerprint")
     _number(_get(known, field, "prior_weight", required=False) or 0.0, f"{field}.prior_weight", 0.0,
             MAX_PRIOR_WEIGHT)
+
+
+def _sha256(value, field: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or set(value) - set("0123456789abcdef"):
+        raise _Invalid(field, "must be a sha256 (64 hexadecimal digits)")
+    return value
+
+
+def _identity(manifest: dict) -> None:
+    """``content_sha256`` (absent from bundles written before it was recorded) is what the bundle's
+    content gives: the cleaning job trusts it to say two bundles are the same model.
+    ``training_inputs.sha256`` (a retrain's, jobs/retrain_inputs.py) is a sha256."""
+    recorded = _get(manifest, "", "content_sha256", required=False)
+    if recorded is not None and _sha256(recorded, "content_sha256") != content_sha256(manifest):
+        raise _Invalid("content_sha256", "is not the sha256 of the bundle's content (its graphs, vocabulary and "
+                                         "decoding settings): the manifest was edited")
+    inputs = _get(manifest, "", "training_inputs", required=False)
+    if inputs is not None:
+        _sha256(_get(inputs, "training_inputs", "sha256"), "training_inputs.sha256")
 
 
 def _precision(info, files: dict) -> None:
@@ -186,6 +204,7 @@ def _model_manifest(manifest: dict) -> None:
     if calibration is not None:
         _calibration(calibration, "calibration")
     _precision(_get(manifest, "", "precision", required=False), manifest["files"])
+    _identity(manifest)
 
 
 def _transducer_manifest(manifest: dict) -> None:

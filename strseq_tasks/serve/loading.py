@@ -22,6 +22,7 @@ from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.serve.bundle import MANIFEST
+from strseq_tasks.serve.identity import model_identity
 from strseq_tasks.serve.refs import ModelRef, parse_model_ref
 from strseq_tasks.serve.registry import Registry
 from strseq_tasks.serve.runtime import Normalizer
@@ -37,7 +38,7 @@ class OpenedModel:
     normalizer: Normalizer
     name: str
     version: int | None  # the registry version the reference resolved to (None: a folder)
-    sha: str  # the bundle's manifest checksum: the same sha is the same model
+    sha: str  # the bundle's content identity (identity.model_identity): the same sha is the same model
     pinned: str  # the reference with its alias replaced by that version (a folder: itself)
 
     @property
@@ -67,8 +68,8 @@ def open_model(model: str | Path, threads: int | None = None, precision: str = "
                 _cache[key] = normalizer
                 while len(_cache) > CACHE_SIZE:
                     _cache.pop(next(iter(_cache)))  # the oldest
-    sha = normalizer.manifest["manifest_sha256"]  # the verified one
-    return OpenedModel(normalizer, name, version, sha, pin_model(str(model), version))
+    # the verified manifest's: two builds of one model (a retrain on unchanged inputs) share it
+    return OpenedModel(normalizer, name, version, model_identity(normalizer.manifest), pin_model(str(model), version))
 
 
 def _manifest_sha(folder: Path) -> str:

@@ -149,7 +149,7 @@ def test_precision_reaches_the_partitions_and_a_missing_int8_stops_the_run(tmp_p
     from strseq_tasks.learn.training import TrainConfig
     from strseq_tasks.serve.bundle import BundleError, read_manifest
 
-    sha = read_manifest(tiny_bundle)["manifest_sha256"]
+    sha = read_manifest(tiny_bundle)["content_sha256"]
     # what each partition loads (clean_partition passes params.precision)
     assert part.load_pinned(str(tiny_bundle), sha, 1, "fp32").precision == "fp32"
     assert part.load_pinned(str(tiny_bundle), sha, 1, "auto").precision == "int8"

@@ -32,7 +32,7 @@ def test_normalize_records_task_in_a_users_flow(tiny_bundle):
 
     frame = users_flow([{"id": 1, "name": "SMITH, John"}, {"id": 2, "name": "ann lee"}])
     assert list(frame.columns) == ["id", "name", "name_prediction", "name_confidence", "name_status", "name_model"]
-    assert set(frame["name_model"]) == {f"tiny (sha {Normalizer(tiny_bundle).manifest['manifest_sha256'][:12]})"}
+    assert set(frame["name_model"]) == {f"tiny (sha {Normalizer(tiny_bundle).manifest['content_sha256'][:12]})"}
     assert frame["name_status"].tolist() == ["ok", "ok"]
     with pytest.raises(ValueError, match="already have"):
         normalize_records.fn(frame, column="name", model=str(tiny_bundle))

@@ -103,6 +103,40 @@ def test_a_worse_challenger_is_published_but_not_promoted(first_run, registry_co
     assert any(r.startswith("FAIL: exact match") and "production" in r for r in result["reasons"])
     assert result["champion"]["version"] == 1
     assert "not promoted" in registry.attachment("lower", 2, "report.md").decode()
+    # the same inputs again: the refused candidate holds them, training would make it (and refuse it) again
+    again = retrain(params(str(worse), registry_copy))
+    assert not again["published"] and again["version"] == 2
+    assert "version 2 (the newest version; production is version 1)" in again["reasons"][0]
+    assert registry.versions("lower") == [1, 2] and registry.resolve("lower", PRODUCTION) == 1
+
+
+def test_an_unchanged_retrain_trains_publishes_and_promotes_nothing(first_run, registry_copy, monkeypatch):
+    import strseq_tasks.learn.build as pipeline
+
+    pairs, _, first = first_run
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: pytest.fail("trained on unchanged inputs"))
+    before = listing(registry_copy)
+    result = retrain(params(str(pairs), registry_copy))
+    assert listing(registry_copy) == before  # versions, aliases and their histories untouched
+    assert result["version"] == 1 and not result["published"] and not result["promoted"]
+    assert result["reasons"] == ["unchanged: lower version 1 (in production) was trained on these same pairs, known "
+                                 "values, parameters and base model; nothing trained, published or promoted (--force "
+                                 "trains a new version anyway)"]
+    assert result["training_inputs"] == Registry(registry_copy).manifest("lower", 1)["training_inputs"]["sha256"]
+    assert result["heldout"] == first["heldout"]
+    report = Artifact.get("lower-retrain").data
+    assert "inputs unchanged, **nothing published**" in report and "Version 1 (in production)" in report
+    assert "Validation: passed" in report
+
+
+def test_one_pair_more_trains_and_publishes_as_before(first_run, registry_copy, tmp_path):
+    more = write_pairs(tmp_path / "more.csv", [*lowercase_pairs(), ("ZOE QUINN-BAXTER", "zoe quinn-baxter")])
+    result = retrain(params(str(more), registry_copy))
+    registry = Registry(registry_copy)
+    assert result["published"] and result["version"] == 2 and registry.versions("lower") == [1, 2]
+    old, new = (registry.manifest("lower", v)["training_inputs"] for v in (1, 2))
+    assert old["pairs"] != new["pairs"] and old["base_model"] == new["base_model"]
+    assert old["training_config"] == new["training_config"]
 
 
 def test_a_failure_while_publishing_leaves_the_registry_exactly_as_before(first_run, registry_copy, monkeypatch):
@@ -114,7 +148,7 @@ def test_a_failure_while_publishing_leaves_the_registry_exactly_as_before(first_
     before = listing(registry_copy)
     monkeypatch.setattr(registry_module.shutil, "copy2", disk_full)
     with pytest.raises(OSError, match="No space left"):
-        retrain(params(str(first_run[0]), registry_copy))
+        retrain(params(str(first_run[0]), registry_copy, force=True))  # unchanged inputs: trained all the same
     monkeypatch.undo()
     after = listing(registry_copy)
     assert after == before

@@ -18,6 +18,7 @@ from fixtures.data import TINY_SIZES
 
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.serve.bundle import BundleError, sha256_file
+from strseq_tasks.serve.identity import content_sha256
 from strseq_tasks.serve.runtime import Normalizer
 
 from .cli_harness import run_strseq, write_csv
@@ -26,10 +27,13 @@ KNOWN = ["Smith, John", "Mary O'Neil", "Jones, Mary"]
 
 
 def reseal(folder: Path) -> None:
-    """Recompute every file's sha256 and the manifest's own checksum, as a careless tool would."""
+    """Recompute every file's sha256, the content identity and the manifest's own checksum, as a
+    careless tool would."""
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["files"] = {name: sha256_file(folder / name) for name in manifest["files"] if (folder / name).is_file()}
+    if "content_sha256" in manifest:
+        manifest["content_sha256"] = content_sha256(manifest)
     body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
     manifest["manifest_sha256"] = hashlib.sha256(
         json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -121,6 +125,7 @@ MODEL_CASES = {
                              "precision.int8.files"),
     "int8 gate rows text": (*manifest("precision", "int8", "gate", "rows", value="many"), "precision.int8.gate.rows"),
     "name a number": (*manifest("name", value=42), "name"),
+    "training_inputs sha256 short": (*manifest("training_inputs", value={"sha256": "abc"}), "training_inputs.sha256"),
     "manifest known max_distance 10**9": (*manifest("decoding", "known_values", "max_distance", value=10**9),
                                  "decoding.known_values.max_distance"),
     "known prior_weight negative": (*manifest("decoding", "known_values", "prior_weight", value=-1),

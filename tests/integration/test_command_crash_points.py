@@ -189,7 +189,7 @@ def test_strseq_retrain_killed_at_any_point_leaves_whole_versions_and_aliases_an
         proc = subprocess.Popen(
             [sys.executable, "-c", JOB, kind, str(at), str(tmp_path / "counts-killed.json"),
              os.pathsep.join(str(r.resolve()) for r in (work, root)), "retrain", "--pairs", str(pairs_file),
-             "--registry", str(root), *RETRAIN],
+             "--registry", str(root), *RETRAIN, "--force"],  # the same pairs: without --force, nothing to publish
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **ONE_THREAD, "PYTHONIOENCODING": "utf-8", "TMPDIR": str(work)})
         _, err = proc.communicate(timeout=600)
