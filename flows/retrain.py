@@ -24,6 +24,7 @@ from strseq_tasks.data.validation import PairsValidationError, validate_pairs
 from strseq_tasks.jobs import retrain as rt
 from strseq_tasks.jobs import retrain_inputs as ri
 from strseq_tasks.jobs.retrain import RetrainParams
+from strseq_tasks.jobs.review_queue import with_decisions
 from strseq_tasks.serve.refs import CANDIDATE, PRODUCTION
 from strseq_tasks.serve.registry import Registry
 from strseq_tasks.tasks import report_validation, worth_retrying
@@ -32,6 +33,18 @@ from strseq_tasks.tasks import report_validation, worth_retrying
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
 def load_pairs(params: RetrainParams):
     return read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
+def load_decisions(params: RetrainParams) -> list[dict]:
+    from strseq_tasks.data.db import create_engine
+    from strseq_tasks.jobs.review_queue import decision_pairs
+
+    engine = create_engine(params.decisions)
+    try:
+        return decision_pairs(engine, table=params.decisions_table, column=params.decisions_column)
+    finally:
+        engine.dispose()
 
 
 @task(cache_policy=NO_CACHE)
@@ -112,13 +125,21 @@ def retrain(params: RetrainParams) -> dict:
     registry = Registry(params.registry)
     registry.check_writable()  # before hours of training, not after
     frame = load_pairs(params)
+    rows = len(frame)
+    decided = load_decisions(params) if params.decisions else []
+    frame, from_people = with_decisions(frame, decided)
+    if params.decisions:
+        logger.info("%d of %d decision(s) in %s join the pairs (the others the pairs hold already)", from_people,
+                    len(decided), mask_url(str(params.decisions)))
     validation = validate(frame, params)
     pairs, duplicates = rt.frame_to_pairs(frame, params.max_len)
     split = rt.split_heldout(pairs, params.heldout_fraction)
     logger.info("%d pairs (%d duplicates dropped): %d to train on, %d held out (fingerprint %s)", len(pairs),
                 duplicates, len(split.train), len(split.heldout), split.fingerprint[:16])
-    data = {"source": mask_url(params.pairs_source().describe()), "rows": len(frame), "duplicates": duplicates,
+    data = {"source": mask_url(params.pairs_source().describe()), "rows": rows, "duplicates": duplicates,
             "heldout_pairs": len(split.heldout), "heldout_fingerprint": split.fingerprint}
+    if params.decisions:
+        data["decisions"] = {"source": mask_url(str(params.decisions)), "found": len(decided), "added": from_people}
     known = rt.read_known(params.known_values, split.train)
     texts = load_adapt_strings(params) if params.adapt_on else None
     base = ri.adapted_base(params, texts) if params.adapt_on else ri.base_model(rt.start_from(params.pretrained))

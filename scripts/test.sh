@@ -7,6 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The review page's browser test drives Debian's Chromium with Playwright (no browser download):
+# installed here when missing and we may (root, apt-get); elsewhere that one test skips (fails under CI).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the browser test (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: no chromium here: the review page's browser test will skip (sudo apt-get install chromium)"
+  fi
+fi
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
 workers="${STRSEQ_TEST_WORKERS:-2}"
 parallel=()

@@ -76,6 +76,10 @@ RETRAIN = {
     "target_column": Param("target", "Column holding the clean values."),
     "registry": Param("models", "Registry folder or fsspec URL (s3://..., memory://...)."),
     "name": Param(..., "Model name in the registry."),
+    "decisions": Param(None, "Database (SQLAlchemy URL) whose people's decisions (`strseq review approve|reject|"
+                       "edit`, values typed into a cleaned column) join the pairs: a decision is a curated pair."),
+    "decisions_table": Param(None, "Only decisions about rows of this table (with --decisions)."),
+    "decisions_column": Param(None, "Only decisions about this output column (with --decisions)."),
     "adapt_on": Param(None, "Unlabeled strings (file or database URL, e.g. the column to clean): adapt "
                       "the shipped character LM to them first and fine-tune from it."),
     "adapt_table": Param(None, "Table of --adapt-on (database URL)."),

@@ -37,6 +37,9 @@ def retrain(
     pairs_query: Annotated[str | None, option(_R["pairs_query"])] = None,
     input_column: Annotated[str, option(_R["input_column"])] = _R["input_column"].default,
     target_column: Annotated[str, option(_R["target_column"])] = _R["target_column"].default,
+    decisions: Annotated[str | None, option(_R["decisions"])] = None,
+    decisions_table: Annotated[str | None, option(_R["decisions_table"])] = None,
+    decisions_column: Annotated[str | None, option(_R["decisions_column"])] = None,
     adapt_on: Annotated[str | None, option(_R["adapt_on"])] = None,
     adapt_table: Annotated[str | None, option(_R["adapt_table"])] = None,
     adapt_query: Annotated[str | None, option(_R["adapt_query"])] = None,
@@ -64,7 +67,7 @@ def retrain(
     When production (or the newest version) was trained on the same pairs, known values, parameters
     and base model, it trains and publishes nothing and says so (exit 0); --force retrains anyway.
     Every option is a field of the flow's parameters (`RetrainParams`) under the same name."""
-    # long: one typer option a line (30 of them); the body is preflight, flow, report
+    # long: one typer option a line (33 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,6 +185,34 @@ def edit(db: Db, review_id: Annotated[int, typer.Argument(help="The review row's
     """Give the right value of one row (written and audited; no later run changes it)."""
     setup_logging(True)
     _decide(db, "edit", [review_id], {}, by, note, dry_run, schema, value)
+
+
+@review_app.command()
+def serve(db: Db, host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")]
+          = "127.0.0.1", port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).", min=0, max=65535)] = 8765,
+          by: By = None, schema: Schema = None) -> None:
+    """The review page in a browser: the queue with a character diff of each suggestion, keyboard
+    shortcuts (a approve, r reject, e edit, j/k next/previous), bulk approve of a filtered group and
+    the queue's progress; every decision through the same audited path as `strseq review approve`."""
+    setup_logging(False)
+    try:
+        import uvicorn
+
+        from strseq_tasks.review.app import create_app
+    except ImportError as exc:
+        fail(f"the review page needs the flows extra ({exc}): pip install 'strseq[flows]'", code=1)
+    try:  # bound first, so a port in use is one error line (uvicorn would log and exit)
+        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port")
+    with _engine(db) as engine, sock:
+        app = create_app(engine, by or getpass.getuser(), schema)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            typer.echo(f"warning: listening on {host}: anyone who can reach it can decide rows (there is no login)",
+                       err=True)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        typer.echo(f"review page: http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops it)")
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 @review_app.command()

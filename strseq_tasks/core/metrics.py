@@ -142,14 +142,21 @@ def jsonable(metrics: dict) -> dict:
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}
 
 
-def char_diff(source: str, target: str) -> str:
-    """``source`` edited into ``target``: ``[-removed-]`` and ``{+added+}``, as in `git diff --word-diff`."""
+def diff_segments(source: str, target: str) -> list[tuple[str, str]]:
+    """``source`` edited into ``target`` as ``(kind, text)`` segments: ``=`` kept, ``-`` removed,
+    ``+`` added (a replacement is a removal, then an addition)."""
     out = []
     for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, source, target, autojunk=False).get_opcodes():
         if op == "equal":
-            out.append(source[a1:a2])
+            out.append(("=", source[a1:a2]))
         if op in ("delete", "replace"):
-            out.append(f"[-{source[a1:a2]}-]")
+            out.append(("-", source[a1:a2]))
         if op in ("insert", "replace"):
-            out.append(f"{{+{target[b1:b2]}+}}")
-    return "".join(out)
+            out.append(("+", target[b1:b2]))
+    return out
+
+
+def char_diff(source: str, target: str) -> str:
+    """``source`` edited into ``target``: ``[-removed-]`` and ``{+added+}``, as in `git diff --word-diff`."""
+    marks = {"=": "{}", "-": "[-{}-]", "+": "{{+{}+}}"}
+    return "".join(marks[kind].format(text) for kind, text in diff_segments(source, target))

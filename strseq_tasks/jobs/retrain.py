@@ -67,6 +67,9 @@ class RetrainParams(BaseModel):
     pairs_query: str | None = _R["pairs_query"].field()
     input_column: str = _R["input_column"].field()
     target_column: str = _R["target_column"].field()
+    decisions: MaskedUrl | None = _R["decisions"].field()
+    decisions_table: str | None = _R["decisions_table"].field()
+    decisions_column: str | None = _R["decisions_column"].field()
     registry: MaskedUrl = _R["registry"].field()
     name: str = _R["name"].field()
     adapt_on: MaskedUrl | None = _R["adapt_on"].field()
@@ -97,6 +100,8 @@ class RetrainParams(BaseModel):
     @model_validator(mode="after")
     def _sources(self) -> RetrainParams:
         self.pairs_source().check()
+        if (self.decisions_table or self.decisions_column) and not self.decisions:
+            raise ValueError("--decisions-table and --decisions-column filter --decisions: give the database too")
         if self.adapt_on:
             self.adapt_source().check()
         return self
@@ -172,6 +177,15 @@ def preflight(params: RetrainParams) -> None:
 
     read_pair_frame(params.pairs_source(), params.input_column, params.target_column)
     Registry(params.registry).check_writable()
+    if params.decisions:  # the database answers, and its decisions can be read
+        from strseq_tasks.data.db import create_engine
+        from strseq_tasks.jobs.review_queue import decision_pairs
+
+        engine = create_engine(params.decisions)
+        try:
+            decision_pairs(engine, table=params.decisions_table, column=params.decisions_column)
+        finally:
+            engine.dispose()
     if params.adapt_on:
         read_strings(params.adapt_source(), params.adapt_column)
     if params.known_values:

@@ -2,8 +2,8 @@
 
 ``queue`` lists review rows by a ``QueueFilter`` (table, column, run, confidence range, text,
 reason, status), most useful question first (``teaching_order``), ``review_item`` shows one with
-its history, and ``decision_pairs`` turns people's decisions into curated ``(input, target)``
-pairs with their provenance.
+its history, ``decision_pairs`` turns people's decisions into curated ``(input, target)``
+pairs with their provenance, and ``with_decisions`` joins them to a retrain's pairs.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 
+import pandas as pd
 import sqlalchemy as sa
 
 from strseq_tasks.core.shapes import text_shape
@@ -142,3 +143,18 @@ def decision_pairs(engine: sa.Engine, schema: str | None = None, table: str | No
              "column": row["column_name"], "key": row["key"], "action": row["action"],
              "decided_by": row["decided_by"], "decided_at": row["decided_at"], "note": row["note"]}
             for row in latest.values() if row["source_value"] is not None and row["value"] is not None]
+
+
+def with_decisions(frame: pd.DataFrame, decided: list[dict]) -> tuple[pd.DataFrame, int]:
+    """The pairs and people's decisions (``review_queue.decision_pairs``) as one frame to validate
+    and train on, and how many decisions it gained. A decision the pairs already hold is not added
+    twice; one that gives an input another target than the pairs do stays, so validation's
+    one-target-per-input rule names the conflict for the team to settle."""
+    have = set(zip(frame["input"], frame["target"]))
+    new = [d for d in decided if (d["input"], d["target"]) not in have]
+    if not new:
+        return frame, 0
+    start = int(frame["row"].max()) + 1 if len(frame) else 1
+    extra = pd.DataFrame({"row": range(start, start + len(new)), "input": [d["input"] for d in new],
+                          "target": [d["target"] for d in new]})
+    return pd.concat([frame, extra], ignore_index=True), len(new)

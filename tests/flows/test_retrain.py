@@ -253,3 +253,41 @@ def test_where_a_retrain_starts_and_what_adapt_on_accepts(tmp_path):
                          pretrained=str(default_pretrained_path())))
     for start in (str(default_pretrained_path()), str(default_lm_path()), "none", "default"):
         preflight(params(str(pairs), tmp_path / "registry", pretrained=start))  # each is a valid start
+
+
+def test_peoples_decisions_join_the_pairs_and_a_conflict_with_them_fails_validation(first_run, registry_copy,
+                                                                                    database_url, tmp_path):
+    from strseq_tasks.data.db import reflect_table
+    from strseq_tasks.jobs.clean import clean_table
+    from strseq_tasks.jobs.clean_report import ModelIdentity
+    from strseq_tasks.jobs.decide import Decision, decide
+    from strseq_tasks.jobs.review_queue import QueueFilter, queue
+    from strseq_tasks.serve.runtime import Prediction
+
+    pairs, _, _ = first_run
+    taught = lowercase_pairs()
+    engine = sa.create_engine(database_url)
+    people = sa.Table("people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                      sa.Column("name", sa.Text))
+    people.metadata.create_all(engine)
+    with engine.begin() as conn:  # two values the pairs do not hold, one they do (with another answer)
+        conn.execute(people.insert(), [{"id": 1, "name": "ADA QUILL"}, {"id": 2, "name": "Bo Vance"},
+                                       {"id": 3, "name": taught[0][0]}])
+    unsure = lambda texts: [Prediction(t.swapcase(), 0.3, "ok") for t in texts]  # noqa: E731  all to review
+    clean_table(engine, reflect_table(engine, "people", "id", "name", "name_clean", create_output=True),
+                ModelIdentity("lower", 1, "sha"), unsure)
+    ids = {r["value"]: r["id"] for r in queue(engine, QueueFilter(), limit=None)[1]}
+    decide(engine, [Decision(ids["ADA QUILL"], "edit", "ada quill"), Decision(ids["Bo Vance"], "edit", "bo vance")],
+           by="ana")
+    result = retrain(params(str(pairs), registry_copy, decisions=database_url, decisions_table="people"))
+    record = Registry(registry_copy).publication("lower", 2)
+    assert result["published"] and record["data"]["decisions"]["added"] == 2
+    assert record["data"]["rows"] == len(taught)
+    again = retrain(params(str(pairs), registry_copy, decisions=database_url, decisions_table="people"))
+    assert not again["published"]  # the same pairs and decisions: nothing new to learn
+    decide(engine, [Decision(ids[taught[0][0]], "edit", "someone else")], by="ana")
+    before = listing(registry_copy)
+    with pytest.raises(PairsValidationError, match="the same input maps to two different targets"):
+        retrain(params(str(pairs), registry_copy, decisions=database_url))
+    assert listing(registry_copy) == before
+    engine.dispose()

@@ -21,7 +21,7 @@ LAYERS = [
     {"data"},  # files, sources, databases, validation
     {"serve"},  # onnxruntime, torch-free: bundles, runtime, registry
     {"learn"},  # torch: models, training, export
-    {"jobs", "demo"},  # retrain and clean as plain functions; the demo's data
+    {"jobs", "demo", "review"},  # retrain and clean as plain functions; the demo's data; the review page
     {"runner", "tasks", "flows"},  # Prefect: deployments, tasks for users' flows, the flows
     {"cli"},  # typer
 ]

@@ -1,0 +1,1 @@
+"""The review page: the review queue in a browser (``strseq review serve``)."""
