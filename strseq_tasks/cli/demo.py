@@ -1,4 +1,5 @@
-"""``strseq demo``: a demo CRM on SQLite; retrain three models, clean the table, explain."""
+"""``strseq demo``: a demo CRM on SQLite; retrain three models, clean the table, close the human
+loop (a scripted reviewer decides the first questions, the retrain learns them, clean again)."""
 
 from __future__ import annotations
 
@@ -49,13 +50,17 @@ def demo(
     pairs: Annotated[int, typer.Option(min=40, max=5000, help="Curated pairs per field.")] = 200,
     minutes: Annotated[float, typer.Option(min=0.1, help="Training time budget per model, in minutes (the three train side by side).")] = 4.0,
     seed: int = 0,
+    review: Annotated[int, typer.Option(min=0, max=1000, help="Questions per column the scripted reviewer answers "
+                                        "before the second retrain (0: no human loop).")] = 10,
     force: Annotated[bool, typer.Option("--force", help="Replace a previous demo in --dir.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     smoke: Annotated[bool, typer.Option("--smoke", hidden=True, help="Tests: tiny models, gates any model passes.")] = False,
 ) -> None:
     """The whole job on SQLite in a few minutes: a dirty `customers` table and curated pairs,
     the retraining flow for names, birth dates and phone numbers (publishing version 1 of each
-    to a registry), then the cleaning flow on every column, with a before/after report."""
+    to a registry), the cleaning flow on every column, with a before/after report; then the human
+    loop: a scripted reviewer answers the first --review questions of each column's queue, the
+    retrain learns from those decisions, and the cleaning flow runs again."""
     setup_logging(quiet)
     check_output_option("--dir", folder, folder=True, replaced=False)
     try:
@@ -72,11 +77,12 @@ def demo(
     folder = folder.resolve()
     _prepare(folder, force)
     url, registry = db_url(folder), str(folder / "models")
-    typer.echo(f"== 1/3 building the demo CRM in {folder / 'crm.db'}")
+    steps = 4 if review else 3
+    typer.echo(f"== 1/{steps} building the demo CRM in {folder / 'crm.db'}")
     counts = build_demo_database(folder, rows=rows, pairs=pairs, seed=seed)
     typer.echo(f"   {CUSTOMERS}: {counts[CUSTOMERS]:,} rows with dirty {', '.join(f.column for f in FIELDS)}")
     typer.echo(f"   {PAIRS}: {counts[PAIRS]:,} curated (dirty, clean) pairs, {pairs} per field")
-    typer.echo(f"\n== 2/3 retraining {', '.join(repr(f.model) for f in FIELDS)} side by side (flow strseq-retrain), "
+    typer.echo(f"\n== 2/{steps} retraining {', '.join(repr(f.model) for f in FIELDS)} side by side (flow strseq-retrain), "
                f"up to {minutes:g} min each; promoted if held-out exact match >= 50% and harm <= "
                f"{DEMO_MAX_HARM:.0%}")
     for field in FIELDS:
@@ -95,27 +101,31 @@ def demo(
         if not trained[field.column]["promoted"]:
             typer.echo(f"\n   skipping {CUSTOMERS}.{field.column}: '{field.model}' did not pass its gates")
             continue
-        typer.echo(f"\n== 3/3 cleaning {CUSTOMERS}.{field.column} -> {field.column}_clean with "
+        typer.echo(f"\n== 3/{steps} cleaning {CUSTOMERS}.{field.column} -> {field.column}_clean with "
                    f"{field.model}@production")
         params = CleanParams(db=url, table=CUSTOMERS, key="id", column=field.column,
                              model=f"{registry}/{field.model}@production", output_column=f"{field.column}_clean",
                              create_output_column=True)
         with RowsProgress(quiet, field.column) as progress, watch_progress(progress):
             cleaned[field.column] = clean_flow(params)
-    _summary(folder, url, registry, trained, cleaned, time.monotonic() - started)
+    looped = _human_loop(url, registry, cleaned, rows, pairs, minutes, seed, smoke, review, quiet) \
+        if review and cleaned else None
+    _summary(folder, url, registry, trained, cleaned, time.monotonic() - started, looped)
     if not cleaned:
         fail(f"no model passed its gates, so nothing was cleaned: train longer (--minutes, now {minutes:g})",
               code=1)
 
 
-def _retrain_all(url: str, registry: str, minutes: float, seed: int, smoke: bool = False) -> dict[str, dict]:
+def _retrain_all(url: str, registry: str, minutes: float, seed: int, smoke: bool = False,
+                 fields: tuple | None = None, decisions: bool = False) -> dict[str, dict]:
     """The retraining flow for every field, concurrently (a flow run each, in threads: torch
-    releases the GIL, so two models train on a 2-core machine in little more than the time of one)."""
+    releases the GIL, so two models train on a 2-core machine in little more than the time of one).
+    ``decisions``: each learns from the people's decisions about its column too."""
     from concurrent.futures import ThreadPoolExecutor
 
     from prefect import flow
 
-    from strseq_tasks.demo.crm import FIELDS, pairs_query
+    from strseq_tasks.demo.crm import CUSTOMERS, FIELDS, pairs_query
     from strseq_tasks.flows.retrain import retrain as retrain_flow
     from strseq_tasks.jobs.retrain import RetrainParams
 
@@ -127,16 +137,87 @@ def _retrain_all(url: str, registry: str, minutes: float, seed: int, smoke: bool
     gates, sizes = {"max_harm": DEMO_MAX_HARM}, {}
     if smoke:  # the plumbing, not the accuracy: a model trained for seconds must pass
         gates, sizes = {"min_exact_match": 0.0, "max_harm": 1.0}, SMOKE_SIZES
+    fields = fields or FIELDS
     params = {f.column: RetrainParams(pairs=url, pairs_query=pairs_query(f), registry=registry, name=f.model,
                                       max_minutes=minutes, seed=seed, gates=gates, model_sizes=sizes,
-                                      max_epochs=3 if smoke else 40)
-              for f in FIELDS}
-    with ThreadPoolExecutor(len(FIELDS), thread_name_prefix="retrain") as pool:
+                                      max_epochs=3 if smoke else 40,
+                                      **({"decisions": url, "decisions_table": CUSTOMERS,
+                                          "decisions_column": f"{f.column}_clean"} if decisions else {}))
+              for f in fields}
+    with ThreadPoolExecutor(len(fields), thread_name_prefix="retrain") as pool:
         futures = {column: pool.submit(retrain_flow, p) for column, p in params.items()}
         return {column: future.result() for column, future in futures.items()}
 
 
-def _summary(folder: Path, url: str, registry: str, trained: dict, cleaned: dict, seconds: float) -> None:
+def _scripted_review(url: str, columns: list[str], rows: int, pairs: int, seed: int, per_column: int) -> dict:
+    """The first ``per_column`` questions of each column's queue (teaching order), answered as a
+    person who knows the right value would: approve a right suggestion, reject one whose input was
+    right, edit the rest. Through ``jobs.decide``: audited, revertible, recorded as decisions."""
+    from collections import Counter
+
+    from strseq_tasks.data.db import create_engine
+    from strseq_tasks.demo.crm import CUSTOMERS, FIELDS, true_values
+    from strseq_tasks.jobs.decide import Decision, decide
+    from strseq_tasks.jobs.review_queue import QueueFilter, queue
+
+    engine = create_engine(url)
+    answered = {}
+    try:
+        for field in (f for f in FIELDS if f.column in columns):
+            truth = true_values(field, rows, pairs, seed)
+            _, asked = queue(engine, QueueFilter(table=CUSTOMERS, column=f"{field.column}_clean"), limit=per_column)
+            decisions = []
+            for row in asked:
+                right = truth[int(row["key"])]
+                action = "reject" if right == row["value"] else "approve" if right == row["suggestion"] else "edit"
+                decisions.append(Decision(row["id"], action, right if action == "edit" else None))
+            if decisions:
+                decide(engine, decisions, "demo reviewer", "scripted by strseq demo")
+            answered[field.column] = Counter(d.action for d in decisions)
+    finally:
+        engine.dispose()
+    return answered
+
+
+def _human_loop(url: str, registry: str, cleaned: dict, rows: int, pairs: int, minutes: float, seed: int,
+                smoke: bool, per_column: int, quiet: bool) -> dict:
+    """Step 4: review (scripted), retrain with the decisions, clean again; what changed."""
+    from strseq_tasks.data.db import create_engine
+    from strseq_tasks.demo.crm import CUSTOMERS, FIELDS
+    from strseq_tasks.flows.clean import clean as clean_flow
+    from strseq_tasks.jobs.clean import watch_progress
+    from strseq_tasks.jobs.clean_params import CleanParams
+    from strseq_tasks.jobs.review_queue import QueueFilter, queue
+
+    typer.echo(f"\n== 4/4 the human loop: a reviewer answers the first {per_column} questions of each queue "
+               "(most useful first), the retrain learns the answers, the columns are cleaned again")
+    answered = _scripted_review(url, list(cleaned), rows, pairs, seed, per_column)
+    done = {"approve": "approved", "reject": "rejected (the input was right)", "edit": "edited"}
+    for column, counts in answered.items():
+        typer.echo(f"   {column}: " + (", ".join(f"{n} {done[a]}" for a, n in sorted(counts.items()))
+                                       + " by 'demo reviewer'" if counts else "no question to answer"))
+    fields = tuple(f for f in FIELDS if f.column in cleaned)
+    retrained = _retrain_all(url, registry, minutes, seed, smoke, fields, decisions=True)
+    again = {}
+    for field in fields:
+        result = retrained[field.column]
+        verdict = ("PROMOTED" if result["promoted"] else "not promoted") if result["published"] else "unchanged"
+        typer.echo(f"   {field.model} version {result['version']}: {verdict}")
+        params = CleanParams(db=url, table=CUSTOMERS, key="id", column=field.column,
+                             model=f"{registry}/{field.model}@production", output_column=f"{field.column}_clean")
+        with RowsProgress(quiet, field.column) as progress, watch_progress(progress):
+            again[field.column] = clean_flow(params)
+    engine = create_engine(url)
+    try:  # the questions still open, whatever the second run asked anew
+        still = {f.column: queue(engine, QueueFilter(table=CUSTOMERS, column=f"{f.column}_clean"), limit=1)[0]
+                 for f in fields}
+    finally:
+        engine.dispose()
+    return {"answered": answered, "retrained": retrained, "cleaned": again, "open": still}
+
+
+def _summary(folder: Path, url: str, registry: str, trained: dict, cleaned: dict, seconds: float,
+             looped: dict | None = None) -> None:
     typer.echo(f"\n== done in {seconds / 60:.1f} min. Before -> after ([-removed-]{{+added+}}):")
     for column, result in cleaned.items():
         typer.echo(f"\n  {column}:")
@@ -147,6 +228,14 @@ def _summary(folder: Path, url: str, registry: str, trained: dict, cleaned: dict
         metrics = trained[column]["metrics"]
         typer.echo(f"  {column:<13} {metrics['exact_match']:>14.1%} {metrics['harm']:>6.1%} {result['changed']:>9,} "
                    f"{result['review']:>10,} {result['unchanged']:>10,} {result['skipped']:>6,}")
+    if looped:
+        typer.echo("\n  the human loop       answered  model version  changed again  left alone (decided)  "
+                   "open questions before -> after")
+        for column, result in looped["cleaned"].items():
+            version = looped["retrained"][column]["version"]
+            typer.echo(f"  {column:<20} {sum(looped['answered'][column].values()):>8} {version:>14} "
+                       f"{result['changed']:>14,} {result['decided']:>21,}  "
+                       f"{cleaned[column]['review']:,} -> {looped['open'][column]:,}")
     runs = " ".join(r["run_id"] for r in cleaned.values())
     typer.echo(f"""
 Where to look

@@ -10,6 +10,9 @@
 3. The cleaning flow (``strseq-clean``) normalizes each column of ``customers`` into a new
    ``<column>_clean`` column with the production model: audited, reversible, low-confidence
    rows sent to review.
+4. The human loop: a scripted reviewer answers the first questions of the review queue
+   (``true_values`` knows the right answers, as the person would), the retrain learns from the
+   decisions, and the cleaning flow runs again.
 
 Everything stays in one folder the user can open (``crm.db``, ``models/``).
 """
@@ -49,6 +52,13 @@ def db_url(folder: Path) -> str:
 
 def pairs_query(field: Field) -> str:
     return f"SELECT input, target FROM {PAIRS} WHERE field = '{field.column}' ORDER BY id"
+
+
+def true_values(field: Field, rows: int, pairs: int, seed: int) -> dict[int, str]:
+    """The right value of ``field`` for each customer id, as ``build_demo_database`` drew it (the
+    demo's scripted reviewer knows them; the table does not hold them)."""
+    _, test = field.make(pairs, rows, seed + FIELDS.index(field))
+    return {i + 1: target for i, (_, target) in enumerate(test)}
 
 
 def build_demo_database(folder: Path, rows: int = 1000, pairs: int = 200, seed: int = 0,

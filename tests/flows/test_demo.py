@@ -3,6 +3,8 @@ models: the plumbing of retrain -> publish -> promote -> clean -> report, not th
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 
@@ -40,12 +42,23 @@ def test_strseq_demo_end_to_end(tmp_path):
     assert "Where to look" in out and "strseq revert --db" in out
     engine = sa.create_engine(db_url(folder))
     with engine.connect() as conn:
-        runs = conn.execute(sa.text("SELECT status FROM strseq_runs")).scalars().all()
-        handled = conn.execute(sa.text("SELECT count(*) FROM strseq_processed")).scalar()
+        runs = conn.execute(sa.text("SELECT status FROM strseq_runs WHERE model_name != 'person' ORDER BY started"))
+        runs = runs.scalars().all()
+        handled = conn.execute(sa.text("SELECT count(DISTINCT table_name || column_name || key) FROM strseq_processed"))
+        handled = handled.scalar()
+        decided = conn.execute(sa.text("SELECT count(*) FROM strseq_decisions WHERE decided_by = 'demo reviewer'"))
+        decided = decided.scalar()
+        open_after = conn.execute(sa.text("SELECT count(*) FROM strseq_review WHERE status = 'open'")).scalar()
         columns = {c["name"] for c in sa.inspect(conn).get_columns(CUSTOMERS)}
     engine.dispose()
-    # every non-empty value of every column was handled once (tiny models mostly keep their input)
-    assert runs == ["completed"] * 3 and 0.9 * 3 * 60 <= handled < 3 * 60
+    # every non-empty value of every column was handled (tiny models mostly keep their input), twice
+    # over: the cleaning runs, then again after the human loop's retrain
+    assert runs == ["completed"] * 6 and 0.9 * 3 * 60 <= handled < 3 * 60
+    loop = out[out.index("== 4/4 the human loop"):]
+    answered = sum(int(line.split()[1]) for line in loop.splitlines() if line.startswith("  ") and
+                   line.split()[0] in {f.column for f in FIELDS} and line.split()[1].isdigit())
+    assert decided == answered and "open questions before -> after" in loop
+    assert open_after <= sum(int(x) for x in re.findall(r"(\d+) -> \d+", loop))  # answered questions closed
     assert {f"{f.column}_clean" for f in FIELDS} <= columns
     again = run_strseq("demo", "--dir", folder, "--rows", 60, "--minutes", 0.2, "--smoke")
     assert again.returncode == 2 and "--force" in again.stderr  # an existing demo is not overwritten silently
