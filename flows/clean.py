@@ -123,8 +123,26 @@ def clean(params: CleanParams) -> dict:
     markdown = clean_report_markdown(params, identity, report)
     create_markdown_artifact(markdown, key="strseq-clean", description=f"cleaning {params.table}.{params.column}")
     get_run_logger().info("%s run %s: %s", "dry" if params.dry_run else "cleaning", report.run_id, report.counts())
+    asked = ask_person(params, report.run_id) if params.ask_in_ui and report.review and not params.dry_run else {}
     return {"run_id": report.run_id, "dry_run": report.dry_run, **report.counts(), "sample": report.sample,
-            "model": vars(identity), "workers": report.workers}
+            "model": vars(identity), "workers": report.workers, **asked}
+
+
+def ask_person(params: CleanParams, run_id: str) -> dict:
+    """Pause on the run's questions in Prefect's UI (``runner.ask``) and apply the answers."""
+    from strseq_tasks.runner.ask import ask_in_ui
+
+    engine = create_engine(params.db)
+    try:
+        asked, decided = ask_in_ui(engine, run_id, params.ask_in_ui, params.ask_timeout, params.db_schema)
+    finally:
+        engine.dispose()
+    if decided is not None:
+        get_run_logger().info("answered in the UI: %d decision(s), %d value(s) written, %d refused; %s", len(
+            decided.applied), decided.changed, len(decided.refused), ", ".join(f"run {r}" for r in decided.runs)
+            or "nothing written")
+    return {"asked": asked, "answered": None if decided is None else len(decided.applied),
+            "decision_runs": [] if decided is None else decided.runs}
 
 
 def _reflect(engine, params: CleanParams, dry_run: bool):

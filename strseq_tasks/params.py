@@ -76,8 +76,9 @@ RETRAIN = {
     "target_column": Param("target", "Column holding the clean values."),
     "registry": Param("models", "Registry folder or fsspec URL (s3://..., memory://...)."),
     "name": Param(..., "Model name in the registry."),
-    "decisions": Param(None, "Database (SQLAlchemy URL) whose people's decisions (`strseq review approve|reject|"
-                       "edit`, values typed into a cleaned column) join the pairs: a decision is a curated pair."),
+    "decisions": Param(None, "Database (SQLAlchemy URL) whose people's decisions (approved, rejected or edited "
+                       "review rows, values typed into a cleaned column) join the pairs: a decision is a curated "
+                       "pair."),
     "decisions_table": Param(None, "Only decisions about rows of this table (with --decisions)."),
     "decisions_column": Param(None, "Only decisions about this output column (with --decisions)."),
     "adapt_on": Param(None, "Unlabeled strings (file or database URL, e.g. the column to clean): adapt "
@@ -124,6 +125,11 @@ CLEAN = {
     "threshold": THRESHOLD,
     "batch_size": Param(1000, "Rows per read/predict/write transaction.", ge=1, le=100_000),
     "dry_run": Param(False, "Write nothing; report what would change.", flags=("--dry-run",)),
+    "ask_in_ui": Param(0, "After the run, pause it and ask a person in Prefect's UI about up to this many of its "
+                       "questions, most useful first (a form: approve, reject or the right value per row); 0: no "
+                       "pause.", ge=0, le=100),
+    "ask_timeout": Param(3600, "Seconds the paused run waits for the answers (unanswered questions stay in "
+                         "strseq_review).", gt=0),
     "db_schema": Param(None, "Database schema of the table (PostgreSQL).", flags=("--schema",)),
     "threads": Param(None, "onnxruntime threads per partition (default 1: use --partitions for more cores).",
                      ge=1),

@@ -34,6 +34,8 @@ def clean(
     threshold: Annotated[float, option(_C["threshold"])] = _C["threshold"].default,
     batch_size: Annotated[int, option(_C["batch_size"])] = _C["batch_size"].default,
     dry_run: Annotated[bool, option(_C["dry_run"])] = False,
+    ask_in_ui: Annotated[int, option(_C["ask_in_ui"])] = _C["ask_in_ui"].default,
+    ask_timeout: Annotated[int, option(_C["ask_timeout"])] = _C["ask_timeout"].default,
     db_schema: Annotated[str | None, option(_C["db_schema"])] = None,
     threads: Annotated[int | None, option(_C["threads"])] = None,
     precision: Annotated[Precision, option(_C["precision"])] = Precision(_C["precision"].default),
@@ -47,7 +49,7 @@ def clean(
     are applied and audited in the same transaction, the rest go to review; re-runs skip rows this
     model version already handled; `strseq revert --run-id` undoes a run. Every option is a field
     of the flow's parameters (`CleanParams`) under the same name (`--schema`: `db_schema`)."""
-    # long: one typer option a line (19 of them); the body is preflight, flow, report
+    # long: one typer option a line (21 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 

@@ -61,6 +61,7 @@ def demo(
     to a registry), the cleaning flow on every column, with a before/after report; then the human
     loop: a scripted reviewer answers the first --review questions of each column's queue, the
     retrain learns from those decisions, and the cleaning flow runs again."""
+    # long: the demo's story in order (build, retrain, clean, the loop, report), one step a few lines
     setup_logging(quiet)
     check_output_option("--dir", folder, folder=True, replaced=False)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -204,7 +205,8 @@ def serve(db: Db, host: Annotated[str, typer.Option(help="Address to listen on (
     try:  # bound first, so a port in use is one error line (uvicorn would log and exit)
         sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port")
+        fail(f"cannot listen on {host}:{port} ({os.strerror(exc.errno) if exc.errno else exc}): choose another "
+             "--port")
     with _engine(db) as engine, sock:
         app = create_app(engine, by or getpass.getuser(), schema)
         if host not in ("127.0.0.1", "localhost", "::1"):

@@ -32,6 +32,8 @@ class CleanParams(BaseModel):
     threshold: float = CLEAN["threshold"].field()
     batch_size: int = CLEAN["batch_size"].field()
     dry_run: bool = CLEAN["dry_run"].field()
+    ask_in_ui: int = CLEAN["ask_in_ui"].field()
+    ask_timeout: int = CLEAN["ask_timeout"].field()
     db_schema: str | None = CLEAN["db_schema"].field()
     threads: int | None = CLEAN["threads"].field()
     precision: Literal["auto", "fp32", "int8"] = CLEAN["precision"].field()

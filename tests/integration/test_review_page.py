@@ -142,3 +142,16 @@ def test_a_post_without_the_pages_token_decides_nothing(queued, served):
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 403
     assert not rows_of(queued, DECISIONS)
+
+
+def test_serve_on_a_port_in_use_is_one_error_line(queued, database_url):
+    import socket
+
+    from integration.cli_harness import run_strseq
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        refused = run_strseq("review", "serve", "--db", database_url, "--port", port, timeout=120)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{port} (Address already in "
+                                                   "use): choose another --port"]
