@@ -298,20 +298,22 @@ def _history(engine, user: UserTable, model: ModelIdentity, t, keys: list[str]
              ) -> tuple[dict[str, tuple[str, str]], RowHistory]:
     """This model version's markers on these keys (key -> (value hash, outcome)), and what else
     strseq's tables know of them: decisions in force, strseq's last change, open review rows."""
-    def rows(table: sa.Table, *columns: str, where=()) -> list:
+    def rows(conn: sa.Connection, table: sa.Table, *columns: str, where=()) -> list:
+        """(key, *columns) of ``table``'s rows about these keys of this column, oldest first."""
         return conn.execute(sa.select(*(table.c[c] for c in ("key", *columns))).where(
             table.c.table_name == user.table.name, table.c.column_name == user.target.name, table.c.key.in_(keys),
             *where).order_by(*(table.c.id,) if "id" in table.c else ())).all()
 
-    p, d = t[PROCESSED], t[DECISIONS]
+    p, a, r, d = t[PROCESSED], t[AUDIT], t[REVIEW], t[DECISIONS]
     with engine.connect() as conn:
-        done = {k: (hashed, kind) for k, hashed, kind in rows(p, "value_hash", "outcome",
+        done = {k: (hashed, kind) for k, hashed, kind in rows(conn, p, "value_hash", "outcome",
                                                               where=[p.c.model_sha == model.sha])}
         written = {k: (old, new, gone is not None) for k, old, new, gone in
-                   rows(t[AUDIT], "old_value", "new_value", "reverted_at")}
-        reviewing = dict(rows(t[REVIEW], "value", where=[t[REVIEW].c.status == "open"]))
-        decided = dict(rows(d, "value_hash", where=[d.c.status == "active"])) if sa.inspect(conn).has_table(
-            DECISIONS, schema=user.table.schema) else {}  # (a dry run on an older database has none)
+                   rows(conn, a, "old_value", "new_value", "reverted_at")}
+        reviewing = dict(rows(conn, r, "value", where=[r.c.status == "open"]))
+        # (a dry run on a database from before the decisions has no such table)
+        has_decisions = sa.inspect(conn).has_table(DECISIONS, schema=user.table.schema)
+        decided = dict(rows(conn, d, "value_hash", where=[d.c.status == "active"])) if has_decisions else {}
     return done, RowHistory(decided, written, reviewing)
 
 
