@@ -47,6 +47,6 @@ def test_the_flows_tasks_that_retry_use_the_condition():
 
     retrying = [t for module in (clean, retrain) for t in vars(module).values()
                 if getattr(t, "retries", 0) and hasattr(t, "retry_condition_fn")]
-    assert {t.name for t in retrying} == {"load_model", "load_pairs", "load_adapt_strings", "find_unchanged",
-                                          "fetch_champion", "publish"}
+    assert {t.name for t in retrying} == {"load_model", "load_pairs", "load_decisions", "load_adapt_strings",
+                                          "find_unchanged", "fetch_champion", "publish"}
     assert all(t.retry_condition_fn is worth_retrying for t in retrying)
