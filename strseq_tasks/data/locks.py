@@ -116,6 +116,16 @@ class _PgLock:
             self.conn.close()
 
 
+def table_schema(engine: sa.Engine, table: str) -> str | None:
+    """PostgreSQL: the schema the unqualified ``table`` resolves to on this connection's
+    search_path (two schemas' tables of one name are two locks), else the current schema."""
+    prep = engine.dialect.identifier_preparer
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.oid = to_regclass(:name)), current_schema())"), {"name": prep.quote(table)}).scalar()
+
+
 @contextlib.contextmanager
 def job_lock(engine: sa.Engine, table: str, column: str, schema: str | None = None) -> Iterator[None]:
     """Held for the whole run; released by the database or the OS if the process dies.
@@ -124,8 +134,8 @@ def job_lock(engine: sa.Engine, table: str, column: str, schema: str | None = No
     again if the server ends that session (``_PgLock``). SQLite: an exclusive ``flock`` on a file
     beside the database file (its resolved path, so every spelling of the URL meets the same lock).
     """
-    name = lock_name(engine.url, table, column, schema)
     if engine.dialect.name == "postgresql":
+        name = lock_name(engine.url, table, column, schema or table_schema(engine, table))
         lock = _PgLock(engine, name, f"{table}.{column}")
         lock.acquire()
         try:
@@ -134,6 +144,7 @@ def job_lock(engine: sa.Engine, table: str, column: str, schema: str | None = No
             lock.release()
         return
     if engine.dialect.name == "sqlite":
+        name = lock_name(engine.url, table, column, schema)
         database = sqlite_path(engine.url)
         if database is None:
             yield  # a private in-memory database: nobody else can run on it

@@ -168,14 +168,17 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
     Rows in ``redecide`` (a person decided them for another input) are only ever suggested.
 
     An update changes the row only if it still holds what was read; ``jobs.clean`` drops the audit
-    row and the marker of an update that found the row changed meanwhile."""
+    row and the marker of an update that found the row changed meanwhile. An output column that
+    already holds the answer (a new model version agreeing with the last) is not written again:
+    counted unchanged, its marker ``changed`` (so an output column emptied later is seen)."""
     plan = BatchPlan()
     for row, pred in zip(todo, predictions, strict=True):
         key, value = key_text(row[0]), row[1]
         kind = outcome(value, pred, target.threshold, target.max_chars)
         if key in redecide and kind != SKIPPED:
             kind = REVIEW_REDECIDE
-        if kind == CHANGED:
+        held = kind == CHANGED and not target.in_place and row[2] == pred.text  # an earlier model wrote it
+        if kind == CHANGED and not held:
             old = value if target.in_place else row[2]
             plan.updates.append((row[0], value, old, pred.text))
             plan.audit.append({"run_id": target.run_id, "table_name": target.table, "key": key,
@@ -194,6 +197,6 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
         left = pred.text if (kind == CHANGED and target.in_place) else value
         plan.markers.append({"table_name": target.table, "column_name": target.column, "model_sha": target.model_sha,
                              "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": target.run_id})
-        plan.unchanged += kind == UNCHANGED
+        plan.unchanged += kind == UNCHANGED or held  # nothing written, nothing audited
         plan.reviewed += kind in REVIEWED
     return plan

@@ -236,3 +236,34 @@ def test_a_value_the_model_keeps_is_not_rewritten_in_another_unicode_form():
     kept = Prediction(unicodedata.normalize("NFC", decomposed), 0.99, "ok")  # the model reads NFC
     assert decomposed != kept.text and outcome(decomposed, kept, 0.9) == UNCHANGED
     assert outcome(decomposed, Prediction("Jose Muller", 0.99, "ok"), 0.9) == CHANGED
+
+
+def test_tables_of_one_name_in_two_postgresql_schemas_are_two_locks(database_url):
+    """On a search_path, `people` in one schema and `people` in another are different columns to
+    clean: holding one's lock must not refuse the other (and the same schema is refused)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("schemas on a search_path: PostgreSQL")
+    import os
+    import uuid
+
+    other = f"strseq_test_{uuid.uuid4().hex[:12]}"
+    base = sa.create_engine(os.environ["STRSEQ_TEST_POSTGRES_URL"])
+    with base.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{other}"; CREATE TABLE "{other}".people (id int primary key)'))
+    here = sa.create_engine(database_url)
+    there = sa.create_engine(base.url.update_query_dict({"options": f"-csearch_path={other}"}))
+    with here.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE people (id int primary key)"))
+    try:
+        with job_lock(here, "people", "name"):
+            with job_lock(there, "people", "name"):  # another schema's table: not refused
+                pass
+            with pytest.raises(LockedError):
+                with job_lock(sa.create_engine(database_url), "people", "name"):
+                    pass
+    finally:
+        here.dispose()
+        there.dispose()
+        with base.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{other}" CASCADE'))
+        base.dispose()

@@ -99,3 +99,11 @@ def test_decided_rows_are_left_alone_and_rows_decided_for_another_input_are_sugg
     assert selection.redecide == {key_text(2)}
     plan = plan_batch(selection.todo, PREDICTIONS[1:], target(threshold=0.1), NOW, 20, selection.redecide)
     assert [(r["key"], r["reason"]) for r in plan.review] == [("2", REVIEW_REDECIDE)] and not plan.updates
+
+
+def test_an_output_column_already_holding_the_answer_is_not_written_again():
+    rows = [(1, "SMITH, John", "John Smith"), (2, "bob ray", "Bob R.")]
+    predictions = [Prediction("John Smith", 0.97, "ok"), Prediction("Bob Ray", 0.97, "ok")]
+    plan = plan_batch(rows, predictions, target(), NOW, sample_room=20)
+    assert plan.updates == [(2, "bob ray", "Bob R.", "Bob Ray")] and [a["key"] for a in plan.audit] == ["2"]
+    assert plan.unchanged == 1 and [m["outcome"] for m in plan.markers] == [CHANGED, CHANGED]
