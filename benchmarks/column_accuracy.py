@@ -180,20 +180,22 @@ def pretrained_sha256(pretrained: str | None) -> str | None:
     return json.loads(manifest.read_text()).get("manifest_sha256") if manifest.exists() else None
 
 
-def earlier_cells(path: Path, args: dict) -> dict[tuple, list[dict]]:
-    """The cells of an earlier run's results file, by (family, pairs, seed), if it was run with
-    the same options (``--resume``); a file from other options is an error, not a silent mix."""
+def earlier_cells(path: Path, args: dict, same_run: tuple[str, ...] = SAME_RUN,
+                  size: str = "pairs") -> dict[tuple, list[dict]]:
+    """The cells of an earlier run's results file, by (family, ``size``, seed), if it was run with
+    the same options (``same_run``; ``--resume``); a file from other options is an error, not a
+    silent mix."""
     if not path.exists():
         return {}
     earlier = json.loads(path.read_text())
-    differ = [k for k in SAME_RUN if earlier["args"].get(k) != args.get(k)]
+    differ = [k for k in same_run if earlier["args"].get(k) != args.get(k)]
     if differ:
         print(f"error: {path} was run with other options ({', '.join(differ)}); "
               "give another --name or leave out --resume", file=sys.stderr)
         raise SystemExit(2)
     cells: dict[tuple, list[dict]] = defaultdict(list)
     for row in earlier["rows"]:
-        cells[(row["family"], row["pairs"], row["seed"])].append(row)
+        cells[(row["family"], row[size], row["seed"])].append(row)
     return dict(cells)
 
 

@@ -60,6 +60,9 @@ from benchmarks.column_accuracy import (  # noqa: E402
     pretrained_sha256,
     write_results,
 )
+from benchmarks.column_accuracy import (
+    earlier_cells as column_earlier_cells,
+)
 from benchmarks.columns import FAMILIES, draw  # noqa: E402
 from strseq_tasks.core.metrics import summarize  # noqa: E402
 from strseq_tasks.jobs.clean_plan import REVIEWED, outcome  # noqa: E402
@@ -302,20 +305,8 @@ def run(families, seeds, settings: LoopSettings, jobs: int, done: dict[tuple, li
 
 
 def earlier_cells(path: Path, args: dict) -> dict[tuple, list[dict]]:
-    """The cells of an earlier run's results file, by (family, start, seed), if it was run with
-    the same options (``--resume``); a file from other options is an error, not a silent mix."""
-    if not path.exists():
-        return {}
-    earlier = json.loads(path.read_text())
-    differ = [k for k in LOOP_SAME_RUN if earlier["args"].get(k) != args.get(k)]
-    if differ:
-        print(f"error: {path} was run with other options ({', '.join(differ)}); "
-              "give another --name or leave out --resume", file=sys.stderr)
-        raise SystemExit(2)
-    cells: dict[tuple, list[dict]] = defaultdict(list)
-    for row in earlier["rows"]:
-        cells[(row["family"], row["start"], row["seed"])].append(row)
-    return dict(cells)
+    """The cells of an earlier run's results file, by (family, start, seed) (``--resume``)."""
+    return column_earlier_cells(path, args, LOOP_SAME_RUN, size="start")
 
 
 def curve_table(rows: Sequence[dict], metric: str, per_round: int, reference: int) -> str:
