@@ -249,7 +249,7 @@ def run_order(order: str, column: Column, first: dict, predictions: list[Predict
         figures, preds = scored(with_answers(column.start, answered.values()), column,
                                 [column.pool[i][0] for i in open_ids], settings)
         queue = review_queue(column.pool, dict(zip(open_ids, preds)), settings.threshold, answered, column.family)
-        asked_rows = [{k: d[k] for k in ("input", "target", "action", "confidence")}
+        asked_rows = [{k: d[k] for k in ("id", "input", "target", "action", "confidence")}
                       | {"stands_for": q.get("stands_for")} for d, q in zip(decisions, asked)]
         rows.append({"order": order, "round": round_, "decisions": len(answered), "queue": len(queue),
                      "asked": asked_rows, "retrained": True, **figures})
