@@ -147,6 +147,7 @@ def print_metrics(metrics: dict, reliability: list[dict] | None = None) -> None:
     labels = {
         "rows": "rows", "exact_match": "exact match", "cer": "character error rate (CER)",
         "harm": "harm (clean inputs changed)", "clean_rows": "clean rows (input == target)",
+        "harm_at_threshold": "harm at confidence >= threshold",
         "accuracy_at_50": "accuracy of the 50% most confident", "accuracy_at_80": "accuracy of the 80% most confident",
         "coverage_at_99": "coverage at >= 99% precision", "coverage_at_threshold": "coverage at confidence >= threshold",
         "accuracy_at_threshold": "accuracy at confidence >= threshold", "threshold": "threshold",

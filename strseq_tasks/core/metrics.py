@@ -3,6 +3,8 @@
 - exact match: share of rows whose prediction equals the target;
 - CER: character edit distance summed over rows, divided by total target length;
 - harm: among rows whose input already equals the target, the share the model changed;
+- harm at threshold: the same share counting only changes at or above a confidence threshold,
+  the ones a cleaning job at that threshold writes (the others go to review);
 - accuracy at coverage: accuracy of the most confident X% of rows;
 - coverage at precision: the largest share of rows, taken most confident first, whose
   accuracy stays at or above the given precision (0 when even the single most confident row is wrong).
@@ -37,6 +39,16 @@ def harm(inputs: Sequence[str], predictions: Sequence[str], targets: Sequence[st
     if not clean:
         return float("nan")
     return sum(i != p for i, p in clean) / len(clean)
+
+
+def harm_at_threshold(inputs: Sequence[str], predictions: Sequence[str], targets: Sequence[str],
+                      confidence: Sequence[float], threshold: float) -> float:
+    """Share of already-clean rows that the model changed with confidence >= ``threshold``: the
+    harm a cleaning job at that threshold does (a change below it goes to review); NaN if none."""
+    clean = [(i, p, c) for i, p, t, c in zip(inputs, predictions, targets, confidence, strict=True) if i == t]
+    if not clean:
+        return float("nan")
+    return sum(i != p and c >= threshold for i, p, c in clean) / len(clean)
 
 
 def _sorted_correct(correct: Sequence[bool], confidence: Sequence[float]) -> np.ndarray:
@@ -126,6 +138,7 @@ def summarize(
         "exact_match": exact_match(predictions, targets),
         "cer": character_error_rate(predictions, targets),
         "harm": harm(inputs, predictions, targets),
+        "harm_at_threshold": harm_at_threshold(inputs, predictions, targets, confidence, threshold),
         "clean_rows": sum(i == t for i, t in zip(inputs, targets, strict=True)),
         "accuracy_at_50": accuracy_at_coverage(correct, confidence, 0.5),
         "accuracy_at_80": accuracy_at_coverage(correct, confidence, 0.8),

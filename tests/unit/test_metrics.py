@@ -113,7 +113,7 @@ def test_expected_calibration_error():
 
 
 SUMMARY_KEYS = {
-    "rows", "exact_match", "cer", "harm", "clean_rows", "accuracy_at_50", "accuracy_at_80",
+    "rows", "exact_match", "cer", "harm", "harm_at_threshold", "clean_rows", "accuracy_at_50", "accuracy_at_80",
     "coverage_at_99", "threshold", "coverage_at_threshold", "accuracy_at_threshold", "ece",
 }
 
@@ -130,6 +130,8 @@ def test_summarize_reports_every_metric():
     assert out["cer"] == pytest.approx(2 / 16)
     assert out["clean_rows"] == 2
     assert out["harm"] == 0.5
+    assert out["harm_at_threshold"] == 0.5  # "Ann" -> "An" at 0.92: a cleaning job at 0.9 writes it
+    assert summarize(inputs, targets, predictions, confidence, threshold=0.95)["harm_at_threshold"] == 0.0
     assert out["accuracy_at_50"] == 1.0
     assert out["coverage_at_99"] == 0.5
     assert out["threshold"] == 0.9
@@ -142,4 +144,5 @@ def test_summarize_reports_every_metric():
 def test_summarize_marks_undefined_metrics_nan():
     out = summarize(["a"], ["b"], ["b"], [0.5], threshold=0.9)
     assert math.isnan(out["harm"]) and out["clean_rows"] == 0
+    assert math.isnan(out["harm_at_threshold"])
     assert math.isnan(out["accuracy_at_threshold"]) and out["coverage_at_threshold"] == 0.0
