@@ -69,20 +69,23 @@ def teaching_order(rows: Sequence[dict]) -> list[dict]:
     for row in rows:
         shape = text_shape(row["value"] or "")
         groups[(row["table_name"], row["column_name"], shape)].append({**row, "shape": shape})
-    heap = []
+    heap: list[tuple] = []
+
+    def push(group: list[dict], asked: int) -> None:  # the group's next question, by rows per question
+        row = group[asked]
+        heapq.heappush(heap, (-len(group) / (asked + 1), -len(group), _confidence(row), row["id"], asked, group))
+
     for group in groups.values():
         group.sort(key=lambda r: (_confidence(r), r["id"]))
         for row in group:
             row["stands_for"] = len(group)
-        heap.append((-1.0 * len(group), -len(group), _confidence(group[0]), group[0]["id"], 0, group))
-    heapq.heapify(heap)
+        push(group, 0)
     out = []
     while heap:
-        _, size, _, _, asked, group = heapq.heappop(heap)
+        *_, asked, group = heapq.heappop(heap)
         out.append(group[asked])
         if asked + 1 < len(group):
-            nxt = group[asked + 1]
-            heapq.heappush(heap, (-len(group) / (asked + 2), size, _confidence(nxt), nxt["id"], asked + 1, group))
+            push(group, asked + 1)
     return out
 
 
