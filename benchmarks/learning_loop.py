@@ -256,18 +256,25 @@ def run_order(order: str, column: Column, first: dict, predictions: list[Predict
     return rows
 
 
+def cell_column(family: str, seed: int, settings: LoopSettings) -> tuple[Column, list[Pair]]:
+    """One cell's column, and the reference's pairs (the first ``settings.reference`` of the draw)."""
+    split = draw(FAMILIES[family](), max(settings.start, settings.reference), settings.test_size, seed)
+    pool, evaluation, tags = split_column(split.test, split.tags)
+    # draw's pairs are drawn one by one from the seed: the first 50 of 200 are draw(size=50)'s
+    return (Column(family, seed, split.train[: settings.start], pool, evaluation, tags),
+            split.train[: settings.reference])
+
+
 def evaluate_cell(family: str, seed: int, settings: LoopSettings) -> list[dict]:
     """The reference, round 0 (shared by both orders: one model, one queue), and each order's
     rounds on one (family, seed)."""
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    split = draw(FAMILIES[family](), max(settings.start, settings.reference), settings.test_size, seed)
-    pool, evaluation, tags = split_column(split.test, split.tags)
-    # draw's pairs are drawn one by one from the seed: the first 50 of 200 are draw(size=50)'s
-    column = Column(family, seed, split.train[: settings.start], pool, evaluation, tags)
+    column, reference_pairs = cell_column(family, seed, settings)
+    pool = column.pool
     base = {"family": family, "seed": seed, "start": settings.start, "pool": len(pool),
-            "evaluation": len(evaluation)}
-    reference, _ = scored(split.train[: settings.reference], column, [], settings)
+            "evaluation": len(column.evaluation)}
+    reference, _ = scored(reference_pairs, column, [], settings)
     first, predictions = scored(column.start, column, [a for a, _ in pool], settings)
     rows = [{**base, "order": REFERENCE, "round": None, "decisions": 0, **reference}]
     for order in ORDERS:

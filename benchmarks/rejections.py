@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.columns import FAMILIES, draw  # noqa: E402
-from benchmarks.learning_loop import METRICS, Column, LoopSettings, scored, split_column, with_answers  # noqa: E402
+from benchmarks.columns import FAMILIES  # noqa: E402
+from benchmarks.learning_loop import METRICS, LoopSettings, cell_column, scored, with_answers  # noqa: E402
 from strseq_tasks.learn.build import DEFAULT_PRETRAINED  # noqa: E402
 
 COMPARED = ("exact_match", "harm", "coverage_at_99")
@@ -70,12 +70,10 @@ def settings_of(args: dict) -> LoopSettings:
 def ablate_cell(family: str, seed: int, rows: list[dict], settings: LoopSettings) -> list[dict]:
     """Per round with a rejection among the answers: the run's figures and those without them."""
     logging.basicConfig(level=logging.WARNING)
-    split = draw(FAMILIES[family](), max(settings.start, settings.reference), settings.test_size, seed)
-    pool, evaluation, tags = split_column(split.test, split.tags)
-    column = Column(family, seed, split.train[: settings.start], pool, evaluation, tags)
+    column, _ = cell_column(family, seed, settings)
     ran = {r["round"]: r for r in rows}
     out = []
-    for round_, answered in answered_by_round(pool, rows).items():
+    for round_, answered in answered_by_round(column.pool, rows).items():
         rejected = sum(a["action"] == "reject" for a in answered)
         if not rejected:
             continue
