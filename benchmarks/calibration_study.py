@@ -13,7 +13,12 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
 - ``novel prior P``: the ``novel_shift`` term with prior mean P (``TrainConfig.novel_prior``);
 - ``novel -3, unseen chars P``: beside it, ``unseen_char_shift`` for inputs holding a character
   no training input held, with prior P (``TrainConfig.unseen_char_prior``; the default: -3, -2);
-- ``unseen words``: instead, a shift per word of the input not among the training inputs' words.
+- ``unseen words``: instead, a shift per word of the input not among the training inputs' words;
+- ``... rewritten P``: beside the default terms, a shift (prior P) for rows whose output does not
+  keep (in any case) a word of the input that no training input held: the model changed a
+  word it never saw changed ("Boone" -> "Bone", "Sq" -> "St", an Irish "Ó" dropped), where a
+  new word merely copied (a new surname) says nothing. Fitted through ``fit_calibration``'s
+  ``unseen`` term on the flag "unseen character or rewritten word", and as a separate term.
 
 Exact match does not change: calibration only orders the rows.
 """
@@ -25,6 +30,7 @@ import json
 import re
 import sys
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +57,61 @@ def _columns(rows: list[dict], chars: set[str]):
     novel = np.array([bool(r["novel"]) for r in rows])
     unseen = np.array([not chars.issuperset(r["input"]) for r in rows])
     return logprob, correct, distance, novel, unseen
+
+
+def _rewritten(rows: list[dict], vocabulary: set[str]) -> np.ndarray:
+    """Per row: the output drops or changes a word of the input no training input held."""
+    return np.array([bool((_words(r["input"]) - vocabulary) - _words(r["output"])) for r in rows])
+
+
+def _treatment(train: list[tuple[str, str]]) -> dict[str, tuple[int, int]]:
+    """Per lower-case input word of the training pairs: in how many pairs the target kept it (in
+    any case), and in how many it did not."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for a, b in train:
+        kept = _words(b)
+        for w in _words(a):
+            counts[w][0 if w in kept else 1] += 1
+    return {w: (k, r) for w, (k, r) in counts.items()}
+
+
+def _disagrees(rows: list[dict], treatment: dict[str, tuple[int, int]]) -> np.ndarray:
+    """Per row: the output treats a word of the input unlike every training pair did: keeps a word
+    the pairs always rewrote ("Pky" where the pairs wrote "Pkwy"), or rewrites a word the pairs
+    always kept or never showed (a new word is kept: a value)."""
+    out = []
+    for r in rows:
+        kept = _words(r["output"])
+        flag = False
+        for w in _words(r["input"]):
+            k, n = treatment.get(w, (1, 0))
+            flag |= (w in kept and k == 0) or (w not in kept and n == 0)
+        out.append(flag)
+    return np.array(out)
+
+
+def _flag_coverage(val: list[dict], test: list[dict], flag, chars: set[str], prior: float) -> float:
+    """The default terms (novel -3, unseen characters -2) and a shift of prior ``prior`` for the rows
+    ``flag(rows)`` marks."""
+    def features(rows):
+        lp, _, d, new, unseen = _columns(rows, chars)
+        x = np.clip(_logit_of_logprob(lp), -50, 50)
+        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0,
+                         flag(rows) * 1.0], axis=1)
+
+    f, y = features(val), np.array([r["output"] == r["target"] for r in val], dtype=float)
+    start = np.array([1.0, 0.0, 0.0, 0.0, -3.0, -2.0, prior])
+    w = start.copy()
+    for _ in range(100):  # Newton on the same penalized likelihood as fit_calibration (prior 1)
+        p = _sigmoid(f @ w)
+        grad = f.T @ (p - y) + (w - start)
+        hess = (f * (p * (1 - p))[:, None]).T @ f + np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w = w - step
+        if np.abs(step).max() < 1e-9:
+            break
+    correct = np.array([r["output"] == r["target"] for r in test])
+    return coverage_at_precision(correct, _sigmoid(features(test) @ w), 0.99)
 
 
 def _unseen_words_coverage(val: list[dict], test: list[dict], vocabulary: set[str]) -> float:
@@ -103,6 +164,13 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars), 0.99))
         vocabulary = set().union(*(_words(a) for a, _ in train))
         table["unseen words"][family].append(_unseen_words_coverage(val, test, vocabulary))
+        treatment = _treatment(train)
+        for prior in CHAR_PRIORS:
+            table[f"novel -3, unseen chars -2, rewritten {prior:g}"][family].append(
+                _flag_coverage(val, test, partial(_rewritten, vocabulary=vocabulary), chars, prior))
+        for prior in CHAR_PRIORS:
+            table[f"novel -3, unseen chars -2, disagrees {prior:g}"][family].append(
+                _flag_coverage(val, test, partial(_disagrees, treatment=treatment), chars, prior))
     return table
 
 

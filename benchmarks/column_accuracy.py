@@ -18,7 +18,9 @@ rankings, other held-out layouts) and look at the reported draws only to report 
 Writes ``benchmarks/results/columns/<name>.json`` (after every cell, so a stopped run keeps what
 it measured) and ``.png``; prints markdown tables. ``--resume`` keeps the cells already in that
 file and trains only the missing ones: the reported draws at 1,000 pairs can be added to a file
-that holds 50 and 200, or a stopped run finished.
+that holds 50 and 200, or a stopped run finished. ``--resume --redo`` trains the cells named by
+``--families``/``--sizes``/``--seeds`` again and keeps the rest: after a change that can only
+move some families. Every cell records the commit that measured it (``commit``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import logging
 import multiprocessing
 import statistics
+import subprocess
 import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -181,6 +184,19 @@ def pretrained_sha256(pretrained: str | None) -> str | None:
     return json.loads(manifest.read_text()).get("manifest_sha256") if manifest.exists() else None
 
 
+def code_version() -> str:
+    """The benchmark checkout's commit, with ``+changes`` when its files differ from it."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def earlier_cells(path: Path, args: dict, same_run: tuple[str, ...] = SAME_RUN,
                   size: str = "pairs") -> dict[tuple, list[dict]]:
     """The cells of an earlier run's results file, by (family, ``size``, seed), if it was run with
@@ -330,6 +346,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rows", type=Path, default=None, metavar="DIR",
                         help="also write every test row (input, target, output, confidence, tags) per cell here")
+    parser.add_argument("--redo", action="store_true",
+                        help="with --resume: train the cells named by --families/--sizes/--seeds again even where "
+                             "the file has them (after a change that can only move those)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the cells already in the results file (same options) and train only the others")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="only compare these results files")
@@ -352,12 +371,16 @@ def main() -> None:
     meta = json.loads(json.dumps(vars(args) | {"out": str(args.out), "seeds": seeds,
                                                 "pretrained_sha256": pretrained_sha256(pretrained)}, default=str))
     cells = earlier_cells(path, meta) if args.resume else {}
+    if args.redo:
+        cells = {c: rows for c, rows in cells.items() if not (c[0] in args.families and c[1] in args.sizes
+                                                               and c[2] in seeds)}
+    commit = code_version()
     meta["seeds"] = sorted({s for _, _, s in cells} | set(seeds))
     meta["sizes"] = sorted({n for _, n, _ in cells} | set(args.sizes))
     meta["families"] = [f for f in FAMILIES if f in {c[0] for c in cells} | set(args.families)]
 
     def save(cell, rows):
-        cells[cell] = rows
+        cells[cell] = [row | {"commit": commit} for row in rows]  # which code measured the cell
         write_results(path, meta, cells)
 
     run(args.families, args.sizes, seeds, args.test_size, args.epochs, args.max_minutes, args.jobs, options,

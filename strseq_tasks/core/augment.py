@@ -15,12 +15,19 @@ learns to copy a street or a surname it never saw rather than the ones it saw.
 Which kinds are label-consistent depends on the task: case noise is only harmless when the
 targets' case does not depend on the input's, typo noise only when the pairs are typo fixes.
 ``policy="auto"`` turns on each kind only where the pairs show evidence for it
-(``evidence``); ``"all"`` and ``"none"`` override that.
+(``evidence``); ``"all"`` and ``"none"`` override that. A small letter edit counts as a typo fix
+only where neither the word edited nor the word it becomes occurs in another pair: an edit
+of a word pairs share ("Str" -> "St", "Terr" -> "Ter", "gm" -> "g") is the column's vocabulary
+being mapped, not a misspelling. Counted as typos, such
+abbreviations put random misspellings into every address input, and the model learned to
+"correct" street names it had never seen ("Boone" -> "Bone", "Lynn" -> "Linn").
 """
 
 from __future__ import annotations
 
 import random
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -96,6 +103,19 @@ def _letters(text: str) -> list[str]:
     return sorted(c for c in text if c.isalpha())
 
 
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _recurring_words(pairs: Sequence[tuple[str, str]]) -> tuple[set[str], set[str]]:
+    """Lower-case words of the inputs, and of the targets, that occur in two pairs or more: the
+    column's vocabulary."""
+    def recurring(texts) -> set[str]:
+        seen = Counter(w for text in texts for w in set(_WORD.findall(_collapse(text).lower())))
+        return {w for w, n in seen.items() if n > 1}
+
+    return recurring(a for a, _ in pairs), recurring(b for _, b in pairs)
+
+
 def evidence(pairs: Sequence[tuple[str, str]]) -> NoiseKinds:
     """Which noise kinds these pairs support (see the module docstring)."""
     changed = [(a, b) for a, b in pairs if a != b]
@@ -106,13 +126,16 @@ def evidence(pairs: Sequence[tuple[str, str]]) -> NoiseKinds:
         1 for a, b in changed if _letters(a.lower()) == _letters(b.lower()) and _letters(a) != _letters(b)
     )
     typo_hits = 0
+    recurring = _recurring_words(pairs)
     for a, b in changed:
         a2, b2 = _collapse(a).lower(), _collapse(b).lower()
         if a2 != b2 and Levenshtein.distance(a2, b2) <= max(1, len(b2) // 6):
             edits = Levenshtein.editops(a2, b2)
             chars = [a2[e.src_pos] for e in edits if e.tag != "insert" and e.src_pos < len(a2)]
             chars += [b2[e.dest_pos] for e in edits if e.tag != "delete" and e.dest_pos < len(b2)]
-            typo_hits += all(c.isalpha() for c in chars)
+            edited = {w.group() for e in edits for w in _WORD.finditer(a2) if w.start() <= e.src_pos <= w.end()}
+            fixed = {w.group() for e in edits for w in _WORD.finditer(b2) if w.start() <= e.dest_pos <= w.end()}
+            typo_hits += all(c.isalpha() for c in chars) and not (edited & recurring[0] or fixed & recurring[1])
     clean_targets = all(b == _collapse(b) for _, b in pairs)
     digit_hits = sum(1 for a, b in pairs if copied_digit_runs(a, b))
     values = LetterValues(pairs)

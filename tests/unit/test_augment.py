@@ -205,6 +205,20 @@ def test_typo_edits_touching_digits_are_not_typo_evidence():
     assert evidence(pairs).typo is False
 
 
+def test_abbreviations_the_pairs_share_are_vocabulary_not_typos():
+    # one-letter edits, letters only, yet the same words in pair after pair: the column's vocabulary
+    shared = [("18 Charles Str", "18 Charles St"), ("17 Hood Str", "17 Hood St"), ("4 Oneal Str", "4 Oneal St"),
+              ("5 Benton Tr", "5 Benton Trl"), ("9 Kline Tr", "9 Kline Trl"), ("496 gm", "496 g"), ("1981 gm", "1981 g")]
+    assert evidence(shared).typo is False
+    # a word only one pair has, becoming a word another pair has ("Terr" -> "Ter"): vocabulary too
+    assert evidence([("1 Elm Terr", "1 Elm Ter"), ("2 Oak Ter", "2 Oak Ter"), ("3 Ash Tce", "3 Ash Ter"),
+                     ("4 Fir Tr", "4 Fir Ter")]).typo is False
+    # misspellings of words only one pair has are typos; of words the targets share, not counted
+    assert evidence(shared + [("12 Wilow St", "12 Willow St"), ("3 Bemtley St", "3 Bentley St"),
+                              ("7 Mapel St", "7 Maple St")]).typo is True
+    assert evidence(shared + [("12 Chrles St", "12 Charles St"), ("3 Hoood St", "3 Hood St")]).typo is False
+
+
 @settings(max_examples=30, deadline=None)
 @given(pairs=_pairs(texts, texts), seed=st.integers(0, 99))
 def test_policy_none_gives_only_originals_and_identities(pairs, seed):
