@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/column_accuracy.py --families dates --sizes 200 --seeds 0
     .venv/bin/python benchmarks/column_accuracy.py --dev                    # development seeds (100 101 102)
     .venv/bin/python benchmarks/column_accuracy.py --compare A.json B.json  # two runs side by side
+    .venv/bin/python benchmarks/column_accuracy.py --readme columns.json columns-pretrained-none.json
 
 Each cell (family, pairs, seed) draws a split with ``benchmarks.columns.draw`` (held-out layouts,
 long tails, unseen noise, values from the other side of the hash; benchmarks/columns/README.md),
@@ -296,6 +297,45 @@ def compare(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def readme_table(default: Path, scratch: Path, sizes: tuple[int, ...] = (50, 200)) -> str:
+    """The README's accuracy table: the default's exact match (mean, min-max), from scratch, and
+    the default's harm and coverage at 99% precision, per family and pairs."""
+    def means(path: Path) -> dict[tuple, list[dict]]:
+        cells: dict[tuple, list[dict]] = defaultdict(list)
+        for r in json.loads(path.read_text())["rows"]:
+            if r["method"] == "strseq" and r["pairs"] in sizes:
+                cells[(r["family"], r["pairs"])].append(r)
+        return cells
+
+    ours, theirs = means(default), means(scratch)
+    lines = ["| family | pairs | exact match % | scratch % | harm % | coverage at 99% precision % |",
+             "|---|---:|---:|---:|---:|---:|"]
+    overall: dict[int, list[list[float]]] = defaultdict(lambda: [[], []])
+    for family in FAMILIES:
+        for n in sizes:
+            group, other = ours.get((family, n)), theirs.get((family, n))
+            if not group:
+                continue
+            em = [100 * r["exact_match"] for r in group]
+            other_em = statistics.fmean(100 * r["exact_match"] for r in other) if other else float("nan")
+            overall[n][0].append(statistics.fmean(em))
+            overall[n][1].append(other_em)
+            harm, cov = (_mean(group, k) for k in ("harm", "coverage_at_99"))
+            label = family.replace("_", " ")
+            lines.append(f"| {label} | {n} | {statistics.fmean(em):.1f} ({min(em):.1f}-{max(em):.1f}) "
+                         f"| {other_em:.1f} | {harm} | {cov} |")
+    for n, (em, other) in sorted(overall.items()):
+        lines.append(f"| **mean of {len(em)}** | {n} | **{statistics.fmean(em):.1f}** | {statistics.fmean(other):.1f} "
+                     "| | |")
+    return "\n".join(lines)
+
+
+def _mean(group: list[dict], key: str) -> str:
+    values = [r.get(key, float("nan")) for r in group]
+    values = [v for v in values if v == v]
+    return f"{100 * statistics.fmean(values):.1f}" if values else "n/a"
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -352,7 +392,12 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep the cells already in the results file (same options) and train only the others")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="JSON", help="only compare these results files")
+    parser.add_argument("--readme", nargs=2, type=Path, metavar=("DEFAULT", "SCRATCH"),
+                        help="only print the README's accuracy table from these two results files")
     args = parser.parse_args()
+    if args.readme:
+        print(readme_table(*args.readme))
+        return
     if args.compare:
         print(compare(args.compare))
         return
