@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from strseq_tasks.core.calibration import _logit_of_logprob, _sigmoid, fit_calibration  # noqa: E402
 from strseq_tasks.core.metrics import coverage_at_precision  # noqa: E402
+from strseq_tasks.core.shapes import WordTreatment  # noqa: E402
 from strseq_tasks.learn.training import TrainConfig, split_for_training  # noqa: E402
 
 PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
@@ -62,32 +63,6 @@ def _columns(rows: list[dict], chars: set[str]):
 def _rewritten(rows: list[dict], vocabulary: set[str]) -> np.ndarray:
     """Per row: the output drops or changes a word of the input no training input held."""
     return np.array([bool((_words(r["input"]) - vocabulary) - _words(r["output"])) for r in rows])
-
-
-def _treatment(train: list[tuple[str, str]]) -> dict[str, tuple[int, int]]:
-    """Per lower-case input word of the training pairs: in how many pairs the target kept it (in
-    any case), and in how many it did not."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for a, b in train:
-        kept = _words(b)
-        for w in _words(a):
-            counts[w][0 if w in kept else 1] += 1
-    return {w: (k, r) for w, (k, r) in counts.items()}
-
-
-def _disagrees(rows: list[dict], treatment: dict[str, tuple[int, int]]) -> np.ndarray:
-    """Per row: the output treats a word of the input unlike every training pair did: keeps a word
-    the pairs always rewrote ("Pky" where the pairs wrote "Pkwy"), or rewrites a word the pairs
-    always kept or never showed (a new word is kept: a value)."""
-    out = []
-    for r in rows:
-        kept = _words(r["output"])
-        flag = False
-        for w in _words(r["input"]):
-            k, n = treatment.get(w, (1, 0))
-            flag |= (w in kept and k == 0) or (w not in kept and n == 0)
-        out.append(flag)
-    return np.array(out)
 
 
 def _flag_coverage(val: list[dict], test: list[dict], flag, chars: set[str], prior: float) -> float:
@@ -164,13 +139,17 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars), 0.99))
         vocabulary = set().union(*(_words(a) for a, _ in train))
         table["unseen words"][family].append(_unseen_words_coverage(val, test, vocabulary))
-        treatment = _treatment(train)
+        treatment = WordTreatment.of(train)  # what training stores as decoding.words
+        v_dis = np.array([treatment.disagrees(r["input"], r["output"]) for r in val])
+        t_dis = np.array([treatment.disagrees(r["input"], r["output"]) for r in test])
         for prior in CHAR_PRIORS:
             table[f"novel -3, unseen chars -2, rewritten {prior:g}"][family].append(
                 _flag_coverage(val, test, partial(_rewritten, vocabulary=vocabulary), chars, prior))
         for prior in CHAR_PRIORS:
+            fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, novel_prior=-3.0, unseen=v_chars,
+                                     unseen_char_prior=-2.0, disagree=v_dis, disagree_prior=prior)
             table[f"novel -3, unseen chars -2, disagrees {prior:g}"][family].append(
-                _flag_coverage(val, test, partial(_disagrees, treatment=treatment), chars, prior))
+                coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
     return table
 
 

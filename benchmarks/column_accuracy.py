@@ -74,8 +74,8 @@ def breakdown(tags: list[dict], correct: list[bool], confidence: list[float]) ->
 def scored_rows(train, test, seed, epochs, minutes, options):
     """For ``--rows``: what calibration sees, on the validation rows training fitted it on and on
     the test rows (read input, output, log-probability, known-value distance, shape novelty, an
-    unseen character), so
-    that confidence can be studied without training again."""
+    unseen character, an output treating a word unlike the pairs), so that confidence can be
+    studied without training again."""
     from strseq_tasks.core.transduce import transduce
     from strseq_tasks.core.vocab import read_text
     from strseq_tasks.learn.training import split_for_training
@@ -90,11 +90,12 @@ def scored_rows(train, test, seed, epochs, minutes, options):
             outputs, logprob, distance = transduce(
                 texts, served.vocab, served.stepper, served.max_len, identity_margin=served.identity_margin,
                 known=served.known or None, known_prior=served.known_prior, spaces=served.spaces)
-            flags = served.familiar.flags(texts)
-            novel, unseen = (flags[k] or [None] * len(texts) for k in ("novel", "unseen"))
+            flags = served.familiar.flags(texts, outputs)
+            novel, unseen, disagree = (flags[k] or [None] * len(texts) for k in ("novel", "unseen", "disagree"))
             out[name] = [{"input": t, "target": b, "output": o, "logprob": float(lp), "distance": int(d),
-                          "novel": n, "unseen_char": u}
-                         for t, (_, b), o, lp, d, n, u in zip(texts, rows, outputs, logprob, distance, novel, unseen)]
+                          "novel": n, "unseen_char": u, "disagree": w}
+                         for t, (_, b), o, lp, d, n, u, w in zip(texts, rows, outputs, logprob, distance, novel, unseen,
+                                                                 disagree)]
         return out
     return inspect
 

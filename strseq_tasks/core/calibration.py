@@ -18,7 +18,8 @@ right less often at the same probability: ``novel_shift`` is added for them. Its
 shift from alone, and a real column holds more (the column benchmark's development draws chose
 the prior; docs/benchmarks.md, "Confidence on layouts the pairs do not have"). Inputs holding a
 character no training input held get ``unseen_char_shift``, prior ``unseen_char_prior``, chosen
-the same way.
+the same way; outputs that treat an input word unlike every training pair did
+(``shapes.WordTreatment``) get ``disagree_shift``, prior ``disagree_prior``.
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ class Calibration:
     snap_shift: float = 0.0  # added for outputs snapped to a known value near the input
     novel_shift: float = 0.0  # added for inputs of a shape the model never learned from
     unseen_char_shift: float = 0.0  # added for inputs holding a character no training input held
+    disagree_shift: float = 0.0  # added for outputs treating an input word unlike every training pair
 
     def confidence(self, logprob: np.ndarray, distance: np.ndarray | None = None,
-                   novel: np.ndarray | None = None, unseen: np.ndarray | None = None) -> np.ndarray:
+                   novel: np.ndarray | None = None, unseen: np.ndarray | None = None,
+                   disagree: np.ndarray | None = None) -> np.ndarray:
         """Calibrated confidence; ``distance`` from ``transduce`` (None: no known values),
         ``novel`` per row whether its input's shape is new to the model, ``unseen`` whether it holds
-        a character no training input held (None: not known)."""
+        a character no training input held, ``disagree`` whether its output treats a word unlike
+        the pairs (None: not known)."""
         z = self.scale * _logit_of_logprob(logprob) + self.shift
         if distance is not None:
             distance = np.asarray(distance)
@@ -59,6 +63,8 @@ class Calibration:
             z = z + self.novel_shift * np.asarray(novel, dtype=np.float64)
         if unseen is not None:
             z = z + self.unseen_char_shift * np.asarray(unseen, dtype=np.float64)
+        if disagree is not None:
+            z = z + self.disagree_shift * np.asarray(disagree, dtype=np.float64)
         return _sigmoid(z)
 
     def to_dict(self) -> dict:
@@ -68,10 +74,12 @@ class Calibration:
 def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0, steps: int = 100,
                     distance: np.ndarray | None = None, novel: np.ndarray | None = None,
                     novel_prior: float = 0.0, unseen: np.ndarray | None = None,
-                    unseen_char_prior: float = 0.0) -> Calibration:
+                    unseen_char_prior: float = 0.0, disagree: np.ndarray | None = None,
+                    disagree_prior: float = 0.0) -> Calibration:
     """Platt scaling: minimize NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2
-    + (novel_shift - novel_prior)^2 + (unseen_char_shift - unseen_char_prior)^2). Without
-    ``novel`` (None), ``novel_shift`` is 0; without ``unseen``, ``unseen_char_shift`` is.
+    + (novel_shift - novel_prior)^2 + (unseen_char_shift - unseen_char_prior)^2
+    + (disagree_shift - disagree_prior)^2). Without ``novel`` (None), ``novel_shift`` is 0;
+    without ``unseen``, ``unseen_char_shift`` is; without ``disagree``, ``disagree_shift`` is.
 
     Newton's method with a backtracking line search: on nearly separable validation data (a model
     that is right on every confident row) plain Newton steps overshoot to absurd scales, while
@@ -84,10 +92,11 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
     d = np.full(len(x), -1) if distance is None else np.asarray(distance)
     new = np.zeros(len(x)) if novel is None else np.asarray(novel, dtype=np.float64)
     chars = np.zeros(len(x)) if unseen is None else np.asarray(unseen, dtype=np.float64)
+    words = np.zeros(len(x)) if disagree is None else np.asarray(disagree, dtype=np.float64)
     start = np.array([1.0, 0.0, 0.0, 0.0, novel_prior if novel is not None else 0.0,
-                      unseen_char_prior if unseen is not None else 0.0])
-    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64), new, chars],
-                        axis=1)
+                      unseen_char_prior if unseen is not None else 0.0, disagree_prior if disagree is not None else 0.0])
+    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64), new, chars,
+                         words], axis=1)
 
     def objective(w: np.ndarray) -> float:
         z = features @ w
@@ -110,4 +119,4 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
         if np.abs(step * delta).max() < 1e-9:
             break
     return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]),
-                       novel_shift=float(w[4]), unseen_char_shift=float(w[5]))
+                       novel_shift=float(w[4]), unseen_char_shift=float(w[5]), disagree_shift=float(w[6]))

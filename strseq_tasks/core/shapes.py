@@ -19,16 +19,27 @@ First`` as ``First Last`` at 0.99999), so calibration gives such rows a shift of
 Characters likewise: an input holding a character that no training input held (an Irish ``Ó``
 in a column whose pairs never had one, read as a middle initial and dropped at 0.99999) gets
 ``Calibration.unseen_char_shift``.
+
+Words, last: the pairs show what happens to each word of their inputs, kept in the target (in
+any case) or rewritten. An output that treats an input word unlike every pair did is right less
+often (``Calibration.disagree_shift``): it keeps a word the pairs always rewrote ("Pky" left
+where the pairs wrote "Pkwy", at 0.99999), or rewrites a word they always kept or never showed
+("Sq" -> "St", "Boone" -> "Bone", "KESTREL" -> "KTR"). A word no pair showed is expected kept: in
+a column, new words are mostly values, copied.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
 MAX_DIGITS = 5  # a longer run of digits has the shape of a five-digit one
 MAX_SHAPES = 100_000  # a bundle stores at most this many (bundle_schema checks it)
+MAX_WORDS = 100_000  # likewise for the words of ``WordTreatment``
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def word_case(word: str) -> str | None:
@@ -94,17 +105,60 @@ def unseen_chars(texts: Iterable[str], known_chars: str | None) -> list[bool] | 
     return [not known.issuperset(t) for t in texts]
 
 
+def words(text: str) -> set[str]:
+    """The lower-case letter runs of ``text``."""
+    return set(_WORD.findall(text.lower()))
+
+
+@dataclass(frozen=True)
+class WordTreatment:
+    """What the pairs did with the words of their inputs: ``always_rewritten``, the words no
+    target kept; ``ever_rewritten``, the words some target did not keep (lower case)."""
+
+    always_rewritten: frozenset[str]
+    ever_rewritten: frozenset[str]
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> WordTreatment | None:
+        """From training pairs; None when their inputs hold more than ``MAX_WORDS`` words (free
+        text, where a word's treatment says little)."""
+        kept, rewritten = Counter(), Counter()
+        for a, b in pairs:
+            in_target = words(b)
+            for w in words(a):
+                (kept if w in in_target else rewritten)[w] += 1
+        if len(kept.keys() | rewritten.keys()) > MAX_WORDS:
+            return None
+        return cls(frozenset(w for w in rewritten if not kept[w]), frozenset(rewritten))
+
+    def disagrees(self, text: str, output: str) -> bool:
+        """Whether ``output`` keeps a word of ``text`` the pairs always rewrote, or rewrites one they
+        never rewrote (or never showed)."""
+        kept = words(output)
+        return any((w in self.always_rewritten) if w in kept else (w not in self.ever_rewritten)
+                   for w in words(text))
+
+
 @dataclass(frozen=True)
 class Familiar:
-    """What a model learned from: the shapes and the characters of its training inputs (None:
-    not known, e.g. a bundle written before they were stored)."""
+    """What a model learned from: the shapes, the characters and the words' treatment of its
+    training inputs (None: not known, e.g. a bundle written before they were stored)."""
 
     shapes: frozenset[str] | None = None
     chars: str | None = None
+    words: WordTreatment | None = None
 
-    def flags(self, texts: Sequence[str]) -> dict:
-        """``novel`` and ``unseen`` per text, as ``Calibration.confidence`` takes them."""
-        return {"novel": novel(texts, self.shapes), "unseen": unseen_chars(texts, self.chars)}
+    @classmethod
+    def of(cls, shapes: frozenset[str] | None, pairs: Sequence[tuple[str, str]]) -> Familiar:
+        """The given shapes, and the characters and word treatment of the training ``pairs``."""
+        return cls(shapes, "".join(sorted(set().union(*(a for a, _ in pairs)))), WordTreatment.of(pairs))
+
+    def flags(self, texts: Sequence[str], outputs: Sequence[str] | None = None) -> dict:
+        """``novel``, ``unseen`` and (given the ``outputs``) ``disagree`` per text, as
+        ``Calibration.confidence`` takes them."""
+        disagree = None if outputs is None or self.words is None else [
+            self.words.disagrees(t, o) for t, o in zip(texts, outputs)]
+        return {"novel": novel(texts, self.shapes), "unseen": unseen_chars(texts, self.chars), "disagree": disagree}
 
 
 class ShapeLog:

@@ -120,8 +120,7 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
     n_val = len(result.val_set)
     outputs, logprob, distance = int8[0][:n_val], int8[1][:n_val], int8[2][:n_val]
     calibration = (fit_calibration(logprob, [o == t for o, t in zip(outputs, targets[:n_val])], distance=distance,
-                                   **result.familiar.flags(inputs[:n_val]), novel_prior=cfg.novel_prior,
-                                   unseen_char_prior=cfg.unseen_char_prior)
+                                   **result.familiar.flags(inputs[:n_val], outputs), **cfg.priors())
                    if n_val else result.calibration)
     log.info("int8 graphs accepted: %d of %d outputs differ from fp32 (%.2f%%), exact match %.2f%% vs %.2f%% "
              "(%.1f s); the bundle serves int8", verdict.changed, verdict.rows, 100 * verdict.changed_share,
@@ -131,7 +130,7 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
     val_out = [by_input[a] for a in val_inputs]
     metrics = summarize(val_inputs, [b for _, b in result.val_pairs], [o for o, _, _ in val_out],
                         calibration.confidence([lp for _, lp, _ in val_out], [d for _, _, d in val_out],
-                                               **result.familiar.flags(val_inputs)))
+                                               **result.familiar.flags(val_inputs, [o for o, _, _ in val_out])))
     return {"default": "int8", "int8": {"files": files, "method": METHOD, "gate": verdict.to_dict(),
                                         "calibration": calibration.to_dict(),
                                         "metrics": {"validation": jsonable(metrics)}, "seconds": seconds}}
@@ -297,7 +296,7 @@ def train_bundle(
     val_targets = [b for _, b in result.val_pairs]
     outputs, logprob, distance = predict_torch(result.model, vocab, val_inputs, identity_margin=result.identity_margin,
                                      known=known, known_prior=result.known_prior)
-    confidence = result.calibration.confidence(logprob, distance, **result.familiar.flags(val_inputs))
+    confidence = result.calibration.confidence(logprob, distance, **result.familiar.flags(val_inputs, outputs))
     metrics = summarize(val_inputs, val_targets, outputs, confidence)
     train_seconds = time.monotonic() - started
 
@@ -324,7 +323,10 @@ def train_bundle(
                          "file": KNOWN_FILE, "values": len(known), "max_distance": known.max_distance,
                          "fingerprint": known.fingerprint(), "prior_weight": result.known_prior},
                      **({} if result.familiar.shapes is None else {"shapes": sorted(result.familiar.shapes)}),
-                     "input_chars": result.familiar.chars},
+                     "input_chars": result.familiar.chars,
+                     **({} if result.familiar.words is None else {"words": {
+                         "always_rewritten": sorted(result.familiar.words.always_rewritten),
+                         "ever_rewritten": sorted(result.familiar.words.ever_rewritten)}})},
         **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]

@@ -65,16 +65,20 @@ class TrainConfig:
     # starting from a pretrained encoder-decoder, each weight is this share pretrained, the rest fresh
     # (transfer.initialize_from_transducer: shrink and perturb, so that pretraining's habits yield to the pairs)
     pretrained_keep: float = 0.7
-    # priors of the confidence shifts for inputs of a layout the model never learned from and for
-    # inputs holding a character no training input held (core/calibration.py; both chosen on the
-    # column benchmark's development draws)
+    # priors of the confidence shifts for inputs of a layout never learned from, inputs holding a character no
+    # training input held, outputs treating a word unlike the pairs (core/calibration.py; column benchmark, dev draws)
     novel_prior: float = -3.0
     unseen_char_prior: float = -2.0
+    disagree_prior: float = -2.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if self.precision not in ("int8", "fp32"):
             raise ValueError(f"precision must be int8 or fp32, not {self.precision!r}")
+
+    def priors(self) -> dict:  # the calibration terms' prior means, as fit_calibration takes them
+        return {"novel_prior": self.novel_prior, "unseen_char_prior": self.unseen_char_prior,
+                "disagree_prior": self.disagree_prior}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -325,15 +329,14 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
             break
     model.load_state_dict(best_state)
     model.eval()
-    familiar = Familiar(shapes.upto(best_epoch + 2), "".join(sorted(set().union(*(a for a, _ in train)))))
+    familiar = Familiar.of(shapes.upto(best_epoch + 2), train)
     calibration, margin, prior = Calibration(), None, 0.0
     if val_set:
         prior = choose_known_prior(model, vocab, val_inputs, val_targets, known) if known else 0.0
         margin, outputs, logprob, distance = choose_identity_margin(model, vocab, val_inputs, val_targets,
                                                                     cfg.harm_cost, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
-                                      distance=distance, **familiar.flags(val_inputs),
-                                      novel_prior=cfg.novel_prior, unseen_char_prior=cfg.unseen_char_prior)
+                                      distance=distance, **familiar.flags(val_inputs, outputs), **cfg.priors())
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set,
                      spaces, familiar)
 

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.shapes import MAX_SHAPES
+from strseq_tasks.core.shapes import MAX_SHAPES, MAX_WORDS
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.identity import content_sha256
@@ -39,7 +39,8 @@ MAX_CALIBRATION = 1e6  # |a|, |b| and the shifts of the Platt scaling
 VOCAB_FORMAT = "strseq-charvocab/1"
 MODEL_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
 LM_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
-CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift", "unseen_char_shift")
+CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift", "unseen_char_shift",
+                    "disagree_shift")
 MANIFEST_NAME = "manifest.json"
 
 
@@ -132,6 +133,15 @@ def _decoding(decoding) -> None:
     chars = _get(decoding, "decoding", "input_chars", required=False)
     if chars is not None and (not isinstance(chars, str) or len(chars) > MAX_VOCAB):
         raise _Invalid("decoding.input_chars", f"must be a string of at most {MAX_VOCAB:,} characters")
+    words = _get(decoding, "decoding", "words", required=False)
+    if words is not None:
+        if not isinstance(words, dict) or set(words) != {"always_rewritten", "ever_rewritten"}:
+            raise _Invalid("decoding.words", "must be an object with 'always_rewritten' and 'ever_rewritten'")
+        for key, listed in words.items():
+            if (not isinstance(listed, list) or len(listed) > MAX_WORDS
+                    or not all(isinstance(w, str) and len(w) <= MAX_LEN_CEILING for w in listed)):
+                raise _Invalid(f"decoding.words.{key}", f"must be a list of at most {MAX_WORDS:,} words of at most "
+                                                        f"{MAX_LEN_CEILING} characters")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

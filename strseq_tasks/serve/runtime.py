@@ -23,7 +23,7 @@ from strseq_tasks.core.batching import SourceBatch
 from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.shapes import Familiar
+from strseq_tasks.core.shapes import Familiar, WordTreatment
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
 from strseq_tasks.serve.bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
@@ -189,10 +189,13 @@ class Normalizer:
         self.known = known if known is not None else self._bundle_known(decoding.get("known_values"))
         # weight of the known values' list-order prior, chosen in training (also applied to a list given here)
         self.known_prior = float((decoding.get("known_values") or {}).get("prior_weight", 0.0))
-        # the shapes and characters of the inputs the model learned from: inputs unlike them get
-        # calibration's novel_shift and unseen_char_shift
+        # the shapes, characters and words' treatment of the inputs the model learned from: rows unlike
+        # them get calibration's novel_shift, unseen_char_shift and disagree_shift
+        words = decoding.get("words")
         self.familiar = Familiar(frozenset(decoding["shapes"]) if "shapes" in decoding else None,
-                                 decoding.get("input_chars"))
+                                 decoding.get("input_chars"),
+                                 words and WordTreatment(frozenset(words["always_rewritten"]),
+                                                         frozenset(words["ever_rewritten"])))
         try:
             self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
         except Exception as exc:  # onnxruntime's own error types: a graph it cannot load
@@ -237,7 +240,7 @@ class Normalizer:
                 identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
                 spaces=self.spaces,
             )
-            confidence = self.calibration.confidence(logprob, distance, **self.familiar.flags(group))
+            confidence = self.calibration.confidence(logprob, distance, **self.familiar.flags(group, outputs))
             answer.update((t, Prediction(o, float(c), STATUS_OK)) for t, o, c in zip(group, outputs, confidence))
         result = [  # blank (what the model would read is empty) or too long: returned as given
             Prediction(t, 1.0, STATUS_EMPTY) if not read else Prediction(t, 0.0, STATUS_TOO_LONG)

@@ -17,7 +17,7 @@ def test_default_calibration_is_the_raw_probability():
     p = np.array([1e-6, 0.1, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(Calibration().confidence(np.log(p)), p, rtol=1e-6)
     assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0, "known_shift": 0.0, "snap_shift": 0.0,
-                                       "novel_shift": 0.0, "unseen_char_shift": 0.0}
+                                       "novel_shift": 0.0, "unseen_char_shift": 0.0, "disagree_shift": 0.0}
 
 
 def test_confidence_is_finite_at_the_extremes():
@@ -182,3 +182,16 @@ def test_an_unseen_character_gets_its_own_shift_beside_the_layout_term():
     fitted = fit_calibration(np.log(np.full(50, 0.9)), ~none, unseen=none, unseen_char_prior=-2.0)
     assert fitted.unseen_char_shift == -2.0
     assert fit_calibration(logprob, correct).unseen_char_shift == 0.0
+
+
+def test_an_output_treating_a_word_unlike_the_pairs_gets_its_own_shift():
+    rng = np.random.default_rng(5)
+    n = 900
+    disagree = rng.uniform(size=n) < 0.2
+    correct = rng.uniform(size=n) < np.where(disagree, 0.3, 0.97)
+    logprob = np.full(n, np.log(0.99))
+    fitted = fit_calibration(logprob, correct, disagree=disagree, disagree_prior=-2.0)
+    assert fitted.disagree_shift < -2.0
+    conf = fitted.confidence(logprob, disagree=disagree)
+    assert conf[disagree].max() < conf[~disagree].min()
+    assert fit_calibration(logprob, correct).disagree_shift == 0.0  # without the flags, no term

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from strseq_tasks.core.shapes import MAX_DIGITS, Familiar, novel, shapes_of, text_shape, unseen_chars
+import strseq_tasks.core.shapes as shapes
+from strseq_tasks.core.shapes import MAX_DIGITS, Familiar, WordTreatment, novel, shapes_of, text_shape, unseen_chars
 
 
 @pytest.mark.parametrize("text, shape", [
@@ -37,5 +38,39 @@ def test_unseen_characters_are_those_no_training_input_held():
     assert unseen_chars(["Seán Smith", "Loretto Ó Scanaill", "Sean"], chars) == [False, True, True]  # "a" too
     assert unseen_chars(["x"], None) is None
     familiar = Familiar(shapes_of(["John Smith"]), chars)
-    assert familiar.flags(["Seán Smith", "SMITH John"]) == {"novel": [False, True], "unseen": [False, True]}
-    assert Familiar().flags(["a"]) == {"novel": None, "unseen": None}
+    assert familiar.flags(["Seán Smith", "SMITH John"]) == {"novel": [False, True], "unseen": [False, True],
+                                                             "disagree": None}
+    assert Familiar().flags(["a"], ["a"]) == {"novel": None, "unseen": None, "disagree": None}
+
+
+ADDRESSES = [("12 Mill Street", "12 Mill St"), ("5 Oak Street", "5 Oak St"), ("7 Elm Pky", "7 Elm Pkwy"),
+             ("9 Ash St", "9 Ash St"), ("3 Fir Str", "3 Fir St"), ("4 Mill Str.", "4 Mill St")]
+
+
+def test_word_treatment_is_what_the_pairs_did_with_each_input_word():
+    words = WordTreatment.of(ADDRESSES)
+    assert words.always_rewritten == {"street", "pky", "str"}  # "st" kept, and values kept
+    assert words.ever_rewritten == {"street", "pky", "str"}
+    mixed = WordTreatment.of([*ADDRESSES, ("8 Birch Pky", "8 Birch Pky")])  # "pky" now kept once
+    assert "pky" not in mixed.always_rewritten and "pky" in mixed.ever_rewritten
+
+
+@pytest.mark.parametrize("text, output, disagrees", [
+    ("21 Lynn Street", "21 Lynn St", False),  # as the pairs do: "street" rewritten, a new word kept
+    ("21 LYNN STREET", "21 Lynn St", False),  # in any case
+    ("21 Lynn Street", "21 Linn St", True),  # a word no pair showed, rewritten
+    ("21 Lynn Pky", "21 Lynn Pky", True),  # a word every pair rewrote, kept
+    ("21 Lynn Sq", "21 Lynn St", True),  # a new word ("sq") rewritten
+    ("9 Ash St", "9 Ash", True),  # a word the pairs always kept, dropped
+])
+def test_an_output_disagrees_where_it_treats_a_word_unlike_every_pair(text, output, disagrees):
+    assert WordTreatment.of(ADDRESSES).disagrees(text, output) is disagrees
+    familiar = Familiar.of(None, ADDRESSES)
+    assert familiar.flags([text], [output])["disagree"] == [disagrees]
+    assert familiar.chars == "".join(sorted(set("".join(a for a, _ in ADDRESSES))))
+
+
+def test_more_words_than_a_bundle_keeps_turn_the_word_term_off(monkeypatch):
+    monkeypatch.setattr(shapes, "MAX_WORDS", 3)
+    assert WordTreatment.of(ADDRESSES) is None
+    assert Familiar.of(None, ADDRESSES).flags(["x"], ["y"])["disagree"] is None
