@@ -94,7 +94,8 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
     chars = np.zeros(len(x)) if unseen is None else np.asarray(unseen, dtype=np.float64)
     words = np.zeros(len(x)) if disagree is None else np.asarray(disagree, dtype=np.float64)
     start = np.array([1.0, 0.0, 0.0, 0.0, novel_prior if novel is not None else 0.0,
-                      unseen_char_prior if unseen is not None else 0.0, disagree_prior if disagree is not None else 0.0])
+                      unseen_char_prior if unseen is not None else 0.0,
+                      disagree_prior if disagree is not None else 0.0])
     features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64), new, chars,
                          words], axis=1)
 

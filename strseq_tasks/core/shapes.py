@@ -25,11 +25,14 @@ any case) or rewritten. An output that treats an input word unlike every pair di
 often (``Calibration.disagree_shift``): it keeps a word the pairs always rewrote ("Pky" left
 where the pairs wrote "Pkwy", at 0.99999), or rewrites a word they always kept or never showed
 ("Sq" -> "St", "Boone" -> "Bone", "KESTREL" -> "KTR"). A word no pair showed is expected kept: in
-a column, new words are mostly values, copied.
+a column, new words are mostly values, copied. A bundle stores the words as keyed hashes
+(``WordTreatment.key``), not as text: the words a column's pairs rewrite can be people's middle
+names, and a bundle goes to every server that cleans.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -112,11 +115,17 @@ def words(text: str) -> set[str]:
 
 @dataclass(frozen=True)
 class WordTreatment:
-    """What the pairs did with the words of their inputs: ``always_rewritten``, the words no
-    target kept; ``ever_rewritten``, the words some target did not keep (lower case)."""
+    """What the pairs did with the words of their inputs, as ``key``s of the lower-case words:
+    ``always_rewritten``, the words no target kept; ``ever_rewritten``, those some target did not
+    keep."""
 
     always_rewritten: frozenset[str]
     ever_rewritten: frozenset[str]
+
+    @staticmethod
+    def key(word: str) -> str:
+        """A word as a bundle stores it: 16 hex digits of its BLAKE2b hash."""
+        return hashlib.blake2b(word.encode("utf-8"), digest_size=8, person=b"strseq-words").hexdigest()
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[str, str]]) -> WordTreatment | None:
@@ -129,14 +138,14 @@ class WordTreatment:
                 (kept if w in in_target else rewritten)[w] += 1
         if len(kept.keys() | rewritten.keys()) > MAX_WORDS:
             return None
-        return cls(frozenset(w for w in rewritten if not kept[w]), frozenset(rewritten))
+        return cls(frozenset(cls.key(w) for w in rewritten if not kept[w]), frozenset(map(cls.key, rewritten)))
 
     def disagrees(self, text: str, output: str) -> bool:
         """Whether ``output`` keeps a word of ``text`` the pairs always rewrote, or rewrites one they
         never rewrote (or never showed)."""
         kept = words(output)
-        return any((w in self.always_rewritten) if w in kept else (w not in self.ever_rewritten)
-                   for w in words(text))
+        return any((key in self.always_rewritten) if w in kept else (key not in self.ever_rewritten)
+                   for w in words(text) for key in (self.key(w),))
 
 
 @dataclass(frozen=True)

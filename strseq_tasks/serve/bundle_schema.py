@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
@@ -39,6 +40,7 @@ MAX_CALIBRATION = 1e6  # |a|, |b| and the shifts of the Platt scaling
 VOCAB_FORMAT = "strseq-charvocab/1"
 MODEL_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
 LM_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
+_WORD_KEY = re.compile("[0-9a-f]{16}")  # core.shapes.WordTreatment.key
 CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift", "unseen_char_shift",
                     "disagree_shift")
 MANIFEST_NAME = "manifest.json"
@@ -139,9 +141,9 @@ def _decoding(decoding) -> None:
             raise _Invalid("decoding.words", "must be an object with 'always_rewritten' and 'ever_rewritten'")
         for key, listed in words.items():
             if (not isinstance(listed, list) or len(listed) > MAX_WORDS
-                    or not all(isinstance(w, str) and len(w) <= MAX_LEN_CEILING for w in listed)):
-                raise _Invalid(f"decoding.words.{key}", f"must be a list of at most {MAX_WORDS:,} words of at most "
-                                                        f"{MAX_LEN_CEILING} characters")
+                    or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
+                raise _Invalid(f"decoding.words.{key}", f"must be a list of at most {MAX_WORDS:,} word keys "
+                                                        "(16 hex digits each)")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

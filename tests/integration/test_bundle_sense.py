@@ -118,6 +118,8 @@ MODEL_CASES = {
     "words without ever_rewritten": (*manifest("decoding", "words", value={"always_rewritten": []}), "decoding.words"),
     "words a number": (*manifest("decoding", "words", value={"always_rewritten": [3], "ever_rewritten": []}),
                        "decoding.words.always_rewritten"),
+    "words in plain text": (*manifest("decoding", "words", value={"always_rewritten": [], "ever_rewritten": ["pky"]}),
+                            "decoding.words.ever_rewritten"),
     "disagree_shift text": (*manifest("calibration", "disagree_shift", value="-2"), "calibration.disagree_shift"),
     "calibration scale text": (*manifest("calibration", "scale", value="x"), "calibration.scale"),
     "calibration scale infinite": (*manifest("calibration", "scale", value=float("inf")), "calibration.scale"),

@@ -208,7 +208,8 @@ def test_typo_edits_touching_digits_are_not_typo_evidence():
 def test_abbreviations_the_pairs_share_are_vocabulary_not_typos():
     # one-letter edits, letters only, yet the same words in pair after pair: the column's vocabulary
     shared = [("18 Charles Str", "18 Charles St"), ("17 Hood Str", "17 Hood St"), ("4 Oneal Str", "4 Oneal St"),
-              ("5 Benton Tr", "5 Benton Trl"), ("9 Kline Tr", "9 Kline Trl"), ("496 gm", "496 g"), ("1981 gm", "1981 g")]
+              ("5 Benton Tr", "5 Benton Trl"), ("9 Kline Tr", "9 Kline Trl"), ("496 gm", "496 g"),
+              ("1981 gm", "1981 g")]
     assert evidence(shared).typo is False
     # a word only one pair has, becoming a word another pair has ("Terr" -> "Ter"): vocabulary too
     assert evidence([("1 Elm Terr", "1 Elm Ter"), ("2 Oak Ter", "2 Oak Ter"), ("3 Ash Tce", "3 Ash Ter"),
