@@ -48,10 +48,7 @@ def transduce(
     log-probability, plus ``known_prior`` times the list-order prior ``KnownValues.log_prior``,
     picks among ties); only the other texts are decoded freely. The log-probability returned
     for a snapped text is the model's alone; its distance (0 for a text that is a known value)
-    is a second confidence signal (see ``calibration``). With the identity margin too, the text
-    itself is a candidate beside its near values, kept (distance ``FREE``) unless the chosen
-    value is more than the margin more log-probable: a list is never complete, and a right word
-    it lacks ("crystallisation" in a list that spells it with a z) must not snap to a neighbour.
+    is a second confidence signal (see ``calibration``).
     """
     # long: the three roads a text takes (snapped to a known value, decoded, kept by the identity margin) fill the
     # same per-text arrays; split, each part would carry all of them
@@ -100,30 +97,20 @@ def transduce(
     for index in _length_batches(texts, snapped, batch_size):
         source = encode_sources(vocab, [texts[i] for i in index])
         stepper = make_stepper(source)
-        # each text's near known values, then (with the identity margin, for a text that is not
-        # itself known) the text itself
-        rows, candidates, own = [], [], []
+        rows, candidates = [], []
         for row, i in enumerate(index):
-            near = nearest[texts[i]]
-            rows += [row] * len(near.values)
-            candidates += near.values
-            if identity_margin is not None and near.distance > 0:
+            for value in nearest[texts[i]].values:
                 rows.append(row)
-                candidates.append(texts[i])
-            own.append(len(near.values) + (identity_margin is not None and near.distance > 0))
+                candidates.append(value)
         scores = score(stepper, stepper.state, [target_ids(vocab, source, r, c) for r, c in zip(rows, candidates)],
                        np.array(rows, dtype=np.int64))
+        ranked = scores + known_prior * known.log_prior(candidates) if known_prior else scores
         start = 0
-        for i, count in zip(index, own):
-            near = nearest[texts[i]]
-            values = slice(start, start + len(near.values))
-            ranked = scores[values] + known_prior * known.log_prior(near.values) if known_prior else scores[values]
-            pick = start + int(np.argmax(ranked))  # first on ties: list order
-            outputs[i], logprob[i], distance[i] = candidates[pick], scores[pick], near.distance
-            if count > len(near.values) and scores[start + count - 1] >= scores[pick] - identity_margin:
-                # the text itself, not on the list, is as probable as the known value it is near:
-                # kept (a right word the list lacks), decoded freely as far as confidence goes
-                outputs[i], logprob[i], distance[i] = texts[i], scores[start + count - 1], FREE
+        for i in index:
+            count = len(nearest[texts[i]].values)
+            pick = start + int(np.argmax(ranked[start : start + count]))  # first on ties: list order
+            outputs[i], logprob[i] = candidates[pick], scores[pick]
+            distance[i] = nearest[texts[i]].distance
             start += count
         if on_batch is not None:
             on_batch(len(index))

@@ -112,18 +112,3 @@ def test_the_list_order_prior_can_overrule_a_small_model_preference(weight, expe
     outputs, logprob, _ = transduce(["ab"], VOCAB, Unigram, max_len=10, known=known, known_prior=weight)
     assert outputs == [expected]
     assert logprob[0] == pytest.approx(2 * np.log(Unigram.PROBS[expected[0]]), abs=1e-6)  # the model's own
-
-
-@pytest.mark.parametrize("margin, expected, dist", [(None, "aa", 1), (0.0, "aa", 1), (1.0, "ab", FREE)])
-def test_with_the_identity_margin_a_text_the_list_lacks_is_kept_unless_a_near_value_beats_it(margin, expected, dist):
-    from strseq_tasks.core.known import KnownValues
-
-    # "aa" beats the input "ab" itself by 2 log .5 - (log .5 + log .3) = 0.51 nats: a margin of 1
-    # keeps the input (a right value the list lacks), a margin of 0 or none snaps it
-    known = KnownValues(["bb", "aa"], max_distance=1)
-    outputs, logprob, distance = transduce(["ab", "aa"], VOCAB, Unigram, max_len=10, known=known,
-                                           identity_margin=margin)
-    assert outputs == [expected, "aa"]  # a known value is kept whatever the margin
-    assert distance.tolist() == [dist, 0]
-    want = {"aa": 2 * np.log(0.5), "ab": np.log(0.5) + np.log(0.3)}[expected]
-    assert logprob[0] == pytest.approx(want, abs=1e-6)
