@@ -11,8 +11,9 @@ the same CSV (``--rows`` inputs of the task's test column; ``--distinct`` makes 
 distinct), one run of each variant per repeat, medians reported with their ratio.
 
 ``--without-familiar`` adds one more variant: a copy of the last model whose manifest lacks the
-shapes and characters of its training inputs (``decoding.shapes``, ``decoding.input_chars``), so
-prediction computes no novelty flags: what those flags cost.
+shapes, characters and words' treatment of its training inputs (``decoding.shapes``,
+``decoding.input_chars``, ``decoding.words``), so prediction computes no novelty flags: what
+those flags cost.
 
 Writes benchmarks/results/predict_models.json.
 """
@@ -36,7 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def strip_familiar(folder: Path, copy: Path) -> Path:
-    """A copy of a bundle without ``decoding.shapes`` and ``decoding.input_chars``, its content
+    """A copy of a bundle without ``decoding.shapes``, ``input_chars`` and ``words``, its content
     identity and manifest checksum recomputed: it serves the same outputs, without novelty flags."""
     import shutil
 
@@ -45,7 +46,7 @@ def strip_familiar(folder: Path, copy: Path) -> Path:
 
     shutil.copytree(folder, copy)
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
-    for key in ("shapes", "input_chars"):
+    for key in ("shapes", "input_chars", "words"):
         manifest["decoding"].pop(key, None)
     if "content_sha256" in manifest:  # other decoding settings: another model for the cleaning job
         manifest["content_sha256"] = content_sha256(manifest)

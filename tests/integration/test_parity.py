@@ -99,9 +99,10 @@ def test_beam_search_onnx_matches_torch(torch_model, tiny_bundle):
     read = [i for i, p in enumerate(predictions) if p.status == "ok"]  # blank rows come back as given
     assert len(read) >= len(TEXTS) - 2
     assert [predictions[i].text for i in read] == [outputs[i] for i in read]
-    flags = normalizer.familiar.flags([read_text(TEXTS[i], normalizer.spaces) for i in read])
+    flags = normalizer.familiar.flags([read_text(TEXTS[i], normalizer.spaces) for i in read],
+                                      [outputs[i] for i in read])
     assert any(flags["novel"]) and not all(flags["novel"])  # the texts hold layouts the model learned and others
-    assert flags["unseen"] is not None
+    assert flags["unseen"] is not None and flags["disagree"] is not None
     expected = normalizer.calibration.confidence(logprob[read], **flags)
     np.testing.assert_allclose([predictions[i].confidence for i in read], expected, atol=1e-4)
 
