@@ -65,19 +65,14 @@ def _rewritten(rows: list[dict], vocabulary: set[str]) -> np.ndarray:
     return np.array([bool((_words(r["input"]) - vocabulary) - _words(r["output"])) for r in rows])
 
 
-def _flag_coverage(val: list[dict], test: list[dict], flag, chars: set[str], prior: float) -> float:
-    """The default terms (novel -3, unseen characters -2) and a shift of prior ``prior`` for the rows
-    ``flag(rows)`` marks."""
-    def features(rows):
-        lp, _, d, new, unseen = _columns(rows, chars)
-        x = np.clip(_logit_of_logprob(lp), -50, 50)
-        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0,
-                         flag(rows) * 1.0], axis=1)
-
+def _fitted_coverage(features, val: list[dict], test: list[dict], start: list[float]) -> float:
+    """Coverage at 99% precision on ``test`` of a Platt fit on ``val`` over ``features(rows)``, its
+    weights pulled toward ``start``: Newton on the same penalized likelihood as fit_calibration
+    (prior 1)."""
     f, y = features(val), np.array([r["output"] == r["target"] for r in val], dtype=float)
-    start = np.array([1.0, 0.0, 0.0, 0.0, -3.0, -2.0, prior])
+    start = np.array(start)
     w = start.copy()
-    for _ in range(100):  # Newton on the same penalized likelihood as fit_calibration (prior 1)
+    for _ in range(100):
         p = _sigmoid(f @ w)
         grad = f.T @ (p - y) + (w - start)
         hess = (f * (p * (1 - p))[:, None]).T @ f + np.eye(len(w))
@@ -87,6 +82,18 @@ def _flag_coverage(val: list[dict], test: list[dict], flag, chars: set[str], pri
             break
     correct = np.array([r["output"] == r["target"] for r in test])
     return coverage_at_precision(correct, _sigmoid(features(test) @ w), 0.99)
+
+
+def _flag_coverage(val: list[dict], test: list[dict], flag, chars: set[str], prior: float) -> float:
+    """The default terms (novel -3, unseen characters -2) and a shift of prior ``prior`` for the rows
+    ``flag(rows)`` marks."""
+    def features(rows):
+        lp, _, d, new, unseen = _columns(rows, chars)
+        x = np.clip(_logit_of_logprob(lp), -50, 50)
+        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0,
+                         flag(rows) * 1.0], axis=1)
+
+    return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, -3.0, -2.0, prior])
 
 
 def _unseen_words_coverage(val: list[dict], test: list[dict], vocabulary: set[str]) -> float:
@@ -97,19 +104,7 @@ def _unseen_words_coverage(val: list[dict], test: list[dict], vocabulary: set[st
         unseen = np.array([float(len(_words(r["input"]) - vocabulary)) for r in rows])
         return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, unseen], axis=1)
 
-    f, y = features(val), np.array([r["output"] == r["target"] for r in val], dtype=float)
-    start = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
-    w = start.copy()
-    for _ in range(100):  # Newton on the same penalized likelihood as fit_calibration (prior 1)
-        p = _sigmoid(f @ w)
-        grad = f.T @ (p - y) + (w - start)
-        hess = (f * (p * (1 - p))[:, None]).T @ f + np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w = w - step
-        if np.abs(step).max() < 1e-9:
-            break
-    correct = np.array([r["output"] == r["target"] for r in test])
-    return coverage_at_precision(correct, _sigmoid(features(test) @ w), 0.99)
+    return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, 0.0])
 
 
 def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
