@@ -71,50 +71,17 @@ def _completes_a_number(tgt: str, start: int, length: int, covered: set[int]) ->
     return bool(own) and not padding
 
 
-def decimal_runs(src: str, tgt: str, taken: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int, int]]:
-    """(src_start, tgt_start, length) of the significant digits of decimal places that the target
-    copies with trailing zeros dropped or added ("37.50" -> "37.5", "4.5" -> "4.50"): a digit run
-    after a decimal point or comma on both sides, the same once trailing zeros are stripped, where
-    that run is the only one of its side to strip to those digits and the sides differ.
-
-    Identical copies (``copied_digit_runs``) keep the zeros anyway; these do not, so without them
-    a few pairs show "drop the zeros" only on the decimals they hold (".50", ".30"), and the model
-    learns those decimals, not the rule: at 200 pairs it kept "29.60" as "29.60 cm" at confidence
-    1.0 (column benchmark, quantities, development seeds). ``taken`` are target spans already
-    resampled."""
-    def decimals(text: str) -> list[re.Match]:
-        return [m for m in _DIGIT_RUN.finditer(text) if m.start() > 1 and text[m.start() - 1] in ".,"
-                and text[m.start() - 2].isdigit() and m.group().rstrip("0")]
-
-    src_runs, tgt_runs = decimals(src), decimals(tgt)
-    found = []
-    for s in src_runs:
-        key = s.group().rstrip("0")
-        same_src = [m for m in src_runs if m.group().rstrip("0") == key]
-        same_tgt = [m for m in tgt_runs if m.group().rstrip("0") == key]
-        if len(same_src) != 1 or len(same_tgt) != 1 or same_tgt[0].group() == s.group():
-            continue
-        t = same_tgt[0]
-        if any(t.start() < end and begin < t.start() + len(key) for begin, end in taken):
-            continue
-        found.append((s.start(), t.start(), len(key)))
-    return found
-
-
 def resample_digits(src: str, tgt: str, rng: random.Random) -> tuple[str, str]:
     """Replace each unambiguously copied digit run by random digits, the same in input and target.
 
     Label-consistent for formatting tasks (dates, phone numbers, codes): the target copies these
-    digits, so new digits make a new correct pair and teach "copy digits, map the rest". Decimal
-    places copied up to trailing zeros (``decimal_runs``) get new significant digits, their last
-    one not zero, and keep each side's zeros.
+    digits, so new digits make a new correct pair and teach "copy digits, map the rest".
     """
     runs = copied_digit_runs(src, tgt)
-    decimal = decimal_runs(src, tgt, [(t, t + n) for _, t, n in runs])
     src_chars, tgt_chars = list(src), list(tgt)
-    for (src_start, tgt_start, length), last in [(r, False) for r in runs] + [(r, True) for r in decimal]:
+    for src_start, tgt_start, length in runs:
         for k in range(length):
-            digit = rng.choice("123456789" if last and k == length - 1 else "0123456789")
+            digit = rng.choice("0123456789")
             src_chars[src_start + k] = digit
             tgt_chars[tgt_start + k] = digit
     return "".join(src_chars), "".join(tgt_chars)
