@@ -19,6 +19,8 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
   word it never saw changed ("Boone" -> "Bone", "Sq" -> "St", an Irish "Ó" dropped), where a
   new word merely copied (a new surname) says nothing. Fitted through ``fit_calibration``'s
   ``unseen`` term on the flag "unseen character or rewritten word", and as a separate term.
+- ``... disagrees -2, its slope P``: the default terms, and for the rows whose output treats a word
+  unlike the pairs a log-probability weight of their own (prior P): not adopted (docs/benchmarks.md).
 
 Exact match does not change: calibration only orders the rows.
 """
@@ -44,6 +46,7 @@ from strseq_tasks.learn.training import TrainConfig, split_for_training  # noqa:
 
 PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
 CHAR_PRIORS = (0.0, -1.0, -2.0, -3.0)
+SLOPES = (0.0, -0.25, -0.5, -0.75, -1.0)
 WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -107,6 +110,21 @@ def _unseen_words_coverage(val: list[dict], test: list[dict], vocabulary: set[st
     return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, 0.0])
 
 
+def _slope_coverage(val: list[dict], test: list[dict], chars: set[str], treatment: WordTreatment,
+                    slope: float) -> float:
+    """The default terms (novel -3, unseen characters -2, disagrees -2) and, for the rows whose output
+    treats a word unlike the pairs, a change of the log-probability's weight (prior ``slope``): how
+    sure the model is says less about a row where it did what no pair showed."""
+    def features(rows):
+        lp, _, d, new, unseen = _columns(rows, chars)
+        x = np.clip(_logit_of_logprob(lp), -50, 50)
+        dis = np.array([treatment.disagrees(r["input"], r["output"]) for r in rows], dtype=float)
+        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0, dis,
+                         dis * x], axis=1)
+
+    return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, -3.0, -2.0, -2.0, slope])
+
+
 def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for path in sorted(rows_dir.glob("*.json")):
@@ -145,6 +163,9 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
                                      unseen_char_prior=-2.0, disagree=v_dis, disagree_prior=prior)
             table[f"novel -3, unseen chars -2, disagrees {prior:g}"][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
+        for slope in SLOPES:
+            table[f"novel -3, unseen chars -2, disagrees -2, its slope {slope:g}"][family].append(
+                _slope_coverage(val, test, chars, treatment, slope))
     return table
 
 
