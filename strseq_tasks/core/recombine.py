@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ class Run:
 
     @property
     def kind(self) -> str:
-        return "D" if self.text.isdigit() else "L"  # a fraction ("1/4", ``_fractions``) is a word
+        return "D" if self.text[0].isdigit() else "L"
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,6 @@ def units(src: str, tgt: str, known: dict[str, str] | None = None) -> list[Unit]
             if parts and sum(len(s_runs[i].text) for i in parts) >= len(t.text) - 3:
                 used.update(parts)
                 linked_t.add(ti)
-    s_runs, used = _fractions(src, s_runs, used)
     free_s = [i for i, s in enumerate(s_runs) if i not in used and s.kind == "L"
               and not (s.text.casefold() in ORDINAL_SUFFIXES and s.start > 0 and src[s.start - 1].isdigit())]
     free_t = [i for i in range(len(t_runs)) if i not in linked_t]
@@ -114,8 +112,6 @@ def units(src: str, tgt: str, known: dict[str, str] | None = None) -> list[Unit]
     if not free_t:
         return [_deletion(s_runs, i) for i in free_s]
     abbreviated = _abbreviations(s_runs, t_runs, free_s, free_t)
-    abbreviated += _fraction_pairs(s_runs, t_runs, [i for i in free_s if i not in {si for si, _ in abbreviated}],
-                                   [i for i in free_t if i not in {ti for _, ti in abbreviated}])
     if abbreviated:
         free_s = [i for i in free_s if i not in {si for si, _ in abbreviated}]
         free_t = [i for i in free_t if i not in {ti for _, ti in abbreviated}]
@@ -127,28 +123,6 @@ def units(src: str, tgt: str, known: dict[str, str] | None = None) -> list[Unit]
         return None
     taken = {si for si, _ in matched}
     return mapped + [_deletion(s_runs, i) for i in free_s if i not in taken]
-
-
-def _fractions(src: str, s_runs: list[Run], used: set[int]) -> tuple[list[Run], set[int]]:
-    """Source digit runs no target run copies, written as a fraction ("1/4" in "36 1/4 kg" ->
-    "36.25 kg"), joined into one run that counts as a word: a unit like "¼" or "Sept"."""
-    out: list[Run] = []
-    index: dict[int, int] = {}
-    i = 0
-    while i < len(s_runs):
-        s = s_runs[i]
-        nxt = s_runs[i + 1] if i + 1 < len(s_runs) else None
-        if (nxt is not None and s.kind == nxt.kind == "D" and i not in used and i + 1 not in used
-                and src[s.end:nxt.start] == "/"):
-            out.append(Run(src[s.start:nxt.end], s.start, nxt.end))
-            i += 2
-            continue
-        index[i] = len(out)
-        out.append(s)
-        i += 1
-    if len(out) == len(s_runs):
-        return s_runs, used
-    return out, {index[i] for i in used}
 
 
 def _abbreviation(long: str, short: str) -> bool:
@@ -170,14 +144,6 @@ def _abbreviations(s_runs, t_runs, free_s, free_t) -> list[tuple[int, int]]:
         if len(hits) == 1 and hits[0] not in {si for si, _ in pairs}:
             pairs.append((hits[0], ti))
     return pairs
-
-
-def _fraction_pairs(s_runs, t_runs, free_s, free_t) -> list[tuple[int, int]]:
-    """Free fractions ("1/4", "¼") paired in order with the free digit runs of the target ("25"), when
-    there are as many of each: a fraction never becomes letters, and "(net)" beside it is dropped."""
-    fractions = [i for i in free_s if "/" in s_runs[i].text or unicodedata.numeric(s_runs[i].text[0], 0) % 1]
-    digits = [i for i in free_t if t_runs[i].kind == "D"]
-    return list(zip(fractions, digits)) if fractions and len(fractions) == len(digits) else []
 
 
 def _deletion(s_runs: list[Run], i: int) -> Unit:
@@ -252,19 +218,10 @@ def _cased_like(model: str, key: str) -> str:
     return key[:1].upper() + key[1:]
 
 
-def _fitting(src: str, unit: Unit, options: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The alternatives that do not run into a digit next to the unit ("14¼" with "1/4" swapped in
-    would read "141/4")."""
-    before = src[unit.source.start - 1:unit.source.start]
-    after = src[unit.source.end:unit.source.end + 1]
-    return [(key, value) for key, value in options
-            if not (before.isdigit() and key[:1].isdigit()) and not (after.isdigit() and key[-1:].isdigit())]
-
-
 def recombine(src: str, tgt: str, lex: Lexicon, rng: random.Random) -> tuple[str, str] | None:
     """A new pair with one of this pair's units swapped for another of its slot, or None."""
     found = units(src, tgt, lex.known)
-    candidates = [(u, options) for u in found or () if (options := _fitting(src, u, lex.alternatives(u)))]
+    candidates = [(u, lex.alternatives(u)) for u in found or () if lex.alternatives(u)]
     if not candidates:
         return None
     unit, options = rng.choice(candidates)

@@ -87,29 +87,6 @@ def test_middle_names_and_one_off_pairings_are_not_swapped():
         assert recombine("2 1/2 lbs (net)", "2.5 lb", lex, random.Random(seed)) == ("2 1/2 kilo (net)", "2.5 kg")
 
 
-FRACTIONS = {"1/4": 25, "1/2": 5, "3/4": 75, "¼": 25, "½": 5, "¾": 75}
-
-
-def test_fractions_are_units_and_swap_without_running_into_digits():
-    rng = random.Random(1)
-    pairs = []
-    for _ in range(40):
-        whole, fraction = rng.randint(2, 49), rng.choice(list(FRACTIONS))
-        gap = "" if fraction in "¼½¾" else " "
-        pairs.append((f"{whole}{gap}{fraction} kg (net)", f"{whole}.{FRACTIONS[fraction]} kg"))
-    assert units("36 1/4 kg (net)", "36.25 kg")[0].source.text == "1/4"  # "net" is dropped, not mapped
-    assert units("4/11/2013", "2013-04-11") == []  # a date's digits are copied: no fraction
-    lex = lexicon(pairs)
-    made = [recombine(src, tgt, lex, random.Random(seed)) for seed, (src, tgt) in enumerate(pairs * 3)]
-    made = [m for m in made if m]
-    assert len(made) > 60
-    for src, tgt in made:
-        m = re.fullmatch(r"(\d+) ?(1/4|1/2|3/4|¼|½|¾) kg \(net\)", src)
-        assert m, src  # never "141/4"
-        assert tgt == f"{m.group(1)}.{FRACTIONS[m.group(2)]} kg"
-    # "1/2" can only replace "½", which always follows a digit here: never swapped in
-    assert {re.search("[¼½¾]|./.", src).group() for src, _ in made} == set(FRACTIONS) - {"1/2"}
-
 def test_augment_adds_recombined_pairs_only_when_asked():
     pairs = _date_pairs(60)
     kinds = NoiseKinds(False, False, False)
