@@ -80,7 +80,6 @@ class AugmentConfig:
     digit_copies: int = 2  # copies with copied digit runs resampled (input and target alike)
     letter_copies: int = 2  # copies with copied value words resampled (input and target alike)
     recombine: int = 2  # copies with one unit swapped for another of its slot (core/recombine.py)
-    rare_copies: int = 0  # more resampled copies (digits, letters) of pairs rewriting a rare word (``rare_pairs``)
     policy: str = "auto"  # "auto" (noise kinds the pairs show evidence for), "all" or "none"
 
     def to_dict(self) -> dict:
@@ -115,15 +114,6 @@ def _recurring_words(pairs: Sequence[tuple[str, str]]) -> tuple[set[str], set[st
         return {w for w, n in seen.items() if n > 1}
 
     return recurring(a for a, _ in pairs), recurring(b for _, b in pairs)
-
-
-def rare_pairs(pairs: Sequence[tuple[str, str]], most: int = 2) -> list[bool]:
-    """Per pair: whether it rewrites a word (an input word its target does not keep, in any case)
-    that at most ``most`` pairs' inputs hold: the long tail of a column's vocabulary ("pounds" ->
-    "lb", "Sept" -> "09"), which a model sees too seldom to learn."""
-    inputs = [set(_WORD.findall(_collapse(a).lower())) for a, _ in pairs]
-    seen = Counter(w for words in inputs for w in words)
-    return [any(seen[w] <= most for w in words - set(_WORD.findall(b.lower()))) for words, (_, b) in zip(inputs, pairs)]
 
 
 def evidence(pairs: Sequence[tuple[str, str]]) -> NoiseKinds:
@@ -286,22 +276,20 @@ def augment(
             return
         out[(src, tgt)] = None
 
-    rare = rare_pairs(pairs) if cfg.rare_copies else [False] * len(pairs)
-    for (src, tgt), is_rare in zip(pairs, rare):
+    for src, tgt in pairs:
         add(src, tgt)
         if cfg.identity:
             add(tgt, tgt)
-        extra = cfg.rare_copies if is_rare else 0
         for _ in range(cfg.recombine):
             swapped = recombine(src, tgt, lex, rng)
             if swapped:
                 add(noisy(swapped[0], kinds, cfg, rng) if any_noise else swapped[0], swapped[1])
         if kinds.digits:
-            for _ in range(cfg.digit_copies + extra):
+            for _ in range(cfg.digit_copies):
                 new_src, new_tgt = resample_digits(src, tgt, rng)
                 add(noisy(new_src, kinds, cfg, rng) if any_noise else new_src, new_tgt)
         if values is not None and values.runs(src, tgt):
-            for _ in range(cfg.letter_copies + extra):
+            for _ in range(cfg.letter_copies):
                 new_src, new_tgt = resample_letters(src, tgt, values, rng)
                 add(noisy(new_src, kinds, cfg, rng) if any_noise else new_src, new_tgt)
         if not any_noise:

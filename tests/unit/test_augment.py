@@ -14,7 +14,6 @@ from strseq_tasks.core.augment import (
     augment,
     evidence,
     noisy,
-    rare_pairs,
     resolve_kinds,
 )
 
@@ -269,28 +268,3 @@ def test_hidden_letters_can_always_be_copied_from_each_input():
         assert all(c.upper() in hidden for c in hidden if c.islower())
     assert {"s", "m", "j", "o"} <= seen
     assert hide_characters(batch, 0.0, rng) == frozenset()
-
-
-QUANTITIES = [("1449 pounds", "1449 lb"), ("12 grams", "12 g"), ("7 grams", "7 g"), ("88 grams (net)", "88 g"),
-              ("3 kg", "3 kg"), ("41 kg", "41 kg")]
-
-
-def test_rare_pairs_are_those_rewriting_a_word_few_pairs_hold():
-    # "pounds" is rewritten and held by one pair; "grams" by three; "net" by one; "kg" is kept
-    assert rare_pairs(QUANTITIES) == [True, False, False, True, False, False]
-    assert rare_pairs(QUANTITIES, most=3) == [True, True, True, True, False, False]
-
-
-def test_rare_copies_add_resampled_copies_of_rare_pairs_only():
-    digits = NoiseKinds(typo=False, case=False, space=False, digits=True)
-    base = augment(QUANTITIES, AugmentConfig(recombine=0), seed=0, kinds=digits)
-    more = augment(QUANTITIES, AugmentConfig(recombine=0, rare_copies=4), seed=0, kinds=digits)
-
-    def count(out, unit):
-        return sum(src.endswith(unit) for src, _ in out)
-
-    # "1449 pounds" and its 2 digit copies, then 4 more; "12 grams" and "7 grams" at most 3 each
-    assert count(base, "pounds") == 3 and count(more, "pounds") == 7
-    assert count(base, "grams") <= 6 and count(more, "grams") <= 6
-    assert count(more, "(net)") == 7
-    assert all(tgt == src.split()[0] + " lb" for src, tgt in more if src.endswith("pounds"))
