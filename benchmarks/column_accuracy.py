@@ -298,7 +298,7 @@ def compare(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def readme_table(default: Path, scratch: Path, sizes: tuple[int, ...] = (50, 200)) -> str:
+def readme_table(default: Path, scratch: Path, sizes: tuple[int, ...] = (50, 200, 1000)) -> str:
     """The README's accuracy table: the default's exact match (mean, min-max), from scratch, and
     the default's harm and coverage at 99% precision, per family and pairs."""
     def means(path: Path) -> dict[tuple, list[dict]]:
@@ -324,11 +324,16 @@ def readme_table(default: Path, scratch: Path, sizes: tuple[int, ...] = (50, 200
             harm, cov = (_mean(group, k) for k in ("harm", "coverage_at_99"))
             label = family.replace("_", " ")
             lines.append(f"| {label} | {n} | {statistics.fmean(em):.1f} ({min(em):.1f}-{max(em):.1f}) "
-                         f"| {other_em:.1f} | {harm} | {cov} |")
+                         f"| {_or_na(other_em)} | {harm} | {cov} |")
     for n, (em, other) in sorted(overall.items()):
-        lines.append(f"| **mean of {len(em)}** | {n} | **{statistics.fmean(em):.1f}** | {statistics.fmean(other):.1f} "
-                     "| | |")
+        mean_other = _or_na(statistics.fmean(other))
+        lines.append(f"| **mean of {len(em)}** | {n} | **{statistics.fmean(em):.1f}** | {mean_other} | | |")
     return "\n".join(lines)
+
+
+def _or_na(value: float) -> str:
+    """A mean, or "n/a" where a cell was not measured (NaN)."""
+    return f"{value:.1f}" if value == value else "n/a"
 
 
 def _mean(group: list[dict], key: str) -> str:
