@@ -19,6 +19,10 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
   word it never saw changed ("Boone" -> "Bone", "Sq" -> "St", an Irish "Ó" dropped), where a
   new word merely copied (a new surname) says nothing. Fitted through ``fit_calibration``'s
   ``unseen`` term on the flag "unseen character or rewritten word", and as a separate term.
+- ``default terms, prior strength S``: the default terms, every weight pulled toward its prior S
+  times harder (``fit_calibration``'s ``prior``; training uses 1): validation rows with few
+  errors fit a flat scale (quantities, seed 101: 0.30), and a stronger pull would keep the
+  log-probability in charge. Not adopted (docs/benchmarks.md).
 - ``... disagrees -2, its slope P``: the default terms, and for the rows whose output treats a word
   unlike the pairs a log-probability weight of their own (prior P): not adopted (docs/benchmarks.md).
 
@@ -47,6 +51,7 @@ from strseq_tasks.learn.training import TrainConfig, split_for_training  # noqa:
 PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
 CHAR_PRIORS = (0.0, -1.0, -2.0, -3.0)
 SLOPES = (0.0, -0.25, -0.5, -0.75, -1.0)
+STRENGTHS = (1.0, 3.0, 10.0, 30.0)
 WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -162,6 +167,11 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
             fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, novel_prior=-3.0, unseen=v_chars,
                                      unseen_char_prior=-2.0, disagree=v_dis, disagree_prior=prior)
             table[f"novel -3, unseen chars -2, disagrees {prior:g}"][family].append(
+                coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
+        for strength in STRENGTHS:
+            fitted = fit_calibration(v_lp, v_ok, prior=strength, distance=v_d, novel=v_new, unseen=v_chars,
+                                     disagree=v_dis, **TrainConfig().priors())
+            table[f"default terms, prior strength {strength:g}"][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
         for slope in SLOPES:
             table[f"novel -3, unseen chars -2, disagrees -2, its slope {slope:g}"][family].append(
