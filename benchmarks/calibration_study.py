@@ -73,6 +73,15 @@ def _rewritten(rows: list[dict], vocabulary: set[str]) -> np.ndarray:
     return np.array([bool((_words(r["input"]) - vocabulary) - _words(r["output"])) for r in rows])
 
 
+def _default_features(rows: list[dict], chars: set[str]) -> np.ndarray:
+    """Per row, what the default calibration weighs before any flag of a variant: the
+    log-probability's logit, a constant, kept and snapped known values, a novel layout, an unseen
+    character."""
+    lp, _, d, new, unseen = _columns(rows, chars)
+    x = np.clip(_logit_of_logprob(lp), -50, 50)
+    return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0], axis=1)
+
+
 def _fitted_coverage(features, val: list[dict], test: list[dict], start: list[float]) -> float:
     """Coverage at 99% precision on ``test`` of a Platt fit on ``val`` over ``features(rows)``, its
     weights pulled toward ``start``: Newton on the same penalized likelihood as fit_calibration
@@ -96,10 +105,7 @@ def _flag_coverage(val: list[dict], test: list[dict], flag, chars: set[str], pri
     """The default terms (novel -3, unseen characters -2) and a shift of prior ``prior`` for the rows
     ``flag(rows)`` marks."""
     def features(rows):
-        lp, _, d, new, unseen = _columns(rows, chars)
-        x = np.clip(_logit_of_logprob(lp), -50, 50)
-        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0,
-                         flag(rows) * 1.0], axis=1)
+        return np.column_stack([_default_features(rows, chars), flag(rows) * 1.0])
 
     return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, -3.0, -2.0, prior])
 
@@ -121,11 +127,9 @@ def _slope_coverage(val: list[dict], test: list[dict], chars: set[str], treatmen
     treats a word unlike the pairs, a change of the log-probability's weight (prior ``slope``): how
     sure the model is says less about a row where it did what no pair showed."""
     def features(rows):
-        lp, _, d, new, unseen = _columns(rows, chars)
-        x = np.clip(_logit_of_logprob(lp), -50, 50)
+        base = _default_features(rows, chars)
         dis = np.array([treatment.disagrees(r["input"], r["output"]) for r in rows], dtype=float)
-        return np.stack([x, np.ones_like(x), (d == 0) * 1.0, (d > 0) * 1.0, new * 1.0, unseen * 1.0, dis,
-                         dis * x], axis=1)
+        return np.column_stack([base, dis, dis * base[:, 0]])
 
     return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, -3.0, -2.0, -2.0, slope])
 
