@@ -84,7 +84,7 @@ def list_rows(db: Db, table: Table = None, column: Column = None, run_id: RunId 
               limit: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 50,
               offset: Annotated[int, typer.Option(help="Rows to skip (the next page).", min=0)] = 0,
               order: Annotated[str, typer.Option(help="teach: the question whose answer teaches most first "
-                                                      "(layouts in proportion to their rows, least confident first); id: as queued.")] = "teach",
+                                                      "(layouts in proportion to their rows, typical confidence first); id: as queued.")] = "teach",
               schema: Schema = None, as_json: Json = False) -> None:
     """The rows waiting for a person (or, with --status, those decided), most useful first."""
     from strseq_tasks.jobs.review_queue import queue
