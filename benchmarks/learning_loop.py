@@ -4,6 +4,7 @@ order of the queue teach faster than a random one?
     .venv/bin/python benchmarks/learning_loop.py                     # 7 families, seeds 0 1 2, 4 rounds of 25
     .venv/bin/python benchmarks/learning_loop.py --dev               # development seeds (100 101 102)
     .venv/bin/python benchmarks/learning_loop.py --families dates --seeds 100 --per-round 5 --rounds 2
+    .venv/bin/python benchmarks/learning_loop.py --compare A.json B.json   # two versions of the order, round by round
 
 Each cell (family, seed) draws one column benchmark split (``benchmarks.columns.draw``) and cuts
 its test column in two by a hash of the clean value: the *pool* is the column being cleaned (the
@@ -351,6 +352,47 @@ def verdict_table(rows: Sequence[dict], reference: int) -> str:
     return "\n".join(lines)
 
 
+def compare_orders(first: Sequence[dict], second: Sequence[dict], metric: str = "exact_match") -> list[dict]:
+    """Two runs' strseq orders (two versions of ``teaching_order``) on the cells and rounds both
+    measured, each against the random order: per family and round, the means over the seeds and
+    each order's wins / ties / losses against random per seed. The random orders must agree (the
+    same draws, answers and training: only the order differs), or the runs are not comparable."""
+    out = []
+    for family in [f for f in FAMILIES if any(r["family"] == f for r in first)]:
+        a, b = _by_round(first, family, "strseq"), _by_round(second, family, "strseq")
+        ra, rb = _by_round(first, family, "random"), _by_round(second, family, "random")
+        for n in sorted(set(a) & set(b) & set(ra) - {0}):
+            seeds = sorted(set(a[n]) & set(b[n]) & set(ra[n]) & set(rb.get(n, {})))
+            if not seeds:
+                continue
+            moved = [s for s in seeds if abs(ra[n][s][metric] - rb[n][s][metric]) > 1e-9]
+            if moved:
+                raise ValueError(f"{family} round {n}: the random orders differ on seeds {moved}: not comparable")
+            rand = [ra[n][s][metric] for s in seeds]
+            row = {"family": family, "round": n, "seeds": seeds, "random": statistics.fmean(rand)}
+            for key, runs in (("first", a[n]), ("second", b[n])):
+                mine = [runs[s][metric] for s in seeds]
+                row[key] = statistics.fmean(mine)
+                row[f"{key}_score"] = tuple(sum(f(x, y) for x, y in zip(mine, rand)) for f in (
+                    lambda x, y: x > y, lambda x, y: x == y, lambda x, y: x < y))
+            out.append(row)
+    return out
+
+
+def compare_table(rows: Sequence[dict], first: str, second: str) -> str:
+    lines = [f"| family | round | seeds | random | {first} | wins / ties / losses | {second} | wins / ties / losses |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['round']} | {' '.join(map(str, r['seeds']))} | {100 * r['random']:.1f} | "
+                     f"{100 * r['first']:.1f} | {' / '.join(map(str, r['first_score']))} | {100 * r['second']:.1f} | "
+                     f"{' / '.join(map(str, r['second_score']))} |")
+    totals = [tuple(sum(r[f"{k}_score"][i] for r in rows) for i in range(3)) for k in ("first", "second")]
+    means = [statistics.fmean(r[k] for r in rows) if rows else float("nan") for k in ("random", "first", "second")]
+    lines.append(f"| **all** | | | {100 * means[0]:.1f} | {100 * means[1]:.1f} | {' / '.join(map(str, totals[0]))} | "
+                 f"{100 * means[2]:.1f} | {' / '.join(map(str, totals[1]))} |")
+    return "\n".join(lines)
+
+
 def plot(rows: Sequence[dict], path: Path) -> None:
     """One panel per family: exact match (solid) and coverage at 99% precision (dashed) against
     decisions, for both orders (mean over seeds, min-max bars on exact match); the reference
@@ -433,7 +475,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--resume", action="store_true",
                         help="keep the cells already in the results file (same options) and run only the others")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar="JSON",
+                        help="two runs' strseq orders against the random order, round by round, and exit")
     args = parser.parse_args()
+    if args.compare:
+        first, second = (json.loads(path.read_text())["rows"] for path in args.compare)
+        print(compare_table(compare_orders(first, second), *(path.stem for path in args.compare)))
+        return
     logging.basicConfig(level=logging.WARNING)
     seeds = args.seeds or list(DEV_SEEDS if args.dev else REPORT_SEEDS)
     options = dict(item.split("=", 1) for item in args.set)

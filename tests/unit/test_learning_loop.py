@@ -165,3 +165,20 @@ def test_the_start_pairs_are_the_first_pairs_of_the_reference_draw():
     from benchmarks.columns import FAMILIES, draw
 
     assert draw(FAMILIES["dates"](), 200, 50, 100).train[:50] == draw(FAMILIES["dates"](), 50, 50, 100).train
+
+
+def test_two_orders_are_compared_round_by_round_against_the_same_random_order():
+    first, second = [], []
+    for seed in (100, 101):
+        for n in range(3):
+            for rows, em in ((first, 0.60 + n / 10), (second, 0.70 + n / 10 - (seed == 101) * 0.3)):
+                rows.append(row("names", "strseq", seed, n, em, 25 * n))
+                rows.append(row("names", "random", seed, n, 0.65 + n / 10, 25 * n))
+    out = loop.compare_orders(first, second)
+    assert [r["round"] for r in out] == [1, 2]  # round 0 is one model for every order
+    assert out[0]["first"] == pytest.approx(0.7) and out[0]["random"] == pytest.approx(0.75)
+    assert out[0]["first_score"] == (0, 0, 2) and out[0]["second_score"] == (1, 0, 1)
+    assert "| **all** | | | 80.0 | 75.0 | 0 / 0 / 4 |" in loop.compare_table(out, "a", "b")
+    moved = [r | {"exact_match": 0.1} if r["order"] == "random" and r["round"] == 2 else r for r in second]
+    with pytest.raises(ValueError, match="random orders differ"):
+        loop.compare_orders(first, moved)
