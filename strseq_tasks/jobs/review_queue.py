@@ -77,9 +77,9 @@ def teaching_order(rows: Sequence[dict]) -> list[dict]:
         row = group[asked]
         heapq.heappush(heap, (-len(group) / (asked + 1), -len(group), _confidence(row), row["id"], asked, group))
 
-    for key, group in groups.items():
-        group.sort(key=lambda r: (_confidence(r), r["id"]))
-        groups[key] = group = [group[i] for i in spread(len(group))]
+    for group in groups.values():
+        by_confidence = sorted(group, key=lambda r: (_confidence(r), r["id"]))
+        group[:] = [by_confidence[i] for i in spread(len(group))]
         for row in group:
             row["stands_for"] = len(group)
         push(group, 0)
