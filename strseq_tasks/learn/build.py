@@ -25,7 +25,7 @@ from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
-from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
+from strseq_tasks.learn.export import ParityError, check_parity, describe_graphs, export_onnx
 from strseq_tasks.learn.int8 import METHOD, judge_int8, quantize_graphs
 from strseq_tasks.learn.lm import extend_vocab, initialize_from_lm
 from strseq_tasks.learn.lm_bundle import load_lm
@@ -335,6 +335,7 @@ def train_bundle(
         parity = export_checked(folder, result.model, vocab, known, parity_texts)
         precision = (add_int8(folder, vocab, result, pairs, train_cfg, known) if train_cfg.precision == "int8"
                      else {"default": "fp32", "int8": None})
+        describe_graphs(folder, record)  # last: the graphs are final (parity and int8 are proven)
         return {**record, "onnx_parity": parity, "precision": precision}
 
     try:

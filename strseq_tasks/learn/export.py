@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import math
 import os
@@ -32,7 +33,15 @@ from strseq_tasks.core.vocab import BOS, EOS, CharVocab
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.learn.folding import FoldedDecoderStep
 from strseq_tasks.learn.model import Seq2Seq, TorchStepper
-from strseq_tasks.serve.bundle import DECODER_FILE, ENCODER_FILE
+from strseq_tasks.serve.bundle import (
+    DECODER_FILE,
+    ENCODER_FILE,
+    FORMAT,
+    INT8_DECODER_FILE,
+    INT8_ENCODER_FILE,
+    MANIFEST,
+    VOCAB_FILE,
+)
 
 log = logging.getLogger("strseq")
 
@@ -111,6 +120,50 @@ def export_onnx(model: Seq2Seq, vocab: CharVocab, folder: Path) -> None:
             },
             opset_version=OPSET, dynamo=False,
         )
+
+
+GRAPH_ROLES = {ENCODER_FILE: ("encoder", "fp32"), DECODER_FILE: ("decoder_step", "fp32"),
+               INT8_ENCODER_FILE: ("encoder", "int8"), INT8_DECODER_FILE: ("decoder_step", "int8")}
+GRAPH_DOCS = {
+    "encoder": "strseq's character encoder: src_ids (batch x src_len character ids, vocab.json) and src_lengths "
+               "in; enc_out, enc_keys, src_mask and the decoder's first hidden state out.",
+    "decoder_step": "One step of strseq's attention-and-copy decoder: the previous character id, the state and "
+                    "the encoder's outputs in; log_probs over the vocabulary extended by the source's characters "
+                    "(copy_map) and the next state out. Greedy decoding, the identity margin and the confidence "
+                    "calibration are in manifest.json and strseq_tasks.core.decoding.",
+}
+
+
+def describe_graphs(folder: Path, manifest: dict) -> list[str]:
+    """Write what each ONNX graph in ``folder`` is into the graph itself, so that ``onnx.load``
+    tells it outside strseq: ``doc_string``, ``model_version`` (the bundle format's number) and
+    ``metadata_props`` (``strseq.*``: the graph's role and precision, strseq's version, the pairs'
+    fingerprint, the model's sizes, the files beside it). Only what the training inputs decide
+    goes in, nothing of when or where it ran: the graphs' bytes are part of the model's identity
+    (``serve/identity.py``), and two trainings of the same pairs must stay one model. The names of
+    the graphs described."""
+    import onnx  # training extra, like torch
+
+    config = manifest.get("model_config") or {}
+    data = manifest.get("data") or {}
+    described = []
+    for name, (role, precision) in GRAPH_ROLES.items():
+        path = folder / name
+        if not path.is_file():
+            continue
+        graph = onnx.load(str(path))
+        graph.doc_string = GRAPH_DOCS[role]
+        graph.model_version = int(FORMAT.rsplit("/", 1)[1])
+        props = {"strseq.graph": role, "strseq.precision": precision,
+                 "strseq.version": str(manifest.get("strseq_version", "")), "strseq.bundle_format": FORMAT,
+                 "strseq.pairs_fingerprint": str(data.get("fingerprint", "")),
+                 "strseq.model_config": json.dumps(config, sort_keys=True),
+                 "strseq.vocabulary": VOCAB_FILE, "strseq.manifest": MANIFEST}
+        del graph.metadata_props[:]
+        onnx.helper.set_model_props(graph, props)
+        onnx.save(graph, str(path))
+        described.append(name)
+    return described
 
 
 class ParityError(StrseqError, RuntimeError):

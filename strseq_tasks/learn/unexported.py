@@ -33,6 +33,7 @@ from safetensors.torch import load_model
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.vocab import CharVocab
 from strseq_tasks.learn.build import export_checked
+from strseq_tasks.learn.export import describe_graphs
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq
 from strseq_tasks.serve.bundle import (
     KEPT_FILES,
@@ -92,6 +93,7 @@ def export_kept(folder: Path | str, out_dir: Path | str, overwrite: bool = False
 
     def build(target: Path) -> dict:
         parity = export_checked(target, model, vocab, known, texts)
+        describe_graphs(target, record)
         return {**record, "onnx_parity": parity,
                 "precision": {"default": "fp32", "int8": None,
                               "int8_skipped": "exported from a kept training (strseq export), which does not hold "
