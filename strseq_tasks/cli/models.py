@@ -91,6 +91,13 @@ def show(registry: RegistryOpt = "models", name: NameOpt = ...,
         print_metrics(manifest["metrics"]["validation"])
 
 
+def failed_gates(publication: dict) -> list[str]:
+    """The gates a version failed when its retrain decided (``jobs.retrain.decide``'s ``FAIL:``
+    reasons, recorded in its publication record); none for a version published otherwise."""
+    reasons = (publication.get("decision") or {}).get("reasons") or []
+    return [r.removeprefix("FAIL: ") for r in reasons if isinstance(r, str) and r.startswith("FAIL: ")]
+
+
 @models_app.command()
 def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
             version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = "latest",
@@ -98,11 +105,21 @@ def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
             reason: Annotated[str, typer.Option(help="Why (recorded with the alias).")] = "promoted by hand",
             repair: Annotated[bool, typer.Option("--repair", help="Replace a damaged alias file (kept beside "
                                                  "it as .ALIAS.json.damaged-TIME); its history is lost.")] = False,
+            force: Annotated[bool, typer.Option("--force", help="Promote a version that failed a promotion gate "
+                                                "when it was retrained (the reason records it).")] = False,
             ) -> None:
-    """Point ALIAS (production) at a version."""
+    """Point ALIAS (production) at a version. A version that failed a gate of its retrain (exact
+    match, harm, regression against production) needs --force."""
     try:
         reg = Registry(registry)
-        state = reg.set_alias(name, alias, reg.resolve(name, version), reason, repair=repair)
+        number = reg.resolve(name, version)
+        failed = failed_gates(reg.publication(name, number))
+        if failed and not force:
+            fail(f"{name} version {number} failed its promotion gates when it was retrained ({'; '.join(failed)}); "
+                 f"pass --force to promote it anyway")
+        if failed:
+            reason = f"{reason} (forced past: {'; '.join(failed)})"
+        state = reg.set_alias(name, alias, number, reason, repair=repair)
     except RegistryError as exc:
         fail(str(exc))
     log.info("%s@%s -> version %d", name, alias, state.version)

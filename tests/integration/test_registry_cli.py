@@ -212,3 +212,27 @@ def test_every_read_and_move_of_a_damaged_alias_is_refused(tmp_path, tiny_bundle
     assert registry.fs.cat_file(path) == DAMAGED_ALIASES[case]
     assert registry.set_alias("names", "candidate", 1, "repaired", repair=True).history == ()
     assert registry.alias("names", "candidate").version == 1
+
+
+def test_promoting_a_version_that_failed_its_gates_needs_force(tmp_path, tiny_bundle):
+    # as the retrain records it: a version published with a failed harm gate (a candidate only)
+    registry = Registry(tmp_path / "registry")
+    passed = {"decision": {"promote": True, "reasons": ["pass: exact match 0.950 >= minimum 0.500"]}}
+    failed = {"decision": {"promote": False, "reasons": ["pass: exact match 0.950 >= minimum 0.500",
+                                                         "FAIL: harm 0.040 > maximum 0.020"]}}
+    registry.publish("names", tiny_bundle, passed)
+    registry.publish("names", tiny_bundle, failed)
+    registry.set_alias("names", PRODUCTION, 1, "start")
+    reg = ["--registry", registry.url, "--name", "names"]
+    # without --version, `latest` (version 2) is what would move: refused, and it says why
+    error = _one_error_line(run_strseq("models", "promote", *reg))
+    assert "version 2 failed its promotion gates" in error and "harm 0.040 > maximum 0.020" in error
+    assert "--force" in error
+    assert registry.alias("names", PRODUCTION).version == 1  # nothing moved
+    forced = run_strseq("models", "promote", *reg, "--force", "--reason", "reviewed the harmed rows")
+    assert forced.returncode == 0, forced.stderr
+    state = registry.alias("names", PRODUCTION)
+    assert state.version == 2 and "forced past: harm 0.040 > maximum 0.020" in state.reason
+    assert "reviewed the harmed rows" in state.reason
+    # a version that passed (or one published without a retrain's decision) moves as before
+    assert run_strseq("models", "promote", *reg, "--version", "1").returncode == 0
