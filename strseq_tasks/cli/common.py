@@ -38,6 +38,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Learn a string normalizer from a few (input, target) pairs; apply it with onnxruntime.")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from strseq_tasks import __version__
+
+        typer.echo(f"strseq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                   help="Print strseq's version and exit.")] = False) -> None:
+    """Learn a string normalizer from a few (input, target) pairs; apply it with onnxruntime."""
+
+
 log = logging.getLogger("strseq")
 
 
