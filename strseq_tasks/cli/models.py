@@ -42,13 +42,18 @@ def list_models(registry: RegistryOpt = "models",
                 typer.echo(f"{model}: {len(reg.versions(model))} version(s); {marks}")
             return
         aliases = reg.aliases(name)
-        typer.echo("version  published                  exact match  harm    aliases")
+        # a retrain measures on its held-out pairs; a version published otherwise has only its
+        # training's validation split: the column says which, the gates column what the retrain decided
+        typer.echo("version  published                  exact match  harm    measured on  gates   aliases")
         for version in reg.versions(name):
             record = reg.publication(name, version)
-            metrics = record.get("metrics") or reg.manifest(name, version).get("metrics", {}).get("validation", {})
+            metrics, on = record.get("metrics"), "held-out"
+            if not metrics:
+                metrics, on = reg.manifest(name, version).get("metrics", {}).get("validation", {}), "validation"
+            gates = "FAILED" if failed_gates(record) else ("passed" if record.get("decision") else "-")
             marks = ", ".join(a for a, s in aliases.items() if s.version == version)
             typer.echo(f"{version:>7}  {record.get('published', '?'):<25}  {_pct(metrics.get('exact_match')):>11}  "
-                       f"{_pct(metrics.get('harm')):>6}  {marks}")
+                       f"{_pct(metrics.get('harm')):>6}  {on:<11}  {gates:<6}  {marks}")
         if not reg.versions(name):
             raise RegistryError(f"no model {name!r} in registry {reg.label}")
     except RegistryError as exc:

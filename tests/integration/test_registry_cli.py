@@ -236,3 +236,10 @@ def test_promoting_a_version_that_failed_its_gates_needs_force(tmp_path, tiny_bu
     assert "reviewed the harmed rows" in state.reason
     # a version that passed (or one published without a retrain's decision) moves as before
     assert run_strseq("models", "promote", *reg, "--version", "1").returncode == 0
+    # `models list` says which versions failed, and what each figure was measured on (these records
+    # hold no held-out metrics: the training's validation split)
+    listed = run_strseq("models", "list", *reg).stdout.splitlines()
+    assert "measured on" in listed[0] and "gates" in listed[0]
+    one, two = (line.split() for line in listed[1:3])
+    assert one[0] == "1" and "validation" in one and "passed" in one and "production" in one
+    assert two[0] == "2" and "FAILED" in two
