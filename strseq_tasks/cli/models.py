@@ -131,6 +131,31 @@ def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
     typer.echo(f"{name}@{alias} is now version {state.version}")
 
 
+@models_app.command("history")
+def alias_history(registry: RegistryOpt = "models", name: NameOpt = ...,
+                  alias: Annotated[str, typer.Option(help="The alias whose moves to show.")] = PRODUCTION,
+                  json_out: Annotated[bool, typer.Option("--json", help="Print the moves as JSON.")] = False) -> None:
+    """Every move of ALIAS (production), oldest first: the version, when and why, rollbacks included."""
+    try:
+        state = Registry(registry).alias(name, alias)
+    except RegistryError as exc:
+        fail(str(exc))
+    if state is None:
+        fail(f"model {name!r} has no alias {alias!r} (strseq models list --registry {mask_url(registry)} "
+             f"--name {name} shows its versions)")
+    moves = [vars(m) for m in state.moves]
+    if json_out:
+        typer.echo(json.dumps({"alias": alias, "version": state.version, "moves": moves}, indent=2,
+                              ensure_ascii=False))
+        return
+    if not moves:  # an alias file from before moves were kept
+        typer.echo(f"{name}@{alias} is version {state.version} (since {state.updated}); its earlier moves were "
+                   f"not recorded (versions before: {', '.join(map(str, state.history)) or 'none'})")
+        return
+    for move in moves:
+        typer.echo(f"{move['updated']}  version {move['version']:>4}  {mask_url(move['reason'])}")
+
+
 @models_app.command()
 def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
              alias: Annotated[str, typer.Option(help="The alias to move back.")] = PRODUCTION) -> None:

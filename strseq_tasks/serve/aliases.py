@@ -1,7 +1,10 @@
 """The registry's alias files (``NAME/aliases/production.json``): their format, checked on every
 read, and the locks that make each move a whole read-modify-write.
 
-An alias file is ``{"version": 3, "history": [1, 2], "updated": "...", "reason": "..."}``. A file
+An alias file is ``{"version": 3, "history": [1, 2], "updated": "...", "reason": "...", "moves":
+[...]}``: ``history`` is the stack ``rollback`` pops (the versions it pointed to before), and
+``moves`` every move ever made, a rollback included, oldest first (``{"version", "updated",
+"reason"}`` each; the newest ``MAX_MOVES``), so a rollback does not forget the version it left. A file
 that is not exactly that (truncated, edited, a version that is not a number) is refused with
 what is wrong, never half-used: ``parse_alias`` raises ``ValueError`` and the registry names the
 file. Two moves of one alias at once must both land, in some order, with the full history:
@@ -22,17 +25,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_BYTES = 1 << 20  # an alias file is ~200 bytes; a larger one is not an alias file
+MAX_BYTES = 1 << 20  # an alias file is ~200 bytes and its moves; a larger one is not an alias file
+MAX_MOVES = 2000  # moves kept in an alias file (~300 KB): five years of nightly promotions
 LOCK_TIMEOUT_S = 30.0  # a move holds the lock for milliseconds; 30 s means a stuck process
 VERSION_PATTERN = r"[1-9][0-9]{0,17}"  # ASCII digits only (str.isdigit() is true for '²')
 
 
 @dataclass(frozen=True)
-class Alias:
+class Move:
     version: int
-    history: tuple[int, ...]  # versions it pointed to before, oldest first
     updated: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Alias:
+    version: int
+    history: tuple[int, ...]  # versions it pointed to before, oldest first (what rollback pops)
+    updated: str
+    reason: str
+    moves: tuple[Move, ...] = ()  # every move, oldest first (files from before moves were kept: none)
+
+    def moved(self, version: int, history: tuple[int, ...], updated: str, reason: str) -> Alias:
+        """The alias after a move to ``version``, the move appended to ``moves``."""
+        moves = (*self.moves, Move(version, updated, reason))[-MAX_MOVES:]
+        return Alias(version, history, updated, reason, moves)
 
 
 def _short(value: object) -> str:
@@ -73,12 +90,24 @@ def parse_alias(raw: bytes) -> Alias:
     for key, value in texts.items():
         if not isinstance(value, str):
             raise ValueError(f'"{key}" {_short(value)} is not text')
-    return Alias(version, history, texts["updated"], texts["reason"])
+    moves = data.get("moves", [])
+    if not isinstance(moves, list):
+        raise ValueError(f'"moves" {_short(moves)} is not a list')
+    return Alias(version, history, texts["updated"], texts["reason"], tuple(_move(m) for m in moves))
+
+
+def _move(entry: object) -> Move:
+    if not isinstance(entry, dict) or set(entry) != {"version", "updated", "reason"}:
+        raise ValueError(f'an entry of "moves" {_short(entry)} is not {{"version", "updated", "reason"}}')
+    if not isinstance(entry["updated"], str) or not isinstance(entry["reason"], str):
+        raise ValueError(f'an entry of "moves" {_short(entry)} has a time or reason that is not text')
+    return Move(_version(entry["version"], 'an entry of "moves"'), entry["updated"], entry["reason"])
 
 
 def alias_bytes(state: Alias) -> bytes:
     return json.dumps({"version": state.version, "history": list(state.history), "updated": state.updated,
-                       "reason": state.reason}, indent=2, ensure_ascii=False).encode("utf-8")
+                       "reason": state.reason, "moves": [vars(m) for m in state.moves]},
+                      indent=2, ensure_ascii=False).encode("utf-8")
 
 
 _process_locks: dict[str, threading.Lock] = {}

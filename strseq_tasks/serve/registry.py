@@ -277,7 +277,7 @@ class Registry(Publisher):
             history = () if current is None else current.history
             if current is not None and current.version != version:
                 history = (*history, current.version)
-            state = Alias(version, history, _now(), reason)
+            state = (current or Alias(version, (), "", "")).moved(version, history, _now(), reason)
             self._write_alias(name, alias, state)
         return state
 
@@ -291,8 +291,8 @@ class Registry(Publisher):
                 raise RegistryError(f"{name}@{alias} has no earlier version to roll back to (it is version "
                                     f"{current.version}, its first)")
             self._require_version(name, current.history[-1])
-            state = Alias(current.history[-1], current.history[:-1], _now(),
-                          f"{reason} (from version {current.version})")
+            state = current.moved(current.history[-1], current.history[:-1], _now(),
+                                  f"{reason} (from version {current.version})")
             self._write_alias(name, alias, state)
         return state
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,11 @@ DAMAGED_ALIASES = {
     "history not a list": b'{"version": 2, "history": "1", "updated": "", "reason": ""}',
     "history with a path": b'{"version": 2, "history": [1, "../x"], "updated": "", "reason": ""}',
     "reason a number": b'{"version": 2, "history": [1], "updated": "", "reason": 42}',
+    "moves not a list": b'{"version": 2, "history": [1], "updated": "", "reason": "", "moves": {}}',
+    "a move without its reason": b'{"version": 2, "history": [1], "updated": "", "reason": "", '
+                                 b'"moves": [{"version": 1, "updated": ""}]}',
+    "a move to a path": b'{"version": 2, "history": [1], "updated": "", "reason": "", '
+                        b'"moves": [{"version": "../x", "updated": "", "reason": ""}]}',
     "a list": b"[2, 1]",
     "nested too deeply": b"[" * 100_000,
 }
@@ -243,3 +249,29 @@ def test_promoting_a_version_that_failed_its_gates_needs_force(tmp_path, tiny_bu
     one, two = (line.split() for line in listed[1:3])
     assert one[0] == "1" and "validation" in one and "passed" in one and "production" in one
     assert two[0] == "2" and "FAILED" in two
+
+
+def test_the_alias_keeps_every_move_a_rollback_included(tmp_path, tiny_bundle):
+    registry = _registry(tmp_path / "registry", tiny_bundle, 3)
+    reg = ["--registry", registry.url, "--name", "names"]
+    for version in (1, 2, 3):
+        moved = run_strseq("models", "promote", *reg, "--version", version, "--reason", f"night {version}")
+        assert moved.returncode == 0, moved.stderr
+    assert run_strseq("models", "rollback", *reg).returncode == 0
+    state = registry.alias("names", PRODUCTION)
+    # rollback pops its stack (a second rollback goes to 1), and the moves keep version 3, which it left
+    assert state.version == 2 and state.history == (1,)
+    assert [(m.version, m.reason) for m in state.moves] == [
+        (1, "night 1"), (2, "night 2"), (3, "night 3"), (2, "rollback (from version 3)")]
+    shown = run_strseq("models", "history", *reg)
+    assert shown.returncode == 0, shown.stderr
+    assert [re.search(r"version +(\d+)", line)[1] for line in shown.stdout.splitlines()] == ["1", "2", "3", "2"]
+    as_json = json.loads(run_strseq("models", "history", *reg, "--json").stdout)
+    assert as_json["version"] == 2 and [m["version"] for m in as_json["moves"]] == [1, 2, 3, 2]
+    # an alias file from before moves were kept still reads, and says its moves were not recorded
+    path = tmp_path / "registry" / "names" / "aliases" / "production.json"
+    old = json.loads(path.read_text())
+    del old["moves"]
+    path.write_text(json.dumps(old))
+    assert "not recorded" in run_strseq("models", "history", *reg).stdout
+    assert "no alias 'candidate'" in _one_error_line(run_strseq("models", "history", *reg, "--alias", "candidate"))
