@@ -67,7 +67,7 @@ def _line(r: dict) -> str:
     suggestion = "(too long for the model)" if r["suggestion"] is None else repr(r["suggestion"])
     confidence = "" if r["confidence"] is None else f" confidence {r['confidence']:.3f}"
     status = "" if r["status"] == "open" else f" [{r['status']}]"
-    like = f"; {r['stands_for'] - 1} more like it ({r['group']})" if r.get("stands_for", 1) > 1 else ""
+    like = f"; {r['stands_for'] - 1} more like it ({r['shape']})" if r.get("stands_for", 1) > 1 else ""
     return (f"  #{r['id']} {r['table_name']}.{r['column_name']} key {r['key']}: {r['value']!r} -> {suggestion}"
             f"{confidence} ({r['reason']}{like}){status}")
 
@@ -84,7 +84,7 @@ def list_rows(db: Db, table: Table = None, column: Column = None, run_id: RunId 
               limit: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 50,
               offset: Annotated[int, typer.Option(help="Rows to skip (the next page).", min=0)] = 0,
               order: Annotated[str, typer.Option(help="teach: the question whose answer teaches most first "
-                                                      "(layouts and shared words in proportion to their rows, typical confidence first); id: as queued.")] = "teach",
+                                                      "(layouts in proportion to their rows, typical confidence first); id: as queued.")] = "teach",
               schema: Schema = None, as_json: Json = False) -> None:
     """The rows waiting for a person (or, with --status, those decided), most useful first."""
     from strseq_tasks.jobs.review_queue import queue

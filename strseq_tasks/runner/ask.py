@@ -29,7 +29,7 @@ def question_form(rows: list[dict]):
 
     fields: dict = {"reviewer": (str, Field("", description="Your name, recorded with each decision."))}
     for row in rows:
-        like = f"; {row['stands_for'] - 1} more like it ({row['group']})" if row.get("stands_for", 1) > 1 else ""
+        like = f"; {row['stands_for'] - 1} more like it" if row.get("stands_for", 1) > 1 else ""
         shown = "(too long for the model)" if row["suggestion"] is None else repr(row["suggestion"])
         fields[f"q{row['id']}"] = (Answer, Field("skip", title=f"#{row['id']} key {row['key']}: {row['value']!r}",
                                                  description=f"suggested {shown} at confidence "
