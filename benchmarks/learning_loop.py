@@ -38,7 +38,6 @@ import json
 import logging
 import multiprocessing
 import random
-import re
 import statistics
 import sys
 import time
@@ -144,10 +143,10 @@ def review_queue(pool: Sequence[Pair], predictions: Mapping[int, Prediction], th
     return queue
 
 
-def ordered(queue: Sequence[dict], order: str, key: str, known_words: frozenset[str] = frozenset()) -> list[dict]:
+def ordered(queue: Sequence[dict], order: str, key: str) -> list[dict]:
     """The queue as the reviewer meets it: strseq's teaching order, or shuffled by ``key``."""
     if order == "strseq":
-        return teaching_order(queue, known_words)
+        return teaching_order(queue)
     if order != "random":
         raise ValueError(f"unknown order {order!r} (one of {', '.join(ORDERS)})")
     shuffled = list(queue)
@@ -241,9 +240,7 @@ def run_order(order: str, column: Column, first: dict, predictions: list[Predict
     rows = [{"order": order, "round": 0, "decisions": 0, "queue": len(queue), "asked": [], "retrained": True,
              **first}]
     for round_ in range(1, settings.rounds + 1):
-        trained_on = with_answers(column.start, answered.values())
-        known = frozenset(w for a, _ in trained_on for w in re.findall(r"[^\W\d_]+", a.casefold()))
-        asked = ordered(queue, order, f"{column.family}:{column.seed}:{round_}", known)[: settings.per_round]
+        asked = ordered(queue, order, f"{column.family}:{column.seed}:{round_}")[: settings.per_round]
         if not asked:  # the queue is empty: nothing to answer, nothing to retrain
             rows.append({**rows[-1], "round": round_, "asked": [], "retrained": False})
             continue
