@@ -127,11 +127,16 @@ def write_output(option: str, path: Path, write) -> None:
 
 
 def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(message)s",
-                        stream=sys.stderr)
+    level = logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
     for handler in logging.getLogger().handlers:
         handler.addFilter(_not_theirs)
+        # Prefect sets its own loggers to INFO and they reach this handler through the root logger,
+        # whose level does not filter what a child passes on: --quiet filters here (on the stderr
+        # handler basicConfig made, not on a handler someone else put on the root logger)
+        if type(handler) is logging.StreamHandler:
+            handler.setLevel(level)
     for name in ("prefect.flow_runs", "prefect.task_runs"):  # Prefect's engine logs a run's failure here
         logging.getLogger(name).addFilter(_no_traceback_for_users_errors)
 

@@ -54,9 +54,11 @@ def test_cli_clean_review_revert(tmp_path, tiny_bundle):
     engine = make_table(url)
     before = dump(engine)
     proc = run_strseq("clean", "--db", url, "--table", "customers", "--key", "id", "--column", "name",
-                      "--model", tiny_bundle, "--in-place", "--threshold", "0.5")
+                      "--model", tiny_bundle, "--in-place", "--threshold", "0.5", "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
+    # --quiet: the summary on stdout, and no info line from strseq or Prefect's flow and task runs
+    assert "INFO" not in proc.stderr and "Finished in state" not in proc.stderr, proc.stderr[-3000:]
     review = run_strseq("review", "list", "--db", url)
     assert review.returncode == 0 and "to review" in review.stdout
     reverted = run_strseq("revert", "--db", url, "--run-id", run_id)
