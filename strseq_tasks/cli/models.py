@@ -143,7 +143,7 @@ def alias_history(registry: RegistryOpt = "models", name: NameOpt = ...,
     if state is None:
         fail(f"model {name!r} has no alias {alias!r} (strseq models list --registry {mask_url(registry)} "
              f"--name {name} shows its versions)")
-    moves = [vars(m) for m in state.moves]
+    moves = [{**vars(m), "reason": mask_url(m.reason)} for m in state.moves]  # JSON too: no password shown
     if json_out:
         typer.echo(json.dumps({"alias": alias, "version": state.version, "moves": moves}, indent=2,
                               ensure_ascii=False))
@@ -153,7 +153,7 @@ def alias_history(registry: RegistryOpt = "models", name: NameOpt = ...,
                    f"not recorded (versions before: {', '.join(map(str, state.history)) or 'none'})")
         return
     for move in moves:
-        typer.echo(f"{move['updated']}  version {move['version']:>4}  {mask_url(move['reason'])}")
+        typer.echo(f"{move['updated']}  version {move['version']:>4}  {move['reason']}")
 
 
 @models_app.command()
