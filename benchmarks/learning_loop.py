@@ -66,7 +66,8 @@ from benchmarks.column_accuracy import (
 )
 from benchmarks.columns import FAMILIES, draw  # noqa: E402
 from strseq_tasks.core.metrics import summarize  # noqa: E402
-from strseq_tasks.jobs.clean_plan import REVIEWED, outcome  # noqa: E402
+from strseq_tasks.core.shapes import WordTreatment  # noqa: E402
+from strseq_tasks.jobs.clean_plan import REVIEWED, new_words, outcome  # noqa: E402
 from strseq_tasks.jobs.review_queue import teaching_order, with_decisions  # noqa: E402
 from strseq_tasks.learn.build import DEFAULT_PRETRAINED  # noqa: E402
 from strseq_tasks.params import THRESHOLD  # noqa: E402
@@ -111,6 +112,16 @@ class Column:
     tags: list[dict]
 
 
+@dataclass(frozen=True)
+class Served:
+    """What a round's served model said about the pool's open rows, and what its pairs did with
+    their words (the bundle's ``decoding.words``: the review rows' ``new_words`` come from it, as in
+    the cleaning job)."""
+
+    predictions: list[Prediction]
+    words: WordTreatment | None = None
+
+
 # -- the pure parts -------------------------------------------------------------------------------
 def in_pool(target: str) -> bool:
     """Which half of the test column a row falls in: a fixed hash of its clean value, so a value
@@ -127,7 +138,7 @@ def split_column(test: Sequence[Pair], tags: Sequence[dict]) -> tuple[list[Pair]
 
 
 def review_queue(pool: Sequence[Pair], predictions: Mapping[int, Prediction], threshold: float,
-                 answered: Iterable[int] = (), table: str = "column") -> list[dict]:
+                 answered: Iterable[int] = (), table: str = "column", words: WordTreatment | None = None) -> list[dict]:
     """The open questions about the pool, as the cleaning job queues them (``clean_plan.outcome``)
     and as ``strseq_review`` holds them: ``predictions`` by pool index; answered rows never
     come back (a decided row is left alone by every later run)."""
@@ -139,7 +150,7 @@ def review_queue(pool: Sequence[Pair], predictions: Mapping[int, Prediction], th
             continue
         queue.append({"id": i, "table_name": table, "column_name": "value", "value": value,
                       "suggestion": None if prediction.status == STATUS_TOO_LONG else prediction.text,
-                      "confidence": prediction.confidence})
+                      "confidence": prediction.confidence, "new_words": new_words(value, words)})
     return queue
 
 
@@ -215,13 +226,13 @@ def verdicts(rows: Sequence[dict], budget: int = BUDGET) -> dict[str, dict]:
 
 # -- training and scoring (in the worker processes) -----------------------------------------------
 def scored(pairs: Sequence[Pair], column: Column, open_inputs: Sequence[str],
-           settings: LoopSettings) -> tuple[dict, list[Prediction]]:
+           settings: LoopSettings) -> tuple[dict, Served]:
     """Train on ``pairs`` through the product path, score the evaluation half, and predict
     ``open_inputs`` (the pool's open rows) with the same served bundle."""
     cfg = train_config(column.seed, settings.epochs, settings.max_minutes, settings.options)
     outputs, confidence, extra = strseq_model(
         list(pairs), column.evaluation, cfg, settings.pretrained, sizes=model_sizes(settings.options),
-        inspect=lambda served, _manifest: served.normalize(list(open_inputs)))
+        inspect=lambda served, _manifest: Served(served.normalize(list(open_inputs)), served.familiar.words))
     predictions = extra.pop("inspect")
     inputs, targets = [a for a, _ in column.evaluation], [b for _, b in column.evaluation]
     metrics = summarize(inputs, targets, outputs, confidence)
@@ -232,11 +243,11 @@ def scored(pairs: Sequence[Pair], column: Column, open_inputs: Sequence[str],
     return figures, predictions
 
 
-def run_order(order: str, column: Column, first: dict, predictions: list[Prediction],
-              settings: LoopSettings) -> list[dict]:
-    """One order's rounds from round 0's model (``first``, ``predictions`` of the whole pool)."""
+def run_order(order: str, column: Column, first: dict, served: Served, settings: LoopSettings) -> list[dict]:
+    """One order's rounds from round 0's model (``first``, and what it said of the whole pool)."""
     answered: dict[int, dict] = {}
-    queue = review_queue(column.pool, dict(enumerate(predictions)), settings.threshold, table=column.family)
+    queue = review_queue(column.pool, dict(enumerate(served.predictions)), settings.threshold, table=column.family,
+                         words=served.words)
     rows = [{"order": order, "round": 0, "decisions": 0, "queue": len(queue), "asked": [], "retrained": True,
              **first}]
     for round_ in range(1, settings.rounds + 1):
@@ -247,9 +258,10 @@ def run_order(order: str, column: Column, first: dict, predictions: list[Predict
         decisions = [answer(q, column.pool[q["id"]][1]) for q in asked]
         answered.update((d["id"], d) for d in decisions)
         open_ids = [i for i in range(len(column.pool)) if i not in answered]
-        figures, preds = scored(with_answers(column.start, answered.values()), column,
-                                [column.pool[i][0] for i in open_ids], settings)
-        queue = review_queue(column.pool, dict(zip(open_ids, preds)), settings.threshold, answered, column.family)
+        figures, served = scored(with_answers(column.start, answered.values()), column,
+                                 [column.pool[i][0] for i in open_ids], settings)
+        queue = review_queue(column.pool, dict(zip(open_ids, served.predictions)), settings.threshold, answered,
+                             column.family, served.words)
         asked_rows = [{k: d[k] for k in ("id", "input", "target", "action", "confidence")}
                       | {"stands_for": q.get("stands_for")} for d, q in zip(decisions, asked)]
         rows.append({"order": order, "round": round_, "decisions": len(answered), "queue": len(queue),
@@ -276,10 +288,10 @@ def evaluate_cell(family: str, seed: int, settings: LoopSettings) -> list[dict]:
     base = {"family": family, "seed": seed, "start": settings.start, "pool": len(pool),
             "evaluation": len(column.evaluation)}
     reference, _ = scored(reference_pairs, column, [], settings)
-    first, predictions = scored(column.start, column, [a for a, _ in pool], settings)
+    first, served = scored(column.start, column, [a for a, _ in pool], settings)
     rows = [{**base, "order": REFERENCE, "round": None, "decisions": 0, **reference}]
     for order in ORDERS:
-        rows += [{**base, **row} for row in run_order(order, column, first, predictions, settings)]
+        rows += [{**base, **row} for row in run_order(order, column, first, served, settings)]
     seconds = round(time.monotonic() - started, 1)  # the whole cell: trainings, predictions, queues
     return [row | {"cell_seconds": seconds} for row in rows]
 

@@ -39,7 +39,8 @@ def load_model(params: CleanParams):
     opened = open_model(params.model, params.threads, params.precision)
     get_run_logger().info("model %s: %s (%s graphs)", mask_url(params.model), opened.label,
                           opened.normalizer.precision)
-    return opened.normalizer, ModelIdentity(opened.name, opened.version, opened.sha), opened.pinned
+    identity = ModelIdentity(opened.name, opened.version, opened.sha, opened.normalizer.familiar.words)
+    return opened.normalizer, identity, opened.pinned
 
 
 @task(cache_policy=NO_CACHE)
@@ -125,7 +126,8 @@ def clean(params: CleanParams) -> dict:
     get_run_logger().info("%s run %s: %s", "dry" if params.dry_run else "cleaning", report.run_id, report.counts())
     asked = ask_person(params, report.run_id) if params.ask_in_ui and report.review and not params.dry_run else {}
     return {"run_id": report.run_id, "dry_run": report.dry_run, **report.counts(), "sample": report.sample,
-            "model": vars(identity), "workers": report.workers, **asked}
+            "model": {"name": identity.name, "version": identity.version, "sha": identity.sha},
+            "workers": report.workers, **asked}
 
 
 def ask_person(params: CleanParams, run_id: str) -> dict:

@@ -64,10 +64,12 @@ def _filter(ids=None, status="open", **given):
 
 
 def _line(r: dict) -> str:
+    from strseq_tasks.jobs.review_queue import like_it
+
     suggestion = "(too long for the model)" if r["suggestion"] is None else repr(r["suggestion"])
     confidence = "" if r["confidence"] is None else f" confidence {r['confidence']:.3f}"
     status = "" if r["status"] == "open" else f" [{r['status']}]"
-    like = f"; {r['stands_for'] - 1} more like it ({r['shape']})" if r.get("stands_for", 1) > 1 else ""
+    like = f"; {like_it(r)}" if like_it(r) else ""
     return (f"  #{r['id']} {r['table_name']}.{r['column_name']} key {r['key']}: {r['value']!r} -> {suggestion}"
             f"{confidence} ({r['reason']}{like}){status}")
 

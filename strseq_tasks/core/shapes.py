@@ -117,10 +117,11 @@ def words(text: str) -> set[str]:
 class WordTreatment:
     """What the pairs did with the words of their inputs, as ``key``s of the lower-case words:
     ``always_rewritten``, the words no target kept; ``ever_rewritten``, those some target did not
-    keep."""
+    keep; ``shown``, every word of the inputs (None: a bundle from before it was stored)."""
 
     always_rewritten: frozenset[str]
     ever_rewritten: frozenset[str]
+    shown: frozenset[str] | None = None
 
     @staticmethod
     def key(word: str) -> str:
@@ -138,7 +139,16 @@ class WordTreatment:
                 (kept if w in in_target else rewritten)[w] += 1
         if len(kept.keys() | rewritten.keys()) > MAX_WORDS:
             return None
-        return cls(frozenset(cls.key(w) for w in rewritten if not kept[w]), frozenset(map(cls.key, rewritten)))
+        return cls(frozenset(cls.key(w) for w in rewritten if not kept[w]), frozenset(map(cls.key, rewritten)),
+                   frozenset(map(cls.key, kept.keys() | rewritten.keys())))
+
+    def new_words(self, text: str) -> list[str] | None:
+        """The words of ``text`` (lower case, sorted) that no input of the pairs showed: what only
+        an answer can teach the model about it (``review_queue.teaching_order`` groups questions
+        by them). None when ``shown`` is not known."""
+        if self.shown is None:
+            return None
+        return sorted(w for w in words(text) if self.key(w) not in self.shown)
 
     def disagrees(self, text: str, output: str) -> bool:
         """Whether ``output`` keeps a word of ``text`` the pairs always rewrote, or rewrites one they

@@ -110,6 +110,7 @@ class LockedError(DatabaseJobError):
 
 
 def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Table]]:
+    # long: five table definitions, one or two columns a line
     meta = sa.MetaData(schema=schema)
     ts = sa.DateTime(timezone=True)
     runs = sa.Table(
@@ -145,6 +146,9 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         sa.Column("column_name", sa.Text, nullable=False), sa.Column("value", sa.Text),
         sa.Column("suggestion", sa.Text), sa.Column("confidence", sa.Float), sa.Column("reason", sa.Text),
         sa.Column("status", sa.Text, nullable=False, default="open"), sa.Column("created", ts, nullable=False),
+        # the value's words no pair of the model showed (lower case, space-separated; NULL: not known),
+        # which the review queue asks about as groups of their own (review_queue.teaching_order)
+        sa.Column("new_words", sa.Text),
     )
     processed = sa.Table(
         PROCESSED, meta,

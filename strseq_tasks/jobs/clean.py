@@ -276,7 +276,8 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
                     ", ".join(selection.not_text[:10]) + (" ..." if len(selection.not_text) > 10 else ""))
     predictions = predict([r[1] for r in selection.todo]) if selection.todo else []
     target = Target(report.run_id, user.table.name, user.target.name, user.in_place,
-                    getattr(user.target.type, "length", None), model.name, model.version, model.sha, threshold)
+                    getattr(user.target.type, "length", None), model.name, model.version, model.sha, threshold,
+                    model.words)
     now = _now()
     plan = plan_batch(selection.todo, predictions, target, now, sample_size - len(report.sample), selection.redecide)
     plan.decisions = [found_decision(target, *found, now) for found in selection.found]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from strseq_tasks.core.metrics import char_diff
+from strseq_tasks.core.shapes import WordTreatment
 from strseq_tasks.core.vocab import normalize_text
 from strseq_tasks.data.batches import NOT_TEXT
 from strseq_tasks.data.db import key_text, value_hash
@@ -43,6 +44,13 @@ def outcome(value: str | None, prediction, threshold: float, max_chars: int | No
     if prediction.confidence < threshold:
         return REVIEW_LOW
     return REVIEW_WIDE if max_chars is not None and len(prediction.text) > max_chars else CHANGED
+
+
+def new_words(value: str | None, words: WordTreatment | None) -> str | None:
+    """A review row's ``new_words``: the words of ``value`` that no pair of the model showed,
+    space-separated ('' for none); None when the model's bundle does not say."""
+    found = None if words is None or value is None else words.new_words(value)
+    return None if found is None else " ".join(found)
 
 
 def repeated_keys(keys: Sequence[str]) -> list[str]:
@@ -140,6 +148,7 @@ class Target:
     model_version: int | None
     model_sha: str
     threshold: float
+    words: WordTreatment | None = None  # the model's (``ModelIdentity.words``)
 
 
 @dataclass
@@ -193,7 +202,8 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
             plan.review.append({"run_id": target.run_id, "table_name": target.table, "key": key,
                                 "column_name": target.column, "value": value,
                                 "suggestion": None if pred.status == "too_long" else pred.text,
-                                "confidence": pred.confidence, "reason": kind, "status": "open", "created": now})
+                                "confidence": pred.confidence, "reason": kind, "status": "open", "created": now,
+                                "new_words": new_words(value, target.words)})
         left = pred.text if (kind == CHANGED and target.in_place) else value
         plan.markers.append({"table_name": target.table, "column_name": target.column, "model_sha": target.model_sha,
                              "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": target.run_id})

@@ -56,40 +56,74 @@ class QueueFilter:
 
 
 def teaching_order(rows: Sequence[dict]) -> list[dict]:
-    """Review rows, the question whose answer teaches most first, each with ``shape`` and
-    ``stands_for`` (how many of these rows share its table, column and shape: what one answer
-    tells the next retrain about). Questions go to the shapes in proportion to their rows, as
-    seats go to parties by votes (D'Hondt: the next question goes to the shape with the most rows
-    per question it has had, the larger shape on a tie), and within a shape its rows by confidence
-    from the middle outward (``spread``): a stratified sample of the queue, not a random one, so
-    no shape gets questions by luck, and a layout of 2 rows waits until one of 200 has had its
-    hundredth. (Tried first: one question per shape in turn, which spent the answers on rare
-    layouts; then each shape's least confident row first, whose rows are the odd ones out, noise
-    few other rows share: on the development draws the middle-out order won 6 of 8 rounds
-    against a random order, least confident first 4; docs/benchmarks.md.) Pure: rows in, rows out."""
+    """Review rows, the question whose answer teaches most first. A question stands for a group
+    of rows of its table and column: a *shape* (``text_shape``: a layout), or a *new word* that
+    more than one of the rows holds (``new_words``: a word no pair of the model showed, such as
+    a surname particle, a unit or a brand the pairs never had), since what the model gets wrong
+    is often a kind of value that cuts across layouts, and only an answer can teach it. Questions
+    go to the groups in proportion to their rows, as seats go to parties by votes (D'Hondt: the
+    next question goes to the group with the most rows per question its rows have had, a
+    question counting for every group of its row; the larger group on a tie, a shape before a
+    word), and within a group to its rows by confidence from the middle outward (``spread``), so
+    a group's first answers are rows like most of it, not its odd ones out. Each row gets
+    ``shape``, ``group`` (what its question stands for: the shape, or the word in quotes) and
+    ``stands_for`` (that group's rows).
+
+    Measured on the learning loop's development draws (docs/benchmarks.md, "The human loop"):
+    one question per shape in turn spent the answers on rare layouts; each shape's least
+    confident row first asked odd ones out; every shared word as a group asked about the words
+    the pairs knew best (a brand in half the pairs); shapes and the new words won most rounds
+    against a random order. Pure: rows in, rows out."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        shape = text_shape(row["value"] or "")
-        groups[(row["table_name"], row["column_name"], shape)].append({**row, "shape": shape})
-    heap: list[tuple] = []
-
-    def push(group: list[dict], asked: int) -> None:  # the group's next question, by rows per question
-        row = group[asked]
-        heapq.heappush(heap, (-len(group) / (asked + 1), -len(group), _confidence(row), row["id"], asked, group))
-
-    for group in groups.values():
+        row = {**row, "shape": text_shape(row["value"] or "")}
+        where = (row["table_name"], row["column_name"])
+        groups[(*where, "shape", row["shape"])].append(row)
+        for word in sorted(set((row.get("new_words") or "").split())):
+            groups[(*where, "word", word)].append(row)
+    groups = {key: group for key, group in groups.items() if key[2] == "shape" or len(group) > 1}
+    member: dict[int, list[tuple]] = defaultdict(list)  # id(row) -> the groups it belongs to
+    for key, group in groups.items():
         by_confidence = sorted(group, key=lambda r: (_confidence(r), r["id"]))
         group[:] = [by_confidence[i] for i in spread(len(group))]
         for row in group:
-            row["stands_for"] = len(group)
-        push(group, 0)
+            member[id(row)].append(key)
+    asked = dict.fromkeys(groups, 0)  # questions each group's rows have had
+    at = dict.fromkeys(groups, 0)  # each group's next row, in its own order
+    # on a tie of rows per question and of size: a shape before a word, then by the group's first
+    # question, least confident first (a group of one row: its row)
+    rank = {key: n for n, key in enumerate(sorted(groups, key=lambda k: (
+        k[2] != "shape", _confidence(groups[k][0]), groups[k][0]["id"], k)))}
+    heap = [(-float(len(group)), -len(group), rank[key], key) for key, group in groups.items()]
+    heapq.heapify(heap)
+    done: set[int] = set()
     out = []
     while heap:
-        *_, asked, group = heapq.heappop(heap)
-        out.append(group[asked])
-        if asked + 1 < len(group):
-            push(group, asked + 1)
+        per_question, *_, key = heapq.heappop(heap)
+        group = groups[key]
+        if per_question != -len(group) / (asked[key] + 1):
+            continue  # stale: the group has had a question since this entry
+        while at[key] < len(group) and id(group[at[key]]) in done:
+            at[key] += 1
+        if at[key] == len(group):
+            continue  # every row of it asked, for other groups
+        row = group[at[key]]
+        done.add(id(row))
+        out.append({**row, "group": f'"{key[3]}"' if key[2] == "word" else key[3], "stands_for": len(group)})
+        for other in member[id(row)]:
+            asked[other] += 1
+            heapq.heappush(heap, (-len(groups[other]) / (asked[other] + 1), -len(groups[other]), rank[other], other))
     return out
+
+
+def like_it(row: dict) -> str:
+    """What a question stands for, in words: '3 more like it (Aa Aa)', '3 more with the new word
+    "ó"'; '' for a question that stands for its row alone."""
+    more = row.get("stands_for", 1) - 1
+    if more < 1:
+        return ""
+    group = row.get("group", row.get("shape"))
+    return f"{more} more with the new word {group}" if group.startswith('"') else f"{more} more like it ({group})"
 
 
 def spread(n: int) -> list[int]:

@@ -326,7 +326,8 @@ def train_bundle(
                      "input_chars": result.familiar.chars,
                      **({} if result.familiar.words is None else {"words": {
                          "always_rewritten": sorted(result.familiar.words.always_rewritten),
-                         "ever_rewritten": sorted(result.familiar.words.ever_rewritten)}})},
+                         "ever_rewritten": sorted(result.familiar.words.ever_rewritten),
+                         "shown": sorted(result.familiar.words.shown or ())}})},
         **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from pydantic import Field, create_model
 
 from strseq_tasks.jobs.decide import Decided, Decision, decide
-from strseq_tasks.jobs.review_queue import QueueFilter, queue
+from strseq_tasks.jobs.review_queue import QueueFilter, like_it, queue
 
 log = logging.getLogger("strseq.review")
 Answer = Literal["skip", "approve", "reject"]
@@ -29,7 +29,7 @@ def question_form(rows: list[dict]):
 
     fields: dict = {"reviewer": (str, Field("", description="Your name, recorded with each decision."))}
     for row in rows:
-        like = f"; {row['stands_for'] - 1} more like it" if row.get("stands_for", 1) > 1 else ""
+        like = f"; {like_it(row)}" if like_it(row) else ""
         shown = "(too long for the model)" if row["suggestion"] is None else repr(row["suggestion"])
         fields[f"q{row['id']}"] = (Answer, Field("skip", title=f"#{row['id']} key {row['key']}: {row['value']!r}",
                                                  description=f"suggested {shown} at confidence "

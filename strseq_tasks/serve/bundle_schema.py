@@ -137,8 +137,10 @@ def _decoding(decoding) -> None:
         raise _Invalid("decoding.input_chars", f"must be a string of at most {MAX_VOCAB:,} characters")
     words = _get(decoding, "decoding", "words", required=False)
     if words is not None:
-        if not isinstance(words, dict) or set(words) != {"always_rewritten", "ever_rewritten"}:
-            raise _Invalid("decoding.words", "must be an object with 'always_rewritten' and 'ever_rewritten'")
+        if not isinstance(words, dict) or not ({"always_rewritten", "ever_rewritten"} <= set(words)
+                                               <= {"always_rewritten", "ever_rewritten", "shown"}):
+            raise _Invalid("decoding.words", "must be an object with 'always_rewritten' and 'ever_rewritten' "
+                                             "(and 'shown', since 2026-12)")
         for key, listed in words.items():
             if (not isinstance(listed, list) or len(listed) > MAX_WORDS
                     or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):

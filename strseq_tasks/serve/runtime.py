@@ -195,7 +195,8 @@ class Normalizer:
         self.familiar = Familiar(frozenset(decoding["shapes"]) if "shapes" in decoding else None,
                                  decoding.get("input_chars"),
                                  words and WordTreatment(frozenset(words["always_rewritten"]),
-                                                         frozenset(words["ever_rewritten"])))
+                                                         frozenset(words["ever_rewritten"]),
+                                                         frozenset(words["shown"]) if "shown" in words else None))
         try:
             self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
         except Exception as exc:  # onnxruntime's own error types: a graph it cannot load

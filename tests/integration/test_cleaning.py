@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from strseq_tasks.core.shapes import WordTreatment
 from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, LockedError, reflect_table
 from strseq_tasks.data.locks import job_lock
 from strseq_tasks.jobs.clean import clean_table
@@ -69,6 +70,20 @@ def test_output_column_mode_with_audit_and_review(engine):
         review = {r.key: (r.reason, r.suggestion) for r in conn.execute(sa.text(f"SELECT * FROM {REVIEW}"))}
     assert review == {"5": ("low_confidence", "Ann Lee?"), "6": ("too_long", None)}
     assert count(engine, RUNS, status="completed") == 1
+
+
+def test_a_review_row_records_the_words_of_its_value_the_models_pairs_never_showed(engine):
+    user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+    words = WordTreatment.of([("lee, ann", "Ann Lee"), ("x", "X")])
+    clean_table(engine, user, ModelIdentity("names", 3, "sha-3", words), TitleCase(), threshold=0.9)
+    with engine.connect() as conn:
+        new = dict(conn.execute(sa.text(f"SELECT key, new_words FROM {REVIEW}")).fetchall())
+    assert new == {"5": "", "6": "x" * 30}  # "ann lee?": both words shown; "xxx...": a new word
+    # a model whose bundle does not say (trained before): NULL, not "nothing new"
+    clean_table(engine, user, ModelIdentity("names", 4, "sha-4"), TitleCase(), threshold=0.9)
+    with engine.connect() as conn:
+        later = conn.execute(sa.text(f"SELECT new_words FROM {REVIEW} WHERE status = 'open'")).scalars().all()
+    assert later == [None, None]
 
 
 def test_in_place_run_then_revert_restores_the_table_byte_for_byte(engine):

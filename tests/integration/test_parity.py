@@ -107,6 +107,17 @@ def test_beam_search_onnx_matches_torch(torch_model, tiny_bundle):
     np.testing.assert_allclose([predictions[i].confidence for i in read], expected, atol=1e-4)
 
 
+def test_a_bundle_knows_which_words_its_pairs_showed(tiny_bundle, name_pairs):
+    """The manifest stores every word of the training inputs, as keys: the review queue's new words."""
+    words = Normalizer(tiny_bundle, precision="fp32").familiar.words
+    assert words is not None and words.shown
+    inputs = [a for a, _ in name_pairs[:80]]
+    shown = sum(words.new_words(a) == [] for a in inputs)  # the validation pairs' words may be new
+    assert 0.7 * len(inputs) <= shown < len(inputs)
+    assert words.new_words(f"{inputs[0]} Qzxwv") == ["qzxwv"]
+    assert "qzxwv" not in (tiny_bundle / "manifest.json").read_text() and len(next(iter(words.shown))) == 16
+
+
 
 def _fresh(tiny_bundle, vocab, cfg) -> Seq2Seq:
     model = Seq2Seq(vocab, cfg)

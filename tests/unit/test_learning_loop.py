@@ -14,6 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import learning_loop as loop  # noqa: E402
+from strseq_tasks.core.shapes import WordTreatment  # noqa: E402
 from strseq_tasks.jobs.clean_plan import REVIEWED, outcome  # noqa: E402
 from strseq_tasks.jobs.review_queue import teaching_order  # noqa: E402
 from strseq_tasks.serve.runtime import Prediction  # noqa: E402
@@ -55,9 +56,17 @@ def test_the_queue_is_what_the_cleaning_job_sends_to_review():
     assert [q["id"] for q in queue] == [1, 3, 7]
     assert [q["id"] for q in queue] == [i for i, p in predictions.items() if outcome(pool[i][0], p, 0.9) in REVIEWED]
     assert queue[0] == {"id": 1, "table_name": "people", "column_name": "value", "value": "jones, mary",
-                        "suggestion": "Mary Jones", "confidence": 0.5}
+                        "suggestion": "Mary Jones", "confidence": 0.5, "new_words": None}
     assert queue[1]["suggestion"] is None  # too long: nothing to approve
     assert [q["id"] for q in loop.review_queue(pool, predictions, 0.99)] == [0, 1, 3, 6, 7]
+
+
+def test_a_queued_row_holds_the_words_its_models_pairs_never_showed_as_the_cleaning_job_records_them():
+    pool, predictions = predictions_of_every_kind()
+    words = WordTreatment.of([("smith, john", "John Smith"), ("lee, kim", "Kim Lee")])
+    queue = loop.review_queue(pool, predictions, 0.9, words=words)
+    assert {q["value"]: q["new_words"] for q in queue} == {"jones, mary": "jones mary", "x" * 200: "x" * 200,
+                                                           "kim, al": "al"}
 
 
 def test_answered_rows_leave_the_queue_whatever_the_model_says():
@@ -107,7 +116,7 @@ def fake_scored(calls: list):
     def scored(pairs, column, open_inputs, settings):
         calls.append((list(pairs), list(open_inputs)))
         figures = {"pairs": len(pairs), "exact_match": len(pairs) / 1000, "coverage_at_99": 0.0, "harm": 0.0}
-        return figures, [Prediction(text.upper(), 0.5, "ok") for text in open_inputs]
+        return figures, loop.Served([Prediction(text.upper(), 0.5, "ok") for text in open_inputs])
     return scored
 
 
@@ -129,7 +138,8 @@ def test_a_round_asks_the_first_k_trains_on_the_answers_and_asks_them_never_agai
     assert all(not set(open_inputs) & set(asked[: len(pairs) - 1]) for pairs, open_inputs in calls[1:])
     assert {a["action"] for r in rows for a in r["asked"]} == {"approve"}  # the suggestions were right
     strseq_rows = loop.run_order("strseq", col, first, predictions, settings)
-    ranked = loop.ordered(loop.review_queue(pool, dict(enumerate(predictions)), 0.9, table="names"), "strseq", "")
+    queue = loop.review_queue(pool, dict(enumerate(predictions.predictions)), 0.9, table="names")
+    ranked = loop.ordered(queue, "strseq", "")
     assert [a["input"] for a in strseq_rows[1]["asked"]] == [q["value"] for q in ranked[:5]]
 
 

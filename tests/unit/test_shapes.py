@@ -58,6 +58,16 @@ def test_word_treatment_is_what_the_pairs_did_with_each_input_word():
     assert all(len(k) == 16 and int(k, 16) >= 0 for k in words.ever_rewritten) and key("pky") != key("Pky")
 
 
+def test_the_new_words_of_a_value_are_those_no_input_of_the_pairs_showed():
+    words = WordTreatment.of(ADDRESSES)
+    assert words.new_words("12 MILL Sq, Apt 3") == ["apt", "sq"]  # "mill" shown, in any case; sorted
+    assert words.new_words("9 Ash St") == [] and words.new_words("12 34") == []
+    assert words.shown == {WordTreatment.key(w) for w in ("mill", "street", "oak", "elm", "pky", "ash", "st",
+                                                         "fir", "str")}
+    # a bundle from before the inputs' words were stored: not known, not "nothing new"
+    assert WordTreatment(words.always_rewritten, words.ever_rewritten).new_words("12 Mill Sq") is None
+
+
 @pytest.mark.parametrize("text, output, disagrees", [
     ("21 Lynn Street", "21 Lynn St", False),  # as the pairs do: "street" rewritten, a new word kept
     ("21 LYNN STREET", "21 Lynn St", False),  # in any case
