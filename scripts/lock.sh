@@ -16,8 +16,8 @@ trap 'rm -rf "$tmp"' EXIT
   echo "# Every package a full install of strseq resolved to on $(date -u +%Y-%m-%d) with $("$tmp/venv/bin/python" -V)."
   echo "# Written by scripts/lock.sh; use with pip's -c (constraints pin versions, they install nothing)."
   # torch's CPU wheel carries a local label (+cpu); the plain version matches it on any index
-  "$tmp/venv/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v '^strseq==' \
+  "$tmp/venv/bin/pip" freeze --exclude-editable --disable-pip-version-check | grep -v -E '^strseq( @|==)' \
     | sed -E 's/^torch==([0-9.]+)\+.*/torch==\1/'
 } > deploy/constraints.txt.tmp
 mv deploy/constraints.txt.tmp deploy/constraints.txt
-echo "wrote deploy/constraints.txt ($(grep -vc '^#' deploy/constraints.txt) packages)"
+echo "wrote deploy/constraints.txt"
