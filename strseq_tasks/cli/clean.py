@@ -7,14 +7,18 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    DbOpt,
     Precision,
     RowsProgress,
+    SchemaOpt,
     app,
     fail,
     option,
     option_error,
+    revert_hint,
     setup_logging,
 )
+from strseq_tasks.cli.review import run_elsewhere
 from strseq_tasks.params import CLEAN
 from strseq_tasks.runner.server_guard import guard_temporary_server
 
@@ -93,14 +97,14 @@ def clean(
     if len(result["workers"]) > 1:
         typer.echo(f"partitions ran in {len(result['workers'])} processes: {', '.join(result['workers'])}")
     if not dry_run and result["changed"]:
-        typer.echo(f"undo with: strseq revert --db DB --run-id {result['run_id']}")
+        typer.echo(revert_hint(result["run_id"], db_schema))
 
 
 @app.command()
 def revert(
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database.")],
+    db: DbOpt,
     run_id: Annotated[str, typer.Option(help="The run to undo (printed by `strseq clean`; see strseq_runs).")],
-    schema: Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")] = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Restore exactly the old values of a cleaning run, in one transaction (refused, changing
     nothing, where a value was changed again since)."""
@@ -117,7 +121,7 @@ def revert(
     try:
         restored = revert_run(engine, run_id, schema)
     except DatabaseJobError as exc:
-        fail(str(exc))
+        fail(f"{exc}{run_elsewhere(engine, run_id, schema)}")
     finally:
         engine.dispose()
     typer.echo(f"run {run_id} reverted: {restored} value(s) restored")

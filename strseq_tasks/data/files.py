@@ -52,6 +52,11 @@ class InputFileError(StrseqError, ValueError):
         super().__init__(f"{', '.join(where)}: {message}")
 
 
+class ColumnError(InputFileError):
+    """A file without the column(s) a command reads, or with several and none named; the message
+    lists the columns it has (the command adds the option that names them)."""
+
+
 def _decode_csv(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
@@ -87,8 +92,8 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
-        raise InputFileError(path, f"missing column(s) {', '.join(missing)}; the header must include "
-                                   f"{','.join(required)} (found: {found})")
+        raise ColumnError(path, f"missing column(s) {', '.join(missing)}; the header must include "
+                                f"{','.join(required)} (found: {found})")
     for column in required:
         _check_text_column(path, frame, column)
     return frame
@@ -168,23 +173,26 @@ class PairsReport:
     duplicates: int  # exact duplicate pairs dropped
 
 
-def read_pairs(path: Path | str, max_len: int) -> PairsReport:
-    """Curated ``(input, target)`` pairs, by the rules every pair follows (``core.pairs``)."""
+def read_pairs(path: Path | str, max_len: int, input_column: str = "input",
+               target_column: str = "target") -> PairsReport:
+    """Curated ``(input, target)`` pairs, by the rules every pair follows (``core.pairs``), from the
+    file's columns ``input_column`` and ``target_column``."""
     path = Path(path)
-    frame = read_table(path, ("input", "target"))
+    frame = read_table(path, (input_column, target_column))
     if frame.empty:
         raise InputFileError(path, "has a header but no pairs")
-    rows = zip(range(1, len(frame) + 1), frame["input"], frame["target"], strict=True)
+    rows = zip(range(1, len(frame) + 1), frame[input_column], frame[target_column], strict=True)
     try:
         checked = check_pairs(rows, max_len)
     except PairsError as exc:
-        raise InputFileError(path, exc.message, row=exc.row, column=exc.column) from None
+        named = {"input": input_column, "target": target_column}.get(exc.column, exc.column)  # as the file names it
+        raise InputFileError(path, exc.message, row=exc.row, column=named) from None
     return PairsReport(checked.pairs, len(frame), checked.duplicates)
 
 
-def read_inputs(path: Path | str) -> pd.DataFrame:
-    """Rows to normalize: an ``input`` column (other columns are carried through untouched)."""
-    return read_table(path, ("input",))
+def read_inputs(path: Path | str, column: str = "input") -> pd.DataFrame:
+    """Rows to normalize: the column ``column`` (other columns are carried through untouched)."""
+    return read_table(path, (column,))
 
 
 def _csv_quoting(frame: pd.DataFrame) -> int:
@@ -293,14 +301,13 @@ def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
     if column is not None:
         if column not in frame.columns:
             found = ", ".join(map(str, frame.columns)) or "none"
-            raise InputFileError(path, f"no column {column!r} (found: {found})")
+            raise ColumnError(path, f"no column {column!r} (found: {found})")
         return column
     if len(frame.columns) == 1:
         return str(frame.columns[0])
     if "input" in frame.columns:
         return "input"
-    raise InputFileError(path, f"has several columns ({', '.join(map(str, frame.columns))}); "
-                               "name the one to learn from with --column")
+    raise ColumnError(path, f"has several columns ({', '.join(map(str, frame.columns))}) and none was named")
 
 
 def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = MAX_LEN.default) -> CorpusReport:

@@ -32,7 +32,7 @@ from .cli_harness import run_strseq
 ROOT = Path(__file__).resolve().parents[2]
 RUN_MARK = "<!-- doc-test: run -->"
 # what the marked blocks' commands get added in the test, to take seconds
-QUICK = {"train": ["--epochs", "1"]}
+QUICK = {"train": ["--max-epochs", "1"]}
 # inline code that is a command: `strseq review --db URL`, `prefect server start`, `scripts/demo.sh`
 INLINE = re.compile(r"(?<!`)`((?:strseq |prefect |\.venv/bin/python benchmarks/|scripts/\S+\.sh|deploy/\S+\.sh)"
                     r"[^`\n]*)`")
