@@ -9,6 +9,7 @@ import typer
 from strseq_tasks.cli.common import (
     DbOpt,
     Precision,
+    QuietOpt,
     RowsProgress,
     SchemaOpt,
     app,
@@ -47,7 +48,7 @@ def clean(
     dask_address: Annotated[str | None, option(_C["dask_address"])] = None,
     min_non_null: Annotated[float, option(_C["min_non_null"])] = _C["min_non_null"].default,
     min_within_length: Annotated[float, option(_C["min_within_length"])] = _C["min_within_length"].default,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Normalize TABLE.COLUMN with MODEL (runs the Prefect flow `strseq-clean`): confident changes
     are applied and audited in the same transaction, the rest go to review; re-runs skip rows this

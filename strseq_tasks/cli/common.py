@@ -91,6 +91,10 @@ RegistryOpt = Annotated[str, option(RETRAIN["registry"])]
 DbOpt = Annotated[str, option(CLEAN["db"])]
 
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only: no progress bar, no info "
+                                                              "logs.")]
+
+
 SchemaOpt = Annotated[str | None, option(CLEAN["db_schema"])]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    QuietOpt,
     RowsProgress,
     app,
     check_output_option,
@@ -47,13 +48,13 @@ def _prepare(folder: Path, force: bool) -> None:
 def demo(
     folder: Annotated[Path, typer.Option("--out", help="Folder to write the demo database and registry to.")] = Path("strseq-demo"),
     rows: Annotated[int, typer.Option(min=20, max=100_000, help="Customers in the demo table.")] = 1000,
-    pairs: Annotated[int, typer.Option(min=40, max=5000, help="Curated pairs per field.")] = 200,
+    pairs: Annotated[int, typer.Option("--pairs-per-field", min=40, max=5000, help="Curated pairs per field.")] = 200,
     minutes: Annotated[float, typer.Option("--max-minutes", min=0.1, help="Training time budget per model, in minutes (the three train side by side).")] = 4.0,
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(help="Random seed (the demo's data and its trainings).")] = 0,
     review: Annotated[int, typer.Option(min=0, max=1000, help="Questions per column the scripted reviewer answers "
                                         "before the second retrain (0: no human loop).")] = 10,
     force: Annotated[bool, typer.Option("--force", help="Replace a previous demo in --out.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
     smoke: Annotated[bool, typer.Option("--smoke", hidden=True, help="Tests: tiny models, gates any model passes.")] = False,
 ) -> None:
     """The whole job on SQLite in a few minutes: a dirty `customers` table and curated pairs,

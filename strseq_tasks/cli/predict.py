@@ -12,6 +12,7 @@ import typer
 from strseq_tasks.cli.common import (
     InputColumnOpt,
     Precision,
+    QuietOpt,
     TargetColumnOpt,
     app,
     check_output_option,
@@ -99,7 +100,6 @@ KnownValuesOpt = Annotated[list[Path] | None, typer.Option(help="Use these known
 KnownColumnOpt = Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")]
 MaxDistanceOpt = Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")]
 NoKnownValuesOpt = Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q")]
 
 
 def _workers(value: str, texts: list[str]) -> int:

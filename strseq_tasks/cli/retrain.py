@@ -9,6 +9,7 @@ import typer
 from strseq_tasks.cli.common import (
     NameOpt,
     Precision,
+    QuietOpt,
     RegistryOpt,
     app,
     fail,
@@ -61,7 +62,7 @@ def retrain(
     max_regression: Annotated[float, option(GATES["max_regression"])] = GATES["max_regression"].default,
     no_promote: Annotated[bool, option(_R["promote"])] = False,
     force: Annotated[bool, option(_R["force"])] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No info logs.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Validate PAIRS, fine-tune, compare with production on held-out pairs, publish NAME to the
     registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`).

@@ -12,6 +12,7 @@ from strseq_tasks.cli.common import (
     InputColumnOpt,
     Policy,
     Precision,
+    QuietOpt,
     TargetColumnOpt,
     app,
     check_output_option,
@@ -58,7 +59,7 @@ def train(
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files (default: the only column, or `input`).")] = None,
     max_distance: Annotated[int, typer.Option(help="Edits (insert, delete, substitute, swap) within which an input snaps to a known value.")] = DEFAULT_MAX_DISTANCE,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a normalizer on PAIRS and write a model bundle to OUT.
 
@@ -208,7 +209,7 @@ def pretrain(
     threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
     name: Annotated[str | None, typer.Option(help="LM name recorded in the manifest.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing LM folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Pretrain a character language model on unlabeled strings (or adapt one with --from).
 
@@ -267,7 +268,7 @@ def export_kept(
     from_: Annotated[Path, typer.Option("--from", help="Folder of a training whose export failed (MODEL.unexported-TIME, named by `strseq train`'s error).")],
     out: Annotated[Path, typer.Option(help="Model folder to write (written atomically).")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Export a kept training into a model bundle: the ONNX graphs, checked against PyTorch as
     `train` checks them. It serves fp32 graphs (int8 graphs are judged on the training pairs)."""

@@ -26,6 +26,7 @@ ALIASES = (
     Alias("--output", "--out", ("predict", "evaluate")),
     Alias("--json", "--json-out", ("evaluate",), with_value=True),
     Alias("--dir", "--out", ("demo",)),
+    Alias("--pairs", "--pairs-per-field", ("demo",)),  # a count there; --pairs is a file of pairs elsewhere
     Alias("--epochs", "--max-epochs", ("train", "retrain", "pretrain")),
     Alias("--minutes", "--max-minutes", ("pretrain", "demo")),
     Alias("--column", "--input-column", ("pretrain",)),

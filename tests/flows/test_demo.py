@@ -33,8 +33,8 @@ def test_the_demo_database_holds_dirty_records_and_curated_pairs_that_never_give
 
 def test_strseq_demo_end_to_end(tmp_path):
     folder = tmp_path / "demo"
-    done = run_strseq("demo", "--out", folder, "--rows", 60, "--pairs", 40, "--max-minutes", 0.2, "--smoke",
-                      timeout=600)
+    done = run_strseq("demo", "--out", folder, "--rows", 60, "--pairs-per-field", 40, "--max-minutes", 0.2,
+                      "--smoke", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for field in FIELDS:
