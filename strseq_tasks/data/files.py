@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import MAX_LEN
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")  # JSON Lines: one JSON object a line, its keys the columns
 # values of a megabyte and more are legal (the csv module refuses fields over 128 KiB by default)
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
@@ -78,7 +80,7 @@ def _decode_utf8(path: Path, data: bytes) -> str:
 
 
 def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
-    """All columns of a CSV or Parquet file as text; ``required`` columns must be present."""
+    """All columns of a CSV, Parquet or JSON Lines file; ``required`` columns must be present, as text."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "no such file")
@@ -87,6 +89,8 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
             raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
+    elif path.suffix.lower() in JSONL_SUFFIXES:
+        frame = _read_jsonl(path)
     else:
         frame = _read_csv(path)
     missing = [c for c in required if c not in frame.columns]
@@ -97,6 +101,32 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
     for column in required:
         _check_text_column(path, frame, column)
     return frame
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object a line (blank lines skipped); a key some objects lack is null in them."""
+    records = []
+    # split at LF only: U+2028 and friends are legal, unescaped, inside a JSON string
+    for number, line in enumerate(_decode_utf8(path, path.read_bytes()).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(path, f"is not valid JSON Lines ({exc.msg} at column {exc.colno})",
+                                 line=number) from None
+        if not isinstance(record, dict):
+            raise InputFileError(path, f"each line must be a JSON object, found {type(record).__name__}", line=number)
+        records.append(record)
+    if not records:
+        raise InputFileError(path, "the file is empty (expected one JSON object a line)")
+    return pd.DataFrame.from_records(records)
+
+
+def _jsonl(frame: pd.DataFrame) -> str:
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    # numpy scalars (a carried-through integer column) as the Python numbers they hold
+    return "".join(json.dumps(r, ensure_ascii=False, default=lambda v: v.item()) + "\n" for r in records)
 
 
 class _Lines:
@@ -207,9 +237,12 @@ def _csv_quoting(frame: pd.DataFrame) -> int:
 
 
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
+    """Write CSV (UTF-8, no byte-order mark), Parquet or JSON Lines atomically: a temporary file, then rename."""
     if Path(path).suffix.lower() in PARQUET_SUFFIXES:
         write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    elif Path(path).suffix.lower() in JSONL_SUFFIXES:
+        text = _jsonl(frame)
+        write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     else:
         write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n",
                                                          quoting=_csv_quoting(frame)))
@@ -323,7 +356,7 @@ def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len:
     for raw in paths:
         path = Path(raw)
         suffix = path.suffix.lower()
-        if suffix in PARQUET_SUFFIXES or suffix == ".csv":
+        if suffix in PARQUET_SUFFIXES or suffix in JSONL_SUFFIXES or suffix == ".csv":
             frame = read_table(path, ())
             name = _corpus_column(path, frame, column)
             values = frame[name]

@@ -76,6 +76,25 @@ def test_files_with_other_column_names(tmp_path, tiny_bundle):
     assert "column 'clean'" in error
 
 
+def test_json_lines_in_and_out(tmp_path, tiny_bundle):
+    """JSON Lines (.jsonl) like CSV and Parquet: any column names, other keys carried through."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 7, "text": "john smith", "note": null}\n\n{"id": 8, "text": "a\u2028b /x"}\n',
+                      encoding="utf-8")
+    done = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--input-column", "text",
+                      "--out", tmp_path / "out.jsonl", "-q")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.split("\n") if line]  # not splitlines(): U+2028 is in a value
+    assert [(r["id"], r["text"], r["note"]) for r in rows] == [(7, "john smith", None), (8, "a\u2028b /x", None)]
+    assert all(set(r) == {"id", "text", "note", "prediction", "confidence", "status"} for r in rows)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "a"}\n{"text": "b"\n', encoding="utf-8")
+    error = _one_error_line(run_strseq("predict", "--model", tiny_bundle, "--input", broken, "--input-column", "text",
+                                       "--out", tmp_path / "x.jsonl"))
+    assert "line 2" in error and "not valid JSON Lines" in error and not (tmp_path / "x.jsonl").exists()
+
+
 def test_train_reads_other_column_names(tmp_path, name_pairs):
     pairs = write_csv(tmp_path / "pairs.csv", ["raw", "fixed"], name_pairs[:40])
     done = run_strseq("train", "--pairs", pairs, "--input-column", "raw", "--target-column", "fixed",
