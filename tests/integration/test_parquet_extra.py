@@ -29,17 +29,17 @@ def _strseq_without_pyarrow(*args) -> subprocess.CompletedProcess:
 
 def test_without_pyarrow_parquet_is_refused_before_any_work(tiny_bundle, tmp_path):
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["SMITH, John"], ["jones, mary"]])
-    out = _strseq_without_pyarrow("predict", "--model", tiny_bundle, "--input", inputs, "--output",
+    out = _strseq_without_pyarrow("predict", "--model", tiny_bundle, "--input", inputs, "--out",
                                   tmp_path / "out.parquet", "--quiet")
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.startswith("error: --output") and "pip install 'strseq[parquet]'" in out.stderr
+    assert out.stderr.startswith("error: --out") and "pip install 'strseq[parquet]'" in out.stderr
     assert not (tmp_path / "out.parquet").exists()
     pd.DataFrame({"input": ["SMITH, John"]}).to_parquet(tmp_path / "in.parquet")  # this venv has pyarrow
     read = _strseq_without_pyarrow("predict", "--model", tiny_bundle, "--input", tmp_path / "in.parquet",
-                                   "--output", tmp_path / "out.csv", "--quiet")
+                                   "--out", tmp_path / "out.csv", "--quiet")
     assert read.returncode == 2 and "Traceback" not in read.stderr and "strseq[parquet]" in read.stderr
     assert read.stderr.startswith("error: ") and not (tmp_path / "out.csv").exists()
     # CSV needs nothing more
-    fine = _strseq_without_pyarrow("predict", "--model", tiny_bundle, "--input", inputs, "--output",
+    fine = _strseq_without_pyarrow("predict", "--model", tiny_bundle, "--input", inputs, "--out",
                                    tmp_path / "out.csv", "--quiet")
     assert fine.returncode == 0, fine.stderr
