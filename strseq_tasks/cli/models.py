@@ -169,8 +169,8 @@ def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
     typer.echo(f"{name}@{alias} is back to version {state.version}")
 
 
-@models_app.command("export")
-def export(model: Annotated[str, typer.Option(help="Model folder, or REGISTRY/NAME@ALIAS|VERSION|latest.")],
+@models_app.command("copy")
+def copy(model: Annotated[str, typer.Option(help="Model folder, or REGISTRY/NAME@ALIAS|VERSION|latest.")],
            out: Annotated[Path, typer.Option(help="Folder to write the copy to (written whole or not at all).")],
            runtime_only: Annotated[bool, typer.Option(
                "--runtime-only", help="Leave out what only training reads (the PyTorch weights) and the graphs of "

@@ -1,4 +1,4 @@
-"""A bundle's model card, and its runtime copy (``serve/bundle_copy.py``, ``strseq models export``):
+"""A bundle's model card, and its runtime copy (``serve/bundle_copy.py``, ``strseq models copy``):
 what a CPU server needs, the same model, a fraction of the size."""
 
 from __future__ import annotations
@@ -78,18 +78,18 @@ def test_a_runtime_copy_is_not_copied_again(tiny_bundle, tmp_path):
 
 def test_strseq_models_export_writes_the_copy_a_cpu_server_needs(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle, tmp_path / "model")
-    done = run_strseq("models", "export", "--model", tmp_path / "model", "--out", tmp_path / "cpu", "--runtime-only",
+    done = run_strseq("models", "copy", "--model", tmp_path / "model", "--out", tmp_path / "cpu", "--runtime-only",
                       "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert "weights.safetensors" in result["left_out"] and result["bytes"] == _size(tmp_path / "cpu")
     assert result["content_sha256"] == read_manifest(tiny_bundle)["content_sha256"]
     # the bundle's own folder is not a place for its copy; an existing folder is kept unless --force
-    refused = run_strseq("models", "export", "--model", tmp_path / "model", "--out", tmp_path / "model" / "x",
+    refused = run_strseq("models", "copy", "--model", tmp_path / "model", "--out", tmp_path / "model" / "x",
                          "--runtime-only")
     assert refused.returncode == 2 and refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
-    again = run_strseq("models", "export", "--model", tmp_path / "model", "--out", tmp_path / "cpu")
+    again = run_strseq("models", "copy", "--model", tmp_path / "model", "--out", tmp_path / "cpu")
     assert again.returncode == 2 and "already exists" in again.stderr
-    whole = run_strseq("models", "export", "--model", tmp_path / "model", "--out", tmp_path / "cpu", "--force")
+    whole = run_strseq("models", "copy", "--model", tmp_path / "model", "--out", tmp_path / "cpu", "--force")
     assert whole.returncode == 0, whole.stderr
     assert read_manifest(tmp_path / "cpu")["files"] == read_manifest(tiny_bundle)["files"]
