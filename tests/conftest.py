@@ -14,6 +14,7 @@ os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="strseq-test-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ.pop("PREFECT_API_URL", None)
+os.environ.setdefault("STRSEQ_GX_DIR", "ephemeral")  # GX stores nothing unless a test names a project folder
 
 from fixtures.data import EXAMPLES, TINY_MODEL, read_csv_pairs  # noqa: E402  (tests/ is on sys.path)
 from reliability_ledger import LEDGER, LEDGER_ENV  # noqa: E402

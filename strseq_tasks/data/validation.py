@@ -1,24 +1,36 @@
-"""Validate curated pairs with the Great Expectations suite kept in ``expectations/``.
+"""Validate curated pairs and the column to clean with the Great Expectations suites in ``expectations/``.
 
-The suite is reviewed JSON (``expectations/string_pairs.json``) loaded into an ephemeral GX
-context at run time; nothing GX writes is kept. Two columns are derived before validation so
-that plain GX expectations can check them: ``row`` (where to look in the source) and
-``targets_per_input`` (the number of distinct targets of each row's input: above 1 means the
-same input maps to two targets). Expectations with ``severity: warning`` are reported but do
-not fail; any other failure raises ``PairsValidationError`` carrying the report.
+The suites are reviewed JSON (``expectations/string_pairs.json``, ``records.json``), run by the
+Checkpoints of a GX project folder (``data/gx_project.py``: ``$STRSEQ_GX_DIR``, else ``./gx``),
+which store each validation result and rebuild the Data Docs; with ``ephemeral`` as the folder
+they run in an ephemeral GX context and nothing is kept. Two columns are derived before
+validation so that plain GX expectations can check them: ``row`` (where to look in the source)
+and ``targets_per_input`` (the number of distinct targets of each row's input: above 1 means the
+same input maps to two targets). Each expectation's ``notes`` (GX's field) say why it exists,
+and reports quote them. Expectations with ``severity: warning`` are reported but do not fail;
+any other failure raises ``PairsValidationError`` carrying the report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import threading
+import warnings
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
 
 import pandas as pd
 
+from strseq_tasks.data.gx_project import (
+    StoredResult,
+    open_project,
+    project_dir,
+    run_checkpoint,
+    suites_dir,
+    template_dir,
+)
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import CLEAN
 
@@ -27,19 +39,13 @@ RECORDS_SUITE_FILE = "records.json"
 MAX_LISTED = 20  # offending rows listed per expectation in reports
 
 
-def suites_dir() -> Path:
-    """The suites: ``expectations/`` of the checkout, reached as ``strseq_tasks/expectations``
-    (a link there; a wheel holds a copy)."""
-    return Path(str(files("strseq_tasks") / "expectations"))
-
-
 @dataclass(frozen=True)
 class Check:
     expectation: str
     column: str | None
     severity: str  # "critical" or "warning" (or "info")
     success: bool
-    why: str
+    why: str  # the expectation's notes: why it exists, as a failure reads
     unexpected: int  # offending rows (0 for table-level checks)
     rows: list[dict] = field(default_factory=list)  # the first MAX_LISTED: {"row": ..., "input": ..., ...}
     observed: object = None  # table-level checks: what was measured (e.g. the row count)
@@ -50,6 +56,7 @@ class ValidationReport:
     suite: str
     rows: int
     checks: list[Check]
+    stored: StoredResult | None = None  # where the GX project keeps it (None: ephemeral, nothing kept)
 
     @property
     def success(self) -> bool:
@@ -81,7 +88,7 @@ class ValidationReport:
         """The report as markdown (a Prefect artifact): a table of checks, then offending rows."""
         verdict = "passed" if self.success else "**failed**"
         out = [f"### Validation of {self.rows} rows: {verdict}", "",
-               f"Suite `{self.suite}` (`expectations/{self.suite}.json`)", "",
+               f"Suite `{self.suite}` (`expectations/{self.suite}.json`)", *self._where(), "",
                "| expectation | column | severity | result | offending rows |", "|---|---|---|---|---:|"]
         for c in self.checks:
             result = "ok" if c.success else ("warning" if c.severity in ("warning", "info") else "**failed**")
@@ -96,9 +103,16 @@ class ValidationReport:
                     out.append(f"\n... and {c.unexpected - len(c.rows)} more")
         return "\n".join(out)
 
+    def _where(self) -> list[str]:
+        if self.stored is None:
+            return []
+        return ["", f"GX validation result `{self.stored.result}` in `{self.stored.folder}`: "
+                f"[its Data Docs page]({self.stored.page}), [every validation]({self.stored.index})"]
+
     def to_dict(self) -> dict:
         return {"suite": self.suite, "rows": self.rows, "success": self.success,
-                "checks": [{**c.__dict__, "observed": _plain(c.observed)} for c in self.checks]}
+                "checks": [{**c.__dict__, "observed": _plain(c.observed)} for c in self.checks],
+                **({"gx": self.stored.to_dict()} if self.stored else {})}
 
 
 class ValidationFailed(StrseqError):
@@ -192,10 +206,16 @@ def _context():
     return context
 
 
-def _load_suite(path: Path):
+def _load_suite(name: str):
     import great_expectations as gx
 
-    return gx.ExpectationSuite(**json.loads(Path(path).read_text(encoding="utf-8")))
+    return gx.ExpectationSuite(**json.loads((suites_dir() / name).read_text(encoding="utf-8")))
+
+
+def _result_format(checkpoint: str):
+    """The result format the project's Checkpoint asks for (the ephemeral mode asks for the same)."""
+    return json.loads((template_dir() / "checkpoints" / f"{checkpoint}.json").read_text(encoding="utf-8"))[
+        "result_format"]
 
 
 def _checks(result) -> list[Check]:
@@ -211,19 +231,24 @@ def _checks(result) -> list[Check]:
         checks.append(Check(
             expectation=config.type, column=config.kwargs.get("column"),
             severity=str(getattr(config.severity, "value", config.severity) or "critical").lower(),
-            success=bool(item.success), why=(config.meta or {}).get("why", ""),
+            success=bool(item.success), why=_notes(config.notes),
             unexpected=int(details.get("unexpected_count") or 0), rows=rows[:MAX_LISTED],
             observed=details.get("observed_value"),
         ))
     return checks
 
 
+def _notes(notes: str | list[str] | None) -> str:
+    return " ".join(notes) if isinstance(notes, list) else notes or ""
+
+
 VIEW = "strseq_validated"  # a temporary view on GX's own connections: the column, as 'value'
+QUERY = f"SELECT value FROM {VIEW}"  # the query asset records.column of gx/great_expectations.yml
 
 
 def _view_connections(engine, statement):
-    """Connections for GX's engine, each holding ``VIEW`` (temporary: per session, gone when GX's
-    engine is disposed, nothing written to the database).
+    """Connections for GX's engine, each holding ``VIEW`` (temporary: per session, gone when the
+    session ends, nothing written to the database); ``creator.made`` keeps them for ``_close``.
 
     GX runs a query asset's text through ``sqlalchemy.text()``, stringifying and wrapping it again
     along the way: a quoted table or column name holding ``:name`` becomes a bind parameter, and
@@ -243,9 +268,23 @@ def _view_connections(engine, statement):
         cursor.execute(f"CREATE TEMPORARY VIEW {VIEW} AS {select}")
         cursor.close()
         connection.commit()
+        creator.made.append(connection)
         return connection
 
+    creator.made = []
     return creator
+
+
+def _close(source, creator) -> None:
+    """End every session GX opened, and the temporary views with them: GX's execution engine
+    (GX's own way: its engine, and the connection it keeps open for SQLite), the data source's
+    engine, then any connection an engine GX dropped along the way left open (unclosed, each
+    validation kept a PostgreSQL session, and its view on the table, until the process ended)."""
+    source.get_execution_engine().close()
+    source.get_engine().dispose()
+    for connection in creator.made:
+        with contextlib.suppress(Exception):  # closed already, or broken: either way, gone
+            connection.close()
 
 
 def _raised(exception_info) -> str | None:
@@ -260,42 +299,66 @@ def _raised(exception_info) -> str | None:
 
 @_one_at_a_time
 def validate_column(engine, table, column, max_len: int, min_non_null: float = CLEAN["min_non_null"].default,
-                    min_within_length: float = CLEAN["min_within_length"].default,
-                    suite_path: Path | None = None) -> ValidationReport:
-    """Run the records suite on ``table.column`` (SQLAlchemy objects) inside the database."""
+                    min_within_length: float = CLEAN["min_within_length"].default, *,
+                    gx_dir: str | os.PathLike | None = None, run_name: str | None = None) -> ValidationReport:
+    """Run the records suite on ``table.column`` (SQLAlchemy objects) inside the database, through
+    the Checkpoint ``records`` of the GX project ``gx_dir`` (``gx_project.project_dir``; the run is
+    named ``run_name``, by default ``[SCHEMA.]TABLE.COLUMN``)."""
     import sqlalchemy as sa
 
-    context = _context()
-    add = {"sqlite": context.data_sources.add_sqlite, "postgresql": context.data_sources.add_postgres}.get(
-        engine.dialect.name, context.data_sources.add_sql)
+    # one GX data source serves SQLite and PostgreSQL (the project's `records`): its type is GX's
+    # generic `sql`, which GX questions in a warning on every run
+    warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
     creator = _view_connections(engine, sa.select(column.label("value")).select_from(table))
-    source = add("strseq", connection_string=engine.url.render_as_string(hide_password=False),
-                 kwargs={"creator": creator})
-    try:
-        batch = (source.add_query_asset("column", query=f"SELECT value FROM {VIEW}")
-                 .add_batch_definition_whole_table("all").get_batch())
-        suite = _load_suite(suite_path or suites_dir() / RECORDS_SUITE_FILE)
-        result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_non_null": min_non_null,
-                                                               "min_within_length": min_within_length})
-    finally:
-        source.get_engine().dispose()  # the temporary views go with GX's sessions
+    # the connections come from creator: GX gets the dialect alone, never the URL (nor its password)
+    dialect_only = f"{engine.url.drivername}://"
+    parameters = {"max_len": max_len, "min_non_null": min_non_null, "min_within_length": min_within_length}
+    folder = project_dir(gx_dir)
+    if folder is None:
+        context, stored = _context(), None
+        source = context.data_sources.add_sql("records", connection_string=dialect_only, kwargs={"creator": creator})
+        try:
+            batch = source.add_query_asset("column", query=QUERY).add_batch_definition_whole_table("all").get_batch()
+            result = batch.validate(_load_suite(RECORDS_SUITE_FILE), expectation_parameters=parameters,
+                                    result_format=_result_format("records"))
+        finally:
+            _close(source, creator)
+    else:
+        with open_project(folder) as context:
+            source = context.data_sources.get("records")  # changed in memory only: the config keeps no URL
+            source.connection_string, source.kwargs = dialect_only, {"creator": creator}
+            try:
+                result, stored = run_checkpoint(context, "records", run_name or _column_name(table, column),
+                                                expectation_parameters=parameters)
+            finally:
+                _close(source, creator)
     checks = [Check(**{**c.__dict__, "column": column.name if c.column == "value" else c.column})
               for c in _checks(result)]
     total = max((int((item.result or {}).get("element_count") or 0) for item in result.results), default=0)
-    return ValidationReport(suite.name, total, checks)
+    return ValidationReport(result.suite_name, total, checks, stored)
+
+
+def _column_name(table, column) -> str:
+    return ".".join(filter(None, [table.schema, table.name, column.name]))
 
 
 @_one_at_a_time
-def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, suite_path: Path | None = None
-                   ) -> ValidationReport:
-    """Run the pairs suite on a frame with columns ``row``, ``input``, ``target``."""
-    context = _context()
-    suite = _load_suite(suite_path or suites_dir() / SUITE_FILE)
+def validate_pairs(pairs: pd.DataFrame, max_len: int, min_pairs: int = 4, *, gx_dir: str | os.PathLike | None = None,
+                   run_name: str | None = None) -> ValidationReport:
+    """Run the pairs suite on a frame with columns ``row``, ``input``, ``target``, through the
+    Checkpoint ``string_pairs`` of the GX project ``gx_dir`` (``gx_project.project_dir``; the run
+    is named ``run_name``, say the model's name; by default ``pairs``)."""
     frame = with_derived_columns(pairs)
-    batch = (context.data_sources.add_pandas("strseq").add_dataframe_asset("pairs")
-             .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
-    result = batch.validate(suite, expectation_parameters={"max_len": max_len, "min_pairs": min_pairs},
-                            result_format={"result_format": "COMPLETE",
-                                           "unexpected_index_column_names": ["row", "input", "target"]})
-    checks = _checks(result)
-    return ValidationReport(suite.name, len(frame), checks)
+    parameters = {"max_len": max_len, "min_pairs": min_pairs}
+    folder = project_dir(gx_dir)
+    if folder is None:
+        context, stored = _context(), None
+        batch = (context.data_sources.add_pandas("pairs").add_dataframe_asset("pairs")
+                 .add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": frame}))
+        result = batch.validate(_load_suite(SUITE_FILE), expectation_parameters=parameters,
+                                result_format=_result_format("string_pairs"))
+    else:
+        with open_project(folder) as context:
+            result, stored = run_checkpoint(context, "string_pairs", run_name or "pairs", {"dataframe": frame},
+                                            parameters)
+    return ValidationReport(result.suite_name, len(frame), _checks(result), stored)

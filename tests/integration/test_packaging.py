@@ -71,6 +71,8 @@ def test_the_wheel_holds_every_module_the_flows_the_suites_and_the_lm(installed)
     expected = {f"strseq_tasks/{p.relative_to(ROOT / 'strseq_tasks')}" for p in (ROOT / "strseq_tasks").rglob("*.py")}
     expected |= {f"strseq_tasks/flows/{p.name}" for p in (ROOT / "flows").glob("*.py")}
     expected |= {f"strseq_tasks/expectations/{p.name}" for p in (ROOT / "expectations").glob("*.json")}
+    expected |= {f"strseq_tasks/gx/{p}" for p in ["great_expectations.yml", ".gitignore", "expectations/records.json",
+                                                  "checkpoints/records.json", "validation_definitions/records.json"]}
     expected |= {f"strseq_tasks/{p.relative_to(ROOT / 'strseq_tasks')}"
                  for p in (ROOT / "strseq_tasks" / "pretrained").rglob("*") if p.is_file()}
     assert expected - names == set()
