@@ -3,6 +3,7 @@ loop (a scripted reviewer decides the first questions, the retrain learns them, 
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -78,6 +79,7 @@ def demo(
     started = time.monotonic()
     folder = folder.resolve()
     _prepare(folder, force)
+    os.environ.setdefault("STRSEQ_GX_DIR", str(folder / "gx"))  # the demo's validation results, beside its registry
     url, registry = db_url(folder), str(folder / "models")
     steps = 4 if review else 3
     typer.echo(f"== 1/{steps} building the demo CRM in {folder / 'crm.db'}")
