@@ -2,14 +2,14 @@
 
     "lineage": {"data": {"fingerprint": "...", "pairs": 1000, "source": "postgresql+psycopg://etl:***@db/crm ..."},
                 "base_model": {"name": "...", "kind": "transducer", "manifest_sha256": "..."},
-                "flow_run": {"id": "...", "name": "...", "flow": "strseq-retrain", "url": "http://.../flow-runs/..."},
+                "flow_run": {"id": "...", "name": "...", "flow": "strseq-retrain", "url": "http://.../runs/flow-run/..."},
                 "user": "etl", "host": "worker-1", "strseq_version": "0.1.0",
                 "code_version": "git:4979511...", "published": "2025-...Z"}
 
 The data and the base model are read from the bundle's manifest (what training recorded) and
 the retrain's record (where it read the pairs); the flow run from ``prefect.runtime`` when the
-publish runs inside one (its UI address when ``PREFECT_UI_URL`` is known to Prefect, as it is
-whenever ``PREFECT_API_URL`` names a server); the code version is the git commit of the checkout
+publish runs inside one (its UI address from ``PREFECT_UI_URL``, which Prefect derives from
+``PREFECT_API_URL`` when only that is set); the code version is the git commit of the checkout
 strseq runs from (``-dirty`` with uncommitted changes), else the installed package's version.
 Every URL is masked: lineage never holds a password. Versions published before lineage was
 recorded have none; everything that reads it allows for that.
@@ -53,19 +53,18 @@ def flow_run() -> dict | None:
     """The Prefect flow run this publish runs in (from a task of it too), or None."""
     try:
         from prefect.runtime import flow_run as current
-        from prefect.settings import PREFECT_UI_URL
+        from prefect.utilities.urls import url_for
     except ImportError:  # a CPU server with the runtime alone publishes outside Prefect
         return None
     run_id = current.id
     if not run_id:
         return None
-    ui = PREFECT_UI_URL.value()
     try:
         name, flow = current.name, current.flow_name
     except Exception:  # noqa: BLE001 - outside the run's context these ask the API: the id is what counts
         name, flow = None, None
-    return {"id": str(run_id), "name": name, "flow": flow,
-            "url": f"{str(ui).rstrip('/')}/flow-runs/flow-run/{run_id}" if ui else None}
+    # the address Prefect itself logs ("View at ..."); None when no UI address is known
+    return {"id": str(run_id), "name": name, "flow": flow, "url": url_for("flow-run", obj_id=run_id) or None}
 
 
 def user() -> str | None:
