@@ -19,7 +19,7 @@ if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
 fi
 echo "torch: not installed (as intended)"
 OUT=$(mktemp -d)
-"$VENV/bin/strseq" predict --model "$MODEL" --input examples/names_inputs.csv --output "$OUT/predictions.csv" --quiet
+"$VENV/bin/strseq" predict --model "$MODEL" --input examples/names_inputs.csv --out "$OUT/predictions.csv" --quiet
 echo "predicted $(($(wc -l < "$OUT/predictions.csv") - 1)) rows with onnxruntime: $OUT/predictions.csv"
 "$VENV/bin/python" - "$OUT/crm.db" <<'PY'
 import csv, sqlite3, sys

@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
-exec .venv/bin/strseq demo --dir demo-output --force "$@"
+exec .venv/bin/strseq demo --out demo-output --force "$@"

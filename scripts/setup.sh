@@ -9,5 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
-.venv/bin/pip install --quiet --disable-pip-version-check -e ".[train,flows,dask,demo,bench,test]"
+# every package at the version deploy/constraints.txt pins (scripts/lock.sh writes it): the same install on every machine
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[train,flows,dask,demo,bench,test,parquet]" \
+  -c deploy/constraints.txt
 echo "strseq installed in .venv ($(.venv/bin/python -c 'import strseq_tasks; print(strseq_tasks.__version__)'))"

@@ -4,8 +4,9 @@ The job records (``RetrainParams`` and ``Gates`` in ``jobs/retrain.py``, ``Clean
 ``jobs/clean_params.py``) build their pydantic fields from these (``field``), the ``strseq``
 commands their options (``cli.common.option``), and ``TrainConfig`` its defaults, so a default, a
 bound or a help text is written here and nowhere else. The option of a field is the field's name
-with dashes (``max_epochs``: ``--max-epochs``) unless ``flags`` says otherwise; ``flags`` may add
-an older spelling kept working (``--epochs``).
+with dashes (``max_epochs``: ``--max-epochs``) unless ``flags`` says otherwise; ``env`` names the
+environment variable that stands in for it on the command line (``STRSEQ_DB``). Older spellings kept
+working are hidden aliases (``cli/vocabulary.py``), not flags.
 
 Standard library only: the command line reads this on a base install, before pydantic, Prefect
 or SQLAlchemy are imported (``strseq predict`` on a CPU server has none of them).
@@ -26,6 +27,7 @@ class Param:
     le: float | None = None
     lt: float | None = None
     flags: tuple[str, ...] = ()  # the command-line spellings, when not just --name-with-dashes
+    env: str | None = None  # the environment variable the command line reads when the option is left out
 
     def flag(self, name: str) -> str:
         """The option a user types for field ``name`` (the first spelling)."""
@@ -48,12 +50,11 @@ MAX_LEN = Param(128, "Longest input/target in characters the model accepts (long
 THRESHOLD = Param(0.9, "Confidence threshold: predictions at least this confident are applied; the "
                   "rest go to review.", ge=0, le=1)
 SEED = Param(0, "Random seed (split, augmentation, initialization).")
-MAX_EPOCHS = Param(40, "Maximum epochs (early stopping usually ends sooner).", ge=1,
-                   flags=("--max-epochs", "--epochs"))
+MAX_EPOCHS = Param(40, "Maximum epochs (early stopping usually ends sooner).", ge=1)
 TRAIN_THREADS = Param(1, "torch threads for training (small GRUs train fastest on 1).", ge=1)
-TRAIN_PRECISION = Param("int8", "int8: also write int8 graphs (1.1-1.3x faster to run, by CPU) and serve "
-                        "them, unless they change more than --int8-max-changed of the outputs on rows "
-                        "drawn from the pairs (then fp32 only); fp32: fp32 graphs only.")
+TRAIN_PRECISION = Param("int8", "int8 (or auto, the same when training): also write int8 graphs (1.1-1.3x "
+                        "faster to run, by CPU) and serve them, unless they change more than --int8-max-changed "
+                        "of the outputs on rows drawn from the pairs (then fp32 only); fp32: fp32 graphs only.")
 INT8_MAX_CHANGED = Param(0.005, "Share of outputs int8 may change against fp32 before it is refused.",
                          ge=0, le=1)
 RUN_PRECISION = Param("auto", "Graphs to run: auto (the model's int8 graphs when it has them, else "
@@ -74,7 +75,7 @@ RETRAIN = {
     "pairs_query": Param(None, "SQL query returning the pairs (database URL source)."),
     "input_column": Param("input", "Column holding the dirty values."),
     "target_column": Param("target", "Column holding the clean values."),
-    "registry": Param("models", "Registry folder or fsspec URL (s3://..., memory://...)."),
+    "registry": Param("models", "Registry folder or fsspec URL (s3://..., memory://...).", env="STRSEQ_REGISTRY"),
     "name": Param(..., "Model name in the registry."),
     "decisions": Param(None, "Database (SQLAlchemy URL) whose people's decisions (approved, rejected or edited "
                        "review rows, values typed into a cleaned column) join the pairs: a decision is a curated "
@@ -117,7 +118,8 @@ RETRAIN = {
 # -- strseq clean / the strseq-clean flow (CleanParams) ------------------------------------------
 CLEAN = {
     "db": Param(..., "SQLAlchemy URL of the database: sqlite:///file.db, postgresql+psycopg://user@host/db, "
-                "or env:VAR / prefect-secret:BLOCK holding it (its JSON form in Prefect hides the password)."),
+                "or env:VAR / prefect-secret:BLOCK holding it (its JSON form in Prefect hides the password).",
+                env="STRSEQ_DB"),
     "table": Param(..., "Table to clean."),
     "key": Param(..., "Integer or text column identifying a row (primary key or unique)."),
     "column": Param(..., "Text column to normalize."),

@@ -7,14 +7,19 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    DbOpt,
     Precision,
+    QuietOpt,
     RowsProgress,
+    SchemaOpt,
     app,
     fail,
     option,
     option_error,
+    revert_hint,
     setup_logging,
 )
+from strseq_tasks.cli.review import run_elsewhere
 from strseq_tasks.params import CLEAN
 from strseq_tasks.runner.server_guard import guard_temporary_server
 
@@ -43,7 +48,7 @@ def clean(
     dask_address: Annotated[str | None, option(_C["dask_address"])] = None,
     min_non_null: Annotated[float, option(_C["min_non_null"])] = _C["min_non_null"].default,
     min_within_length: Annotated[float, option(_C["min_within_length"])] = _C["min_within_length"].default,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Normalize TABLE.COLUMN with MODEL (runs the Prefect flow `strseq-clean`): confident changes
     are applied and audited in the same transaction, the rest go to review; re-runs skip rows this
@@ -93,14 +98,14 @@ def clean(
     if len(result["workers"]) > 1:
         typer.echo(f"partitions ran in {len(result['workers'])} processes: {', '.join(result['workers'])}")
     if not dry_run and result["changed"]:
-        typer.echo(f"undo with: strseq revert --db DB --run-id {result['run_id']}")
+        typer.echo(revert_hint(result["run_id"], db_schema))
 
 
 @app.command()
 def revert(
-    db: Annotated[str, typer.Option(help="SQLAlchemy URL of the database.")],
+    db: DbOpt,
     run_id: Annotated[str, typer.Option(help="The run to undo (printed by `strseq clean`; see strseq_runs).")],
-    schema: Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")] = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Restore exactly the old values of a cleaning run, in one transaction (refused, changing
     nothing, where a value was changed again since)."""
@@ -117,7 +122,7 @@ def revert(
     try:
         restored = revert_run(engine, run_id, schema)
     except DatabaseJobError as exc:
-        fail(str(exc))
+        fail(f"{exc}{run_elsewhere(engine, run_id, schema)}")
     finally:
         engine.dispose()
     typer.echo(f"run {run_id} reverted: {restored} value(s) restored")

@@ -15,14 +15,16 @@ from typing import Annotated
 
 import typer
 
+from strseq_tasks.cli.vocabulary import VocabularyGroup
 from strseq_tasks.data.files import (
+    ColumnError,
     InputFileError,
     OutputPathError,
     check_output,
 )
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.errors import StrseqError
-from strseq_tasks.params import RETRAIN, Param, cli_name
+from strseq_tasks.params import CLEAN, RETRAIN, Param, cli_name
 
 # strseq's commands never report usage to Prefect (set these to opt in); before prefect is imported
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -34,7 +36,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=VocabularyGroup, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn a string normalizer from a few (input, target) pairs; apply it with onnxruntime.")
 
 
@@ -61,15 +63,17 @@ class Policy(StrEnum):
     none = "none"
 
 
-class TrainPrecision(StrEnum):
-    int8 = "int8"
-    fp32 = "fp32"
-
-
 class Precision(StrEnum):
+    """--precision, one Choice for every command: the graphs to run (predict, evaluate, clean) or
+    to write (train, retrain: auto and int8 both write int8 graphs behind the int8 gate)."""
     auto = "auto"
     fp32 = "fp32"
     int8 = "int8"
+
+
+def graphs_to_write(precision: Precision) -> str:
+    """What train and retrain write for --precision: fp32 only, or int8 beside it (``TrainConfig.precision``)."""
+    return "fp32" if precision == Precision.fp32 else "int8"
 
 
 def option(spec: Param, bounds: bool = False):
@@ -77,10 +81,48 @@ def option(spec: Param, bounds: bool = False):
     with ``bounds`` (commands whose values no pydantic record checks)."""
     limits = {"min": spec.ge if spec.ge is not None else spec.gt,
               "max": spec.le if spec.le is not None else spec.lt} if bounds else {}
-    return typer.Option(*spec.flags, help=spec.help, **{k: v for k, v in limits.items() if v is not None})
+    return typer.Option(*spec.flags, help=spec.help, envvar=spec.env,
+                        **{k: v for k, v in limits.items() if v is not None})
 
 
 RegistryOpt = Annotated[str, option(RETRAIN["registry"])]
+
+
+DbOpt = Annotated[str, option(CLEAN["db"])]
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only: no progress bar, no info "
+                                                              "logs.")]
+
+
+SchemaOpt = Annotated[str | None, option(CLEAN["db_schema"])]
+
+
+InputColumnOpt = Annotated[str, option(RETRAIN["input_column"])]
+
+
+TargetColumnOpt = Annotated[str, option(RETRAIN["target_column"])]
+
+
+def revert_hint(run_id: str, schema: str | None) -> str:
+    """The command that undoes a run, with --schema when the run's tables are in one."""
+    return f"undo with: strseq revert --db DB --run-id {run_id}" + (f" --schema {schema}" if schema else "")
+
+
+def column_hint(exc: InputFileError, options: str) -> str:
+    """An input file's error, with the option(s) that name its columns when it lacks one."""
+    return f"{exc}; name the {'columns' if '/' in options else 'column'} with {options}" \
+        if isinstance(exc, ColumnError) else str(exc)
+
+
+def read_pairs_file(path: Path, max_len: int, input_column: str, target_column: str):
+    """Pairs from a file (``data.files.read_pairs``), or one error line naming what is wrong."""
+    from strseq_tasks.data.files import read_pairs
+
+    try:
+        return read_pairs(path, max_len, input_column, target_column)
+    except InputFileError as exc:
+        fail(column_hint(exc, "--input-column/--target-column"))
 
 
 NameOpt = Annotated[str, option(RETRAIN["name"])]
@@ -98,7 +140,7 @@ def precision_line(info: dict) -> str:
 
 
 def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {mask_url(message)}", err=True)  # a URL from --db or STRSEQ_DB: never its password
     raise typer.Exit(code)
 
 
@@ -192,7 +234,7 @@ def read_known(paths: list[Path], column: str | None, max_distance: int, extra: 
     try:
         report = read_corpus(paths, column, max_len=10_000)
     except InputFileError as exc:
-        fail(f"--known-values: {exc}")
+        fail(f"--known-values: {column_hint(exc, '--known-column')}")
     known = KnownValues([*report.texts, *extra], max_distance=max_distance)
     log.info("known values: %d distinct (%d read from %s%s%s)", len(known), len(report.texts),
              ", ".join(map(str, paths)), f", {len(extra)} pair targets added" if extra else "",

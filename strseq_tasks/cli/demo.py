@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    QuietOpt,
     RowsProgress,
     app,
     check_output_option,
@@ -33,11 +34,11 @@ def _prepare(folder: Path, force: bool) -> None:
     if folder.exists() and any(folder.iterdir()):
         if not force:
             fail(f"{folder} exists and is not empty: pass --force to replace a previous demo there, "
-                  "or --dir for another folder")
+                  "or --out for another folder")
         leftovers = [p.name for p in folder.iterdir() if p.name not in ("crm.db", "models")]
         if leftovers:
             fail(f"{folder} holds files that are not a strseq demo's ({', '.join(sorted(leftovers)[:5])}): "
-                  "not touching it; choose another --dir")
+                  "not touching it; choose another --out")
         (folder / "crm.db").unlink(missing_ok=True)
         shutil.rmtree(folder / "models", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,15 +46,15 @@ def _prepare(folder: Path, force: bool) -> None:
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="Folder for the demo database and registry.")] = Path("strseq-demo"),
+    folder: Annotated[Path, typer.Option("--out", help="Folder to write the demo database and registry to.")] = Path("strseq-demo"),
     rows: Annotated[int, typer.Option(min=20, max=100_000, help="Customers in the demo table.")] = 1000,
-    pairs: Annotated[int, typer.Option(min=40, max=5000, help="Curated pairs per field.")] = 200,
-    minutes: Annotated[float, typer.Option(min=0.1, help="Training time budget per model, in minutes (the three train side by side).")] = 4.0,
-    seed: int = 0,
+    pairs: Annotated[int, typer.Option("--pairs-per-field", min=40, max=5000, help="Curated pairs per field.")] = 200,
+    minutes: Annotated[float, typer.Option("--max-minutes", min=0.1, help="Training time budget per model, in minutes (the three train side by side).")] = 4.0,
+    seed: Annotated[int, typer.Option(help="Random seed (the demo's data and its trainings).")] = 0,
     review: Annotated[int, typer.Option(min=0, max=1000, help="Questions per column the scripted reviewer answers "
                                         "before the second retrain (0: no human loop).")] = 10,
-    force: Annotated[bool, typer.Option("--force", help="Replace a previous demo in --dir.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a previous demo in --out.")] = False,
+    quiet: QuietOpt = False,
     smoke: Annotated[bool, typer.Option("--smoke", hidden=True, help="Tests: tiny models, gates any model passes.")] = False,
 ) -> None:
     """The whole job on SQLite in a few minutes: a dirty `customers` table and curated pairs,
@@ -63,7 +64,7 @@ def demo(
     retrain learns from those decisions, and the cleaning flow runs again."""
     # long: the demo's story in order (build, retrain, clean, the loop, report), one step a few lines
     setup_logging(quiet)
-    check_output_option("--dir", folder, folder=True, replaced=False)
+    check_output_option("--out", folder, folder=True, replaced=False)
     try:
         from strseq_tasks.demo.crm import CUSTOMERS, FIELDS, PAIRS, build_demo_database, db_url
         from strseq_tasks.flows.clean import clean as clean_flow
@@ -113,7 +114,7 @@ def demo(
         if review and cleaned else None
     _summary(folder, url, registry, trained, cleaned, time.monotonic() - started, looped)
     if not cleaned:
-        fail(f"no model passed its gates, so nothing was cleaned: train longer (--minutes, now {minutes:g})",
+        fail(f"no model passed its gates, so nothing was cleaned: train longer (--max-minutes, now {minutes:g})",
               code=1)
 
 

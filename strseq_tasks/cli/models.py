@@ -8,6 +8,7 @@ others take ``--registry`` and ``--name`` (``show`` either).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from strseq_tasks.cli.common import (
     NameOpt,
     RegistryOpt,
     app,
+    check_output_option,
     fail,
     log,
     option,
@@ -291,3 +293,47 @@ def prune(model: Annotated[str, typer.Argument(metavar="MODEL", show_default=Fal
     for verdict in pruned.verdicts:
         detail = "; ".join(verdict.why) if verdict.keep else f"{verdict.size / 1e6:.1f} MB"
         typer.echo(f"  {'kept' if verdict.keep else verb:<12}  version {verdict.version:>4}  {detail}")
+
+
+@models_app.command("copy")
+def copy(model: Annotated[str, typer.Option(help="Model folder, or REGISTRY/NAME@ALIAS|VERSION|latest.")],
+           out: Annotated[Path, typer.Option(help="Folder to write the copy to (written whole or not at all).")],
+           runtime_only: Annotated[bool, typer.Option(
+               "--runtime-only", help="Leave out what only training reads (the PyTorch weights) and the graphs of "
+                                      "the precision the model does not serve: what a CPU server needs.")] = False,
+           all_graphs: Annotated[bool, typer.Option(
+               "--all-graphs", help="With --runtime-only: keep the graphs of both precisions.")] = False,
+           force: Annotated[bool, typer.Option("--force", help="Replace an existing folder at --out.")] = False,
+           json_flag: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:
+    """Copy a model to a folder of its own, verified; --runtime-only makes the copy a CPU server
+    needs (same outputs, same identity for the cleaning job, a fraction of the size)."""
+    from strseq_tasks.cli.predict import resolve_model
+    from strseq_tasks.serve.bundle_copy import export_bundle
+    from strseq_tasks.serve.bundle_schema import BundleError
+
+    if all_graphs and not runtime_only:
+        fail("--all-graphs keeps graphs a --runtime-only copy would leave out: give --runtime-only too")
+    source = resolve_model(model)
+    check_output_option("--out", out, [("--model", source)], folder=True)
+    if out.exists() and not force:
+        fail(f"--out {out} already exists (pass --force to replace it)")
+    try:
+        copy = export_bundle(source, out, runtime_only, all_graphs, overwrite=force)
+    except (BundleError, OSError) as exc:
+        fail(f"{model}: {exc}")
+    before, after = _size(source), _size(out)
+    result = {"model": mask_url(model), "out": str(out), "runtime_only": runtime_only,
+              "left_out": sorted((copy.get("runtime_only") or {}).get("left_out", {})),
+              "bytes": after, "source_bytes": before, "smaller": round(1 - after / before, 3) if before else 0.0,
+              "content_sha256": copy.get("content_sha256")}
+    if json_flag:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    left = f"; left out {', '.join(result['left_out'])}" if result["left_out"] else ""
+    typer.echo(f"wrote {out}: {after / 1e6:.1f} MB, {100 * result['smaller']:.0f}% smaller than "
+               f"{mask_url(model)} ({before / 1e6:.1f} MB){left}; the same model (content sha256 "
+               f"{str(result['content_sha256'])[:12]})")
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file())

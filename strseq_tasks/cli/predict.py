@@ -10,15 +10,20 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    InputColumnOpt,
     Precision,
+    QuietOpt,
+    TargetColumnOpt,
     app,
     check_output_option,
+    column_hint,
     fail,
     known_inputs,
     log,
     option,
     print_metrics,
     read_known,
+    read_pairs_file,
     setup_logging,
     write_output,
 )
@@ -26,12 +31,11 @@ from strseq_tasks.core.known import DEFAULT_MAX_DISTANCE
 from strseq_tasks.data.files import (
     InputFileError,
     read_inputs,
-    read_pairs,
     same_file,
     write_table,
     write_text,
 )
-from strseq_tasks.params import RUN_PRECISION, THRESHOLD
+from strseq_tasks.params import RETRAIN, RUN_PRECISION, THRESHOLD
 from strseq_tasks.serve.bundle import BundleError
 from strseq_tasks.serve.refs import RegistryError
 
@@ -96,7 +100,6 @@ KnownValuesOpt = Annotated[list[Path] | None, typer.Option(help="Use these known
 KnownColumnOpt = Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")]
 MaxDistanceOpt = Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")]
 NoKnownValuesOpt = Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q")]
 
 
 def _workers(value: str, texts: list[str]) -> int:
@@ -136,8 +139,10 @@ def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, bat
 @app.command()
 def predict(
     model: ModelOpt,
-    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet with an `input` column.")],
-    output: Annotated[Path, typer.Option(help="CSV or Parquet to write (input columns + prediction, confidence, status).")],
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet file of values to normalize (column: "
+                                                        "--input-column).")],
+    out: Annotated[Path, typer.Option(help="CSV or Parquet to write (input columns + prediction, confidence, status).")],
+    input_column: InputColumnOpt = RETRAIN["input_column"].default,
     beam: BeamOpt = None,
     batch_size: BatchSizeOpt = 64,
     threads: ThreadsOpt = None,
@@ -152,37 +157,42 @@ def predict(
     """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
     setup_logging(quiet)
     model_dir = resolve_model(model)
-    check_output_option("--output", output, [("--input", input), ("--model", model_dir), *known_inputs(known_values)])
+    check_output_option("--out", out, [("--input", input), ("--model", model_dir), *known_inputs(known_values)])
     try:
-        frame = read_inputs(input)
+        frame = read_inputs(input, input_column)
     except InputFileError as exc:
-        fail(str(exc))
+        fail(column_hint(exc, "--input-column"))
     clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
     if clash:
         fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
     normalizer = load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
                                   no_known_values, precision.value)
-    predictions = _normalize_with_progress(normalizer, list(frame["input"]), beam, batch_size, quiet, workers,
+    predictions = _normalize_with_progress(normalizer, list(frame[input_column]), beam, batch_size, quiet, workers,
                                           threads)
-    out = frame.copy()
-    out["prediction"] = [p.text for p in predictions]
-    out["confidence"] = [round(p.confidence, 6) for p in predictions]
-    out["status"] = [p.status for p in predictions]
-    write_output("--output", output, lambda: write_table(out, output))
-    changed = sum(p.text != t for p, t in zip(predictions, frame["input"]))
+    rows = frame.copy()
+    rows["prediction"] = [p.text for p in predictions]
+    rows["confidence"] = [round(p.confidence, 6) for p in predictions]
+    rows["status"] = [p.status for p in predictions]
+    write_output("--out", out, lambda: write_table(rows, out))
+    changed = sum(p.text != t for p, t in zip(predictions, frame[input_column]))
     flagged = sum(p.status != "ok" for p in predictions)
     log.info("wrote %d predictions to %s (%d changed, %d passed through as empty/too long)",
-             len(out), output, changed, flagged)
+             len(rows), out, changed, flagged)
 
 
 @app.command()
 def evaluate(
     model: ModelOpt,
-    pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (input,target).")],
+    pairs: Annotated[Path, typer.Option(help="CSV or Parquet of held-out pairs (columns: --input-column, "
+                                             "--target-column).")],
+    input_column: InputColumnOpt = RETRAIN["input_column"].default,
+    target_column: TargetColumnOpt = RETRAIN["target_column"].default,
     beam: BeamOpt = None,
     threshold: Annotated[float, typer.Option(min=0, max=1, help="Confidence threshold of the metrics at threshold (what `strseq clean --threshold` would apply).")] = THRESHOLD.default,
-    output: Annotated[Path | None, typer.Option(help="Also write per-row predictions here.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON here.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write per-row predictions here (CSV or Parquet).")] = None,
+    json_out: Annotated[Path | None, typer.Option(help="Also write the metrics as JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON on standard output "
+                                                         "instead of text.")] = False,
     batch_size: BatchSizeOpt = 64,
     threads: ThreadsOpt = None,
     workers: WorkersOpt = "auto",
@@ -194,21 +204,19 @@ def evaluate(
     quiet: QuietOpt = False,
 ) -> None:
     """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
+    # long: one typer option a line (20 of them); the body checks, predicts, scores and writes
     from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
 
     setup_logging(quiet)
     model_dir = resolve_model(model)
     sources = [("--pairs", pairs), ("--model", model_dir), *known_inputs(known_values)]
-    check_output_option("--output", output, sources)
-    check_output_option("--json", json_out, sources)
-    if output is not None and json_out is not None and same_file(output, json_out):
-        fail(f"--json {json_out} and --output {output} are the same file; give each its own path")
+    check_output_option("--out", out, sources)
+    check_output_option("--json-out", json_out, sources)
+    if out is not None and json_out is not None and same_file(out, json_out):
+        fail(f"--json-out {json_out} and --out {out} are the same file; give each its own path")
     normalizer = load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
                                   no_known_values, precision.value)
-    try:
-        report = read_pairs(pairs, normalizer.max_len)
-    except InputFileError as exc:
-        fail(str(exc))
+    report = read_pairs_file(pairs, normalizer.max_len, input_column, target_column)
     inputs = [a for a, _ in report.pairs]
     targets = [b for _, b in report.pairs]
     predictions = _normalize_with_progress(normalizer, inputs, beam, batch_size, quiet, workers, threads)
@@ -216,14 +224,18 @@ def evaluate(
     confidence = [p.confidence for p in predictions]
     metrics = summarize(inputs, targets, outputs, confidence, threshold=threshold)
     reliability = reliability_table([o == t for o, t in zip(outputs, targets)], confidence)
-    typer.echo(f"{normalizer.name} on {pairs} ({len(inputs)} pairs)")
-    print_metrics(metrics, reliability)
-    if output is not None:
+    result = {"model": normalizer.name, "pairs": len(inputs), "metrics": jsonable(metrics), "reliability": reliability}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"{normalizer.name} on {pairs} ({len(inputs)} pairs)")
+        print_metrics(metrics, reliability)
+    if out is not None:
         import pandas as pd
 
         rows = pd.DataFrame({"input": inputs, "target": targets, "prediction": outputs, "confidence": confidence,
                              "correct": [o == t for o, t in zip(outputs, targets)]})
-        write_output("--output", output, lambda: write_table(rows, output))
+        write_output("--out", out, lambda: write_table(rows, out))
     if json_out is not None:
-        text = json.dumps({"metrics": jsonable(metrics), "reliability": reliability}, indent=2)
-        write_output("--json", json_out, lambda: write_text(text, json_out))
+        text = json.dumps({"metrics": result["metrics"], "reliability": reliability}, indent=2)
+        write_output("--json-out", json_out, lambda: write_text(text, json_out))

@@ -8,10 +8,12 @@ import typer
 
 from strseq_tasks.cli.common import (
     NameOpt,
+    Precision,
+    QuietOpt,
     RegistryOpt,
-    TrainPrecision,
     app,
     fail,
+    graphs_to_write,
     option,
     option_error,
     print_metrics,
@@ -51,7 +53,7 @@ def retrain(
     heldout_fraction: Annotated[float, option(_R["heldout_fraction"])] = _R["heldout_fraction"].default,
     min_pairs: Annotated[int, option(_R["min_pairs"])] = _R["min_pairs"].default,
     max_len: Annotated[int, option(_R["max_len"])] = _R["max_len"].default,
-    precision: Annotated[TrainPrecision, option(_R["precision"])] = TrainPrecision(_R["precision"].default),
+    precision: Annotated[Precision, option(_R["precision"])] = Precision(_R["precision"].default),
     seed: Annotated[int, option(_R["seed"])] = _R["seed"].default,
     max_epochs: Annotated[int, option(_R["max_epochs"])] = _R["max_epochs"].default,
     max_minutes: Annotated[float, option(_R["max_minutes"])] = _R["max_minutes"].default,
@@ -63,7 +65,7 @@ def retrain(
     description: Annotated[str | None, option(_R["description"])] = None,
     tags: Annotated[list[str] | None, option(_R["tags"])] = None,
     force: Annotated[bool, option(_R["force"])] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No info logs.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Validate PAIRS, fine-tune, compare with production on held-out pairs, publish NAME to the
     registry, and promote it to production if the gates pass (runs the Prefect flow `strseq-retrain`).
@@ -81,7 +83,7 @@ def retrain(
     given = {k: v for k, v in locals().items() if k in _R}  # the options named as RetrainParams' fields
     try:
         params = RetrainParams(**{**given, "known_values": known_values or [], "promote": not no_promote,
-                                  "precision": str(precision), "tags": dict(map(parse_tag, tags or [])),
+                                  "precision": graphs_to_write(precision), "tags": dict(map(parse_tag, tags or [])),
                                   "gates": {"min_exact_match": min_exact_match, "max_harm": max_harm,
                                             "max_regression": max_regression}})
     except ValidationError as exc:

@@ -18,13 +18,22 @@ from typing import Annotated
 
 import typer
 
-from strseq_tasks.cli.common import app, check_output_option, fail, setup_logging, write_output
+from strseq_tasks.cli.common import (
+    DbOpt,
+    SchemaOpt,
+    app,
+    check_output_option,
+    fail,
+    revert_hint,
+    setup_logging,
+    write_output,
+)
 
 review_app = typer.Typer(no_args_is_help=True, help="The review queue: list, show, approve, reject, edit, export.")
 app.add_typer(review_app, name="review")
 
-Db = Annotated[str, typer.Option(help="SQLAlchemy URL of the database (or env:NAME, prefect-secret:NAME).")]
-Schema = Annotated[str | None, typer.Option(help="Database schema (PostgreSQL).")]
+Db = DbOpt
+Schema = SchemaOpt
 Table = Annotated[str | None, typer.Option(help="Only rows of this table.")]
 Column = Annotated[str | None, typer.Option(help="Only rows of this output column.")]
 RunId = Annotated[str | None, typer.Option("--run-id", help="Only rows this cleaning run queued.")]
@@ -55,6 +64,52 @@ def _engine(db: str) -> Iterator:
         fail(str(exc))
     finally:
         engine.dispose()
+
+
+def _other_schemas(engine, schema: str | None, table: str) -> list[str]:
+    """The other schemas of a PostgreSQL database that hold strseq's ``table`` (a queue or runs
+    left where the user did not look); none on SQLite."""
+    import sqlalchemy as sa
+
+    if engine.dialect.name != "postgresql":
+        return []
+    inspector = sa.inspect(engine)
+    here = schema or inspector.default_schema_name
+    return [s for s in inspector.get_schema_names()
+            if s != here and s != "information_schema" and not s.startswith("pg_") and inspector.has_table(table, s)]
+
+
+def elsewhere(engine, where, schema: str | None) -> str:
+    """'; 12 open rows in schema crm: add --schema crm' when rows ``where`` matches, none of them
+    in ``schema``, sit in another schema; else ''."""
+    from strseq_tasks.data.db import REVIEW
+    from strseq_tasks.jobs.review_queue import queue
+
+    found = {s: n for s in _other_schemas(engine, schema, REVIEW) if (n := queue(engine, where, s, 0, order="id")[0])}
+    what = "open" if where.status == "open" else f"{where.status}" if where.status != "all" else ""
+    return "".join(f"; {n} {what + ' ' if what else ''}row(s) in schema {s}: add --schema {s}"
+                   for s, n in sorted(found.items()))
+
+
+def run_elsewhere(engine, run_id: str, schema: str | None) -> str:
+    """'; run R is in schema crm: add --schema crm' when ``run_id`` is not in ``schema`` but another has it."""
+    import sqlalchemy as sa
+
+    from strseq_tasks.data.db import RUNS, job_tables
+
+    for other in _other_schemas(engine, schema, RUNS):
+        runs = job_tables(other)[1][RUNS]
+        with engine.connect() as conn:
+            if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first():
+                return f"; run {run_id} is in schema {other}: add --schema {other}"
+    return ""
+
+
+def _where_named(engine, schema: str | None) -> str:
+    import sqlalchemy as sa
+
+    return f" in schema {schema or sa.inspect(engine).default_schema_name}" if engine.dialect.name == "postgresql" \
+        else ""
 
 
 def _filter(ids=None, status="open", **given):
@@ -95,8 +150,13 @@ def list_rows(db: Db, table: Table = None, column: Column = None, run_id: RunId 
                     max_confidence=max_confidence, text=search, reason=reason, status=status)
     with _engine(db) as engine:
         total, rows = queue(engine, where, schema, limit, offset, order)
+        hint = elsewhere(engine, where, schema) if not total else ""
+        here = _where_named(engine, schema) if hint else ""
     if as_json:
         return _dump({"total": total, "offset": offset, "rows": rows})
+    if hint:  # the rows are in another schema: say where, rather than "nothing to review"
+        typer.echo(f"{'nothing to review' if status == 'open' else 'no row with status ' + status}{here}{hint}")
+        return
     shown = f"{offset + 1}-{offset + len(rows)}" if rows else "none"
     typer.echo(f"{total} row(s) {'to review' if status == 'open' else 'with status ' + status} (showing {shown})")
     for r in rows:
@@ -143,7 +203,8 @@ def _decide(db: str, action: str, ids, where: dict, by: str | None, note: str | 
             total, rows = queue(engine, _filter(**where), schema, limit=None)
             ids = [r["id"] for r in rows]
             if not ids:
-                typer.echo(f"no open review row matches: nothing to {action}")
+                typer.echo(f"no open review row matches{_where_named(engine, schema)}: nothing to {action}"
+                           f"{elsewhere(engine, _filter(**where), schema)}")
                 return
         done = decide(engine, [Decision(i, action, value) for i in ids], by or getpass.getuser(), note, schema,
                       dry_run)
@@ -154,7 +215,7 @@ def _decide(db: str, action: str, ids, where: dict, by: str | None, note: str | 
     for review_id, why in done.refused[:20]:
         typer.echo(f"  #{review_id}: {why}")
     for run_id in done.runs:
-        typer.echo(f"undo with: strseq revert --db DB --run-id {run_id}")
+        typer.echo(revert_hint(run_id, schema))
 
 
 @review_app.command()

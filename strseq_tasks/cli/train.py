@@ -9,32 +9,38 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.common import (
+    InputColumnOpt,
     Policy,
-    TrainPrecision,
+    Precision,
+    QuietOpt,
+    TargetColumnOpt,
     app,
     check_output_option,
+    column_hint,
     fail,
+    graphs_to_write,
     known_inputs,
     log,
     option,
     precision_line,
     print_metrics,
     read_known,
+    read_pairs_file,
     setup_logging,
 )
 from strseq_tasks.core.known import DEFAULT_MAX_DISTANCE
-from strseq_tasks.data.files import (
-    InputFileError,
-    read_pairs,
-)
-from strseq_tasks.params import INT8_MAX_CHANGED, MAX_EPOCHS, MAX_LEN, SEED, TRAIN_PRECISION, TRAIN_THREADS
+from strseq_tasks.data.files import InputFileError
+from strseq_tasks.params import INT8_MAX_CHANGED, MAX_EPOCHS, MAX_LEN, RETRAIN, SEED, TRAIN_PRECISION, TRAIN_THREADS
 from strseq_tasks.serve.bundle import BundleError
 
 
 @app.command()
 def train(
-    pairs: Annotated[Path, typer.Option(help="CSV (header input,target) or Parquet file of curated pairs.")],
+    pairs: Annotated[Path, typer.Option(help="CSV or Parquet file of curated pairs (columns: --input-column, "
+                                             "--target-column).")],
     out: Annotated[Path, typer.Option(help="Model folder to write (written atomically).")],
+    input_column: InputColumnOpt = RETRAIN["input_column"].default,
+    target_column: TargetColumnOpt = RETRAIN["target_column"].default,
     seed: Annotated[int, option(SEED)] = SEED.default,
     max_epochs: Annotated[int, option(MAX_EPOCHS, bounds=True)] = MAX_EPOCHS.default,
     max_minutes: Annotated[float | None, typer.Option(help="Stop training after this many minutes.")] = None,
@@ -44,7 +50,7 @@ def train(
     augment: Annotated[Policy, typer.Option(help="Noise kinds: auto (those the pairs show), all, none.")] = Policy.auto,
     max_len: Annotated[int, option(MAX_LEN, bounds=True)] = MAX_LEN.default,
     threads: Annotated[int, option(TRAIN_THREADS, bounds=True)] = TRAIN_THREADS.default,
-    precision: Annotated[TrainPrecision, option(TRAIN_PRECISION)] = TrainPrecision(TRAIN_PRECISION.default),
+    precision: Annotated[Precision, option(TRAIN_PRECISION)] = Precision(TRAIN_PRECISION.default),
     int8_max_changed: Annotated[float, option(INT8_MAX_CHANGED, bounds=True)] = INT8_MAX_CHANGED.default,
     name: Annotated[str | None, typer.Option(help="Model name recorded in the manifest.")] = None,
     pretrained: Annotated[str | None, typer.Option(help="What fine-tuning starts from: `default` (the pretrained encoder-decoder shipped with strseq; the default), another pretrained model, or a character LM folder from `strseq pretrain` (see docs/concepts.md, Pretrained model).")] = None,
@@ -53,7 +59,7 @@ def train(
     known_column: Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files (default: the only column, or `input`).")] = None,
     max_distance: Annotated[int, typer.Option(help="Edits (insert, delete, substitute, swap) within which an input snaps to a known value.")] = DEFAULT_MAX_DISTANCE,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info logs.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Train a normalizer on PAIRS and write a model bundle to OUT.
 
@@ -65,7 +71,7 @@ def train(
     With --known-values (a dictionary, a catalogue, the clean values of the column), outputs
     prefer those values: the way to correct misspellings of values the pairs never showed.
     """
-    # long: one typer option a line (21 of them); the body reads, trains and reports
+    # long: one typer option a line (23 of them); the body reads, trains and reports
     setup_logging(quiet)
     lm_folder = None if pretrained in (None, "default") else pretrained  # "default": the model shipped with strseq
     check_output_option("--out", out, [("--pairs", pairs), *known_inputs(known_values), ("--pretrained", lm_folder)],
@@ -74,10 +80,7 @@ def train(
         fail(f"{out} already exists (pass --force to replace it)")
     if pretrained is not None and no_pretrained:
         fail("--pretrained and --no-pretrained exclude each other")
-    try:
-        report = read_pairs(pairs, max_len)
-    except InputFileError as exc:
-        fail(str(exc))
+    report = read_pairs_file(pairs, max_len, input_column, target_column)
     if report.duplicates:
         log.warning("%s: dropped %d duplicate pair(s)", pairs, report.duplicates)
     known = None
@@ -102,7 +105,7 @@ def train(
     lm_dir = lm_dir if lm_dir in (None, DEFAULT_LM) else Path(lm_dir)
     cfg = TrainConfig(seed=seed, max_epochs=max_epochs, max_minutes=max_minutes, batch_size=batch_size, lr=lr,
                       val_fraction=val_fraction, threads=threads, augment=AugmentConfig(policy=augment.value),
-                      precision=precision.value, int8_max_changed=int8_max_changed)
+                      precision=graphs_to_write(precision), int8_max_changed=int8_max_changed)
     with _epoch_progress(quiet, max_epochs) as progress:
         try:
             outcome = train_bundle(report.pairs, out, cfg, {"max_len": max_len}, name=name, overwrite=force,
@@ -196,9 +199,9 @@ def pretrain(
     out: Annotated[Path, typer.Option(help="LM folder to write (written atomically).")],
     more: Annotated[list[Path] | None, typer.Argument(help="More corpus files.", show_default=False)] = None,
     from_: Annotated[Path | None, typer.Option("--from", help="Continue from this LM folder (domain-adaptive pretraining on your own column).")] = None,
-    column: Annotated[str | None, typer.Option(help="Column of CSV/Parquet corpus files (default: the only column, or `input`).")] = None,
-    minutes: Annotated[float, typer.Option(help="Time budget; the best held-out state is kept.")] = 10.0,
-    epochs: Annotated[int, typer.Option(help="Maximum passes over the corpus.")] = 50,
+    input_column: Annotated[str | None, typer.Option(help="Column of CSV/Parquet corpus files (default: the only column, or `input`).")] = None,
+    max_minutes: Annotated[float, typer.Option(help="Time budget in minutes; the best held-out state is kept.")] = 10.0,
+    max_epochs: Annotated[int, typer.Option(help="Maximum passes over the corpus.")] = 50,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (default 2e-3; 1e-3 with --from).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (held-out slice, initialization, batches).")] = 0,
     min_count: Annotated[int, typer.Option(help="Characters seen fewer times stay out of the vocabulary.")] = 3,
@@ -206,7 +209,7 @@ def pretrain(
     threads: Annotated[int, typer.Option(help="torch threads.")] = 2,
     name: Annotated[str | None, typer.Option(help="LM name recorded in the manifest.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing LM folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Pretrain a character language model on unlabeled strings (or adapt one with --from).
 
@@ -221,9 +224,9 @@ def pretrain(
     if out.exists() and not force:
         fail(f"{out} already exists (pass --force to replace it)")
     try:
-        report = read_corpus(files, column, max_len)
+        report = read_corpus(files, input_column, max_len)
     except InputFileError as exc:
-        fail(str(exc))
+        fail(column_hint(exc, "--input-column"))
     if report.blank or report.too_long:
         log.warning("skipped %d blank value(s) and %d string(s) longer than %d characters",
                     report.blank, report.too_long, max_len)
@@ -234,7 +237,7 @@ def pretrain(
         from strseq_tasks.learn.pretraining import PretrainConfig
     except ImportError as exc:
         fail(f"pretraining needs the train extra ({exc})", code=1)
-    cfg = PretrainConfig(seed=seed, minutes=minutes, max_epochs=epochs, threads=threads,
+    cfg = PretrainConfig(seed=seed, minutes=max_minutes, max_epochs=max_epochs, threads=threads,
                          lr=lr if lr is not None else (1e-3 if from_ is not None else 2e-3))
     with _budget_progress(quiet) as progress:
         try:
@@ -265,7 +268,7 @@ def export_kept(
     from_: Annotated[Path, typer.Option("--from", help="Folder of a training whose export failed (MODEL.unexported-TIME, named by `strseq train`'s error).")],
     out: Annotated[Path, typer.Option(help="Model folder to write (written atomically).")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Export a kept training into a model bundle: the ONNX graphs, checked against PyTorch as
     `train` checks them. It serves fp32 graphs (int8 graphs are judged on the training pairs)."""

@@ -16,7 +16,9 @@ Values are normalized to Unicode NFC when they are read.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -32,6 +34,14 @@ from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import MAX_LEN
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")  # JSON Lines: one JSON object a line, its keys the columns
+# pyarrow is a third of the runtime install (170 of 487 MB, measured 2026-12-06): an extra
+PARQUET_MISSING = "Parquet needs pyarrow, which is not installed: pip install 'strseq[parquet]' (or use a .csv)"
+
+
+def parquet_missing(path: Path | str) -> bool:
+    """Whether ``path`` is a Parquet file this install cannot read or write (no pyarrow)."""
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES and importlib.util.find_spec("pyarrow") is None
 # values of a megabyte and more are legal (the csv module refuses fields over 128 KiB by default)
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
@@ -50,6 +60,11 @@ class InputFileError(StrseqError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}")
+
+
+class ColumnError(InputFileError):
+    """A file without the column(s) a command reads, or with several and none named; the message
+    lists the columns it has (the command adds the option that names them)."""
 
 
 def _decode_csv(path: Path) -> str:
@@ -73,25 +88,55 @@ def _decode_utf8(path: Path, data: bytes) -> str:
 
 
 def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
-    """All columns of a CSV or Parquet file as text; ``required`` columns must be present."""
+    """All columns of a CSV, Parquet or JSON Lines file; ``required`` columns must be present, as text."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "no such file")
+    if parquet_missing(path):
+        raise InputFileError(path, PARQUET_MISSING)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
             raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
+    elif path.suffix.lower() in JSONL_SUFFIXES:
+        frame = _read_jsonl(path)
     else:
         frame = _read_csv(path)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "none"
-        raise InputFileError(path, f"missing column(s) {', '.join(missing)}; the header must include "
-                                   f"{','.join(required)} (found: {found})")
+        raise ColumnError(path, f"missing column(s) {', '.join(missing)}; the header must include "
+                                f"{','.join(required)} (found: {found})")
     for column in required:
         _check_text_column(path, frame, column)
     return frame
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object a line (blank lines skipped); a key some objects lack is null in them."""
+    records = []
+    # split at LF only: U+2028 and friends are legal, unescaped, inside a JSON string
+    for number, line in enumerate(_decode_utf8(path, path.read_bytes()).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(path, f"is not valid JSON Lines ({exc.msg} at column {exc.colno})",
+                                 line=number) from None
+        if not isinstance(record, dict):
+            raise InputFileError(path, f"each line must be a JSON object, found {type(record).__name__}", line=number)
+        records.append(record)
+    if not records:
+        raise InputFileError(path, "the file is empty (expected one JSON object a line)")
+    return pd.DataFrame.from_records(records)
+
+
+def _jsonl(frame: pd.DataFrame) -> str:
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    # numpy scalars (a carried-through integer column) as the Python numbers they hold
+    return "".join(json.dumps(r, ensure_ascii=False, default=lambda v: v.item()) + "\n" for r in records)
 
 
 class _Lines:
@@ -168,23 +213,26 @@ class PairsReport:
     duplicates: int  # exact duplicate pairs dropped
 
 
-def read_pairs(path: Path | str, max_len: int) -> PairsReport:
-    """Curated ``(input, target)`` pairs, by the rules every pair follows (``core.pairs``)."""
+def read_pairs(path: Path | str, max_len: int, input_column: str = "input",
+               target_column: str = "target") -> PairsReport:
+    """Curated ``(input, target)`` pairs, by the rules every pair follows (``core.pairs``), from the
+    file's columns ``input_column`` and ``target_column``."""
     path = Path(path)
-    frame = read_table(path, ("input", "target"))
+    frame = read_table(path, (input_column, target_column))
     if frame.empty:
         raise InputFileError(path, "has a header but no pairs")
-    rows = zip(range(1, len(frame) + 1), frame["input"], frame["target"], strict=True)
+    rows = zip(range(1, len(frame) + 1), frame[input_column], frame[target_column], strict=True)
     try:
         checked = check_pairs(rows, max_len)
     except PairsError as exc:
-        raise InputFileError(path, exc.message, row=exc.row, column=exc.column) from None
+        named = {"input": input_column, "target": target_column}.get(exc.column, exc.column)  # as the file names it
+        raise InputFileError(path, exc.message, row=exc.row, column=named) from None
     return PairsReport(checked.pairs, len(frame), checked.duplicates)
 
 
-def read_inputs(path: Path | str) -> pd.DataFrame:
-    """Rows to normalize: an ``input`` column (other columns are carried through untouched)."""
-    return read_table(path, ("input",))
+def read_inputs(path: Path | str, column: str = "input") -> pd.DataFrame:
+    """Rows to normalize: the column ``column`` (other columns are carried through untouched)."""
+    return read_table(path, (column,))
 
 
 def _csv_quoting(frame: pd.DataFrame) -> int:
@@ -199,9 +247,12 @@ def _csv_quoting(frame: pd.DataFrame) -> int:
 
 
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
-    """Write CSV (UTF-8, no byte-order mark) or Parquet atomically: a temporary file, then rename."""
+    """Write CSV (UTF-8, no byte-order mark), Parquet or JSON Lines atomically: a temporary file, then rename."""
     if Path(path).suffix.lower() in PARQUET_SUFFIXES:
         write_atomically(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    elif Path(path).suffix.lower() in JSONL_SUFFIXES:
+        text = _jsonl(frame)
+        write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     else:
         write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n",
                                                          quoting=_csv_quoting(frame)))
@@ -229,6 +280,8 @@ def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: b
     written beside and renamed into place (files, bundles), not written into (a work folder)."""
     output = Path(output)
     where = f"{option} {output}"
+    if not folder and parquet_missing(output):
+        raise OutputPathError(f"{where}: {PARQUET_MISSING}")
     try:
         target = output.resolve()
         for name, raw in inputs:
@@ -293,14 +346,13 @@ def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
     if column is not None:
         if column not in frame.columns:
             found = ", ".join(map(str, frame.columns)) or "none"
-            raise InputFileError(path, f"no column {column!r} (found: {found})")
+            raise ColumnError(path, f"no column {column!r} (found: {found})")
         return column
     if len(frame.columns) == 1:
         return str(frame.columns[0])
     if "input" in frame.columns:
         return "input"
-    raise InputFileError(path, f"has several columns ({', '.join(map(str, frame.columns))}); "
-                               "name the one to learn from with --column")
+    raise ColumnError(path, f"has several columns ({', '.join(map(str, frame.columns))}) and none was named")
 
 
 def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = MAX_LEN.default) -> CorpusReport:
@@ -316,7 +368,7 @@ def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len:
     for raw in paths:
         path = Path(raw)
         suffix = path.suffix.lower()
-        if suffix in PARQUET_SUFFIXES or suffix == ".csv":
+        if suffix in PARQUET_SUFFIXES or suffix in JSONL_SUFFIXES or suffix == ".csv":
             frame = read_table(path, ())
             name = _corpus_column(path, frame, column)
             values = frame[name]

@@ -48,6 +48,7 @@ from strseq_tasks.serve.bundle import (
     fingerprint_pairs,
     write_bundle,
 )
+from strseq_tasks.serve.bundle_copy import write_card
 from strseq_tasks.serve.bundle_schema import MAX_KNOWN_DISTANCE, UNEXPORTED_FORMAT, check_model_config
 from strseq_tasks.serve.runtime import OrtStepper, decode_folder, open_sessions
 
@@ -336,8 +337,10 @@ def train_bundle(
         parity = export_checked(folder, result.model, vocab, known, parity_texts)
         precision = (add_int8(folder, vocab, result, pairs, train_cfg, known) if train_cfg.precision == "int8"
                      else {"default": "fp32", "int8": None})
-        describe_graphs(folder, record)  # last: the graphs are final (parity and int8 are proven)
-        return {**record, "onnx_parity": parity, "precision": precision}
+        describe_graphs(folder, record)  # the graphs are final (parity and int8 are proven)
+        body = {**record, "onnx_parity": parity, "precision": precision}
+        write_card(folder, body)  # last: it lists the bundle's files
+        return body
 
     try:
         manifest = write_bundle(out_dir, build, overwrite=overwrite)

@@ -7,7 +7,9 @@ MODEL_DIR/
   encoder.int8.onnx     the same graphs quantized to int8 (when they passed the int8 gate; learn/int8.py)
   decoder_step.int8.onnx
   vocab.json            the character vocabulary (plain JSON)
-  weights.safetensors   the PyTorch weights (for fine-tuning and re-export; never needed to predict)
+  weights.safetensors   the PyTorch weights (for fine-tuning and re-export; never needed to predict:
+                        a runtime copy leaves them out, bundle_copy.py)
+  MODEL_CARD.md         what the model is for, what it learned from, how well it did (model_card.py)
   manifest.json         configs, metrics, calibration, data fingerprint, sha256 of every file,
                         content_sha256 (what decides the outputs: identity.py)
 ```
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from strseq_tasks.data.safe_files import fsync_dir, new_file_mode, new_folder_mode, pid_alive
 from strseq_tasks.serve.bundle_schema import MODEL_FORMAT, BundleError, check_manifest
-from strseq_tasks.serve.identity import content_sha256
+from strseq_tasks.serve.identity import content_sha256, left_out
 
 FORMAT = MODEL_FORMAT
 MANIFEST = "manifest.json"
@@ -146,7 +148,7 @@ def write_bundle(out_dir: Path, build: Callable[[Path], dict], overwrite: bool =
     try:
         manifest = dict(build(tmp))
         manifest["format"] = fmt
-        manifest["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest.setdefault("created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))  # a copy keeps its own
         missing = [name for name in required if not (tmp / name).is_file()]
         if missing:
             raise BundleError(f"bundle build wrote no {', '.join(missing)}")
@@ -205,6 +207,8 @@ def read_manifest(folder: Path, fmt: str = FORMAT, required: tuple[str, ...] = R
     if manifest.get("manifest_sha256") != _manifest_checksum(manifest):
         raise BundleError(f"{path} was modified after the bundle was written (checksum mismatch)")
     files = manifest.get("files")
+    if fmt == MODEL_FORMAT:  # a runtime copy holds the graphs of the precision it serves only
+        required = tuple(name for name in required if name not in left_out(manifest))
     if not isinstance(files, dict) or any(name not in files for name in required):
         raise BundleError(f"{path} does not list the hashes of {', '.join(required)}")
     for name, expected in files.items():

@@ -20,7 +20,7 @@ from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.shapes import MAX_SHAPES, MAX_WORDS
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
-from strseq_tasks.serve.identity import content_sha256
+from strseq_tasks.serve.identity import content_sha256, left_out
 
 MODEL_FORMAT = "strseq-bundle/1"  # a model bundle (bundle.py)
 UNEXPORTED_FORMAT = "strseq-unexported/1"  # a training kept after its export failed (unexported.py)
@@ -217,8 +217,30 @@ def _model_manifest(manifest: dict) -> None:
     calibration = _get(manifest, "", "calibration", required=False)
     if calibration is not None:
         _calibration(calibration, "calibration")
-    _precision(_get(manifest, "", "precision", required=False), manifest["files"])
+    _runtime_only(manifest)
+    _precision(_get(manifest, "", "precision", required=False), {**left_out(manifest), **manifest["files"]})
     _identity(manifest)
+
+
+_GRAPHS = {"fp32": ("encoder.onnx", "decoder_step.onnx"), "int8": ("encoder.int8.onnx", "decoder_step.int8.onnx")}
+
+
+def _runtime_only(manifest: dict) -> None:
+    """A runtime copy (bundle_copy.py) left out the weights and, at most, the graphs of the
+    precision it does not serve; each with its sha256, none of them still listed in ``files``."""
+    runtime = _get(manifest, "", "runtime_only", required=False)
+    if runtime is None:
+        return
+    gone = _get(runtime, "runtime_only", "left_out")
+    if not isinstance(gone, dict):
+        raise _Invalid("runtime_only.left_out", "must be an object of file names and their sha256")
+    default = (manifest.get("precision") or {}).get("default", "fp32")
+    allowed = {"weights.safetensors", *(n for p, names in _GRAPHS.items() if p != default for n in names)}
+    for name, sha in gone.items():
+        if name not in allowed or name in manifest["files"]:
+            raise _Invalid(f"runtime_only.left_out.{name}", f"a runtime copy serving {default} graphs can leave "
+                                                            f"out only {', '.join(sorted(allowed))}")
+        _sha256(sha, f"runtime_only.left_out.{name}")
 
 
 def _transducer_manifest(manifest: dict) -> None:

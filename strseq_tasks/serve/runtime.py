@@ -28,6 +28,7 @@ from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
 from strseq_tasks.serve.bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
 from strseq_tasks.serve.bundle_schema import read_known, read_vocab
+from strseq_tasks.serve.identity import left_out
 
 STATUS_OK = "ok"  # the model's output
 STATUS_EMPTY = "empty"  # empty input: returned unchanged, not normalized
@@ -58,6 +59,9 @@ def resolve_precision(manifest: dict, requested: str | None) -> str:
         return default
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be auto, fp32 or int8, not {requested!r}")
+    if any(name in left_out(manifest) for name in GRAPH_FILES[requested]):
+        raise BundleError(f"this is a runtime copy that holds only the {default} graphs it serves (strseq models "
+                          f"export --runtime-only); use precision {default} or auto, or the full bundle")
     if requested == "int8" and not info.get("int8"):
         refused = (info.get("int8_refused") or {}).get("reason")
         why = f": they were refused at training ({refused})" if refused else " (trained with precision fp32, or " \

@@ -15,7 +15,7 @@ from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW
 from strseq_tasks.serve.refs import PRODUCTION
 from strseq_tasks.serve.registry import Registry
 
-TINY = ["--epochs", "3", "--min-exact-match", "0", "--max-harm", "1"]
+TINY = ["--max-epochs", "3", "--min-exact-match", "0", "--max-harm", "1"]
 
 
 def listing(root: Path) -> dict:
@@ -125,12 +125,12 @@ def test_predict_from_the_registry_alias(cli_registry, tmp_path):
     _, registry, _, _ = cli_registry
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["ANN LEE"], ["bob"]])
     proc = run_strseq("predict", "--model", f"{registry}/lower@production", "--input", inputs,
-                      "--output", tmp_path / "out.csv")
+                      "--out", tmp_path / "out.csv")
     assert proc.returncode == 0, proc.stderr
     assert "is version" in proc.stderr
     assert len(read_csv_raw(tmp_path / "out.csv")[1]) == 2
     missing = run_strseq("predict", "--model", f"{registry}/lower@staging", "--input", inputs,
-                         "--output", tmp_path / "x.csv")
+                         "--out", tmp_path / "x.csv")
     assert missing.returncode == 2 and "no alias 'staging'" in missing.stderr
 
 
@@ -147,7 +147,7 @@ def test_retrain_on_invalid_pairs_fails_and_publishes_nothing(cli_registry, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "--max-epochs: Input should be greater than or equal to 1"),
+    (["--max-epochs", "0"], "--max-epochs: Input should be greater than or equal to 1"),
     (["--pairs-table", "t"], "only makes sense with a database URL"),
     (["--name", "../escape"], "invalid model name"),
 ])

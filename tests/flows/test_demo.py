@@ -33,8 +33,8 @@ def test_the_demo_database_holds_dirty_records_and_curated_pairs_that_never_give
 
 def test_strseq_demo_end_to_end(tmp_path):
     folder = tmp_path / "demo"
-    done = run_strseq("demo", "--dir", folder, "--rows", 60, "--pairs", 40, "--minutes", 0.2, "--smoke",
-                      timeout=600)
+    done = run_strseq("demo", "--out", folder, "--rows", 60, "--pairs-per-field", 40, "--max-minutes", 0.2,
+                      "--smoke", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for field in FIELDS:
@@ -60,8 +60,8 @@ def test_strseq_demo_end_to_end(tmp_path):
     assert decided == answered and "open questions before -> after" in loop
     assert open_after <= sum(int(x) for x in re.findall(r"(\d+) -> \d+", loop))  # answered questions closed
     assert {f"{f.column}_clean" for f in FIELDS} <= columns
-    again = run_strseq("demo", "--dir", folder, "--rows", 60, "--minutes", 0.2, "--smoke")
+    again = run_strseq("demo", "--out", folder, "--rows", 60, "--max-minutes", 0.2, "--smoke")
     assert again.returncode == 2 and "--force" in again.stderr  # an existing demo is not overwritten silently
     (folder / "notes.txt").write_text("mine")
-    forced = run_strseq("demo", "--dir", folder, "--force", "--smoke")
+    forced = run_strseq("demo", "--out", folder, "--force", "--smoke")
     assert forced.returncode == 2 and "not touching it" in forced.stderr and (folder / "notes.txt").exists()

@@ -84,7 +84,7 @@ def test_strseq_retrain_with_a_password_in_the_url_writes_and_prints_it_nowhere(
     proc = subprocess.run(
         [sys.executable, "-m", "strseq_tasks.cli", "retrain", "--pairs", in_user, "--pairs-table", "pairs",
          "--adapt-on", in_query, "--adapt-table", "pairs", "--adapt-minutes", "0.02", "--registry", registry,
-         "--name", "lower", "--epochs", "1", "--precision", "fp32", "--min-exact-match", "0", "--max-harm", "1"],
+         "--name", "lower", "--max-epochs", "1", "--precision", "fp32", "--min-exact-match", "0", "--max-harm", "1"],
         capture_output=True, text=True, encoding="utf-8", env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     shown = [run_strseq("models", "show", "--registry", registry, "--name", "lower", *flags)

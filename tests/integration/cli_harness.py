@@ -13,7 +13,8 @@ from pathlib import Path
 # makes a tiny CLI training ~10x slower (48 s instead of 4 s), so the subprocesses use one.
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-BUNDLE_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "decoder_step.onnx", "weights.safetensors"}
+BUNDLE_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "decoder_step.onnx", "weights.safetensors",
+                "MODEL_CARD.md"}
 
 
 def run_strseq(*args: object, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

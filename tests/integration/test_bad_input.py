@@ -116,7 +116,7 @@ def test_predict_refuses_bad_input_file(case, tiny_bundle, tmp_path, ledger):
     data, fragments = BAD_INPUTS[case]
     source = tmp_path / "inputs.csv"
     source.write_bytes(data)
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", tmp_path / "out.csv")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
     ledger("hostile input", f"predict on an input file: {case.replace('_', ' ')}", "csv",
            error=proc.stderr.removeprefix("error: "))
     assert_refused(proc, source, fragments)
@@ -125,7 +125,7 @@ def test_predict_refuses_bad_input_file(case, tiny_bundle, tmp_path, ledger):
 
 def test_predict_refuses_a_missing_file(tiny_bundle, tmp_path):
     source = tmp_path / "nowhere.csv"
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", tmp_path / "out.csv")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
     assert_refused(proc, source, ["no such file"])
     assert list(tmp_path.iterdir()) == []
 
@@ -133,7 +133,7 @@ def test_predict_refuses_a_missing_file(tiny_bundle, tmp_path):
 def test_predict_on_a_header_only_file_writes_an_empty_table(tiny_bundle, tmp_path):
     # Deliberately not an error: a scheduled job with no new rows should not fail.
     source = write_csv(tmp_path / "inputs.csv", ["input", "id"], [])
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", tmp_path / "out.csv")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
     assert proc.returncode == 0, proc.stderr
     assert read_csv_raw(tmp_path / "out.csv") == (["input", "id", "prediction", "confidence", "status"], [])
 
@@ -147,7 +147,7 @@ LOOKALIKES = ["NA", "null", "0012", "NaN", "None", "N/A", "-", "1e3", "TRUE", " 
 def test_lookalike_values_survive_predict_as_text(tiny_bundle, tmp_path):
     source = write_csv(tmp_path / "inputs.csv", ["input", "code"], [[v, v] for v in LOOKALIKES])
     output = tmp_path / "out.csv"
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output)
     assert proc.returncode == 0, proc.stderr
     header, rows = read_csv_raw(output)
     assert [r[:2] for r in rows] == [[v, v] for v in LOOKALIKES]
@@ -158,7 +158,7 @@ def test_lookalike_values_survive_evaluate_pairs_as_text(tiny_bundle, tmp_path):
     pairs = [(v, v) for v in LOOKALIKES] + [("00 12", "0012")]
     source = write_csv(tmp_path / "pairs.csv", ["input", "target"], pairs)
     rows_file = tmp_path / "rows.csv"
-    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", source, "--output", rows_file)
+    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", source, "--out", rows_file)
     assert proc.returncode == 0, proc.stderr
     header, rows = read_csv_raw(rows_file)
     assert [(r[0], r[1]) for r in rows] == pairs
@@ -171,7 +171,7 @@ def test_bom_input_file_is_accepted_by_predict(tiny_bundle, tmp_path):
     source = write_csv(tmp_path / "inputs.csv", ["input", "id"], [["SMITH, John", "1"]], bom=True)
     assert source.read_bytes().startswith(b"\xef\xbb\xbf")
     output = tmp_path / "out.csv"
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output)
     assert proc.returncode == 0, proc.stderr
     header, rows = read_csv_raw(output)
     assert header[:2] == ["input", "id"] and rows[0][:2] == ["SMITH, John", "1"]
@@ -180,7 +180,7 @@ def test_bom_input_file_is_accepted_by_predict(tiny_bundle, tmp_path):
 def test_bom_pairs_file_is_accepted_by_evaluate(tiny_bundle, tmp_path):
     source = write_csv(tmp_path / "pairs.csv", ["input", "target"], [["SMITH, John", "John Smith"]], bom=True)
     rows_file = tmp_path / "rows.csv"
-    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", source, "--output", rows_file)
+    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", source, "--out", rows_file)
     assert proc.returncode == 0, proc.stderr
     assert "(1 pairs)" in proc.stdout
     assert read_csv_raw(rows_file)[1][0][:2] == ["SMITH, John", "John Smith"]

@@ -129,7 +129,7 @@ def test_predict_refuses_a_tampered_bundle(case, bundle_copy, tmp_path, ledger):
     tamper(bundle_copy)
     source = write_csv(tmp_path / "inputs.csv", ["input"], [["SMITH, John"]])
     output = tmp_path / "out.csv"
-    proc = run_strseq("predict", "--model", bundle_copy, "--input", source, "--output", output)
+    proc = run_strseq("predict", "--model", bundle_copy, "--input", source, "--out", output)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     ledger("tampering", f"strseq predict on a bundle with {tamper.__name__.replace('_', ' ')}", "model folder",
@@ -144,7 +144,7 @@ def test_predict_refuses_a_folder_that_is_not_a_bundle(tmp_path):
     (tmp_path / "empty").mkdir()  # not tmp_path itself: the output may not go inside the --model folder
     for folder, fragment in ((tmp_path / "absent", "no such directory"),
                              (tmp_path / "empty", "manifest.json is missing")):
-        proc = run_strseq("predict", "--model", folder, "--input", source, "--output", tmp_path / "out.csv")
+        proc = run_strseq("predict", "--model", folder, "--input", source, "--out", tmp_path / "out.csv")
         assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
 

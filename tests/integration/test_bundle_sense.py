@@ -209,7 +209,7 @@ def test_predict_refuses_a_senseless_value(case, bundle_copy, tmp_path, ledger):
     name, field = _tampered(case, bundle_copy)
     source = write_csv(tmp_path / "inputs.csv", ["input"], [["SMITH, John"]])
     output = tmp_path / "out.csv"
-    proc = run_strseq("predict", "--model", bundle_copy, "--input", source, "--output", output)
+    proc = run_strseq("predict", "--model", bundle_copy, "--input", source, "--out", output)
     ledger("tampering", f"strseq predict, checksums recomputed after an edit: {case}", "model bundle",
            error=proc.stderr.strip().removeprefix("error: "))
     assert proc.returncode == 2, proc.stderr

@@ -45,7 +45,7 @@ def csv_training(tmp_path_factory, name_pairs):
     folder = tmp_path_factory.mktemp("cli_train")
     pairs_file = write_csv(folder / "pairs.csv", ["input", "target"], name_pairs[:60])
     out = folder / "model"
-    proc = run_strseq("train", "--pairs", pairs_file, "--out", out, "--epochs", 2, "--seed", 0)
+    proc = run_strseq("train", "--pairs", pairs_file, "--out", out, "--max-epochs", 2, "--seed", 0)
     assert proc.returncode == 0, proc.stderr
     return pairs_file, out, proc
 
@@ -98,7 +98,7 @@ def test_bundle_files_are_as_readable_as_any_file(csv_training):
 def test_train_refuses_an_existing_out_folder(csv_training):
     pairs_file, out, _ = csv_training
     before = snapshot(out)
-    proc = run_strseq("train", "--pairs", pairs_file, "--out", out, "--epochs", 2)
+    proc = run_strseq("train", "--pairs", pairs_file, "--out", out, "--max-epochs", 2)
     assert proc.returncode == 2
     assert str(out) in proc.stderr and "--force" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -115,7 +115,7 @@ def test_train_with_force_replaces_the_folder_from_parquet_pairs(csv_training, n
     parquet = tmp_path / "pairs.parquet"
     pd.DataFrame(pairs, columns=["input", "target"]).to_parquet(parquet, index=False)
 
-    proc = run_strseq("train", "--pairs", parquet, "--out", out, "--epochs", 2, "--force")
+    proc = run_strseq("train", "--pairs", parquet, "--out", out, "--max-epochs", 2, "--force")
 
     assert proc.returncode == 0, proc.stderr
     assert {p.name for p in out.iterdir()} == _bundle_files(out)  # replaced, not merged
@@ -145,7 +145,7 @@ def predicted(tiny_bundle, predict_inputs, tmp_path_factory):
     rows = [[f"{i:04d}", text, f"note {i}, with a comma"] for i, text in enumerate(predict_inputs)]
     source = write_csv(folder / "inputs.csv", ["record_id", "input", "note"], rows)
     output = folder / "out" / "predictions.csv"
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output,
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output,
                       "--batch-size", 3)
     assert proc.returncode == 0, proc.stderr
     return rows, output
@@ -198,7 +198,7 @@ def test_predict_parquet_in_parquet_out_keeps_column_types(tiny_bundle, tmp_path
     source = tmp_path / "inputs.parquet"
     pd.DataFrame({"id": [7, 8, 9], "input": ["SMITH, John", "", "mary o'neil"]}).to_parquet(source, index=False)
     output = tmp_path / "predictions.parquet"
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output)
     assert proc.returncode == 0, proc.stderr
     frame = pd.read_parquet(output)
     assert list(frame.columns) == ["id", "input", "prediction", "confidence", "status"]
@@ -208,7 +208,7 @@ def test_predict_parquet_in_parquet_out_keeps_column_types(tiny_bundle, tmp_path
 
 def test_predict_refuses_an_input_that_already_has_output_columns(tiny_bundle, tmp_path):
     source = write_csv(tmp_path / "inputs.csv", ["input", "status"], [["SMITH, John", "new"]])
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", tmp_path / "out.csv")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
     assert proc.returncode == 2
     assert "inputs.csv" in proc.stderr and "status" in proc.stderr
     assert not (tmp_path / "out.csv").exists()
@@ -222,8 +222,8 @@ def evaluated(tiny_bundle, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_evaluate")
     pairs = folder / "heldout.csv"
     shutil.copy(Path(__file__).resolve().parents[2] / "examples" / "names_heldout.csv", pairs)
-    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--json", folder / "metrics.json",
-                      "--output", folder / "rows.csv")
+    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--json-out", folder / "metrics.json",
+                      "--out", folder / "rows.csv")
     assert proc.returncode == 0, proc.stderr
     return proc, json.loads((folder / "metrics.json").read_text(encoding="utf-8")), folder / "rows.csv"
 

@@ -117,7 +117,7 @@ def pairs_file(tmp_path_factory) -> Path:
     return write_pairs(tmp_path_factory.mktemp("crash_pairs") / "pairs.csv", lowercase_pairs()[:60])
 
 
-TRAIN = ["--epochs", "2", "--precision", "fp32", "--seed", "0"]
+TRAIN = ["--max-epochs", "2", "--precision", "fp32", "--seed", "0"]
 
 
 @pytest.mark.long  # ~30 s; also in scripts/reliability_report.py
@@ -157,7 +157,7 @@ def test_strseq_train_killed_at_any_point_leaves_the_old_bundle_or_a_whole_new_o
     assert hidden_entries(folder) == []
 
 
-RETRAIN = ["--name", "lower", "--epochs", "2", "--precision", "fp32", "--min-exact-match", "0", "--max-harm", "1",
+RETRAIN = ["--name", "lower", "--max-epochs", "2", "--precision", "fp32", "--min-exact-match", "0", "--max-harm", "1",
            "--max-regression", "1"]
 
 

@@ -50,7 +50,7 @@ def test_predict_refuses_a_row_whose_field_count_is_not_the_header_s(case, tiny_
     source, output = tmp_path / "inputs.csv", tmp_path / "out.csv"
     source.write_text(text, encoding="utf-8")
     before = fingerprint(source, tiny_bundle)
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output)
     ledger("hostile input", f"predict: {case}", "csv", rows_lost=rows_lost(output, intended),
            rows_double_applied=0, error=error_line(proc))
     message = assert_refused(proc, str(source), *fragments)
@@ -74,10 +74,10 @@ def test_train_and_evaluate_refuse_shifted_pairs(command, pairs_text, fragments,
     before = fingerprint(pairs, tiny_bundle)
     if command == "train":
         out = tmp_path / "model"
-        proc = run_strseq("train", "--pairs", pairs, "--out", out, "--epochs", 1, "--precision", "fp32")
+        proc = run_strseq("train", "--pairs", pairs, "--out", out, "--max-epochs", 1, "--precision", "fp32")
     else:
         out = tmp_path / "rows.csv"
-        proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--output", out)
+        proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--out", out)
     # a model or a score built on shifted pairs: every pair is lost
     lost = 0 if proc.returncode == 2 else pairs_text.count("\n") - 1
     ledger("hostile input", f"{command}: pairs whose rows do not match the header ({fragments[2]})", "csv",
@@ -93,7 +93,7 @@ def test_known_values_and_corpus_files_are_checked_too(tiny_bundle, tmp_path, le
     inputs = tmp_path / "inputs.csv"
     inputs.write_text("input\njhon smith\n", encoding="utf-8")
     before = fingerprint(known, inputs)
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / "out.csv",
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--out", tmp_path / "out.csv",
                       "--known-values", known, "--known-column", "value")
     ledger("hostile input", "predict --known-values: a CSV row with a field more than the header", "csv",
            rows_lost=0 if proc.returncode == 2 else 1, error=error_line(proc))
@@ -102,7 +102,8 @@ def test_known_values_and_corpus_files_are_checked_too(tiny_bundle, tmp_path, le
     corpus = tmp_path / "corpus.csv"
     corpus.write_text("input,id\n" + "".join(f"value {i},{i},x\n" for i in range(30)), encoding="utf-8")
     before |= fingerprint(corpus)
-    proc = run_strseq("pretrain", "--corpus", corpus, "--out", tmp_path / "lm", "--minutes", 0.02, "--epochs", 1)
+    proc = run_strseq("pretrain", "--corpus", corpus, "--out", tmp_path / "lm", "--max-minutes", 0.02,
+                      "--max-epochs", 1)
     ledger("hostile input", "pretrain: a CSV corpus whose rows have a field more than the header", "csv",
            rows_lost=0 if proc.returncode == 2 else 30, error=error_line(proc))
     assert_refused(proc, str(corpus), "line 2", "row 1", "3 field(s)")
@@ -115,7 +116,7 @@ def test_retrain_refuses_a_file_source_with_shifted_rows(tmp_path, ledger):
     pairs.write_text(SHIFTED_PAIRS, encoding="utf-8")
     before = fingerprint(pairs)
     registry = tmp_path / "registry"
-    proc = run_strseq("retrain", "--pairs", pairs, "--registry", registry, "--name", "names", "--epochs", 1,
+    proc = run_strseq("retrain", "--pairs", pairs, "--registry", registry, "--name", "names", "--max-epochs", 1,
                       "--min-pairs", 4, "--min-exact-match", 0, "--max-harm", 1, timeout=600)
     ledger("hostile input", "retrain: a pairs file whose rows have a field more than the header", "file",
            rows_lost=0 if proc.returncode == 2 else 12, error=error_line(proc))

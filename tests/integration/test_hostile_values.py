@@ -33,7 +33,7 @@ VALUES = {
 
 
 def _predict(tiny_bundle, source, output):
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output, timeout=600)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 

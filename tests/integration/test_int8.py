@@ -88,7 +88,7 @@ def test_precision_fp32_and_the_cli_option(tmp_path, name_pairs, tiny_bundle):
     assert not any((out / name).exists() for name in GRAPH_FILES["int8"])
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["SMITH, John"], ["mary o'neil"]])
 
-    proc = run_strseq("predict", "--model", out, "--input", inputs, "--output", tmp_path / "x.csv",
+    proc = run_strseq("predict", "--model", out, "--input", inputs, "--out", tmp_path / "x.csv",
                       "--precision", "int8")
     assert proc.returncode == 2 and "no int8 graphs" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "x.csv").exists()
@@ -96,7 +96,7 @@ def test_precision_fp32_and_the_cli_option(tmp_path, name_pairs, tiny_bundle):
     rows = tmp_path / "rows.csv"
     proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", write_csv(
         tmp_path / "pairs.csv", ["input", "target"], [["SMITH, John", "John Smith"]]), "--precision", "fp32",
-        "--output", rows)
+        "--out", rows)
     assert proc.returncode == 0, proc.stderr
     assert "running the fp32 graphs" in proc.stderr
     expected = Normalizer(tiny_bundle, precision="fp32").normalize(["SMITH, John"])[0]

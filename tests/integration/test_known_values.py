@@ -32,7 +32,7 @@ def known_model(tmp_path_factory):
     words = folder / "words.txt"
     words.write_text("\n".join(WORDS[8:]) + "\n", encoding="utf-8")  # the pair targets are added by train
     out = folder / "model"
-    proc = run_strseq("train", "--pairs", pairs, "--out", out, "--epochs", 2, "--known-values", words)
+    proc = run_strseq("train", "--pairs", pairs, "--out", out, "--max-epochs", 2, "--known-values", words)
     assert proc.returncode == 0, proc.stderr
     return folder, out, proc
 
@@ -52,7 +52,7 @@ def test_train_stores_the_known_values_with_the_pair_targets(known_model):
 def test_predict_corrects_words_the_pairs_never_showed(known_model):
     folder, out, _ = known_model
     inputs = write_csv(folder / "inputs.csv", ["input"], [[w] for w in [*UNSEEN, *WORDS, "zzzz"]])
-    proc = run_strseq("predict", "--model", out, "--input", inputs, "--output", folder / "pred.csv")
+    proc = run_strseq("predict", "--model", out, "--input", inputs, "--out", folder / "pred.csv")
     assert proc.returncode == 0, proc.stderr
     _, rows = read_csv_raw(folder / "pred.csv")
     got = {r[0]: r[1] for r in rows}
@@ -64,9 +64,9 @@ def test_predict_corrects_words_the_pairs_never_showed(known_model):
 def test_evaluate_with_and_without_the_known_values(known_model):
     folder, out, _ = known_model
     pairs = write_csv(folder / "heldout.csv", ["input", "target"], [*UNSEEN.items(), *((w, w) for w in WORDS[8:])])
-    with_known = run_strseq("evaluate", "--model", out, "--pairs", pairs, "--json", folder / "with.json")
+    with_known = run_strseq("evaluate", "--model", out, "--pairs", pairs, "--json-out", folder / "with.json")
     without = run_strseq("evaluate", "--model", out, "--pairs", pairs, "--no-known-values",
-                         "--json", folder / "without.json")
+                         "--json-out", folder / "without.json")
     assert with_known.returncode == 0 and without.returncode == 0, with_known.stderr + without.stderr
     metrics = json.loads((folder / "with.json").read_text())["metrics"]
     assert metrics["exact_match"] == 1.0 and metrics["harm"] == 0.0
@@ -77,7 +77,7 @@ def test_a_list_given_at_predict_time_replaces_the_models(tiny_bundle, tmp_path)
     names = tmp_path / "names.csv"
     write_csv(names, ["name", "count"], [["Jonathan Smith", "3"], ["Maria Garcia", "1"]])
     inputs = write_csv(tmp_path / "inputs.csv", ["input"], [["Jonathon Smith"], ["Maria Garcia"], ["Ann Lee"]])
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / "out.csv",
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--out", tmp_path / "out.csv",
                       "--known-values", names, "--known-column", "name", "--max-distance", 1)
     assert proc.returncode == 0, proc.stderr
     _, rows = read_csv_raw(tmp_path / "out.csv")
@@ -95,7 +95,7 @@ def test_bad_known_values_options_fail_clearly(tiny_bundle, tmp_path, args, mess
     write_csv(tmp_path / "names.csv", ["name"], [["Ann"]])
     inputs = write_csv(tmp_path / "inputs.csv", ["input"], [["x"]])
     args = [str(tmp_path / a) if a.endswith((".txt", ".csv")) else a for a in args]
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / "o.csv", *args)
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--out", tmp_path / "o.csv", *args)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert not (tmp_path / "o.csv").exists()
 

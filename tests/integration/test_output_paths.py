@@ -2,7 +2,7 @@
 any work: through the real commands, on real files, CSV and Parquet. --force changes neither.
 
 Before this, `train --pairs p.csv --out p.csv --force` replaced the pairs with a model folder,
-`evaluate --pairs P --output P` rewrote the pairs (a duplicate dropped, NFD made NFC), and an
+`evaluate --pairs P --out P` rewrote the pairs (a duplicate dropped, NFD made NFC), and an
 output in a folder, under a file or in a read-only folder failed with a traceback after the work.
 """
 
@@ -95,12 +95,12 @@ def test_evaluate_and_predict_refuse_to_write_over_their_input(fmt, spelling, ti
 
     before, names = fingerprint(pairs, inputs, tiny_bundle), listing(tmp_path)
     runs = {
-        "evaluate --output": ("--pairs", pairs, ["evaluate", "--model", tiny_bundle, "--pairs", pairs.name,
-                                                 "--output", other_name(pairs)]),
-        "evaluate --json": ("--pairs", pairs, ["evaluate", "--model", tiny_bundle, "--pairs", pairs.name,
-                                               "--json", other_name(pairs)]),
-        "predict --output": ("--input", inputs, ["predict", "--model", tiny_bundle, "--input", inputs.name,
-                                                 "--output", other_name(inputs)]),
+        "evaluate --out": ("--pairs", pairs, ["evaluate", "--model", tiny_bundle, "--pairs", pairs.name,
+                                                 "--out", other_name(pairs)]),
+        "evaluate --json-out": ("--pairs", pairs, ["evaluate", "--model", tiny_bundle, "--pairs", pairs.name,
+                                               "--json-out", other_name(pairs)]),
+        "predict --out": ("--input", inputs, ["predict", "--model", tiny_bundle, "--input", inputs.name,
+                                                 "--out", other_name(inputs)]),
     }
     for name, (option, victim, args) in runs.items():
         proc = run_strseq(*args, cwd=tmp_path)
@@ -119,7 +119,7 @@ def test_train_refuses_an_out_that_is_or_holds_its_pairs_even_with_force(how, tm
     if how == "symlink to the file":
         out.symlink_to(pairs)
     before, names = fingerprint(pairs), listing(tmp_path)
-    proc = run_strseq("train", "--pairs", pairs, "--out", out, "--force", "--epochs", 1, "--precision", "fp32")
+    proc = run_strseq("train", "--pairs", pairs, "--out", out, "--force", "--max-epochs", 1, "--precision", "fp32")
     ledger("hostile input", f"train --out is the --pairs file's {how}, with --force", "file",
            rows_lost=rows_lost(pairs, ["input", "target"], PAIRS), error=error_line(proc))
     refused_and_untouched(proc, tmp_path, before, names, "--out", "--pairs", "input")
@@ -147,16 +147,16 @@ def test_every_input_of_every_command_is_protected(tiny_bundle, tmp_path, ledger
             ["pretrain", "--corpus", corpus, "--out", corpus, "--force"], "--corpus"),
         "pretrain --out is the --from folder": (["pretrain", "--corpus", corpus, "--from", lm, "--out", lm, "--force"],
                                                 "--from"),
-        "predict --output is a --known-values file": (
-            ["predict", "--model", model, "--input", inputs, "--known-values", known, "--output", known],
+        "predict --out is a --known-values file": (
+            ["predict", "--model", model, "--input", inputs, "--known-values", known, "--out", known],
             "--known-values"),
-        "predict --output inside the model folder": (
-            ["predict", "--model", model, "--input", inputs, "--output", model / "out.csv"],
+        "predict --out inside the model folder": (
+            ["predict", "--model", model, "--input", inputs, "--out", model / "out.csv"],
             "inside the input --model"),
-        "evaluate --json inside the model folder": (
-            ["evaluate", "--model", model, "--pairs", pairs, "--json", model / "metrics.json"], "--model"),
-        "evaluate --json and --output the same file": (
-            ["evaluate", "--model", model, "--pairs", pairs, "--json", tmp_path / "m.csv", "--output",
+        "evaluate --json-out inside the model folder": (
+            ["evaluate", "--model", model, "--pairs", pairs, "--json-out", model / "metrics.json"], "--model"),
+        "evaluate --json-out and --out the same file": (
+            ["evaluate", "--model", model, "--pairs", pairs, "--json-out", tmp_path / "m.csv", "--out",
              tmp_path / "m.csv"], "same file"),
     }
     before, names = fingerprint(pairs, inputs, known, corpus, lm, model), listing(tmp_path)
@@ -191,26 +191,26 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(fmt, tiny_bu
     (tmp_path / "a folder" / "keep.txt").write_text("x", encoding="utf-8")
     locked = tmp_path / "read-only"
     locked.mkdir()
-    predict = ["predict", "--model", tiny_bundle, "--input", inputs, "--output"]
+    predict = ["predict", "--model", tiny_bundle, "--input", inputs, "--out"]
     evaluate = ["evaluate", "--model", tiny_bundle, "--pairs", pairs]
     cases = {
-        "predict --output is a folder": ([*predict, tmp_path / "a folder"], "is a folder"),
-        "predict --output under a file": ([*predict, a_file / f"out.{fmt}"], "is a file, not a folder"),
-        "predict --output two levels under a file": ([*predict, a_file / "x" / f"out.{fmt}"], "is a file"),
-        "evaluate --output is a folder": ([*evaluate, "--output", tmp_path / "a folder"], "is a folder"),
-        "evaluate --json under a file": ([*evaluate, "--json", a_file / "m.json"], "is a file, not a folder"),
-        "evaluate --json is a folder": ([*evaluate, "--json", tmp_path / "a folder"], "is a folder"),
+        "predict --out is a folder": ([*predict, tmp_path / "a folder"], "is a folder"),
+        "predict --out under a file": ([*predict, a_file / f"out.{fmt}"], "is a file, not a folder"),
+        "predict --out two levels under a file": ([*predict, a_file / "x" / f"out.{fmt}"], "is a file"),
+        "evaluate --out is a folder": ([*evaluate, "--out", tmp_path / "a folder"], "is a folder"),
+        "evaluate --json-out under a file": ([*evaluate, "--json-out", a_file / "m.json"], "is a file, not a folder"),
+        "evaluate --json-out is a folder": ([*evaluate, "--json-out", tmp_path / "a folder"], "is a folder"),
         "train --out is a file (with --force)": (["train", "--pairs", pairs, "--out", a_file, "--force"],
                                                  "is a file, not a folder"),
         "train --out under a file": (["train", "--pairs", pairs, "--out", a_file / "model"], "is a file"),
         "pretrain --out under a file": (["pretrain", "--corpus", inputs, "--out", a_file / "lm"], "is a file"),
-        "demo --dir is a file": (["demo", "--dir", a_file, "--smoke"], "is a file, not a folder"),
+        "demo --out is a file": (["demo", "--out", a_file, "--smoke"], "is a file, not a folder"),
     }
     prefix = unprivileged()
     locked_cases = {
-        "predict --output in a read-only folder": [*predict, locked / f"out.{fmt}"],
-        "predict --output in a missing folder of a read-only folder": [*predict, locked / "new" / f"out.{fmt}"],
-        "evaluate --json in a read-only folder": [*evaluate, "--json", locked / "m.json"],
+        "predict --out in a read-only folder": [*predict, locked / f"out.{fmt}"],
+        "predict --out in a missing folder of a read-only folder": [*predict, locked / "new" / f"out.{fmt}"],
+        "evaluate --json-out in a read-only folder": [*evaluate, "--json-out", locked / "m.json"],
         "train --out in a read-only folder": ["train", "--pairs", pairs, "--out", locked / "model"],
     }
     before, names = fingerprint(pairs, inputs, a_file, tiny_bundle), listing(tmp_path)
@@ -230,11 +230,11 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(fmt, tiny_bu
 def test_missing_folders_on_an_output_path_are_created_for_every_output(tiny_bundle, tmp_path):
     pairs = write_rows(tmp_path / "pairs.csv", ["input", "target"], PAIRS)
     inputs = write_rows(tmp_path / "inputs.csv", ["input", "id"], INPUTS)
-    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--output", tmp_path / "a" / "rows.csv",
-                      "--json", tmp_path / "b" / "c" / "metrics.json")
+    proc = run_strseq("evaluate", "--model", tiny_bundle, "--pairs", pairs, "--out", tmp_path / "a" / "rows.csv",
+                      "--json-out", tmp_path / "b" / "c" / "metrics.json")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "a" / "rows.csv").is_file() and (tmp_path / "b" / "c" / "metrics.json").is_file()
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / "d" / "out.csv")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--out", tmp_path / "d" / "out.csv")
     assert proc.returncode == 0 and (tmp_path / "d" / "out.csv").is_file(), proc.stderr
     umask = os.umask(0)
     os.umask(umask)
@@ -251,10 +251,11 @@ def test_a_write_that_fails_anyway_is_one_error_line_and_leaves_no_partial_file(
     pairs = write_rows(tmp_path / f"pairs.{fmt}", ["input", "target"], PAIRS)
     before, names = fingerprint(inputs, pairs, tiny_bundle), listing(tmp_path)
     runs = {
-        f"predict --output {fmt}: the disk fills while writing": (
-            ["predict", "--model", tiny_bundle, "--input", inputs, "--output", tmp_path / f"out.{fmt}"], "--output"),
-        "evaluate --json: the disk fills while writing": (
-            ["evaluate", "--model", tiny_bundle, "--pairs", pairs, "--json", tmp_path / "metrics.json"], "--json"),
+        f"predict --out {fmt}: the disk fills while writing": (
+            ["predict", "--model", tiny_bundle, "--input", inputs, "--out", tmp_path / f"out.{fmt}"], "--out"),
+        "evaluate --json-out: the disk fills while writing": (
+            ["evaluate", "--model", tiny_bundle, "--pairs", pairs, "--json-out", tmp_path / "metrics.json"],
+            "--json-out"),
     }
     for case, (args, option) in runs.items():
         proc = run_strseq_with([], *args, file_size_limit=200)
@@ -270,7 +271,7 @@ def test_retrain_refuses_a_registry_it_could_not_publish_to_before_training(regi
         csv.writer(f).writerows([("input", "target"), *((f"NAME {i}", f"name {i}") for i in range(30))])
     before = fingerprint(pairs)
     target = pairs if registry == "the pairs file" else pairs / "models"
-    proc = run_strseq("retrain", "--pairs", pairs, "--registry", target, "--name", "names", "--epochs", 1,
+    proc = run_strseq("retrain", "--pairs", pairs, "--registry", target, "--name", "names", "--max-epochs", 1,
                       "--min-pairs", 4)
     error = assert_refused(proc, str(target), "nothing was published")
     ledger("hostile input", f"retrain --registry {registry}", "registry (folder)",

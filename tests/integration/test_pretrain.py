@@ -110,7 +110,7 @@ def test_corpus_column_choice_and_errors(tmp_path):
     one = write_csv(tmp_path / "one.csv", ["name"], [["Anna"], [""], ["Bo"]])
     assert read_corpus([one]).texts == ["Anna", "Bo"]
     many = write_csv(tmp_path / "many.csv", ["id", "name"], [["1", "Anna"]])
-    with pytest.raises(InputFileError, match="several columns .id, name.; name the one"):
+    with pytest.raises(InputFileError, match="several columns .id, name. and none was named"):
         read_corpus([many])
     assert read_corpus([many], column="name").texts == ["Anna"]
     with pytest.raises(InputFileError, match="no column 'surname'"):
@@ -138,13 +138,13 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
     column = write_csv(tmp_path / "column.csv", ["id", "customer"],
                        [[str(i), f"Ødegård-{i % 7}, Zoë"] for i in range(60)])
     base = tmp_path / "base_lm"
-    proc = run_strseq("pretrain", "--corpus", corpus, "--out", base, "--minutes", 0.05, "--threads", 1)
+    proc = run_strseq("pretrain", "--corpus", corpus, "--out", base, "--max-minutes", 0.05, "--threads", 1)
     assert proc.returncode == 0, proc.stderr
     assert "LM written to" in proc.stdout and "bits per character" in proc.stdout
     assert "pretraining 100% step=" in proc.stderr and "heldout_bpc=" in proc.stderr  # progress, as log lines
     adapted = tmp_path / "adapted_lm"
-    proc = run_strseq("pretrain", "--corpus", column, "--column", "customer", "--from", base, "--out", adapted,
-                      "--minutes", 0.05, "--threads", 1)
+    proc = run_strseq("pretrain", "--corpus", column, "--input-column", "customer", "--from", base, "--out", adapted,
+                      "--max-minutes", 0.05, "--threads", 1)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((adapted / MANIFEST).read_text())
     assert manifest["parent"]["manifest_sha256"] == json.loads((base / MANIFEST).read_text())["manifest_sha256"]
@@ -152,7 +152,7 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
     old, new = load_lm(base), load_lm(adapted)
     assert new.vocab.chars[: len(old.vocab.chars)] == old.vocab.chars
     pairs = write_csv(tmp_path / "pairs.csv", ["input", "target"], name_pairs[:30])
-    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--epochs", 1,
+    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--max-epochs", 1,
                       "--pretrained", adapted)
     assert proc.returncode == 0, proc.stderr
     assert f"started from: {adapted} (pretrained LM)" in proc.stdout
@@ -160,14 +160,15 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
 
 def test_train_from_the_shipped_pretrained_model_and_from_the_shipped_lm(tmp_path, name_pairs):
     pairs = write_csv(tmp_path / "pairs.csv", ["input", "target"], name_pairs[:30])
-    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--epochs", 1, "--pretrained", "default")
+    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--max-epochs", 1,
+                      "--pretrained", "default")
     assert proc.returncode == 0, proc.stderr
     assert f"started from: {default_pretrained_path()} (pretrained encoder-decoder)" in proc.stdout
     start = json.loads((tmp_path / "model" / MANIFEST).read_text())["pretrained"]
     assert Path(start["path"]) == default_pretrained_path() and start["name"] == "strseq-pretrained"
     assert start["manifest_sha256"] == load_transducer(default_pretrained_path()).manifest["manifest_sha256"]
     assert start["kept"] == TrainConfig().pretrained_keep
-    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "from-lm", "--epochs", 1,
+    proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "from-lm", "--max-epochs", 1,
                       "--pretrained", default_lm_path())
     assert proc.returncode == 0, proc.stderr
     lm = json.loads((tmp_path / "from-lm" / MANIFEST).read_text())["pretrained"]
@@ -178,7 +179,7 @@ def test_train_from_the_shipped_pretrained_model_and_from_the_shipped_lm(tmp_pat
 def test_pretrain_refuses_bad_input_and_leaves_nothing(tmp_path):
     many = write_csv(tmp_path / "many.csv", ["id", "name"], [["1", "Anna"]])
     proc = run_strseq("pretrain", "--corpus", many, "--out", tmp_path / "lm")
-    assert proc.returncode == 2 and "--column" in proc.stderr
+    assert proc.returncode == 2 and "--input-column" in proc.stderr
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
     proc = run_strseq("pretrain", "--corpus", empty, "--out", tmp_path / "lm")

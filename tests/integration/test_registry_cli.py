@@ -99,7 +99,7 @@ def test_a_damaged_alias_file_is_named_by_every_command_and_promote_repair_repla
     commands = [["models", "list", "--registry", registry.url], ["models", "list", *reg], ["models", "show", *reg],
                 ["models", "promote", *reg, "--version", "1"], ["models", "rollback", *reg],
                 ["predict", "--model", f"{registry.url}/names@production", "--input", inputs,
-                 "--output", tmp_path / "out.csv"]]
+                 "--out", tmp_path / "out.csv"]]
     errors = [_one_error_line(p) for p in _strseq_at_once(commands)]
     ledger("tampering", f"an alias file {case}: strseq models list/show/promote/rollback, predict",
            "registry (folder)", error=errors[2].removeprefix("error: "))
@@ -124,7 +124,7 @@ def test_an_alias_pointing_at_a_missing_version_is_named(tmp_path, tiny_bundle, 
     shown, predicted = _strseq_at_once([
         ["models", "show", "--registry", registry.url, "--name", "names"],
         ["predict", "--model", f"{registry.url}/names@production", "--input",
-         write_csv(tmp_path / "in.csv", ["input"], [["x"]]), "--output", tmp_path / "out.csv"]])
+         write_csv(tmp_path / "in.csv", ["input"], [["x"]]), "--out", tmp_path / "out.csv"]])
     for proc in (shown, predicted):
         error = _one_error_line(proc)
         assert str(path) in error and "version 9" in error and "versions: 1, 2" in error, error
@@ -147,7 +147,7 @@ def test_stray_version_folders_are_ignored(tmp_path, tiny_bundle, ledger):
     procs = _strseq_at_once([["models", "list", "--registry", registry.url], ["models", "list", *reg],
                              ["models", "show", *reg, "--version", "latest"],
                              ["predict", "--model", f"{registry.url}/names@latest", "--input", inputs,
-                              "--output", tmp_path / "out.csv"]])
+                              "--out", tmp_path / "out.csv"]])
     for entry in STRAY_ENTRIES:
         ledger("tampering", f"a stray folder {entry[:12]!r} among a model's versions", "registry (folder)",
                error="; ".join(p.stderr.strip().splitlines()[-1] for p in procs if p.returncode))
@@ -171,7 +171,7 @@ def test_version_selectors_given_by_users_are_checked(tmp_path, tiny_bundle, led
     for selector in SELECTORS:
         argvs += [["models", "show", *reg, "--version", selector],
                   ["predict", "--model", f"{registry.url}/names@{selector}", "--input", inputs,
-                   "--output", tmp_path / "out.csv"]]
+                   "--out", tmp_path / "out.csv"]]
     procs = _strseq_at_once(argvs)
     promotes, procs = procs[:3], procs[3:]
     for selector, show, predict in zip(SELECTORS, procs[::2], procs[1::2]):

@@ -34,8 +34,8 @@ SCRIPT = textwrap.dedent(
     normalizer = Normalizer(bundle)
     predictions = normalizer.normalize(["SMITH, John", "", "Zoë 李"], beam=2)
     codes = []
-    for argv in (["predict", "--model", bundle, "--input", inputs, "--output", output, "--quiet"],
-                 ["evaluate", "--model", bundle, "--pairs", pairs, "--json", metrics, "--quiet"]):
+    for argv in (["predict", "--model", bundle, "--input", inputs, "--out", output, "--quiet"],
+                 ["evaluate", "--model", bundle, "--pairs", pairs, "--json-out", metrics, "--quiet"]):
         sys.argv = ["strseq", *argv]
         try:
             strseq_tasks.cli.main()

@@ -76,7 +76,7 @@ def test_predict_writes_them_as_given(fmt, normalizer, tiny_bundle, tmp_path, le
         write_csv(source, ["input"], [[t] for t in texts])
     else:
         pd.DataFrame({"input": texts}).to_parquet(source)
-    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--output", output, "--workers", "1")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", output, "--workers", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     if fmt == "csv":
         header, rows = read_csv_raw(output)

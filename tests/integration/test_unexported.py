@@ -49,7 +49,7 @@ def test_a_refused_export_keeps_the_training_and_strseq_export_writes_the_model(
     pairs = write_pairs(tmp_path / "pairs.csv", name_pairs[:60])
     out = tmp_path / "models" / "names"
     proc = subprocess.run([sys.executable, "-c", TRAIN_REFUSED, "train", "--pairs", str(pairs), "--out", str(out),
-                           "--epochs", "2", "--precision", "fp32", "--quiet"],
+                           "--max-epochs", "2", "--precision", "fp32", "--quiet"],
                           capture_output=True, text=True, timeout=600, env={**ONE_THREAD, "PATH": "/usr/bin:/bin"})
     ledger("crash", "strseq train: the export refused after training (ParityError injected); training kept, "
            "then strseq export", "model bundle", error=proc.stderr.removeprefix("error: "))
@@ -77,7 +77,7 @@ def test_a_refused_export_keeps_the_training_and_strseq_export_writes_the_model(
 
     inputs = [a for a, _ in name_pairs[60:90]]
     source = write_csv(tmp_path / "inputs.csv", ["input"], [[a] for a in inputs])
-    proc = run_strseq("predict", "--model", out, "--input", source, "--output", tmp_path / "out.csv")
+    proc = run_strseq("predict", "--model", out, "--input", source, "--out", tmp_path / "out.csv")
     assert proc.returncode == 0, proc.stderr[-3000:]
     header, rows = read_csv_raw(tmp_path / "out.csv")
     _, model, vocab, _, _ = load_kept(kept)

@@ -118,7 +118,7 @@ CASES = [
      lambda s: s.retrain(**{"--max-harm": "2"}), "--max-harm"),
     ("predict-alias-typo", "predict: model alias misspelled",
      lambda s: ["predict", "--model", f"{s.registry}/names@prodution", "--input", s.root / "inputs.csv",
-                "--output", s.root / "out.csv"], "no alias 'prodution'"),
+                "--out", s.root / "out.csv"], "no alias 'prodution'"),
     ("revert-unknown-run", "revert: a run id that does not exist",
      lambda s: ["revert", "--db", s.db, "--run-id", "not-a-run"], "no strseq runs"),
     ("promote-unknown-version", "models promote: a version that does not exist",

@@ -77,7 +77,7 @@ def test_predict_with_workers_writes_the_same_file(lower_bundle, texts, tmp_path
     outputs = {}
     for count in ("1", "2"):
         out = tmp_path / f"out{count}.csv"
-        done = run_strseq("predict", "--model", lower_bundle, "--input", source, "--output", out, "--workers", count)
+        done = run_strseq("predict", "--model", lower_bundle, "--input", source, "--out", out, "--workers", count)
         assert done.returncode == 0, done.stderr
         outputs[count] = read_csv_raw(out)
     assert outputs["1"] == outputs["2"]
@@ -87,7 +87,7 @@ def test_predict_with_workers_writes_the_same_file(lower_bundle, texts, tmp_path
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_predict_refuses_a_bad_worker_count(lower_bundle, tmp_path, value):
     source = write_csv(tmp_path / "in.csv", ["input"], [["JOHN SMITH"]])
-    done = run_strseq("predict", "--model", lower_bundle, "--input", source, "--output", tmp_path / "o.csv",
+    done = run_strseq("predict", "--model", lower_bundle, "--input", source, "--out", tmp_path / "o.csv",
                       "--workers", value)
     assert done.returncode == 2
     assert "--workers must be 'auto' or a whole number" in done.stderr
@@ -99,7 +99,7 @@ def test_evaluate_with_workers_scores_the_same(lower_bundle, tmp_path):
     metrics = {}
     for count in ("1", "2"):
         out = tmp_path / f"m{count}.json"
-        done = run_strseq("evaluate", "--model", lower_bundle, "--pairs", pairs, "--json", out, "--workers", count)
+        done = run_strseq("evaluate", "--model", lower_bundle, "--pairs", pairs, "--json-out", out, "--workers", count)
         assert done.returncode == 0, done.stderr
         metrics[count] = json.loads(out.read_text(encoding="utf-8"))["metrics"]
     assert metrics["1"]["exact_match"] == metrics["2"]["exact_match"]

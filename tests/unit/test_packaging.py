@@ -64,3 +64,29 @@ def test_the_check_sees_an_undeclared_import(tmp_path):
     # the scan finds imports inside functions too, where optional dependencies usually live
     (tmp_path / "mod.py").write_text("def f():\n    import yaml\n    from pydantic import BaseModel\n")
     assert set(imported_modules(tmp_path)) == {"yaml", "pydantic"}
+
+
+def pins() -> dict[str, str]:
+    """deploy/constraints.txt (scripts/lock.sh): distribution -> pinned version."""
+    out = {}
+    for line in (ROOT / "deploy" / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"deploy/constraints.txt: {line!r} is not NAME==VERSION"
+            out[_normal(name)] = version.strip()
+    return out
+
+
+def test_the_constraints_pin_every_declared_dependency_within_its_range():
+    """A reproducible install pins everything pyproject.toml asks for, each pin inside the declared
+    range (a pin outside it would make `pip install -c` fail); regenerate with scripts/lock.sh."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = [Requirement(s) for s in project["dependencies"]]
+    specs += [Requirement(s) for extra in project["optional-dependencies"].values() for s in extra]
+    pinned = pins()
+    unpinned = sorted({_normal(r.name) for r in specs} - set(pinned))
+    assert not unpinned, f"not in deploy/constraints.txt (run scripts/lock.sh): {', '.join(unpinned)}"
+    outside = [f"{r.name}=={pinned[_normal(r.name)]} (declared {r.specifier})" for r in specs
+               if not r.specifier.contains(pinned[_normal(r.name)], prereleases=True)]
+    assert not outside, "pins outside the declared ranges: " + "; ".join(outside)
+    assert pinned["torch"] == "2.13.0"  # the CPU wheel on these machines; anything else fetches CUDA
