@@ -124,7 +124,7 @@ def test_a_registry_written_the_old_way_still_lists_shows_labels_promotes_and_pr
     assert pruned.returncode == 0, pruned.stderr
     assert Registry(root).versions("names") == [1, 2, 3]  # 3 newest, 2 production, 1 what it rolls back to
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["ANN LEE"]])
-    predicted = run_strseq("predict", "--model", f"{ref}@production", "--input", inputs, "--output", tmp_path / "o.csv")
+    predicted = run_strseq("predict", "--model", f"{ref}@production", "--input", inputs, "--out", tmp_path / "o.csv")
     assert predicted.returncode == 0, predicted.stderr
 
 
