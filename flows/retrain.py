@@ -110,11 +110,11 @@ def evaluate(bundle: Path, heldout, probes: list[str], version: int | None = Non
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
-def publish(registry: Registry, name: str, bundle: Path, record: dict, report: str, plot: bytes,
+def publish(registry: Registry, params: RetrainParams, bundle: Path, record: dict, report: str, plot: bytes,
             publish_id: str) -> int:
     # publish_id: a retry after a commit whose answer was lost returns that version, not a copy
-    return registry.publish(name, bundle, record, {"report.md": report.encode("utf-8"), "training.png": plot},
-                            publish_id=publish_id)
+    return registry.publish(params.name, bundle, record, {"report.md": report.encode("utf-8"), "training.png": plot},
+                            publish_id=publish_id, tags=params.tags, description=params.description)
 
 
 @flow(name="strseq-retrain", log_prints=True)
@@ -157,18 +157,18 @@ def retrain(params: RetrainParams) -> dict:
         decision = rt.decide(challenger.metrics, incumbent.metrics if incumbent else None, params.gates,
                              params.promote)
         record = {"data": data, "validation": validation.to_dict(), "metrics": rt.jsonable(challenger.metrics),
-                  "champion": rt.champion_record(incumbent), "decision": vars(decision),
+                  "champion": rt.champion_record(incumbent), "decision": decision.record(),
                   "params": params.model_dump(mode="json")}  # URLs masked (MaskedUrl)
         report = rt.report_markdown(params.name, data, split, challenger, incumbent, decision, None, split.heldout,
                                     validation)
         plot = rt.training_plot(bundle, split.heldout, challenger)
-        version = publish(registry, params.name, bundle, record, report, plot, uuid.uuid4().hex)
+        version = publish(registry, params, bundle, record, report, plot, uuid.uuid4().hex)
     registry.set_alias(params.name, CANDIDATE, version, "published by retrain")
     if decision.promote:
         registry.set_alias(params.name, PRODUCTION, version, "; ".join(decision.reasons))
     report = report.replace(rt.NEW_VERSION, f"version {version}", 1)
     create_markdown_artifact(report, key=f"{_key(params.name)}-retrain", description=f"retraining {params.name}")
-    failed = [r for r in decision.reasons if r.startswith("FAIL")]
+    failed = ["FAIL: " + g.detail for g in decision.gates if not g.passed]
     logger.info("published %s version %d; %s", params.name, version, "promoted to production" if decision.promote
                 else "not promoted: " + ("; ".join(failed) or "promotion turned off"))
     return {"name": params.name, "version": version, "published": True, "promoted": decision.promote,

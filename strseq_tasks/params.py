@@ -105,6 +105,10 @@ RETRAIN = {
                          "the defaults."),
     "promote": Param(True, "Move `production` when the gates pass (--no-promote: publish as candidate "
                      "only, whatever the gates say).", flags=("--no-promote",)),
+    "description": Param(None, "Description of the version this run publishes (what changed, why); `strseq "
+                         "models describe` changes it later."),
+    "tags": Param(None, "Tag of the version this run publishes, KEY=VALUE (repeat for several; from Python, a "
+                  "dict); `strseq models tag` changes them later.", flags=("--tag",)),
     "force": Param(False, "Train and publish even when production (or the newest version) was trained on the "
                    "same pairs, known values, parameters and base model (by default such a retrain publishes "
                    "nothing).", flags=("--force",)),

@@ -26,6 +26,7 @@ from strseq_tasks.data.urls import mask_url
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import GATES, RETRAIN
 from strseq_tasks.runner.server_guard import guard_temporary_server
+from strseq_tasks.serve.labels import parse_tag
 
 _R = RETRAIN
 
@@ -61,6 +62,8 @@ def retrain(
     max_harm: Annotated[float, option(GATES["max_harm"])] = GATES["max_harm"].default,
     max_regression: Annotated[float, option(GATES["max_regression"])] = GATES["max_regression"].default,
     no_promote: Annotated[bool, option(_R["promote"])] = False,
+    description: Annotated[str | None, option(_R["description"])] = None,
+    tags: Annotated[list[str] | None, option(_R["tags"])] = None,
     force: Annotated[bool, option(_R["force"])] = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -69,7 +72,7 @@ def retrain(
     When production (or the newest version) was trained on the same pairs, known values, parameters
     and base model, it trains and publishes nothing and says so (exit 0); --force retrains anyway.
     Every option is a field of the flow's parameters (`RetrainParams`) under the same name."""
-    # long: one typer option a line (33 of them); the body is preflight, flow, report
+    # long: one typer option a line (35 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 
@@ -80,7 +83,7 @@ def retrain(
     given = {k: v for k, v in locals().items() if k in _R}  # the options named as RetrainParams' fields
     try:
         params = RetrainParams(**{**given, "known_values": known_values or [], "promote": not no_promote,
-                                  "precision": graphs_to_write(precision),
+                                  "precision": graphs_to_write(precision), "tags": dict(map(parse_tag, tags or [])),
                                   "gates": {"min_exact_match": min_exact_match, "max_harm": max_harm,
                                             "max_regression": max_regression}})
     except ValidationError as exc:

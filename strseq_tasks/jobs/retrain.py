@@ -17,10 +17,10 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from strseq_tasks.core.metrics import char_diff, jsonable, summarize
 from strseq_tasks.data.safe_files import pid_alive
@@ -29,6 +29,8 @@ from strseq_tasks.data.urls import MaskedUrl
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import GATES, RETRAIN
 from strseq_tasks.serve.bundle import fingerprint_pairs
+from strseq_tasks.serve.gates import Decision, decide  # noqa: F401 - the retrain's gates, decided there
+from strseq_tasks.serve.labels import check_description, check_tags
 from strseq_tasks.serve.refs import check_name
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class RetrainParams(BaseModel):
     model_sizes: dict[str, int] = _R["model_sizes"].field(default_factory=dict)
     gates: Gates = Field(default_factory=Gates)
     promote: bool = _R["promote"].field()
+    description: Annotated[str, AfterValidator(check_description)] | None = _R["description"].field()
+    tags: Annotated[dict[str, str], AfterValidator(check_tags)] = _R["tags"].field(default_factory=dict)
     force: bool = _R["force"].field()
 
     @field_validator("name")
@@ -264,37 +268,6 @@ def evaluate_bundle(bundle: Path, heldout: Sequence[Pair], version: int | None =
 
 def champion_record(evaluation: Evaluation | None) -> dict | None:
     return None if evaluation is None else {"version": evaluation.version, "metrics": jsonable(evaluation.metrics)}
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reasons: list[str] = field(default_factory=list)  # each gate: what was measured against what
-
-
-def decide(challenger: dict, champion: dict | None, gates: Gates, promote: bool = True) -> Decision:
-    """Whether the challenger replaces production, with a reason per gate."""
-    exact, harm = challenger["exact_match"], challenger["harm"]
-    harm = 0.0 if harm != harm else harm  # NaN: no clean rows held out, nothing to harm
-    clean = int(challenger.get("clean_rows") or 0)
-    harmed = f" ({round(harm * clean)} of {clean} clean held-out values changed)"
-    checks = [
-        (exact >= gates.min_exact_match, f"exact match {exact:.3f} {'>=' if exact >= gates.min_exact_match else '<'} "
-                                         f"minimum {gates.min_exact_match:.3f}"),
-        (harm <= gates.max_harm, f"harm {harm:.3f}{harmed} {'<=' if harm <= gates.max_harm else '>'} "
-                                 f"maximum {gates.max_harm:.3f}"),
-    ]
-    if champion is None:
-        checks.append((True, "no model in production yet"))
-    else:
-        floor = champion["exact_match"] - gates.max_regression
-        checks.append((exact >= floor, f"exact match {exact:.3f} vs production's {champion['exact_match']:.3f} "
-                                       f"(allowed regression {gates.max_regression:.3f})"))
-    reasons = [("pass: " if ok else "FAIL: ") + text for ok, text in checks]
-    passed = all(ok for ok, _ in checks)
-    if passed and not promote:
-        reasons.append("promotion turned off for this run (promote=False): published as candidate only")
-    return Decision(passed and promote, reasons)
 
 
 # --- report --------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from pathlib import Path
 from strseq_tasks.data.safe_files import fsync_dir, fsync_file, new_folder_mode, pid_alive
 from strseq_tasks.data.urls import mask_secrets
 from strseq_tasks.serve.bundle import MANIFEST, read_manifest
+from strseq_tasks.serve.labels import LABELS, Labels, labels_bytes
+from strseq_tasks.serve.lineage import lineage
 from strseq_tasks.serve.refs import RegistryError, check_name
 
 log = logging.getLogger("strseq.registry")
@@ -44,28 +46,35 @@ class Publisher:
     """``Registry``'s publishing half (``self``: a ``Registry``)."""
 
     def publish(self, name: str, bundle: Path, publication: dict | None = None,
-                attachments: dict[str, bytes] | None = None, publish_id: str | None = None) -> int:
+                attachments: dict[str, bytes] | None = None, publish_id: str | None = None,
+                tags: dict[str, str] | None = None, description: str | None = None) -> int:
         """Copy a verified bundle folder in as the next version; returns its number.
 
         ``publication`` (JSON) and ``attachments`` (e.g. ``report.md``, a plot) are stored beside
-        the bundle's files; they are not part of the bundle and not covered by its hashes.
+        the bundle's files; they are not part of the bundle and not covered by its hashes. The
+        record gains the version's ``lineage`` (``lineage.py``); ``tags`` and ``description`` are
+        its first labels (``labels.py``), checked before anything is written.
         ``publish_id`` makes a retried publish idempotent: when one of the newest versions was
         published with the same id (the first attempt committed, then failed or lost its answer),
         that version is returned instead of a second copy.
         """
         check_name(name)
         manifest = read_manifest(Path(bundle))
+        labels = Labels().edited(tags, (), description, _now()) if tags or description else None
         if publish_id is not None:
             done = self.published_as(name, publish_id)
             if done is not None:
                 return done
         files = [MANIFEST, *manifest["files"]]
-        record = {"published": _now(), "name": name, "source": str(bundle), **(publication or {}),
-                  "publish_id": publish_id}
+        published = _now()
+        record = {"published": published, "name": name, **(publication or {}),
+                  "lineage": lineage(manifest, publication, published), "publish_id": publish_id}
         record = mask_secrets(json.loads(json.dumps(record, default=str)))  # no password is ever stored
         extra = {PUBLICATION: json.dumps(record, indent=2, ensure_ascii=False).encode("utf-8")}
+        if labels is not None:
+            extra[LABELS] = labels_bytes(labels)
         for file, data in (attachments or {}).items():
-            if Path(file).name != file or file in files or file in extra or file.startswith("."):
+            if Path(file).name != file or file in files or file in (PUBLICATION, LABELS) or file.startswith("."):
                 raise RegistryError(f"invalid attachment name {file!r}")
             extra[file] = data
         if self.local:

@@ -3,11 +3,13 @@
 Layout (readable with ``ls``)::
 
     REGISTRY/NAME/versions/1/            a model bundle (manifest.json, vocab.json, *.onnx, ...)
-    REGISTRY/NAME/versions/1/publication.json   who published it, when, and the run's report
+    REGISTRY/NAME/versions/1/publication.json   who published it, when, from what (lineage), the gates
+    REGISTRY/NAME/versions/1/labels.json        its tags and description (``labels``)
     REGISTRY/NAME/aliases/production.json        {"version": 3, "history": [1, 2], ...}
 
-Versions are immutable and numbered 1, 2, ...; how one is published atomically, locally and on
-object stores, is ``publish.py``'s.
+Versions are numbered 1, 2, ...; a version's bundle and publication record never change (its
+labels may). How one is published atomically, locally and on object stores, is ``publish.py``'s;
+how old ones are removed, ``retention.py``'s.
 
 Aliases (``production``, ``candidate``) are small JSON files replaced atomically (``os.replace``
 locally, a single object write elsewhere). Each keeps the versions it pointed to before, so
@@ -21,6 +23,12 @@ serialized within one process only: two processes (or machines) moving the same 
 ``s3://`` registry at the same instant can lose a history entry (the alias still names one whole
 version: the last write wins). Move an alias there from one place at a time (the retrain
 deployment, run one at a time).
+
+What may remove a version, or depends on one staying, also holds the model's lock
+(``NAME/.lock``, ``_model_lock``): an alias move (after its alias's lock) checks that its version
+exists and writes the alias under it, a change of labels reads and writes them under it, and
+``prune`` decides what to remove and removes it under it. So no alias is ever left pointing at
+a version a prune removed at the same moment.
 
 Everything read back is checked before use: version folders are ASCII numbers (anything else
 in ``versions/`` is ignored), alias files must hold exactly the alias format, selectors given by
@@ -58,6 +66,7 @@ from strseq_tasks.serve.aliases import (
     process_lock,
 )
 from strseq_tasks.serve.bundle import MANIFEST, BundleError, read_manifest
+from strseq_tasks.serve.labels import LABELS, Labels, labels_bytes, parse_labels
 from strseq_tasks.serve.publish import PUBLICATION, Publisher
 from strseq_tasks.serve.refs import (
     ALIAS_PATTERN,
@@ -69,6 +78,7 @@ from strseq_tasks.serve.refs import (
     check_alias,
     check_name,
 )
+from strseq_tasks.serve.retention import Retention
 
 log = logging.getLogger("strseq.registry")
 
@@ -76,23 +86,11 @@ VERSION = re.compile(VERSION_PATTERN)
 MAX_RECORD_BYTES = 64 << 20  # publication.json and manifest.json are kilobytes
 
 
-
-
-
-
-
-
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-
-
-
-
-class Registry(Publisher):
+class Registry(Publisher, Retention):
     def __init__(self, url: str | Path, cache_dir: str | Path | None = None):
         self.url = str(url)
         self.label = mask_url(self.url)  # what messages show
@@ -139,6 +137,18 @@ class Registry(Publisher):
         self._require_version(name, version)
         path = self._path(name, "versions", version, PUBLICATION)
         return self._record(path, "publication record") if self.fs.isfile(path) else {}
+
+    def labels(self, name: str, version: int) -> Labels:
+        """A version's tags and description (empty for a version never labelled)."""
+        self._require_version(name, version)
+        path = self._path(name, "versions", version, LABELS)
+        if not self.fs.isfile(path):
+            return Labels()
+        try:
+            return parse_labels(self.fs.cat_file(path))
+        except ValueError as exc:
+            raise RegistryError(f"{path}: damaged labels file ({exc}); `strseq models tag`/`describe` write a "
+                                "new one once it is removed") from None
 
     def _record(self, path: str, what: str) -> dict:
         """A JSON object stored in the registry, or RegistryError naming the file."""
@@ -265,8 +275,9 @@ class Registry(Publisher):
         """Point ``alias`` at ``version``; the version it pointed to joins its history. A damaged
         alias file is refused, or with ``repair`` kept aside (``.ALIAS.json.damaged-TIME``) and
         replaced by a new alias with no history."""
-        self._require_version(name, version)
+        self._require_version(name, version)  # a clear error before waiting for any lock
         with self._moving(name, alias):
+            self._require_version(name, version)  # still there: a prune removes versions under the model's lock
             try:
                 current = self.alias(name, alias)
             except RegistryError:
@@ -296,20 +307,42 @@ class Registry(Publisher):
             self._write_alias(name, alias, state)
         return state
 
+    def set_labels(self, name: str, version: int, tags: dict[str, str] | None = None, remove: tuple[str, ...] = (),
+              description: str | None = None) -> Labels:
+        """Set ``tags``, remove the tags named in ``remove``, replace the description (None: kept;
+        "": removed) of a version; one whole-file write. LabelError for a label that cannot be."""
+        self._require_version(name, version)
+        with self._model_lock(name):
+            labels = self.labels(name, version).edited(tags, remove, description, _now())
+            self._write_small(self._path(name, "versions", version, LABELS), labels_bytes(labels))
+        return labels
+
     @contextlib.contextmanager
     def _moving(self, name: str, alias: str) -> Iterator[None]:
         """Held around every read-modify-write of an alias (see the module's docstring)."""
         path = self._alias_path(name, alias)
         if self.local:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            lock = file_lock(Path(path).with_name(f".{alias}.lock"))
-        else:
-            lock = process_lock(f"{self.fs.protocol}:{path}")
+        with self._locked(Path(path).with_name(f".{alias}.lock"), f"{name}@{alias}"), self._model_lock(name):
+            yield
+
+    @contextlib.contextmanager
+    def _model_lock(self, name: str) -> Iterator[None]:
+        """Held by whatever removes versions, or depends on one staying (see the module's docstring)."""
+        with self._locked(Path(self._path(check_name(name), ".lock")), name):
+            yield
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path, what: str) -> Iterator[None]:
+        """An exclusive ``flock`` on ``path`` on a local folder; a lock of this process elsewhere."""
+        if self.local:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        lock = file_lock(path) if self.local else process_lock(f"{self.fs.protocol}:{path}")
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(lock)
             except TimeoutError as exc:
-                raise RegistryError(f"cannot move {name}@{alias}: {exc}") from None
+                raise RegistryError(f"cannot change {what}: {exc}") from None
             yield
 
     def _keep_damaged(self, name: str, alias: str) -> str:
@@ -320,13 +353,11 @@ class Registry(Publisher):
         return kept
 
     def _write_alias(self, name: str, alias: str, state: Alias) -> None:
-        data = alias_bytes(state)
-        path = self._alias_path(name, alias)
+        self._write_small(self._alias_path(name, alias), alias_bytes(state))
+
+    def _write_small(self, path: str, data: bytes) -> None:
+        """A whole small file (an alias, labels): a reader sees the old one or the new one."""
         if not self.local:
             self.fs.pipe_file(path, data)  # one object write: atomic on object stores
             return
         write_bytes_atomically(path, data)
-
-
-
-
