@@ -105,14 +105,16 @@ def _first_line(text: str, width: int = 100) -> str:
 
 @models_app.command("show")
 def show(ref: Annotated[str | None, typer.Argument(metavar="[REF]", show_default=False, help="REGISTRY/NAME@VERSION "
-                                                   "(or --registry, --name and --version).")] = None,
+                                                   "(or --registry, --name and --model-version).")] = None,
          registry: RegistryOpt = "models", name: Annotated[str | None, option(RETRAIN["name"])] = None,
-         version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = PRODUCTION,
+         version: Annotated[str, typer.Option("--model-version", help="A version number, an alias or `latest`.")
+                            ] = PRODUCTION,
          json_out: Annotated[bool, typer.Option("--json", help="Print the version's whole record as JSON.")] = False,
          ) -> None:
     """One version: its description, tags, aliases, lineage, gates and run report."""
     if (ref is None) == (name is None):
-        fail("give the version as REF (REGISTRY/NAME@VERSION) or with --name (--registry, --version): one of the two")
+        fail("give the version as REF (REGISTRY/NAME@VERSION) or with --name (--registry, --model-version): one of the "
+             "two")
     try:
         reg, name, number = version_ref(ref) if ref else (Registry(registry), name, None)
         number = number or reg.resolve(name, version)
@@ -198,9 +200,10 @@ def describe(ref: VersionRef, text: Annotated[str, typer.Argument(metavar="TEXT"
 
 @models_app.command()
 def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
-            version: Annotated[str, typer.Option(help="A version number, an alias or `latest`.")] = "latest",
+            version: Annotated[str, typer.Option("--model-version", help="A version number, an alias or `latest`.")
+                               ] = "latest",
             alias: Annotated[str, typer.Option(help="The alias to move.")] = PRODUCTION,
-            reason: Annotated[str, typer.Option(help="Why (recorded with the alias).")] = "promoted by hand",
+            reason: Annotated[str, typer.Option("--note", help="Why (recorded with the alias).")] = "promoted by hand",
             repair: Annotated[bool, typer.Option("--repair", help="Replace a damaged alias file (kept beside "
                                                  "it as .ALIAS.json.damaged-TIME); its history is lost.")] = False,
             force: Annotated[bool, typer.Option("--force", help="Promote a version that failed a promotion gate "

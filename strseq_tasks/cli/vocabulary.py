@@ -30,6 +30,8 @@ ALIASES = (
     Alias("--epochs", "--max-epochs", ("train", "retrain", "pretrain")),
     Alias("--minutes", "--max-minutes", ("pretrain", "demo")),
     Alias("--column", "--input-column", ("pretrain",)),
+    Alias("--version", "--model-version", ("models show", "models promote")),  # strseq --version is a flag
+    Alias("--reason", "--note", ("models promote",)),  # --reason filters the review queue
 )
 
 

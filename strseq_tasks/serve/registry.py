@@ -175,7 +175,7 @@ class Registry(Publisher, Retention):
             return parse_alias(self.fs.cat_file(path, start=0, end=MAX_BYTES + 1))
         except ValueError as exc:
             raise RegistryError(f"{path}: damaged alias file ({exc}); `strseq models promote --registry "
-                                f"{self.label} --name {name} --alias {alias} --version N --repair` "
+                                f"{self.label} --name {name} --alias {alias} --model-version N --repair` "
                                 "replaces it (the damaged file is kept beside it)") from None
 
     def _alias_path(self, name: str, alias: str) -> str:

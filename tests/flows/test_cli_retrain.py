@@ -114,9 +114,9 @@ def test_models_list_show_promote_rollback(cli_registry):
     back = run_strseq("models", "rollback", "--registry", registry, "--name", "lower")
     assert back.returncode == 0 and "back to version 1" in back.stdout
     assert Registry(registry).resolve("lower", PRODUCTION) == 1
-    again = run_strseq("models", "promote", "--registry", registry, "--name", "lower", "--version", "2")
+    again = run_strseq("models", "promote", "--registry", registry, "--name", "lower", "--model-version", "2")
     assert again.returncode == 0 and Registry(registry).resolve("lower", PRODUCTION) == 2
-    report = run_strseq("models", "show", "--registry", registry, "--name", "lower", "--version", "1")
+    report = run_strseq("models", "show", "--registry", registry, "--name", "lower", "--model-version", "1")
     assert "Retraining `lower`" in report.stdout and "Promotion gates" in report.stdout
     assert "serves: int8 graphs" in report.stdout or "serves: fp32 graphs (int8 refused: " in report.stdout
 

@@ -97,7 +97,7 @@ def test_a_damaged_alias_file_is_named_by_every_command_and_promote_repair_repla
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["ANN LEE"]])
     reg = ["--registry", registry.url, "--name", "names"]
     commands = [["models", "list", "--registry", registry.url], ["models", "list", *reg], ["models", "show", *reg],
-                ["models", "promote", *reg, "--version", "1"], ["models", "rollback", *reg],
+                ["models", "promote", *reg, "--model-version", "1"], ["models", "rollback", *reg],
                 ["predict", "--model", f"{registry.url}/names@production", "--input", inputs,
                  "--out", tmp_path / "out.csv"]]
     errors = [_one_error_line(p) for p in _strseq_at_once(commands)]
@@ -107,7 +107,7 @@ def test_a_damaged_alias_file_is_named_by_every_command_and_promote_repair_repla
         assert str(path) in error and "damaged alias file" in error, error
     assert path.read_bytes() == DAMAGED_ALIASES[case]  # refused, not overwritten
     assert not (tmp_path / "out.csv").exists()
-    repaired = run_strseq("models", "promote", *reg, "--version", "1", "--repair")
+    repaired = run_strseq("models", "promote", *reg, "--model-version", "1", "--repair")
     assert repaired.returncode == 0, repaired.stderr
     state = registry.alias("names", PRODUCTION)
     assert state.version == 1 and state.history == () and "damaged" in state.reason
@@ -145,7 +145,7 @@ def test_stray_version_folders_are_ignored(tmp_path, tiny_bundle, ledger):
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["ANN LEE"]])
     reg = ["--registry", registry.url, "--name", "names"]
     procs = _strseq_at_once([["models", "list", "--registry", registry.url], ["models", "list", *reg],
-                             ["models", "show", *reg, "--version", "latest"],
+                             ["models", "show", *reg, "--model-version", "latest"],
                              ["predict", "--model", f"{registry.url}/names@latest", "--input", inputs,
                               "--out", tmp_path / "out.csv"]])
     for entry in STRAY_ENTRIES:
@@ -167,9 +167,9 @@ def test_version_selectors_given_by_users_are_checked(tmp_path, tiny_bundle, led
     registry.set_alias("names", PRODUCTION, 1, "first")
     inputs = write_csv(tmp_path / "in.csv", ["input"], [["ANN LEE"]])
     reg = ["--registry", registry.url, "--name", "names"]
-    argvs = [["models", "promote", *reg, "--version", s] for s in SELECTORS[:3]]
+    argvs = [["models", "promote", *reg, "--model-version", s] for s in SELECTORS[:3]]
     for selector in SELECTORS:
-        argvs += [["models", "show", *reg, "--version", selector],
+        argvs += [["models", "show", *reg, "--model-version", selector],
                   ["predict", "--model", f"{registry.url}/names@{selector}", "--input", inputs,
                    "--out", tmp_path / "out.csv"]]
     procs = _strseq_at_once(argvs)
@@ -191,7 +191,7 @@ def test_an_unreadable_record_of_a_version_is_named(tmp_path, tiny_bundle, file,
     path = tmp_path / "registry" / "names" / "versions" / "2" / file
     path.write_bytes(path.read_bytes()[:25])
     reg = ["--registry", registry.url, "--name", "names"]
-    procs = _strseq_at_once([["models", "show", *reg, "--version", "2"], ["models", "list", *reg]])
+    procs = _strseq_at_once([["models", "show", *reg, "--model-version", "2"], ["models", "list", *reg]])
     error = _one_error_line(procs[0])
     ledger("tampering", f"a version's {file} truncated", "registry (folder)", error=error.removeprefix("error: "))
     assert str(path) in error
@@ -235,13 +235,13 @@ def test_promoting_a_version_that_failed_its_gates_needs_force(tmp_path, tiny_bu
     assert "version 2 failed its promotion gates" in error and "harm 0.040 > maximum 0.020" in error
     assert "--force" in error
     assert registry.alias("names", PRODUCTION).version == 1  # nothing moved
-    forced = run_strseq("models", "promote", *reg, "--force", "--reason", "reviewed the harmed rows")
+    forced = run_strseq("models", "promote", *reg, "--force", "--note", "reviewed the harmed rows")
     assert forced.returncode == 0, forced.stderr
     state = registry.alias("names", PRODUCTION)
     assert state.version == 2 and "forced past: harm 0.040 > maximum 0.020" in state.reason
     assert "reviewed the harmed rows" in state.reason
     # a version that passed (or one published without a retrain's decision) moves as before
-    assert run_strseq("models", "promote", *reg, "--version", "1").returncode == 0
+    assert run_strseq("models", "promote", *reg, "--model-version", "1").returncode == 0
     # `models list` says which versions failed, and what each figure was measured on (these records
     # hold no held-out metrics: the training's validation split)
     listed = run_strseq("models", "list", *reg).stdout.splitlines()
@@ -255,7 +255,7 @@ def test_the_alias_keeps_every_move_a_rollback_included(tmp_path, tiny_bundle):
     registry = _registry(tmp_path / "registry", tiny_bundle, 3)
     reg = ["--registry", registry.url, "--name", "names"]
     for version in (1, 2, 3):
-        moved = run_strseq("models", "promote", *reg, "--version", version, "--reason", f"night {version}")
+        moved = run_strseq("models", "promote", *reg, "--model-version", version, "--note", f"night {version}")
         assert moved.returncode == 0, moved.stderr
     assert run_strseq("models", "rollback", *reg).returncode == 0
     state = registry.alias("names", PRODUCTION)

@@ -137,9 +137,9 @@ def test_promote_reads_the_gates_a_retrain_recorded(tmp_path, tiny_bundle):
     registry.publish("names", tiny_bundle, {"decision": harmful.record()})
     registry.set_alias("names", PRODUCTION, 1, "first")
     reg = ["--registry", registry.url, "--name", "names"]
-    error = _one_error_line(run_strseq("models", "promote", *reg, "--version", "2"))
+    error = _one_error_line(run_strseq("models", "promote", *reg, "--model-version", "2"))
     assert "harm 0.050 (2 of 40 clean held-out values changed) > maximum 0.020" in error
-    forced = run_strseq("models", "promote", *reg, "--version", "2", "--force")
+    forced = run_strseq("models", "promote", *reg, "--model-version", "2", "--force")
     assert forced.returncode == 0 and registry.resolve("names", PRODUCTION) == 2, forced.stderr
     gate = {g["name"]: g for g in json.loads(run_strseq("models", "show", f"{registry.url}/names@2",
                                                           "--json").stdout)["gates"]}["max_harm"]

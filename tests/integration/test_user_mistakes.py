@@ -122,7 +122,7 @@ CASES = [
     ("revert-unknown-run", "revert: a run id that does not exist",
      lambda s: ["revert", "--db", s.db, "--run-id", "not-a-run"], "no strseq runs"),
     ("promote-unknown-version", "models promote: a version that does not exist",
-     lambda s: ["models", "promote", "--registry", s.registry, "--name", "names", "--version", "9"], "9"),
+     lambda s: ["models", "promote", "--registry", s.registry, "--name", "names", "--model-version", "9"], "9"),
 ]
 
 
