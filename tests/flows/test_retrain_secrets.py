@@ -137,6 +137,7 @@ def test_models_show_masks_records_written_before_masking(tmp_path, tiny_bundle)
     (folder / "publication.json").write_text(json.dumps({**record, "params": {"pairs": url}}))
     (folder / "report.md").write_text(f"## Retraining\n\nPairs: 80 rows from {url} table 'pairs'\n")
     for flags in ([], ["--json"]):
-        shown = run_strseq("models", "show", "--registry", registry.url, "--name", "names", "--model-version", "1", *flags)
+        shown = run_strseq("models", "show", "--registry", registry.url, "--name", "names", "--model-version", "1",
+                           *flags)
         assert shown.returncode == 0, shown.stderr
         assert PASSWORD not in shown.stdout + shown.stderr and "etl:***@db" in shown.stdout
