@@ -96,7 +96,7 @@ class DeploymentSpec:
     def when(self) -> str:
         """The schedules, triggers and limit in a line (``strseq serve`` prints it)."""
         parts = [_describe(s) for s in self.schedules()]
-        parts += [f"on {', '.join(t.expect)}" for t in self.triggers() if getattr(t, "expect", None)]
+        parts += [f"on {', '.join(sorted(t.expect))}" for t in self.triggers() if getattr(t, "expect", None)]
         limit = self.concurrency_limit()
         if limit is not None:
             parts.append(f"at most {getattr(limit, 'limit', limit)} run(s) at a time")
