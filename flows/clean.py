@@ -16,12 +16,12 @@ import contextlib
 import uuid
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
 from strseq_tasks.data.db import create_engine, reflect_table
 from strseq_tasks.data.urls import mask_url
+from strseq_tasks.flows import artifacts
 from strseq_tasks.jobs import partitions as part
 from strseq_tasks.jobs.clean import clean_table, cleaning_run
 from strseq_tasks.jobs.clean_params import CleanParams
@@ -29,8 +29,16 @@ from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport, clean_repor
 from strseq_tasks.jobs.repeat_cache import RepeatCache
 from strseq_tasks.tasks import report_validation, worth_retrying
 
+# Timeouts: loading a model (a registry download) and validating a column (a few aggregate queries)
+# fail within the hour when a registry or database stops answering. The cleaning itself has none:
+# a table's size sets its length, and a run stopped part-way is finished by the next (markers).
+LOAD_S = 600
+VALIDATE_S = 3600
+REVIEW_S = 300
 
-@task(retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE)
+
+@task(name="load-model", retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE,
+      timeout_seconds=LOAD_S)
 def load_model(params: CleanParams):
     """The model, its identity, and a reference pinned to its version (partitions load that one
     even if production moves meanwhile)."""
@@ -43,7 +51,7 @@ def load_model(params: CleanParams):
     return opened.normalizer, identity, opened.pinned
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="validate-column", cache_policy=NO_CACHE, timeout_seconds=VALIDATE_S)
 def validate(params: CleanParams, max_len: int):
     """The records suite, computed in the database, before anything is written."""
     from strseq_tasks.data.validation import ColumnValidationError, validate_column
@@ -55,11 +63,11 @@ def validate(params: CleanParams, max_len: int):
                                  params.min_within_length)
     finally:
         engine.dispose()
-    return report_validation(report, "strseq-clean-validation", f"validation of {params.table}.{params.column}",
+    return report_validation(report, f"{_key(params)}-validation", f"validation of {params.table}.{params.column}",
                              ColumnValidationError)
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="clean-column", cache_policy=NO_CACHE)
 def run_job(params: CleanParams, normalizer, identity: ModelIdentity) -> RunReport:
     engine = create_engine(params.db)
     try:
@@ -121,8 +129,10 @@ def clean(params: CleanParams) -> dict:
         report = run_partitioned(params, pinned, identity)
     else:
         report = run_job(params, normalizer, identity)
-    markdown = clean_report_markdown(params, identity, report)
-    create_markdown_artifact(markdown, key="strseq-clean", description=f"cleaning {params.table}.{params.column}")
+    artifacts.report(clean_report_markdown(params, identity, report), _key(params),
+                     f"cleaning {params.table}.{params.column}")
+    if report.review and not params.dry_run:
+        review_head(params, report.run_id)
     get_run_logger().info("%s run %s: %s", "dry" if params.dry_run else "cleaning", report.run_id, report.counts())
     asked = ask_person(params, report.run_id) if params.ask_in_ui and report.review and not params.dry_run else {}
     return {"run_id": report.run_id, "dry_run": report.dry_run, **report.counts(), "sample": report.sample,
@@ -145,6 +155,25 @@ def ask_person(params: CleanParams, run_id: str) -> dict:
             or "nothing written")
     return {"asked": asked, "answered": None if decided is None else len(decided.applied),
             "decision_runs": [] if decided is None else decided.runs}
+
+
+@task(name="review-queue", retries=2, retry_delay_seconds=2, retry_condition_fn=worth_retrying, cache_policy=NO_CACHE,
+      timeout_seconds=REVIEW_S)
+def review_head(params: CleanParams, run_id: str) -> None:
+    """The run's questions, most useful first, as a table artifact (all of them: ``strseq review``)."""
+    from strseq_tasks.jobs.review_queue import QueueFilter, queue
+
+    engine = create_engine(params.db)
+    try:
+        total, rows = queue(engine, QueueFilter(run_id=run_id), params.db_schema, limit=artifacts.REVIEW_HEAD)
+    finally:
+        engine.dispose()
+    artifacts.review_table(rows, f"{_key(params)}-review", f"{params.table}.{params.column}: the {len(rows)} most "
+                           f"useful of run {run_id}'s {total} question(s) (strseq review for all)")
+
+
+def _key(params: CleanParams) -> str:
+    return artifacts.column_key(params.table, params.column, params.db_schema)
 
 
 def _reflect(engine, params: CleanParams, dry_run: bool):

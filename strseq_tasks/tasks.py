@@ -20,8 +20,11 @@ from prefect.cache_policies import NO_CACHE
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.data.validation import ValidationFailed, ValidationReport
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.runner.run_logs import send_strseq_logs_to_runs
 from strseq_tasks.serve.loading import open_model
 from strseq_tasks.serve.series import normalize_series
+
+send_strseq_logs_to_runs()  # strseq's own log lines in the runs of strseq's flows and of users' own
 
 
 def worth_retrying(task, task_run, state) -> bool:

@@ -179,8 +179,19 @@ def setup_logging(quiet: bool) -> None:
         # handler basicConfig made, not on a handler someone else put on the root logger)
         if type(handler) is logging.StreamHandler:
             handler.setLevel(level)
+            handler.setFormatter(_RunFormatter("%(levelname)s %(message)s"))
     for name in ("prefect.flow_runs", "prefect.task_runs"):  # Prefect's engine logs a run's failure here
         logging.getLogger(name).addFilter(_no_traceback_for_users_errors)
+
+
+class _RunFormatter(logging.Formatter):
+    """A line Prefect logs for a task or flow run names it, as Prefect's own console does: "INFO
+    train-54e: Finished in state Completed()", not a retrain's bare "Finished in state" lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        run = getattr(record, "task_run_name", None) or getattr(record, "flow_name", None)
+        return line.replace(" ", f" {run}: ", 1) if run else line
 
 
 def _no_traceback_for_users_errors(record: logging.LogRecord) -> bool:

@@ -1,4 +1,4 @@
-"""``strseq serve``: deploy/prefect.yaml's scheduled jobs, served from one process."""
+"""``strseq serve``: the package's deployments (flows/prefect.yaml), served from one process."""
 
 from __future__ import annotations
 
@@ -18,14 +18,16 @@ from strseq_tasks.runner.server_guard import guard_temporary_server
 
 @app.command()
 def serve(
-    prefect_file: Annotated[Path, typer.Option(help="The deployments to serve.")] = Path("deploy/prefect.yaml"),
+    prefect_file: Annotated[Path | None, typer.Option(help="The deployments to serve (default: the ones shipped with strseq, deploy/prefect.yaml in a checkout).")] = None,
     demo: Annotated[Path | None, typer.Option("--demo", help="Run the jobs against this `strseq demo` folder (fills the STRSEQ_* variables that are not set).")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Serve only these deployments (by name).")] = None,
 ) -> None:
-    """Serve the deployments of PREFECT_FILE, with their schedules and parameters, from this
-    process (Prefect's `serve`: no work pool or worker needed). Stop with Ctrl-C."""
+    """Serve the deployments of PREFECT_FILE, with their parameters, schedules, triggers and
+    concurrency limits, from this process (Prefect's `serve`: no work pool or worker needed).
+    Stop with Ctrl-C."""
     setup_logging(False)
     from strseq_tasks.runner.deployments import (
+        PREFECT_FILE,
         DeploymentFileError,
         demo_environment,
         load_deployments,
@@ -33,6 +35,7 @@ def serve(
         runner_deployments,
     )
 
+    prefect_file = prefect_file or PREFECT_FILE
     if demo is not None:
         if not (demo / "crm.db").is_file():
             fail(f"{demo} is not a strseq demo folder (no crm.db): run `strseq demo --dir {demo}` first")
@@ -56,8 +59,7 @@ def serve(
     if home:
         os.chdir(home)  # as the file's pull step does for workers: relative paths resolve there
     for spec in specs:
-        when = ", ".join(f"{cron} ({tz or 'UTC'})" for cron, tz in spec.crons) or "no schedule"
-        typer.echo(f"serving {spec.name}: {spec.entrypoint}, {when}")
+        typer.echo(f"serving {spec.name}: {spec.entrypoint}, {spec.when()}")
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL
 

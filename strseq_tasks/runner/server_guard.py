@@ -5,86 +5,95 @@ process that Prefect stops at exit (``atexit``). A strseq killed with SIGKILL (t
 ``kill -9``, a scheduler's hard timeout) runs no ``atexit``, and the server stayed behind, orphaned,
 with its port and ~200 MB, one more each killed run.
 
-strseq's commands start that server through this module instead of ``python -m uvicorn``: it runs
-the same uvicorn command, and stops the server (SIGTERM, uvicorn's graceful shutdown; SIGKILL if
-that takes longer than ``GRACE_S``) as soon as the process that started it is gone.
+strseq's commands start a watchdog beside themselves instead of changing how Prefect starts its
+server (an earlier version patched Prefect's private ``SubprocessASGIServer._run_uvicorn_command``):
+``python -m strseq_tasks.runner.server_guard PID`` notes, every ``POLL_S``, the children of PID that
+run Prefect's server (``prefect.server.api.server:create_app``), and once PID is gone stops those
+still running (SIGTERM, uvicorn's graceful shutdown; SIGKILL if that takes longer than
+``GRACE_S``), then exits. It reads Linux's ``/proc``; elsewhere there is no watchdog.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import runpy
 import signal
 import subprocess
 import sys
-import threading
 import time
-import types
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-POLL_S = 1.0  # how often the server looks for its parent
+POLL_S = 1.0  # how often the watchdog looks at its parent and the parent's children
 GRACE_S = 10.0  # then SIGKILL, if the graceful shutdown hangs
-_UVICORN = ["-m", "uvicorn"]
+SERVER = b"prefect.server.api.server:create_app"  # in the command line of Prefect's temporary server
+PROC = Path("/proc")
+_started: dict[int, subprocess.Popen] = {}  # the watchdog of each process (by PID: a fork has its own)
 
 
 def guard_temporary_server() -> bool:
-    """Start Prefect's temporary server (when a flow run starts one) so that it stops when this
-    process dies. True if installed; False (with Prefect's own start kept) if this Prefect does
-    not start it the way this module knows."""
-    try:
-        from prefect.server.api import server as prefect_server
-
-        cls = prefect_server.SubprocessASGIServer
-        original = cls._run_uvicorn_command
-    except (ImportError, AttributeError) as exc:  # another Prefect: keep its own start
-        log.debug("not guarding Prefect's temporary server: %s", exc)
+    """Start this process's watchdog (once), so that a temporary server it starts stops when it
+    dies. True if a watchdog runs; False where there is no ``/proc`` to watch with."""
+    if not (PROC / str(os.getpid()) / "stat").exists():
+        log.debug("not guarding Prefect's temporary server: no /proc")
         return False
-    if getattr(original, "_strseq_guarded", False):
-        return True
-    parent = os.getpid
-
-    def popen(args, *rest, **kwargs):
-        args = list(args)
-        if args[1:3] == _UVICORN:
-            args = [args[0], "-m", __name__, str(parent()), *args[3:]]
-        else:
-            log.debug("Prefect's temporary server command is not `python -m uvicorn`: not guarded")
-        return subprocess.Popen(args, *rest, **kwargs)
-
-    # the subprocess module as the server code sees it, with this Popen (the real module is untouched)
-    proxy = types.SimpleNamespace(**{**vars(subprocess), "Popen": popen})
-
-    def run_uvicorn_command(self):
-        real = prefect_server.subprocess
-        prefect_server.subprocess = proxy
-        try:
-            return original(self)
-        finally:
-            prefect_server.subprocess = real
-
-    run_uvicorn_command._strseq_guarded = True
-    cls._run_uvicorn_command = run_uvicorn_command
+    if os.getpid() not in _started:
+        _started[os.getpid()] = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)  # Ctrl-C in a terminal reaches strseq, not it
     return True
 
 
-def _stop_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(POLL_S)
-    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn shuts down (the main thread handles it)
-    time.sleep(GRACE_S)
-    os.kill(os.getpid(), signal.SIGKILL)
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent PID, start time) of a process, or None if it is gone."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_bytes().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), int(fields[19])  # ppid, starttime (fields 4 and 22 of proc(5))
+
+
+def _servers_of(parent: int) -> dict[int, int]:
+    """Prefect servers among ``parent``'s children: PID -> start time."""
+    found = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _stat(int(entry.name))
+        if stat is None or stat[0] != parent:
+            continue
+        try:
+            if SERVER in (entry / "cmdline").read_bytes():
+                found[int(entry.name)] = stat[1]
+        except OSError:
+            continue
+    return found
+
+
+def _stop(servers: dict[int, int]) -> None:
+    """SIGTERM, then SIGKILL after ``GRACE_S``, each server still running (the same process: its start
+    time is the one noted, not a new process that was given a freed PID)."""
+    alive = lambda: [p for p, started in servers.items() if (s := _stat(p)) and s[1] == started]  # noqa: E731
+    for sig, wait in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 0)):
+        for pid in alive():
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def main(argv: list[str]) -> None:
-    """``python -m strseq_tasks.runner.server_guard PARENT_PID UVICORN_ARGS...``"""
+    """``python -m strseq_tasks.runner.server_guard PARENT_PID``: watch, then stop what is left."""
     parent = int(argv[0])
-    if os.getppid() != parent:  # the parent died before this started
-        sys.exit(0)
-    threading.Thread(target=_stop_when_orphaned, args=(parent,), name="strseq-orphan-guard", daemon=True).start()
-    sys.argv = ["uvicorn", *argv[1:]]
-    runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+    servers: dict[int, int] = {}
+    while os.getppid() == parent:
+        servers = {p: t for p, t in servers.items() if (s := _stat(p)) and s[1] == t}  # forget stopped ones
+        servers.update(_servers_of(parent))
+        time.sleep(POLL_S)
+    _stop(servers)  # after a normal exit Prefect has stopped them already: nothing to do
 
 
 if __name__ == "__main__":

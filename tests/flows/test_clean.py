@@ -43,7 +43,7 @@ def test_the_flow_cleans_into_an_output_column_and_a_rerun_changes_nothing(datab
     assert sum(r[2] is not None for r in rows) == first["changed"]
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT count(*) FROM {AUDIT}")).scalar() == first["changed"]
-    assert "customers.name -> name_clean" in Artifact.get("strseq-clean").data
+    assert "customers.name -> name_clean" in Artifact.get("clean-customers-name").data
     second = clean(params)
     assert second["changed"] == 0 and second["already_done"] == 5 and dump(engine) == rows
     engine.dispose()
@@ -93,7 +93,7 @@ def test_a_column_failing_validation_stops_the_run_before_any_write(database_url
         clean(params)
     assert dump(engine) == before
     assert not sa.inspect(engine).has_table(AUDIT)
-    assert "**failed**" in Artifact.get("strseq-clean-validation").data
+    assert "**failed**" in Artifact.get("clean-customers-name-validation").data
     engine.dispose()
 
 

@@ -4,6 +4,7 @@ temporary local server in its own process, as it would on a laptop)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,9 @@ def test_retrain_prints_what_it_published(cli_registry):
     assert "published lower version 2" in runs[2].stdout
     assert "production's" in runs[2].stdout  # the forced run was compared with version 1
     assert Registry(registry).resolve("lower", PRODUCTION) == 2
+    finished = [line for line in runs[0].stderr.splitlines() if "Finished in state" in line]
+    assert len(finished) > 7 and all(re.match(r"INFO [a-z][a-z0-9-]*: Finished", line)
+                                     for line in finished), finished  # each names its task run (or flow)
 
 
 def test_an_unchanged_retrain_publishes_nothing_and_says_so(cli_registry):

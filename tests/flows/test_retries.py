@@ -43,10 +43,10 @@ def test_what_may_pass_in_a_moment_is_retried(error):
 
 
 def test_the_flows_tasks_that_retry_use_the_condition():
-    from strseq_tasks.flows import clean, retrain
+    from strseq_tasks.flows import clean, retrain_tasks
 
-    retrying = [t for module in (clean, retrain) for t in vars(module).values()
+    retrying = [t for module in (clean, retrain_tasks) for t in vars(module).values()
                 if getattr(t, "retries", 0) and hasattr(t, "retry_condition_fn")]
-    assert {t.name for t in retrying} == {"load_model", "load_pairs", "load_decisions", "load_adapt_strings",
-                                          "find_unchanged", "fetch_champion", "publish"}
+    assert {t.name for t in retrying} == {"load-model", "load-pairs", "load-decisions", "load-adapt-strings",
+                                          "find-unchanged", "fetch-production", "publish", "promote", "review-queue"}
     assert all(t.retry_condition_fn is worth_retrying for t in retrying)

@@ -92,22 +92,25 @@ def _run(tmp: Path, kind: str, at: int, roots: tuple[Path, Path], *args: object)
     return proc, json.loads(counts.read_text()) if counts.exists() else {}
 
 
-def _servers_started_by(pid: int) -> list[int]:
-    """Prefect temporary servers that the (killed) process started and that still run."""
+def _servers_started_by(pid: int, tmp: Path) -> list[int]:
+    """Prefect temporary servers that the (killed) process started and that still run (found by
+    the TMPDIR it ran with, which they inherit), and its watchdog if that still runs."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"strseq_tasks.runner.server_guard" in cmd and str(pid).encode() in cmd:
+        server = b"prefect.server.api.server:create_app" in cmd and f"TMPDIR={tmp}".encode() in env
+        if server or (b"strseq_tasks.runner.server_guard" in cmd and str(pid).encode() in cmd):
             found.append(int(proc.name))
     return found
 
 
-def _wait_gone(pid: int, timeout: float = 30.0) -> list[int]:
+def _wait_gone(pid: int, tmp: Path, timeout: float = 30.0) -> list[int]:
     deadline = time.monotonic() + timeout
-    while (left := _servers_started_by(pid)) and time.monotonic() < deadline:
+    while (left := _servers_started_by(pid, tmp)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
 
@@ -194,7 +197,7 @@ def test_strseq_retrain_killed_at_any_point_leaves_whole_versions_and_aliases_an
             env={**os.environ, **ONE_THREAD, "PYTHONIOENCODING": "utf-8", "TMPDIR": str(work)})
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == -signal.SIGKILL, (kind, at, proc.returncode, err[-2000:])
-        servers = _wait_gone(proc.pid)
+        servers = _wait_gone(proc.pid, work)
         after = _registry_state(root)
         new = max(after["versions"])
         moved = {a: (before[a], after[a]) for a in (PRODUCTION, CANDIDATE) if before[a] != after[a]}
