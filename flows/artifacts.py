@@ -39,8 +39,8 @@ def column_key(table: str, column: str, schema: str | None = None) -> str:
 def metrics_table(name: str, challenger: dict, champion: dict | None, champion_version: int | None) -> None:
     """The held-out metrics of the new model beside production's, as a table artifact."""
     production = "production" if champion_version is None else f"production (version {champion_version})"
-    rows = [{"metric": label, "new model": _round(challenger.get(key)),
-             production: None if champion is None else _round(champion.get(key))}
+    rows = [{"metric": label, "new model": _percent(challenger.get(key)),
+             production: None if champion is None else _percent(champion.get(key))}
             for key, label in METRIC_LABELS.items()]
     create_table_artifact(rows, key=artifact_key(name, "metrics"),
                           description=f"{name}: held-out metrics of the new model and of production")
@@ -72,6 +72,13 @@ def review_table(rows: list[dict], key: str, description: str) -> None:
     create_table_artifact([{"id": r["id"], "key": r["key"], "value": r["value"], "suggestion": r["suggestion"],
                             "confidence": _round(r["confidence"]), "reason": r.get("reason")} for r in rows],
                           key=key, description=description)
+
+
+def _percent(value) -> str | None:
+    """A rate as the reports print it (``97.5%``); None where it is undefined (NaN, missing)."""
+    if not isinstance(value, int | float) or value != value:
+        return None
+    return f"{100 * value:.1f}%"
 
 
 def _round(value):

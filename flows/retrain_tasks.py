@@ -13,7 +13,6 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.data.sources import read_pair_frame, read_strings
@@ -23,11 +22,11 @@ from strseq_tasks.flows.artifacts import artifact_key
 from strseq_tasks.jobs import retrain as rt
 from strseq_tasks.jobs import retrain_inputs as ri
 from strseq_tasks.jobs.retrain import RetrainParams
+from strseq_tasks.runner.events import PROMOTED, announce_promotion  # noqa: F401 (PROMOTED: the trigger's event)
 from strseq_tasks.serve.refs import CANDIDATE, PRODUCTION
 from strseq_tasks.serve.registry import Registry
 from strseq_tasks.tasks import report_validation, worth_retrying
 
-PROMOTED = "strseq.model.promoted"  # the event deploy/prefect.yaml's cleaning job is triggered by
 IO_S = 600  # a read or write of a database or the registry (10 minutes: a stuck connection, not a slow one)
 STEP_S = 300  # a step computed in memory (split, gates): seconds on the largest pair sets
 EVALUATE_S = 1800  # held-out and probe rows through onnxruntime, for each model
@@ -157,7 +156,4 @@ def promote(registry: Registry, name: str, version: int, decision: rt.Decision) 
         return
     reason = "; ".join(decision.reasons)
     registry.set_alias(name, PRODUCTION, version, reason)
-    emit_event(PROMOTED, resource={"prefect.resource.id": f"strseq.model.{name}", "prefect.resource.name": name,
-                                   "strseq.model.name": name, "strseq.model.version": str(version),
-                                   "strseq.model.alias": PRODUCTION, "strseq.registry": registry.label},
-               payload={"reason": reason})
+    announce_promotion(name, version, PRODUCTION, registry.label, reason)

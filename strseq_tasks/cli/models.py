@@ -224,6 +224,7 @@ def promote(registry: RegistryOpt = "models", name: NameOpt = ...,
     except RegistryError as exc:
         fail(str(exc))
     log.info("%s@%s -> version %d", name, alias, state.version)
+    _announce(name, state.version, alias, reg.label, reason)
     typer.echo(f"{name}@{alias} is now version {state.version}")
 
 
@@ -257,10 +258,26 @@ def rollback(registry: RegistryOpt = "models", name: NameOpt = ...,
              alias: Annotated[str, typer.Option(help="The alias to move back.")] = PRODUCTION) -> None:
     """Point ALIAS (production) back at the version it pointed to before."""
     try:
-        state = Registry(registry).rollback(name, alias)
+        reg = Registry(registry)
+        state = reg.rollback(name, alias)
     except RegistryError as exc:
         fail(str(exc))
+    _announce(name, state.version, alias, reg.label, "rolled back by hand")
     typer.echo(f"{name}@{alias} is back to version {state.version}")
+
+
+def _announce(name: str, version: int, alias: str, registry: str, reason: str) -> None:
+    """A new production version is news for Prefect's automations (the cleaning deployment's
+    trigger, runner/events.py), when the environment names a Prefect server."""
+    if alias != PRODUCTION:
+        return
+    from strseq_tasks.runner.events import announce_promotion
+
+    try:
+        announce_promotion(name, version, alias, registry, reason, outside_a_run=True)
+    except Exception as exc:  # noqa: BLE001 - the move itself is done and recorded; the news is best effort
+        log.warning("%s@%s moved to version %d, but Prefect could not be told (%s): trigger the cleaning "
+                    "deployment by hand", name, alias, version, str(exc).splitlines()[0] if str(exc) else exc)
 
 
 @models_app.command("prune")

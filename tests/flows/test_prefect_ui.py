@@ -23,7 +23,9 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.client.schemas.sorting import LogSort
+from typer.testing import CliRunner
 
+from strseq_tasks.cli import app
 from strseq_tasks.flows.clean import clean
 from strseq_tasks.flows.retrain import retrain
 from strseq_tasks.jobs.clean_params import CleanParams
@@ -149,3 +151,14 @@ def test_a_promotion_triggers_the_cleaning_deployment(tmp_path, monkeypatch):
         time.sleep(1)
     assert len(runs) == 1, "the promotion did not trigger the cleaning deployment"
     assert runs[0].parameters["params"]["model"].endswith("/names@production")
+    # a person's promotion is news too: `strseq models promote` tells the server the environment names
+    done = CliRunner().invoke(app, ["models", "promote", "--registry", str(tmp_path / "models"), "--name", "names",
+                                    "--model-version", "1", "--note", "checked by hand"])
+    assert done.exit_code == 0, done.output
+    deadline = time.monotonic() + 60
+    while len(runs) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(
+                any_=[deployment_id])))
+    assert len(runs) == 2, "strseq models promote did not trigger the cleaning deployment"

@@ -38,7 +38,7 @@ def test_the_checkouts_deploy_file_is_the_packaged_one():
 
 
 def test_a_nightly_retrain_and_a_cleaning_job_triggered_by_a_promotion():
-    from strseq_tasks.flows.retrain_tasks import PROMOTED
+    from strseq_tasks.runner.events import PROMOTED
 
     document = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
     by_entry = {d["entrypoint"]: d for d in document["deployments"]}
