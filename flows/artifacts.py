@@ -14,7 +14,9 @@ from prefect.artifacts import (
     create_image_artifact,
     create_link_artifact,
     create_markdown_artifact,
+    create_progress_artifact,
     create_table_artifact,
+    update_progress_artifact,
 )
 
 from strseq_tasks.data.urls import mask_url
@@ -72,6 +74,19 @@ def review_table(rows: list[dict], key: str, description: str) -> None:
     create_table_artifact([{"id": r["id"], "key": r["key"], "value": r["value"], "suggestion": r["suggestion"],
                             "confidence": _round(r["confidence"]), "reason": r.get("reason")} for r in rows],
                           key=key, description=description)
+
+
+class ColumnProgress:
+    """A cleaning run's progress in the UI: a progress artifact of the rows read out of the rows
+    the validation counted, updated after each batch."""
+
+    def __init__(self, key: str, total: int, what: str):
+        self.total, self.what = max(total, 1), what
+        self.id = create_progress_artifact(0.0, key=artifact_key(key, "progress"), description=f"cleaning {what}")
+
+    def __call__(self, rows_read: int) -> None:
+        update_progress_artifact(self.id, min(100.0, 100.0 * rows_read / self.total),
+                                 description=f"cleaning {self.what}: {rows_read:,} of {self.total:,} rows read")
 
 
 def _percent(value) -> str | None:

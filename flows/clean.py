@@ -68,13 +68,14 @@ def validate(params: CleanParams, max_len: int):
 
 
 @task(name="clean-column", cache_policy=NO_CACHE)
-def run_job(params: CleanParams, normalizer, identity: ModelIdentity) -> RunReport:
+def run_job(params: CleanParams, normalizer, identity: ModelIdentity, rows: int = 0) -> RunReport:
     engine = create_engine(params.db)
+    progress = artifacts.ColumnProgress(_key(params), rows, f"{params.table}.{params.column}")
     try:
         return clean_table(engine, _reflect(engine, params, params.dry_run), identity,
                            RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)),
                            threshold=params.threshold,
-                           batch_size=params.batch_size, dry_run=params.dry_run, on_batch=_progress(),
+                           batch_size=params.batch_size, dry_run=params.dry_run, on_batch=_progress(progress=progress),
                            params=params.model_dump(mode="json", exclude={"db"}))
     finally:
         engine.dispose()
@@ -124,11 +125,11 @@ def clean(params: CleanParams) -> dict:
     """Normalize TABLE.COLUMN with MODEL: changes above the threshold are applied and audited,
     the rest go to review; --dry-run reports what would change and writes nothing."""
     normalizer, identity, pinned = load_model(params)
-    validate(params, normalizer.max_len)
+    checked = validate(params, normalizer.max_len)
     if params.partitions > 1 or params.dask_address:
         report = run_partitioned(params, pinned, identity)
     else:
-        report = run_job(params, normalizer, identity)
+        report = run_job(params, normalizer, identity, checked.rows)
     artifacts.report(clean_report_markdown(params, identity, report), _key(params),
                      f"cleaning {params.table}.{params.column}")
     if report.review and not params.dry_run:
@@ -181,12 +182,14 @@ def _reflect(engine, params: CleanParams, dry_run: bool):
                          params.create_output_column, params.db_schema, dry_run=dry_run)
 
 
-def _progress(prefix: str = ""):
+def _progress(prefix: str = "", progress: artifacts.ColumnProgress | None = None):
     logger = get_run_logger()
 
     def log(report: RunReport) -> None:
         logger.info("%srows read %d: changed %d, to review %d, unchanged %d, skipped %d, done before %d", prefix,
                     report.rows_read, report.changed, report.review, report.unchanged, report.skipped,
                     report.already_done)
+        if progress is not None:
+            progress(report.rows_read)
 
     return log

@@ -116,7 +116,9 @@ def test_a_cleaning_run_keys_its_artifacts_by_column_and_its_warnings_reach_the_
     run_id = state.state_details.flow_run_id
     found = artifacts_of(run_id)
     assert set(found) == {"clean-people-full-name-validation", "clean-people-full-name",
-                          "clean-people-full-name-review"}
+                          "clean-people-full-name-review", "clean-people-full-name-progress"}
+    progress = found["clean-people-full-name-progress"]
+    assert progress.type == "progress" and float(progress.data) == 100.0  # 2 of the 2 rows validated
     assert found["clean-people-full-name-review"].type == "table" and "ANN LEE" in found[
         "clean-people-full-name-review"].data
     nobody = [log for log in logs_of(run_id) if log.name == "strseq.review" and "nobody answered" in log.message]
