@@ -54,7 +54,7 @@ def load_decisions(params: RetrainParams) -> list[dict]:
 
 @task(name="validate-pairs", timeout_seconds=STEP_S, cache_policy=NO_CACHE)
 def validate(frame, params: RetrainParams):
-    return report_validation(validate_pairs(frame, params.max_len, params.min_pairs),
+    return report_validation(validate_pairs(frame, params.max_len, params.min_pairs, run_name=params.name),
                              artifact_key(params.name, "validation"), f"validation of the pairs of {params.name}",
                              PairsValidationError)
 
