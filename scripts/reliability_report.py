@@ -33,7 +33,8 @@ FAMILIES = [
     ("killed at any point", "a SIGKILL anywhere leaves the table, bundle and registry whole; a re-run applies "
      "each row once; revert restores byte for byte",
      ["integration/test_crash_points.py", "integration/test_cleaning_crash.py", "integration/test_build_crash_points",
-      "integration/test_publish_crash_points.py", "integration/test_command_crash_points.py"]),
+      "integration/test_publish_crash_points.py", "integration/test_command_crash_points.py",
+      "integration/test_registry_prune.py::test_a_prune_killed"]),
     ("database faults", "a dropped connection or a held lock costs a retry; a read-only role is refused before it "
      "writes", ["integration/test_database_faults.py"]),
     ("CSV shape", "every row of every CSV reader has exactly the header's fields, or the file is refused naming "
