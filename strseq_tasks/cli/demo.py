@@ -241,11 +241,15 @@ def _summary(folder: Path, url: str, registry: str, trained: dict, cleaned: dict
                        f"{result['changed']:>14,} {result['decided']:>21,}  "
                        f"{cleaned[column]['review']:,} -> {looped['open'][column]:,}")
     runs = " ".join(r["run_id"] for r in cleaned.values())
+    gx = os.environ.get("STRSEQ_GX_DIR", str(folder / "gx"))
+    quality = ("not kept (STRSEQ_GX_DIR=ephemeral)" if gx == "ephemeral" else
+               f"{Path(gx) / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html'}  (GX Data Docs: each validation)")
     typer.echo(f"""
 Where to look
   the database        {folder / 'crm.db'}  (customers.*_clean, strseq_audit, strseq_review, strseq_runs)
   the registry        strseq models list --registry {registry} --name names
                       (each version's report.md, metrics.json and training plot are in its folder)
+  data quality        {quality}
   to review           strseq review list --db {url}   (then approve, reject or edit: strseq review --help)
   to undo a run       strseq revert --db {url} --run-id RUN_ID   (this demo's runs: {runs or 'none'})
   Prefect's UI        prefect server start, then open http://127.0.0.1:4200 (flow runs, logs, artifacts)""")
