@@ -44,7 +44,7 @@ def load_model(params: CleanParams):
     even if production moves meanwhile)."""
     from strseq_tasks.serve.loading import open_model
 
-    opened = open_model(params.model, params.threads, params.precision)
+    opened = open_model(params.model, params.threads, params.precision, programs=not params.no_programs)
     get_run_logger().info("model %s: %s (%s graphs)", mask_url(params.model), opened.label,
                           opened.normalizer.precision)
     identity = ModelIdentity(opened.name, opened.version, opened.sha, opened.normalizer.familiar.words)
@@ -84,7 +84,7 @@ def run_job(params: CleanParams, normalizer, identity: ModelIdentity, rows: int 
 @task(cache_policy=NO_CACHE, task_run_name="clean-partition-{partition.index}")
 def clean_partition(params: CleanParams, model: str, identity: ModelIdentity, partition: part.Partition) -> RunReport:
     """One key range, wherever the task runner puts it (a thread here, a process on Dask)."""
-    normalizer = part.load_pinned(model, identity.sha, params.threads or 1, params.precision)
+    normalizer = part.load_pinned(model, identity.sha, params.threads or 1, params.precision, not params.no_programs)
     engine = create_engine(params.db)
     try:
         return part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,

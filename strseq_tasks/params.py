@@ -59,6 +59,9 @@ INT8_MAX_CHANGED = Param(0.005, "Share of outputs int8 may change against fp32 b
                          ge=0, le=1)
 RUN_PRECISION = Param("auto", "Graphs to run: auto (the model's int8 graphs when it has them, else "
                       "fp32), fp32 or int8.")
+NO_PROGRAMS = Param(False, "Decode every distinct value with the model. By default a layout with many values gets a "
+                    "rewrite program read off the model's own outputs, used only once it reproduced every one of "
+                    "further outputs, and it answers the layout's other rows.", flags=("--no-programs",))
 
 
 # -- strseq retrain / the strseq-retrain flow (RetrainParams) ------------------------------------
@@ -140,6 +143,7 @@ CLEAN = {
     "threads": Param(None, "onnxruntime threads per partition (default 1: use --partitions for more cores).",
                      ge=1),
     "precision": RUN_PRECISION,
+    "no_programs": NO_PROGRAMS,
     "partitions": Param(1, "Split the key range into this many partitions cleaned side by side (threads, "
                         "or Dask workers with --dask-address).", ge=1, le=1024),
     "dask_address": Param(None, "Run the partitions on this Dask scheduler (tcp://host:8786), or `local` "

@@ -44,6 +44,7 @@ def clean(
     db_schema: Annotated[str | None, option(_C["db_schema"])] = None,
     threads: Annotated[int | None, option(_C["threads"])] = None,
     precision: Annotated[Precision, option(_C["precision"])] = Precision(_C["precision"].default),
+    no_programs: Annotated[bool, option(_C["no_programs"])] = False,
     partitions: Annotated[int, option(_C["partitions"])] = _C["partitions"].default,
     dask_address: Annotated[str | None, option(_C["dask_address"])] = None,
     min_non_null: Annotated[float, option(_C["min_non_null"])] = _C["min_non_null"].default,
@@ -54,7 +55,7 @@ def clean(
     are applied and audited in the same transaction, the rest go to review; re-runs skip rows this
     model version already handled; `strseq revert --run-id` undoes a run. Every option is a field
     of the flow's parameters (`CleanParams`) under the same name (`--schema`: `db_schema`)."""
-    # long: one typer option a line (21 of them); the body is preflight, flow, report
+    # long: one typer option a line (22 of them); the body is preflight, flow, report
     setup_logging(quiet)
     from pydantic import ValidationError
 
@@ -92,7 +93,7 @@ def clean(
                f"{result['changed']} {what}, {result['review']} to review, {result['unchanged']} unchanged, "
                f"{result['skipped']} skipped (empty), {result['already_done']} done by this model before, "
                f"{result['conflicts']} edited meanwhile (left alone), {result['decided']} decided by a person "
-               "(left alone)")
+               f"(left alone); {result['by_program']} answered by layout programs")
     for row in result["sample"][:10]:
         typer.echo(f"  {row['key']}: {row['diff']}  ({row['confidence']})")
     if len(result["workers"]) > 1:

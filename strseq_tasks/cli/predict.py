@@ -35,7 +35,7 @@ from strseq_tasks.data.files import (
     write_table,
     write_text,
 )
-from strseq_tasks.params import RETRAIN, RUN_PRECISION, THRESHOLD
+from strseq_tasks.params import NO_PROGRAMS, RETRAIN, RUN_PRECISION, THRESHOLD
 from strseq_tasks.serve.bundle import BundleError
 from strseq_tasks.serve.refs import RegistryError
 
@@ -59,7 +59,7 @@ def resolve_model(model: str) -> Path:
 
 def load_normalizer(model: str, threads: int | None, known_values: list[Path] | None = None,
                     known_column: str | None = None, max_distance: int | None = None,
-                    no_known_values: bool = False, precision: str = "auto"):
+                    no_known_values: bool = False, precision: str = "auto", programs: bool = True):
     import copy
 
     from strseq_tasks.core.known import KnownValues
@@ -73,7 +73,7 @@ def load_normalizer(model: str, threads: int | None, known_values: list[Path] | 
     elif known_values:
         known = read_known(known_values, known_column,
                            DEFAULT_MAX_DISTANCE if max_distance is None else max_distance)
-    opened = open_model(model, threads=threads, precision=precision, known=known)
+    opened = open_model(model, threads=threads, precision=precision, known=known, programs=programs)
     normalizer = opened.normalizer
     if max_distance is not None and not known_values and normalizer.known:
         normalizer = copy.copy(normalizer)  # the loaded model stays as it is; this one snaps further
@@ -83,6 +83,19 @@ def load_normalizer(model: str, threads: int | None, known_values: list[Path] | 
         log.info("decoding prefers %d known values (within %d edits)", len(normalizer.known),
                  normalizer.known.max_distance)
     return normalizer
+
+
+def log_programs(normalizer, predictions) -> None:
+    """What the layout programs did (``core/programs.py``): how many rows they answered, and the
+    programs that answered most, as a person can read them (``$3`` is the input's third token)."""
+    if normalizer.programs is None:
+        return
+    summary = normalizer.programs.summary()
+    answered = sum(p.by == "program" for p in predictions)
+    log.info("layout programs: %d of them answered %d of %d rows (%.1f%%); the model decoded the rest", summary["programs"],
+             answered, len(predictions), 100 * answered / max(len(predictions), 1))
+    for shown in summary["shown"][:5]:
+        log.info("  %r -> %s (%d distinct values)", shown["shape"], shown["program"], shown["covered"])
 
 
 WORKERS_HELP = ("Processes to normalize on: 'auto' (one per core, when there are at least 4,096 distinct "
@@ -100,6 +113,7 @@ KnownValuesOpt = Annotated[list[Path] | None, typer.Option(help="Use these known
 KnownColumnOpt = Annotated[str | None, typer.Option(help="Column of --known-values CSV/Parquet files.")]
 MaxDistanceOpt = Annotated[int | None, typer.Option(help="Edits within which an input snaps to a known value (default: the model's, else 2).")]
 NoKnownValuesOpt = Annotated[bool, typer.Option("--no-known-values", help="Decode freely, ignoring the model's known values.")]
+NoProgramsOpt = Annotated[bool, option(NO_PROGRAMS)]
 
 
 def _workers(value: str, texts: list[str]) -> int:
@@ -152,6 +166,7 @@ def predict(
     known_column: KnownColumnOpt = None,
     max_distance: MaxDistanceOpt = None,
     no_known_values: NoKnownValuesOpt = False,
+    no_programs: NoProgramsOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
@@ -166,9 +181,10 @@ def predict(
     if clash:
         fail(f"{input}: already has column(s) {', '.join(clash)}; rename them, they would be overwritten")
     normalizer = load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
-                                  no_known_values, precision.value)
+                                  no_known_values, precision.value, not no_programs)
     predictions = _normalize_with_progress(normalizer, list(frame[input_column]), beam, batch_size, quiet, workers,
                                           threads)
+    log_programs(normalizer, predictions)
     rows = frame.copy()
     rows["prediction"] = [p.text for p in predictions]
     rows["confidence"] = [round(p.confidence, 6) for p in predictions]
@@ -201,10 +217,11 @@ def evaluate(
     known_column: KnownColumnOpt = None,
     max_distance: MaxDistanceOpt = None,
     no_known_values: NoKnownValuesOpt = False,
+    no_programs: NoProgramsOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Score a model on PAIRS: exact match, CER, harm, accuracy at confidence coverage."""
-    # long: one typer option a line (20 of them); the body checks, predicts, scores and writes
+    # long: one typer option a line (21 of them); the body checks, predicts, scores and writes
     from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
 
     setup_logging(quiet)
@@ -215,11 +232,12 @@ def evaluate(
     if out is not None and json_out is not None and same_file(out, json_out):
         fail(f"--json-out {json_out} and --out {out} are the same file; give each its own path")
     normalizer = load_normalizer(str(model_dir), threads, known_values, known_column, max_distance,
-                                  no_known_values, precision.value)
+                                  no_known_values, precision.value, not no_programs)
     report = read_pairs_file(pairs, normalizer.max_len, input_column, target_column)
     inputs = [a for a, _ in report.pairs]
     targets = [b for _, b in report.pairs]
     predictions = _normalize_with_progress(normalizer, inputs, beam, batch_size, quiet, workers, threads)
+    log_programs(normalizer, predictions)
     outputs = [p.text for p in predictions]
     confidence = [p.confidence for p in predictions]
     metrics = summarize(inputs, targets, outputs, confidence, threshold=threshold)

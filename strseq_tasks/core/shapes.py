@@ -113,6 +113,26 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+CASES = ("lower", "upper", "title", "mixed")
+CASING_KEYS = (*CASES, "mixed_prefixes")  # a bundle's decoding.word_cases
+MAX_PREFIX = 4  # the longest prefix before an inner capital kept ("mac" of MacArthur, "van" of VanDyke)
+
+
+def _casing(targets: Iterable[str]) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """``WordTreatment.cased`` and ``.prefixes`` of the target texts."""
+    cased: dict[str, set[str]] = {c: set() for c in CASES}
+    prefixes = set()
+    for target in targets:
+        for word in _WORD.findall(target):
+            case = word_case(word) or "mixed"
+            cased[case].add(word.lower())
+            if case == "mixed":
+                prefixes.update(word[:i].lower() for i in range(2, min(len(word), MAX_PREFIX + 1))
+                                if word[i].isupper())
+    return ({c: frozenset(map(WordTreatment.key, ws)) for c, ws in cased.items()},
+            frozenset(map(WordTreatment.key, prefixes)))
+
+
 @dataclass(frozen=True)
 class WordTreatment:
     """What the pairs did with the words of their inputs, as ``key``s of the lower-case words:
@@ -122,6 +142,11 @@ class WordTreatment:
     always_rewritten: frozenset[str]
     ever_rewritten: frozenset[str]
     shown: frozenset[str] | None = None
+    # the cases the targets write each word in ('lower', 'upper', 'title', 'mixed' -> keys), and the
+    # keys of what comes before an inner capital of a mixed-case target word ("mc" of "McDonald"):
+    # which words' case a layout program may not decide (``may_program``); None: not stored
+    cased: dict[str, frozenset[str]] | None = None
+    prefixes: frozenset[str] | None = None
 
     @staticmethod
     def key(word: str) -> str:
@@ -139,8 +164,44 @@ class WordTreatment:
                 (kept if w in in_target else rewritten)[w] += 1
         if len(kept.keys() | rewritten.keys()) > MAX_WORDS:
             return None
+        cased, prefixes = _casing(b for _, b in pairs)
         return cls(frozenset(cls.key(w) for w in rewritten if not kept[w]), frozenset(map(cls.key, rewritten)),
-                   frozenset(map(cls.key, kept.keys() | rewritten.keys())))
+                   frozenset(map(cls.key, kept.keys() | rewritten.keys())), cased, prefixes)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """As a bundle's manifest stores it (``decoding.words``)."""
+        return {"always_rewritten": sorted(self.always_rewritten), "ever_rewritten": sorted(self.ever_rewritten),
+                "shown": sorted(self.shown or ())}
+
+    def cases_dict(self) -> dict[str, list[str]] | None:
+        """The cases, as a manifest stores them (``decoding.word_cases``, a key of its own that
+        runtimes from before it ignore: a model trained now still serves on them)."""
+        if self.cased is None or self.prefixes is None:
+            return None
+        return {**{c: sorted(keys) for c, keys in self.cased.items()}, "mixed_prefixes": sorted(self.prefixes)}
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, list[str]], cases: dict[str, list[str]] | None = None) -> WordTreatment:
+        """From ``to_dict``'s and ``cases_dict``'s forms, also those of bundles from before 'shown'
+        and the cases."""
+        return cls(frozenset(stored["always_rewritten"]), frozenset(stored["ever_rewritten"]),
+                   frozenset(stored["shown"]) if "shown" in stored else None,
+                   None if cases is None else {c: frozenset(cases[c]) for c in CASES},
+                   None if cases is None else frozenset(cases["mixed_prefixes"]))
+
+    def may_program(self, word: str, output: str) -> bool:
+        """Whether a layout program (``programs.py``) may copy or re-case ``word`` to ``output``: not
+        when the pairs rewrote the word, wrote it in another case than ``output``'s, or wrote a word
+        beginning like it with an inner capital ("MCGREGOR" after a pair's "McDonald"); never without
+        the cases stored (a bundle from before them)."""
+        low = word.lower()
+        key = self.key(low)
+        if self.cased is None or self.prefixes is None or key in self.ever_rewritten:
+            return False
+        case = word_case(output) or "mixed"
+        if any(key in keys for c, keys in self.cased.items() if c != case):
+            return False
+        return not any(self.key(low[:i]) in self.prefixes for i in range(2, min(len(low), MAX_PREFIX + 1)))
 
     def new_words(self, text: str) -> list[str] | None:
         """The words of ``text`` (lower case, sorted) that no input of the pairs showed: what only

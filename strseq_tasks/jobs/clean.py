@@ -288,6 +288,7 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
     report.decided += selection.decided
     report.unchanged += plan.unchanged
     report.review += plan.reviewed
+    report.by_program += sum(getattr(p, "by", None) == "program" for p in predictions)
     report.sample.extend(plan.sample)
     if not write:
         report.changed += len(plan.updates)

@@ -37,6 +37,7 @@ class CleanParams(BaseModel):
     db_schema: str | None = CLEAN["db_schema"].field()
     threads: int | None = CLEAN["threads"].field()
     precision: Literal["auto", "fp32", "int8"] = CLEAN["precision"].field()
+    no_programs: bool = CLEAN["no_programs"].field()
     partitions: int = CLEAN["partitions"].field()
     dask_address: str | None = CLEAN["dask_address"].field()
     min_non_null: float = CLEAN["min_non_null"].field()

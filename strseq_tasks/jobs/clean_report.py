@@ -31,6 +31,7 @@ class RunReport:
     already_done: int = 0  # handled by this model version in an earlier run
     conflicts: int = 0  # changed by someone else between read and write: left alone
     decided: int = 0  # a person decided the row, or typed its value into the column: left alone
+    by_program: int = 0  # rows a verified layout program answered, not the model itself (serve/runtime.py)
     sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
     workers: list[str] = field(default_factory=list)  # host:pid of each process that cleaned a partition
 

@@ -64,13 +64,13 @@ def jobs(ranges: Sequence[KeyRange], report: RunReport) -> list[Partition]:
     return [Partition(i, key_range, report.run_id, report.dry_run) for i, key_range in enumerate(ranges, start=1)]
 
 
-def load_pinned(model: str, sha: str, threads: int | None, precision: str = "auto"):
+def load_pinned(model: str, sha: str, threads: int | None, precision: str = "auto", programs: bool = True):
     """The run's model in this process (loaded once per process), refused unless it is the one
     the run started with (the same content identity: the same outputs)."""
     from strseq_tasks.data.db import DatabaseJobError
     from strseq_tasks.serve.loading import open_model
 
-    opened = open_model(model, threads, precision)
+    opened = open_model(model, threads, precision, programs=programs)
     if opened.sha != sha:
         raise DatabaseJobError(f"model {model} here is not the one the run started with (content sha256 "
                                f"{opened.sha[:12]}, expected {sha[:12]}): refusing to mix two models in one run")

@@ -325,10 +325,9 @@ def train_bundle(
                          "fingerprint": known.fingerprint(), "prior_weight": result.known_prior},
                      **({} if result.familiar.shapes is None else {"shapes": sorted(result.familiar.shapes)}),
                      "input_chars": result.familiar.chars,
-                     **({} if result.familiar.words is None else {"words": {
-                         "always_rewritten": sorted(result.familiar.words.always_rewritten),
-                         "ever_rewritten": sorted(result.familiar.words.ever_rewritten),
-                         "shown": sorted(result.familiar.words.shown or ())}})},
+                     **({} if result.familiar.words is None else {"words": result.familiar.words.to_dict()}),
+                     **({} if result.familiar.words is None or result.familiar.words.cases_dict() is None
+                        else {"word_cases": result.familiar.words.cases_dict()})},
         **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]

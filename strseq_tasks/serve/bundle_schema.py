@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.shapes import MAX_SHAPES, MAX_WORDS
+from strseq_tasks.core.shapes import CASING_KEYS, MAX_SHAPES, MAX_WORDS
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.identity import content_sha256, left_out
@@ -141,11 +141,14 @@ def _decoding(decoding) -> None:
                                                <= {"always_rewritten", "ever_rewritten", "shown"}):
             raise _Invalid("decoding.words", "must be an object with 'always_rewritten' and 'ever_rewritten' "
                                              "(and 'shown', since 2026-12)")
-        for key, listed in words.items():
-            if (not isinstance(listed, list) or len(listed) > MAX_WORDS
-                    or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
-                raise _Invalid(f"decoding.words.{key}", f"must be a list of at most {MAX_WORDS:,} word keys "
-                                                        "(16 hex digits each)")
+    cases = _get(decoding, "decoding", "word_cases", required=False)
+    if cases is not None and (not isinstance(cases, dict) or set(cases) != set(CASING_KEYS)):
+        raise _Invalid("decoding.word_cases", f"must be an object with the lists {', '.join(CASING_KEYS)}")
+    for key, listed in {**(words or {}), **(cases or {})}.items():
+        if (not isinstance(listed, list) or len(listed) > MAX_WORDS
+                or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
+            raise _Invalid(f"decoding.{'words' if key in (words or {}) else 'word_cases'}.{key}",
+                           f"must be a list of at most {MAX_WORDS:,} word keys (16 hex digits each)")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

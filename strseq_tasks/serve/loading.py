@@ -48,22 +48,24 @@ class OpenedModel:
 
 
 def open_model(model: str | Path, threads: int | None = None, precision: str = "auto",
-               known: KnownValues | None = None) -> OpenedModel:
+               known: KnownValues | None = None, programs: bool = True) -> OpenedModel:
     """``model`` (a bundle folder or ``REGISTRY/NAME@ALIAS|VERSION|latest``) resolved now and
     loaded, or taken from this process's cache when that exact bundle is loaded already.
 
     ``known`` replaces the model's own known values; such a model is not cached (it is the
-    command line's, loaded once). Raises ``RegistryError`` or ``BundleError`` (``StrseqError``)."""
+    command line's, loaded once). ``programs`` False: no layout programs (``Normalizer``). A cached
+    model keeps the programs it learned for the next job of this process (a worker serving flows).
+    Raises ``RegistryError`` or ``BundleError`` (``StrseqError``)."""
     path, name, version = resolve_model(model)
     sha = _manifest_sha(Path(path))
     if known is not None:
-        normalizer = Normalizer(path, threads=threads, known=known, precision=precision)
+        normalizer = Normalizer(path, threads=threads, known=known, precision=precision, programs=programs)
     else:
-        key = (str(Path(path).resolve()), sha, threads, precision)
+        key = (str(Path(path).resolve()), sha, threads, precision, programs)
         with _lock:
             normalizer = _cache.get(key)
         if normalizer is None:
-            normalizer = Normalizer(path, threads=threads, precision=precision)  # verifies every file
+            normalizer = Normalizer(path, threads=threads, precision=precision, programs=programs)  # verifies
             with _lock:
                 _cache[key] = normalizer
                 while len(_cache) > CACHE_SIZE:

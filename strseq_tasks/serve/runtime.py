@@ -23,6 +23,7 @@ from strseq_tasks.core.batching import SourceBatch
 from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
+from strseq_tasks.core.programs import MAP_CONFIRM, ProgramBook, pick_rows, shape_of
 from strseq_tasks.core.shapes import Familiar, WordTreatment
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
@@ -33,6 +34,8 @@ from strseq_tasks.serve.identity import left_out
 STATUS_OK = "ok"  # the model's output
 STATUS_EMPTY = "empty"  # empty input: returned unchanged, not normalized
 STATUS_TOO_LONG = "too_long"  # longer than the model's limit: returned unchanged, confidence 0
+PROGRAM_ROUNDS = 4  # sampling rounds per call for layout programs (a map that learns keys may need more than one)
+BY_MODEL, BY_PROGRAM = "model", "program"
 BATCH_BYTES = 64 << 20  # copy maps per decoded batch, at most (a batch of 64 names takes ~1 MB)
 
 
@@ -41,6 +44,7 @@ class Prediction:
     text: str
     confidence: float
     status: str
+    by: str = BY_MODEL  # BY_MODEL: decoded; BY_PROGRAM: a verified layout program's output (core/programs.py)
 
 
 PRECISIONS = ("fp32", "int8")
@@ -173,7 +177,7 @@ class Normalizer:
     """
 
     def __init__(self, bundle: str | Path, threads: int | None = None, known: KnownValues | None = None,
-                 precision: str | None = "auto"):
+                 precision: str | None = "auto", programs: bool = True):
         self.path = Path(bundle)
         self.manifest = read_manifest(self.path)  # with every value this reads checked (bundle_schema)
         self.vocab = read_vocab(self.path, self.manifest["model_config"]["vocab_size"])
@@ -198,9 +202,10 @@ class Normalizer:
         words = decoding.get("words")
         self.familiar = Familiar(frozenset(decoding["shapes"]) if "shapes" in decoding else None,
                                  decoding.get("input_chars"),
-                                 words and WordTreatment(frozenset(words["always_rewritten"]),
-                                                         frozenset(words["ever_rewritten"]),
-                                                         frozenset(words["shown"]) if "shown" in words else None))
+                                 words and WordTreatment.from_dict(words, decoding.get("word_cases")))
+        # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
+        self.programs = (ProgramBook(self.familiar.words.may_program)
+                         if programs and self.familiar.words is not None else None)
         try:
             self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
         except Exception as exc:  # onnxruntime's own error types: a graph it cannot load
@@ -213,6 +218,101 @@ class Normalizer:
         if KNOWN_FILE not in self.manifest["files"]:
             raise BundleError(f"{self.path}: the manifest names known values but does not list {KNOWN_FILE}")
         return read_known(self.path, info)
+
+    def predict_distinct(self, values: Sequence[str], beam: int | None = None, batch_size: int = 64,
+                         on_batch: Callable[[int], None] | None = None) -> dict[str, Prediction]:
+        """The prediction of each of ``values`` (distinct, as the model reads them, none empty or too
+        long): by the layout programs where one covers a value, else by the model."""
+        beam = beam or self.default_beam
+
+        def decode(texts: Sequence[str]) -> dict[str, tuple[Prediction, float]]:
+            return self.decode(texts, beam, batch_size, on_batch)
+
+        if not self.uses_programs(beam):
+            return {t: p for t, (p, _) in decode(values).items()}
+        answer = self.program_pass(values, decode, on_batch)
+        decoded = decode([v for v in values if v not in answer])
+        for text, (prediction, logprob) in decoded.items():  # every model output keeps checking the programs
+            self.programs.observe(text, prediction.text, logprob)
+        answer.update((t, p) for t, (p, _) in decoded.items())
+        return answer
+
+    def decode(self, texts: Sequence[str], beam: int, batch_size: int,
+                on_batch: Callable[[int], None] | None) -> dict[str, tuple[Prediction, float]]:
+        """The model's prediction and log-probability for each of ``texts``."""
+        # a hypothesis or a known value scored for a row each gather a copy of its copy map
+        copies = max(beam, 1 + self.known.max_candidates if self.known else 1)
+        answer = {}
+        for size, group in batch_groups(texts, self.vocab, batch_size, copies).items():
+            outputs, logprob, distance = transduce(
+                group, self.vocab, self.stepper, self.max_len, beam=beam, batch_size=size, on_batch=on_batch,
+                identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
+                spaces=self.spaces,
+            )
+            confidence = self.calibration.confidence(logprob, distance, **self.familiar.flags(group, outputs))
+            answer.update((t, (Prediction(o, float(c), STATUS_OK), float(lp)))
+                          for t, o, c, lp in zip(group, outputs, confidence, logprob))
+        return answer
+
+    def uses_programs(self, beam: int | None = None) -> bool:
+        """Layout programs serve greedy decoding without known values (a known value is a per-value
+        decision no layout describes)."""
+        return self.programs is not None and (beam or self.default_beam) == 1 and not self.known
+
+    def program_pass(self, values: Sequence[str], decode: Callable[[Sequence[str]], dict],
+                     on_batch: Callable[[int], None] | None = None) -> dict[str, Prediction]:
+        """Predictions for the ``values`` the layout programs answer, and for the rows the model
+        decoded (``decode``) to read and verify programs for the shapes with many values."""
+        book = self.programs
+        by_shape: dict[str, list[str]] = {}
+        for value in values:
+            by_shape.setdefault(shape_of(value), []).append(value)
+        answer: dict[str, Prediction] = {}
+        for _ in range(PROGRAM_ROUNDS):  # a round decodes samples; a map still learning keys may want another
+            answer.update(self._by_programs(by_shape, answer, on_batch))
+            sample = [v for shape, group in by_shape.items() for v in self._to_learn_from(shape, group, answer)]
+            if not sample:
+                break
+            for text, (prediction, logprob) in decode(sample).items():
+                book.observe(text, prediction.text, logprob)
+                answer[text] = prediction
+        return answer
+
+    def _to_learn_from(self, shape: str, group: list[str], answered: dict) -> list[str]:
+        """The rows of ``shape`` worth the model's time to learn its program: the rows a program is
+        read off and verified on, where the shape has enough rows left to repay them; for a program
+        already accepted, ``MAP_CONFIRM`` rows for each map key (or year) it lacks that more rows need."""
+        book = self.programs
+        pending = [v for v in group if v not in answered]
+        need = book.needed(shape)
+        if need:
+            return pick_rows(pending, need) if len(pending) >= need + book.min_saved else []
+        if not book.accepted(shape):
+            return []
+        by_key: dict[tuple, list[str]] = {}
+        for value in pending:
+            key = book.missing(value)
+            if key:
+                by_key.setdefault(key, []).append(value)
+        return [v for rows in by_key.values() if len(rows) > MAP_CONFIRM for v in pick_rows(rows, MAP_CONFIRM)]
+
+    def _by_programs(self, by_shape: dict[str, list[str]], answered: dict,
+                     on_batch: Callable[[int], None] | None) -> dict[str, Prediction]:
+        texts, outputs = [], []
+        for shape, group in by_shape.items():
+            if self.programs.accepted(shape):
+                for text in group:
+                    output = None if text in answered else self.programs.apply(text)
+                    if output is not None:
+                        texts.append(text)
+                        outputs.append(output)
+        if not texts:
+            return {}
+        logprob = np.array([self.programs.logprob(t) for t in texts])
+        confidence = self.calibration.confidence(logprob, None, **self.familiar.flags(texts, outputs))
+        if on_batch is not None:
+            on_batch(len(texts))
+        return {t: Prediction(o, float(c), STATUS_OK, BY_PROGRAM) for t, o, c in zip(texts, outputs, confidence)}
 
     @property
     def name(self) -> str:
@@ -235,18 +335,7 @@ class Normalizer:
         texts = [read_text(t, self.spaces) for t in given]  # what the model reads, and how long it is
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
         unique = list(dict.fromkeys(texts[i] for i in ok))  # a repeated value is predicted once
-        beam = beam or self.default_beam
-        # a hypothesis or a known value scored for a row each gather a copy of its copy map
-        copies = max(beam, 1 + self.known.max_candidates if self.known else 1)
-        answer = {}
-        for size, group in batch_groups(unique, self.vocab, batch_size, copies).items():
-            outputs, logprob, distance = transduce(
-                group, self.vocab, self.stepper, self.max_len, beam=beam, batch_size=size, on_batch=on_batch,
-                identity_margin=self.identity_margin, known=self.known or None, known_prior=self.known_prior,
-                spaces=self.spaces,
-            )
-            confidence = self.calibration.confidence(logprob, distance, **self.familiar.flags(group, outputs))
-            answer.update((t, Prediction(o, float(c), STATUS_OK)) for t, o, c in zip(group, outputs, confidence))
+        answer = self.predict_distinct(unique, beam, batch_size, on_batch)
         result = [  # blank (what the model would read is empty) or too long: returned as given
             Prediction(t, 1.0, STATUS_EMPTY) if not read else Prediction(t, 0.0, STATUS_TOO_LONG)
             for t, read in zip(given, texts)

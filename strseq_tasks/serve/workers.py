@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from multiprocessing import get_context
 
-from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.core.vocab import normalize_text, read_text
 from strseq_tasks.serve.runtime import STATUS_OK, Normalizer, Prediction
 
 CHUNK = 1024  # distinct values per task: big enough to batch well, small enough to balance
@@ -45,12 +45,23 @@ def auto_workers(distinct: int) -> int:
 
 def _init(path: str, threads: int | None, precision: str, known) -> None:
     global _worker
-    _worker = Normalizer(path, threads=threads, known=known, precision=precision)
+    # the parent ran the layout programs over the distinct values; a worker decodes what they left
+    _worker = Normalizer(path, threads=threads, known=known, precision=precision, programs=False)
 
 
 def _run(chunk: list[str], beam: int | None, batch_size: int) -> list[Prediction]:
     assert _worker is not None, "worker not initialized"
     return _worker.normalize(chunk, beam=beam, batch_size=batch_size)
+
+
+def _by_programs(normalizer: Normalizer, keys: list[str], beam: int | None, batch_size: int) -> dict[str, Prediction]:
+    """The predictions of the layout programs (and of the rows decoded to learn them), by key."""
+    if not normalizer.uses_programs(beam):
+        return {}
+    read = {key: read_text(key, normalizer.spaces) for key in keys}
+    values = list(dict.fromkeys(r for r in read.values() if r and len(r) <= normalizer.max_len))
+    found = normalizer.program_pass(values, lambda texts: normalizer.decode(texts, 1, batch_size, None))
+    return {key: found[r] for key, r in read.items() if r in found}
 
 
 def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: int, beam: int | None = None,
@@ -66,12 +77,15 @@ def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: in
     if workers == 1:
         return normalizer.normalize(texts, beam=beam, batch_size=batch_size, on_batch=on_batch)
     keys = [normalize_text(t) for t in texts]
-    distinct = sorted(dict.fromkeys(keys), key=len, reverse=True)  # longest first: the slowest chunks start early
-    chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
-    answer: dict[str, Prediction] = {}
     counts: dict[str, int] = {}
     for key in keys:
         counts[key] = counts.get(key, 0) + 1
+    answer = _by_programs(normalizer, list(counts), beam, batch_size)  # here: one set of programs, not one per worker
+    if on_batch is not None and answer:
+        on_batch(sum(counts[t] for t in answer))
+    # longest first: the slowest chunks start early
+    distinct = sorted((k for k in counts if k not in answer), key=len, reverse=True)
+    chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)) or 1, mp_context=get_context("spawn"),
                              initializer=_init,
                              initargs=(str(normalizer.path), threads, normalizer.precision, normalizer.known)) as pool:

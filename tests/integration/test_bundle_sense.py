@@ -122,6 +122,10 @@ MODEL_CASES = {
                             "decoding.words.ever_rewritten"),
     "shown words in plain text": (*manifest("decoding", "words", value={"always_rewritten": [], "ever_rewritten": [],
                                                                         "shown": ["pky"]}), "decoding.words.shown"),
+    "word cases without a list": (*manifest("decoding", "word_cases", value={"lower": [], "upper": []}),
+                                  "decoding.word_cases"),
+    "word cases in plain text": (*manifest("decoding", "word_cases", value={
+        "lower": ["van"], "upper": [], "title": [], "mixed": [], "mixed_prefixes": []}), "decoding.word_cases.lower"),
     "words with an unknown list": (*manifest("decoding", "words", value={"always_rewritten": [], "ever_rewritten": [],
                                                                          "kept": []}), "decoding.words"),
     "disagree_shift text": (*manifest("calibration", "disagree_shift", value="-2"), "calibration.disagree_shift"),

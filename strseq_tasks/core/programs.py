@@ -1,0 +1,398 @@
+"""Layout programs: rewrite rules read off a model's own outputs, verified, then applied to the
+rest of a shape's rows without the model. Pure Python.
+
+A real column holds a handful of layouts, and within one layout the model does the same thing to
+every row: ``"SMITH, JOHN"`` -> ``"John Smith"`` is the third token title-cased, a space, the first
+token title-cased. So the distinct values of a column are grouped by *shape* (each run of letters
+as its case pattern, each run of digits as its exact length, whitespace and punctuation as they
+are; FlashProfile's profiles, simplified), and for a shape with many values:
+
+1. the model decodes ``induce_rows`` of them, and a program is read off its outputs: each output
+   token is a constant, a function of one input token (copied, lower-, upper- or title-cased,
+   zero-padded, its leading zeros dropped, its initial) or a learned map of one input token (a
+   month name to its number: FlashFill's lookup, BlinkFill's tokens);
+2. the model decodes ``verify_rows`` more, held out from step 1; the program is accepted only if
+   it reproduces every one of them (a row whose map key the program has not seen teaches the map
+   instead: it counts neither way);
+3. the shape's other values get the program's output, unless a word it would copy or re-case is
+   one whose treatment the pairs show is irregular (``guard``), or a map key is missing: those
+   rows go to the model, whose outputs keep checking the program: one disagreement withdraws it.
+
+Everything here is deterministic: the rows decoded for a shape are chosen by a hash of their
+text, not by their order in the column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import statistics
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+INDUCE_ROWS = 8  # outputs a program is read off
+VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
+MIN_SAVED = 32  # a shape gets a program only when it would spare the model at least this many values
+MAX_LOGPROBS = 256  # a shape's model log-probabilities kept for its programs' confidence
+
+
+# runs of letters, runs of digits, runs of whitespace, any other single character
+_TOKEN = re.compile(r"[^\W\d_]+|\d+|\s+|.", re.DOTALL)
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@lru_cache(maxsize=1 << 16)
+def tokens(text: str) -> tuple[str, ...]:
+    """Runs of letters, runs of digits, runs of whitespace, and every other character alone."""
+    return tuple(_TOKEN.findall(text))
+
+
+def _letters(word: str) -> str:
+    if len(word) == 1:
+        return "A" if word.isupper() else "a"
+    if word.islower():
+        return "aa"
+    if word.isupper():
+        return "AA"
+    return "Aa" if word[0].isupper() and word[1:].islower() else "Ax"
+
+
+def is_word(token: str) -> bool:
+    """Whether a token is a run of letters."""
+    return _LETTER.match(token) is not None
+
+
+def signature(token: str) -> str:
+    """A token as its shape has it: letters as their case pattern, digits as their exact count."""
+    if token[0].isdecimal():
+        return "9" * len(token)
+    return _letters(token) if is_word(token) else token
+
+
+@lru_cache(maxsize=1 << 16)
+def shape_of(text: str) -> str:
+    """The shape of ``text``, e.g. ``"Aa 99aa, 9999"`` for ``"May 16th, 1969"`` (tokens never
+    run together: two runs of letters always have something between them)."""
+    return "".join(signature(t) for t in tokens(text))
+
+
+def _title(word: str) -> str:
+    return word[:1].upper() + word[1:].lower()
+
+
+# what an output token can be, as a function of one input token; in order of preference
+FUNCTIONS: dict[str, Callable[[str], str]] = {
+    "copy": lambda t: t,
+    "lower": str.lower,
+    "upper": str.upper,
+    "title": _title,
+    "int": lambda t: str(int(t)) if t.isdecimal() else "\0",
+    "initial": lambda t: t[:1].upper() if t[:1].isalpha() else "\0",
+}
+LETTER_FUNCTIONS = {"copy", "lower", "upper", "title", "initial"}  # what a guard is asked about
+
+
+@dataclass(frozen=True)
+class Part:
+    """One output token: ``op`` of input token ``source`` ('const' has no source; 'pad' zero-pads
+    to ``value`` digits; 'map' looks the input token up in the program's map for this part)."""
+
+    op: str
+    source: int = -1
+    value: str = ""
+
+    def describe(self) -> str:
+        if self.op == "const":
+            return repr(self.value)
+        if self.op in ("pad", "slice"):
+            return f"{self.op}{self.value}(${self.source + 1})"
+        return f"{self.op}(${self.source + 1})"
+
+
+def _explanations(toks: list[str], out: str) -> set[Part]:
+    """Every function of one input token that gives ``out`` (constants and maps aside)."""
+    found = set()
+    for i, tok in enumerate(toks):
+        for name, fn in FUNCTIONS.items():
+            if fn(tok) == out:
+                found.add(Part(name, i))
+        if not (tok.isdecimal() and out.isdecimal()):
+            continue
+        if len(out) > len(tok) and out == tok.zfill(len(out)):
+            found.add(Part("pad", i, str(len(out))))
+        if len(tok) == 2 and out in ("19" + tok, "20" + tok):
+            found.add(Part("century", i))
+        found.update(Part("slice", i, f"{a}:{a + len(out)}") for a in range(len(tok) - len(out) + 1)
+                     if len(out) < len(tok) and tok[a : a + len(out)] == out)
+    return found
+
+
+def _value(part: Part, toks: list[str]) -> str:
+    """A part's output token for input tokens ``toks`` (not for the ``LEARNED`` ones)."""
+    if part.op == "const":
+        return part.value
+    tok = toks[part.source]
+    if part.op == "slice":
+        start, end = map(int, part.value.split(":"))
+        return tok[start:end]
+    return tok.zfill(int(part.value)) if part.op == "pad" else FUNCTIONS[part.op](tok)
+
+
+_ORDER = {name: n for n, name in enumerate([*FUNCTIONS, "pad", "slice", "century"])}
+MAP_CONFIRM = 2  # model outputs that must agree on a map key before a program uses it
+LEARNED = {"map", "century"}  # parts that learn from the model's outputs as rows come (``Program.teach``)
+
+
+@dataclass
+class Program:
+    """A shape's program: the output is its parts' tokens joined."""
+
+    shape: str
+    parts: tuple[Part, ...]
+    maps: dict[int, dict[str, str]] = field(default_factory=dict)  # part index -> input token -> output
+    seen: dict[int, Counter] = field(default_factory=dict)  # part index -> input token -> model outputs agreeing
+    # part index -> [the largest two-digit year seen in the 2000s, the smallest seen in the 1900s]
+    pivots: dict[int, list[int]] = field(default_factory=dict)
+
+    def run(self, toks: list[str], guard: Callable[[str, str], bool] | None = None) -> str | None:
+        """The output for input tokens ``toks``; None where a map lacks the key, a two-digit year
+        falls between the pivots seen, or ``guard(word, output)`` says a word's treatment cannot be
+        read off its shape."""
+        if guard is not None and self.guarded(toks, guard):
+            return None
+        out = []
+        for j, part in enumerate(self.parts):
+            value = self._learned(j, part, toks) if part.op in LEARNED else _value(part, toks)
+            if value is None:
+                return None
+            out.append(value)
+        return "".join(out)
+
+    def _learned(self, j: int, part: Part, toks: list[str]) -> str | None:
+        tok = toks[part.source]
+        if part.op == "map":  # a key is used once two of the model's outputs showed it
+            return self.maps[j].get(tok) if self.seen[j][tok] >= MAP_CONFIRM else None
+        lo, hi = self.pivots[j]
+        return "20" + tok if int(tok) <= lo else "19" + tok if int(tok) >= hi else None
+
+    def guarded(self, toks: list[str], guard: Callable[[str, str], bool]) -> bool:
+        """Whether ``guard`` keeps a word of this row from the program (see ``ProgramBook``)."""
+        return any(part.op in LETTER_FUNCTIONS and is_word(toks[part.source])
+                   and not guard(toks[part.source], _value(part, toks)) for part in self.parts)
+
+    def teach(self, toks: list[str], output: str) -> bool:
+        """Learn a model's output for a row the program could not cover (a new map key, a year
+        between the pivots), when every other part agrees with it; False: the program does not
+        describe this row."""
+        outs = tokens(output)
+        if len(outs) != len(self.parts):
+            return False
+        learned = []
+        for j, (part, out) in enumerate(zip(self.parts, outs)):
+            if part.op not in LEARNED:
+                if _value(part, toks) != out:
+                    return False
+                continue
+            tok, known = toks[part.source], self._learned(j, part, toks)
+            if part.op == "map":
+                known = self.maps[j].get(tok)
+            if known is not None and known != out:
+                return False
+            if part.op == "century" and out not in ("19" + tok, "20" + tok):
+                return False
+            learned.append((j, part, tok, out))
+        for j, part, tok, out in learned:
+            if part.op == "map":
+                self.maps[j][tok] = out
+                self.seen[j][tok] += 1
+            elif out.startswith("20"):
+                self.pivots[j][0] = max(self.pivots[j][0], int(tok))
+            else:
+                self.pivots[j][1] = min(self.pivots[j][1], int(tok))
+        return True
+
+    def missing(self, toks: list[str]) -> tuple[str, ...]:
+        """The learned parts' inputs this row needs the model for (a map key not confirmed, a year
+        between the pivots): rows that share them teach the program the same thing."""
+        return tuple(f"{j}:{toks[p.source]}" for j, p in enumerate(self.parts)
+                     if p.op in LEARNED and self._learned(j, p, toks) is None)
+
+    def describe(self) -> str:
+        return " ".join(p.describe() for p in self.parts)
+
+
+def _pivots(examples: list[tuple[list[str], list[str]]], j: int, source: int) -> list[int] | None:
+    """[largest year in the 2000s, smallest in the 1900s] of output token ``j`` from input token
+    ``source``; None when they overlap (no one pivot splits them)."""
+    lo = max((int(toks[source]) for toks, outs in examples if outs[j].startswith("20")), default=-1)
+    hi = min((int(toks[source]) for toks, outs in examples if outs[j].startswith("19")), default=100)
+    return [lo, hi] if lo < hi else None
+
+
+def _pick_map(examples: list[tuple[list[str], list[str]]], j: int) -> tuple[int, dict[str, str], Counter] | None:
+    """The input token that output token ``j`` is a function of, with fewest distinct keys (the most
+    evidence that it is one), its map and how often each key was seen; None when none is."""
+    best = None
+    for i in range(len(examples[0][0])):
+        table: dict[str, str] = {}
+        if all(table.setdefault(toks[i], outs[j]) == outs[j] for toks, outs in examples):
+            if best is None or len(table) < len(best[1]):
+                best = (i, table)
+    return best and (best[0], best[1], Counter(toks[best[0]] for toks, _ in examples))
+
+
+def induce(shape: str, examples: list[tuple[str, str]]) -> Program | None:
+    """The program that maps every example input (all of ``shape``) to its output, preferring
+    functions of an input token, then constants, then maps; None when there is none."""
+    pairs = [(tokens(a), tokens(b)) for a, b in examples]
+    width = len(pairs[0][1])
+    if any(len(outs) != width for _, outs in pairs):
+        return None
+    parts, maps, seen, pivots = [], {}, {}, {}
+    for j in range(width):
+        common = set.intersection(*(_explanations(toks, outs[j]) for toks, outs in pairs))
+        centuries = {p: _pivots(pairs, j, p.source) for p in common if p.op == "century"}
+        common -= {p for p, pivot in centuries.items() if pivot is None}
+        if common:
+            parts.append(min(common, key=lambda p: (_ORDER[p.op], p.source)))
+            if parts[-1].op == "century":
+                pivots[j] = centuries[parts[-1]]
+        elif len({outs[j] for _, outs in pairs}) == 1:
+            parts.append(Part("const", value=pairs[0][1][j]))
+        else:
+            picked = _pick_map(pairs, j)
+            if picked is None:
+                return None
+            parts.append(Part("map", picked[0]))
+            maps[j], seen[j] = picked[1], picked[2]
+    return Program(shape, tuple(parts), maps, seen, pivots)
+
+
+def pick_rows(values: Iterable[str], n: int) -> list[str]:
+    """``n`` of ``values``, the same ones whatever their order (by a hash of each)."""
+    return sorted(values, key=lambda v: hashlib.blake2b(v.encode("utf-8"), digest_size=8).digest())[:n]
+
+
+@dataclass
+class ShapeBook:
+    """What is known about one shape: the model's outputs seen, and the program once read off them."""
+
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    program: Program | None = None
+    agreed: int = 0  # held-out rows the program reproduced
+    status: str = "learning"  # learning -> verifying -> accepted; or rejected
+    why: str = ""
+    covered: int = 0  # values the program answered
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("learning", "verifying")
+
+
+class ProgramBook:
+    """The programs of one model over the columns it normalizes (see the module docstring).
+
+    ``guard(word, output)`` says whether a letter token copied or re-cased to ``output`` may be
+    left to a program (a model's bundle knows which words its pairs treat irregularly).
+    """
+
+    def __init__(self, guard: Callable[[str, str], bool] | None = None, induce_rows: int = INDUCE_ROWS,
+                 verify_rows: int = VERIFY_ROWS, min_saved: int = MIN_SAVED):
+        self.guard = guard
+        self.induce_rows, self.verify_rows, self.min_saved = induce_rows, verify_rows, min_saved
+        self.shapes: dict[str, ShapeBook] = {}
+        self._lock = threading.Lock()  # a cleaning job's partitions may share one model on threads
+
+    def book(self, shape: str) -> ShapeBook:
+        return self.shapes.setdefault(shape, ShapeBook())
+
+    def needed(self, shape: str) -> int:
+        """Model outputs this shape still needs before its program is decided (0: decided)."""
+        book = self.book(shape)
+        if book.status == "learning":
+            return self.induce_rows + self.verify_rows - len(book.examples)
+        return self.verify_rows - book.agreed if book.status == "verifying" else 0
+
+    def observe(self, text: str, output: str, logprob: float) -> None:
+        """The model's ``output`` for ``text``: evidence for, or against, its shape's program."""
+        with self._lock:
+            self._observe(shape_of(text), text, output, logprob)
+
+    def _observe(self, shape: str, text: str, output: str, logprob: float) -> None:
+        book = self.book(shape)
+        if book.status == "rejected":
+            return
+        if len(book.logprobs) < MAX_LOGPROBS:
+            book.logprobs.append(logprob)
+        if book.status == "learning":
+            book.examples.append((text, output))
+            if len(book.examples) == self.induce_rows:
+                book.program = induce(shape, book.examples)
+                book.status, book.why = ("verifying", "") if book.program else ("rejected", "no program fits")
+            return
+        toks = tokens(text)
+        if self.guard is not None and book.program.guarded(toks, self.guard):
+            return  # a row the program would leave to the model says nothing about it
+        answer = book.program.run(toks)
+        if answer is None:  # a new map key: the row teaches the map, if the rest agrees
+            if not book.program.teach(toks, output):
+                book.status, book.why = "rejected", "disagrees with the model"
+            return
+        if answer != output:
+            book.status, book.why = "rejected", "disagrees with the model"
+            return
+        book.agreed += 1
+        if book.status == "verifying" and book.agreed >= self.verify_rows:
+            book.status = "accepted"
+
+    def accepted(self, shape: str) -> bool:
+        book = self.shapes.get(shape)
+        return book is not None and book.accepted
+
+    def apply(self, text: str) -> str | None:
+        """The accepted program's output for ``text``; None: no program, or it leaves the row to the model."""
+        book = self.shapes.get(shape_of(text))
+        if book is None or not book.accepted:
+            return None
+        answer = book.program.run(tokens(text), self.guard)
+        if answer is not None:
+            with self._lock:
+                book.covered += 1
+        return answer
+
+    def missing(self, text: str) -> tuple[str, ...] | None:
+        """What a row of an accepted program's shape needs the model for (``Program.missing``), or
+        None when the program answers it or leaves it to the model for good (a guarded word)."""
+        book = self.shapes.get(shape_of(text))
+        if book is None or book.program is None or book.status == "rejected":
+            return None
+        toks = tokens(text)
+        if self.guard is not None and book.program.guarded(toks, self.guard):
+            return None
+        return book.program.missing(toks) or None
+
+    def logprob(self, text: str) -> float:
+        """What a program row's confidence is calibrated from: the lower quartile of the model's
+        log-probabilities on the shape's decoded rows (a program row was not scored itself, so it
+        is taken to be as sure as the less sure of the rows that showed its program)."""
+        lps = self.shapes[shape_of(text)].logprobs
+        return statistics.quantiles(lps, n=4)[0] if len(lps) > 1 else lps[0]
+
+    def summary(self) -> dict:
+        """Counts and the readable programs: what a report shows."""
+        accepted = {s: b for s, b in self.shapes.items() if b.accepted or (b.status == "rejected" and b.covered)}
+        return {
+            "programs": len([b for b in self.shapes.values() if b.accepted]),
+            "covered": sum(b.covered for b in self.shapes.values()),
+            "rejected": Counter(b.why for b in self.shapes.values() if b.status == "rejected"),
+            "shown": [{"shape": s, "program": b.program.describe(), "covered": b.covered,
+                       "status": b.status} for s, b in sorted(accepted.items(), key=lambda kv: -kv[1].covered)],
+        }

@@ -1,0 +1,174 @@
+"""Layout programs (core/programs.py): read off outputs, verified, applied only where they hold."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strseq_tasks.core.programs import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, induce, pick_rows, shape_of, tokens
+from strseq_tasks.core.shapes import WordTreatment
+
+SURNAMES = ["SMITH", "JONES", "BROWN", "TAYLOR", "WILSON", "DAVIES", "EVANS", "THOMAS", "JOHNSON", "ROBERTS",
+            "WALKER", "WRIGHT", "ROBINSON", "THOMPSON", "WHITE", "HUGHES", "EDWARDS", "GREEN", "HALL", "WOOD",
+            "HARRIS", "LEWIS", "MARTIN", "JACKSON", "CLARKE", "CLARK", "TURNER", "HILL", "SCOTT", "COOPER",
+            "MORRIS", "WARD", "MOORE", "KING", "WATSON", "BAKER", "HARRISON", "MORGAN", "PATEL", "YOUNG"]
+FIRST = ["JOHN", "MARY", "ALICE", "PETER", "OLGA", "LIAM", "EMMA", "NOAH", "ZOE", "IVAN", "RUTH", "OMAR"]
+MONTHS = {"Jan": "01", "Feb": "02", "Mar": "03", "Apr": "04", "May": "05", "Jun": "06"}
+
+
+def last_first(text: str) -> str:
+    last, first = text.split(", ")
+    return f"{first.title()} {last.title()}"
+
+
+def month_date(text: str) -> str:
+    month, day, year = text.replace(",", "").split()
+    return f"{year}-{MONTHS[month]}-{day}"
+
+
+def test_tokens_and_shapes():
+    assert tokens("O'CONNOR,  Mary-Ann 007") == ("O", "'", "CONNOR", ",", "  ", "Mary", "-", "Ann", " ", "007")
+    assert shape_of("May 16th, 1969") == "Aa 99aa, 9999"
+    assert shape_of("SMITH, John A.") == "AA, Aa A."
+    assert shape_of("12/3/1998") != shape_of("12/03/1998")  # digit runs keep their exact length
+    assert shape_of("a\tb") != shape_of("a b")  # whitespace as it is
+
+
+def test_induce_reads_functions_constants_and_maps():
+    program = induce("AA, AA", [(a, last_first(a)) for a in ["SMITH, JOHN", "DOE, JANE", "BROWN, ALICE"]])
+    assert program.describe() == "title($4) copy($3) title($1)"
+    assert program.run(tokens("WHITE, BOB")) == "Bob White"
+    dates = ["Mar 15, 1998", "Jan 12, 2001", "Mar 17, 1999", "Feb 01, 1999"]
+    program = induce("Aa 99, 9999", [(a, month_date(a)) for a in dates])
+    assert program.describe() == "copy($6) '-' map($1) '-' copy($3)"
+    assert program.run(tokens("Mar 22, 1977")) == "1977-03-22"
+    assert program.run(tokens("Feb 22, 1977")) is None  # a key is used once two outputs showed it
+    assert program.run(tokens("Apr 22, 1977")) is None  # a month no example showed: the model's row
+    assert program.teach(tokens("Feb 23, 1980"), "1980-02-23")
+    assert program.run(tokens("Feb 22, 1977")) == "1977-02-22"
+    assert not program.teach(tokens("Feb 23, 1981"), "1981-07-23")  # a key's second answer differs: no program
+    assert induce("99", [("7", "07"), ("3", "03")]).describe() == "pad2($1)"
+
+
+def test_induce_refuses_what_no_program_explains():
+    assert induce("AA AA", [("AB CD", "Ab Cd"), ("EF GH", "Ef")]) is None  # outputs of different layouts
+    # the same key to two outputs: no function of any one token
+    assert induce("AA 9", [("AB 1", "x"), ("AB 2", "y"), ("AB 1", "y")]) is None
+
+
+def feed(book: ProgramBook, values: list[str], model) -> None:
+    for value in values:
+        book.observe(value, model(value), -0.01)
+
+
+def names(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return list(dict.fromkeys(f"{rng.choice(SURNAMES)}, {rng.choice(FIRST)}" for _ in range(n * 4)))[:n]
+
+
+def test_a_program_is_used_only_after_it_reproduced_every_held_out_row():
+    book = ProgramBook(guard=None)
+    values = names(INDUCE_ROWS + VERIFY_ROWS + 20)
+    shape = shape_of(values[0])
+    feed(book, values[:INDUCE_ROWS], last_first)
+    assert book.needed(shape) == VERIFY_ROWS and book.apply(values[-1]) is None  # read, not yet verified
+    feed(book, values[INDUCE_ROWS : INDUCE_ROWS + VERIFY_ROWS - 1], last_first)
+    assert book.apply(values[-1]) is None
+    feed(book, [values[INDUCE_ROWS + VERIFY_ROWS - 1]], last_first)
+    assert book.needed(shape) == 0 and book.accepted(shape)
+    assert all(book.apply(v) == last_first(v) for v in values[INDUCE_ROWS + VERIFY_ROWS :])
+    assert book.summary()["programs"] == 1 and book.summary()["covered"] == 20
+
+
+def test_one_disagreement_in_verification_rejects_the_program():
+    book = ProgramBook(guard=None)
+    values = names(INDUCE_ROWS + VERIFY_ROWS)
+    feed(book, values[:INDUCE_ROWS], last_first)
+    feed(book, values[INDUCE_ROWS:-1], last_first)
+    book.observe(values[-1], "Somebody Else", -0.01)
+    assert not book.accepted(shape_of(values[0])) and book.apply("SMITH, JOHN") is None
+    assert book.summary()["rejected"] == {"disagrees with the model": 1}
+
+
+def test_a_later_disagreement_withdraws_an_accepted_program():
+    book = ProgramBook(guard=None)
+    values = names(INDUCE_ROWS + VERIFY_ROWS + 2)
+    feed(book, values[: INDUCE_ROWS + VERIFY_ROWS], last_first)
+    assert book.apply(values[-1]) == last_first(values[-1])
+    book.observe(values[-2], "Not The Program", -0.01)  # a row the model decoded itself, read otherwise
+    assert book.apply(values[-1]) is None
+
+
+def test_maps_learn_new_keys_from_the_model_without_counting_them():
+    book = ProgramBook(guard=None)
+    rng = random.Random(1)
+    dates = list(dict.fromkeys(f"{rng.choice(list(MONTHS))} {rng.randint(10, 28)}, {rng.randint(1950, 2020)}"
+                               for _ in range(400)))
+    jan_feb = [d for d in dates if d[:3] in ("Jan", "Feb")]
+    feed(book, jan_feb[: INDUCE_ROWS + VERIFY_ROWS], month_date)
+    assert book.accepted("Aa 99, 9999")
+    june = next(d for d in dates if d.startswith("Jun"))
+    assert book.apply(june) is None
+    book.observe(june, month_date(june), -0.01)  # the model's answer teaches the map its key ...
+    other_june, third_june = [d for d in dates if d.startswith("Jun") and d != june][:2]
+    assert book.apply(other_june) is None
+    book.observe(other_june, month_date(other_june), -0.01)  # ... once two answers agree
+    assert book.apply(third_june) == month_date(third_june)
+
+
+def test_two_digit_years_by_a_pivot_learned_from_the_model():
+    program = induce("99/99/99", [("01/02/85", "1985-01-02"), ("03/04/07", "2007-03-04"), ("05/06/31", "1931-05-06")])
+    assert program.describe() == "century($5) '-' copy($1) '-' copy($3)"
+    assert program.run(tokens("09/09/90")) == "1990-09-09" and program.run(tokens("09/09/03")) == "2003-09-09"
+    assert program.run(tokens("09/09/20")) is None  # between the years seen: the model decides, and teaches
+    assert program.teach(tokens("09/09/20"), "2020-09-09") and program.run(tokens("01/01/19")) == "2019-01-01"
+    assert not program.teach(tokens("09/09/15"), "1915-09-09")  # a 1900s year below a 2000s one: no pivot
+
+
+def test_guard_leaves_words_the_pairs_treat_irregularly_to_the_model():
+    pairs = [("MCDONALD, JOHN", "John McDonald"), ("VAN DAM, JAN", "Jan van Dam"), ("SMITH, MR JOHN", "John Smith"),
+             ("JONES, MARY", "Mary Jones")]
+    words = WordTreatment.of(pairs)
+    assert words.may_program("JONES", "Jones") and words.may_program("WHITE", "White")  # never shown: a value
+    assert not words.may_program("MCGREGOR", "Mcgregor")  # begins like a pair's McDonald
+    assert not words.may_program("VAN", "Van")  # the pairs write it lower case
+    assert not words.may_program("MR", "Mr")  # the pairs drop it
+    assert WordTreatment.from_dict(words.to_dict(), words.cases_dict()) == words
+    old = WordTreatment.from_dict(words.to_dict())
+    assert old.cased is None and not old.may_program("JONES", "Jones")  # a bundle from before: letters by map only
+
+
+def test_guarded_rows_go_to_the_model_and_do_not_count_against_the_program():
+    pairs = [("MCDONALD, JOHN", "John McDonald"), ("JONES, MARY", "Mary Jones")]
+    book = ProgramBook(guard=WordTreatment.of(pairs).may_program)
+    values = names(INDUCE_ROWS + VERIFY_ROWS + 5)
+    feed(book, values[: INDUCE_ROWS + VERIFY_ROWS], last_first)
+    assert book.accepted("AA, AA")
+    book.observe("MCGREGOR, OLGA", "Olga McGregor", -0.01)  # guarded: no verdict on the program
+    assert book.apply("MCGREGOR, IVAN") is None
+    assert book.apply(values[-1]) == last_first(values[-1])
+
+
+def test_rows_are_picked_by_hash_not_by_order():
+    values = [f"v{i}" for i in range(100)]
+    assert pick_rows(values, 10) == pick_rows(list(reversed(values)), 10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(SURNAMES), st.sampled_from(FIRST), st.integers(1, 28)), min_size=60,
+                max_size=120, unique=True), st.sampled_from(["{l}, {f} ({d})", "{f} {l} {d}", "{d}-{l}/{f}"]))
+def test_an_accepted_program_reproduces_a_deterministic_model(rows, layout):
+    def model(text: str) -> str:  # a deterministic rewrite, as a model that learned the layout is
+        toks = [t for t in tokens(text) if t.isalnum()]
+        digits = next(t for t in toks if t.isdecimal())
+        letters = [t for t in toks if t.isalpha()]
+        return f"{letters[1].title()} {letters[0].lower()} #{digits.zfill(3)}"
+
+    values = [layout.format(l=last, f=first, d=day) for last, first, day in rows]
+    book = ProgramBook(guard=None)
+    feed(book, values[: INDUCE_ROWS + VERIFY_ROWS], model)
+    for value in values[INDUCE_ROWS + VERIFY_ROWS :]:
+        answer = book.apply(value)
+        assert answer is None or answer == model(value)
