@@ -140,12 +140,12 @@ def _normalize_with_progress(normalizer, texts: list[str], beam: int | None, bat
 
     count = _workers(workers, texts)
     if count > 1:
-        log.info("normalizing %d rows on %d processes", len(texts), count)
+        log.info("normalizing %d rows on %s processes", len(texts), f"up to {count}" if workers == "auto" else count)
     with tqdm(total=len(texts), desc="normalizing", unit="row", file=sys.stderr,
               disable=quiet or not sys.stderr.isatty()) as bar:
         try:
             return normalize_parallel(normalizer, texts, count, beam=beam, batch_size=batch_size, threads=threads,
-                                      on_batch=bar.update)
+                                      on_batch=bar.update, auto=workers == "auto")
         except BrokenProcessPool as exc:
             fail(f"a worker process died ({exc}); nothing was written. Re-run with --workers 1 to see why.", 1)
 

@@ -36,6 +36,7 @@ from functools import lru_cache
 INDUCE_ROWS = 8  # outputs a program is read off
 VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
 MIN_SAVED = 32  # a shape gets a program only when it would spare the model at least this many values
+MAX_PREFIX = 3  # digits a joined number may start with that no input token gave (a country code)
 MAX_LOGPROBS = 256  # a shape's model log-probabilities kept for its programs' confidence
 
 
@@ -109,6 +110,10 @@ class Part:
             return repr(self.value)
         if self.op in ("pad", "slice"):
             return f"{self.op}{self.value}(${self.source + 1})"
+        if self.op == "join":
+            prefix, sources = self.value.split("|")
+            parts = [repr(prefix)] * bool(prefix) + [f"${int(i) + 1}" for i in sources.split(",")]
+            return "join(" + ", ".join(parts) + ")"
         return f"{self.op}(${self.source + 1})"
 
 
@@ -127,6 +132,28 @@ def _explanations(toks: list[str], out: str) -> set[Part]:
             found.add(Part("century", i))
         found.update(Part("slice", i, f"{a}:{a + len(out)}") for a in range(len(tok) - len(out) + 1)
                      if len(out) < len(tok) and tok[a : a + len(out)] == out)
+    if out.isdecimal():
+        found.update(_joins(toks, out))
+    return found
+
+
+def _joins(toks: list[str], out: str) -> set[Part]:
+    """``out`` as a constant prefix of at most ``MAX_PREFIX`` digits and then two or more of the
+    input's runs of digits, whole and in order ("+1 (555) 010-2030" -> "15550102030")."""
+    digits = [i for i, tok in enumerate(toks) if tok.isdecimal()]
+    found = set()
+
+    def walk(pos: int, start: int, chosen: list[int], prefix: str) -> None:
+        if pos == len(out):
+            if len(chosen) >= 2:
+                found.add(Part("join", -1, prefix + "|" + ",".join(map(str, chosen))))
+            return
+        for k in range(start, len(digits)):
+            if out.startswith(toks[digits[k]], pos):
+                walk(pos + len(toks[digits[k]]), k + 1, [*chosen, digits[k]], prefix)
+
+    for cut in range(min(MAX_PREFIX, len(out) - 1) + 1):
+        walk(cut, 0, [], out[:cut])
     return found
 
 
@@ -134,6 +161,9 @@ def _value(part: Part, toks: list[str]) -> str:
     """A part's output token for input tokens ``toks`` (not for the ``LEARNED`` ones)."""
     if part.op == "const":
         return part.value
+    if part.op == "join":
+        prefix, sources = part.value.split("|")
+        return prefix + "".join(toks[int(i)] for i in sources.split(","))
     tok = toks[part.source]
     if part.op == "slice":
         start, end = map(int, part.value.split(":"))
@@ -141,7 +171,7 @@ def _value(part: Part, toks: list[str]) -> str:
     return tok.zfill(int(part.value)) if part.op == "pad" else FUNCTIONS[part.op](tok)
 
 
-_ORDER = {name: n for n, name in enumerate([*FUNCTIONS, "pad", "slice", "century"])}
+_ORDER = {name: n for n, name in enumerate([*FUNCTIONS, "pad", "slice", "century", "join"])}
 MAP_CONFIRM = 2  # model outputs that must agree on a map key before a program uses it
 LEARNED = {"map", "century"}  # parts that learn from the model's outputs as rows come (``Program.teach``)
 

@@ -126,6 +126,7 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         sa.Column("skipped", sa.Integer, default=0), sa.Column("already_done", sa.Integer, default=0),
         sa.Column("conflicts", sa.Integer, default=0), sa.Column("last_key", sa.Text), sa.Column("error", sa.Text),
         sa.Column("decided", sa.Integer, default=0),  # rows a person decided: left alone
+        sa.Column("by_program", sa.Integer, default=0),  # rows a layout program answered (serve/runtime.py)
     )
     audit = sa.Table(
         AUDIT, meta,

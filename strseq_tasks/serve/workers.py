@@ -66,11 +66,13 @@ def _by_programs(normalizer: Normalizer, keys: list[str], beam: int | None, batc
 
 def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: int, beam: int | None = None,
                        batch_size: int = 64, threads: int | None = None,
-                       on_batch: Callable[[int], None] | None = None) -> list[Prediction]:
+                       on_batch: Callable[[int], None] | None = None, auto: bool = False) -> list[Prediction]:
     """``normalizer.normalize(texts, ...)`` on ``workers`` processes (1: in this process).
 
     Each worker loads ``normalizer``'s bundle with its precision and known values, so its
-    predictions are those ``normalizer`` would give. ``on_batch(n)`` reports rows done.
+    predictions are those ``normalizer`` would give. ``on_batch(n)`` reports rows done. The layout
+    programs run here first; with ``auto`` (``--workers auto``) the processes are then counted
+    again for the values they left (``auto_workers``): often one, this one, is enough.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
@@ -85,6 +87,11 @@ def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: in
         on_batch(sum(counts[t] for t in answer))
     # longest first: the slowest chunks start early
     distinct = sorted((k for k in counts if k not in answer), key=len, reverse=True)
+    if auto and auto_workers(len(distinct)) == 1:  # fewer than a second process repays: decoded here
+        answer.update(zip(distinct, normalizer.normalize(distinct, beam=beam, batch_size=batch_size)))
+        if on_batch is not None:
+            on_batch(sum(counts[k] for k in distinct))
+        return _in_order(answer, keys, texts)
     chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)) or 1, mp_context=get_context("spawn"),
                              initializer=_init,
@@ -101,6 +108,11 @@ def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: in
             for future in futures:
                 future.cancel()
             raise
+    return _in_order(answer, keys, texts)
+
+
+def _in_order(answer: dict[str, Prediction], keys: list[str], texts: Sequence[str]) -> list[Prediction]:
     # workers read the NFC keys; what is returned unchanged (empty, too long) is the caller's own text
     return [answer[key] if answer[key].status == STATUS_OK else replace(answer[key], text=text)
             for key, text in zip(keys, texts)]
+

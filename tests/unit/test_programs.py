@@ -52,6 +52,12 @@ def test_induce_reads_functions_constants_and_maps():
     assert induce("99", [("7", "07"), ("3", "03")]).describe() == "pad2($1)"
 
 
+def test_runs_of_digits_join_into_one_number():
+    program = induce("(999) 999-9999", [("(555) 010-2030", "+15550102030"), ("(212) 555-0000", "+12125550000")])
+    assert program.describe() == "'+' join('1', $2, $5, $7)"
+    assert program.run(tokens("(617) 253-1000")) == "+16172531000"
+
+
 def test_induce_refuses_what_no_program_explains():
     assert induce("AA AA", [("AB CD", "Ab Cd"), ("EF GH", "Ef")]) is None  # outputs of different layouts
     # the same key to two outputs: no function of any one token
