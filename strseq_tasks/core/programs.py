@@ -36,6 +36,7 @@ from functools import lru_cache
 INDUCE_ROWS = 8  # outputs a program is read off
 VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
 MIN_SAVED = 32  # a shape gets a program only when it would spare the model at least this many values
+MAX_MAP_DIGITS = 2  # a run of digits is a map key only this short (a month number, a two-digit year)
 MAX_PREFIX = 3  # digits a joined number may start with that no input token gave (a country code)
 MAX_LOGPROBS = 256  # a shape's model log-probabilities kept for its programs' confidence
 
@@ -267,6 +268,8 @@ def _pick_map(examples: list[tuple[list[str], list[str]]], j: int) -> tuple[int,
     evidence that it is one), its map and how often each key was seen; None when none is."""
     best = None
     for i in range(len(examples[0][0])):
+        if examples[0][0][i].isdecimal() and len(examples[0][0][i]) > MAX_MAP_DIGITS:
+            continue  # a number is a value, not a key: a map of it would only ever learn
         table: dict[str, str] = {}
         if all(table.setdefault(toks[i], outs[j]) == outs[j] for toks, outs in examples):
             if best is None or len(table) < len(best[1]):
@@ -331,12 +334,17 @@ class ProgramBook:
     """The programs of one model over the columns it normalizes (see the module docstring).
 
     ``guard(word, output)`` says whether a letter token copied or re-cased to ``output`` may be
-    left to a program (a model's bundle knows which words its pairs treat irregularly).
+    left to a program (a model's bundle knows which words its pairs treat irregularly), and
+    ``agrees(text, output)`` whether a program's output treats the row's words as the pairs did
+    (keeps the words they kept and never showed, drops the ones they dropped): a program that drops
+    the middle word of "Mar Lamas Jr." must not drop the surname of "Sophie Ryan Barbosa.", a row
+    of the same shape.
     """
 
-    def __init__(self, guard: Callable[[str, str], bool] | None = None, induce_rows: int = INDUCE_ROWS,
+    def __init__(self, guard: Callable[[str, str], bool] | None = None,
+                 agrees: Callable[[str, str], bool] | None = None, induce_rows: int = INDUCE_ROWS,
                  verify_rows: int = VERIFY_ROWS, min_saved: int = MIN_SAVED):
-        self.guard = guard
+        self.guard, self.agrees = guard, agrees
         self.induce_rows, self.verify_rows, self.min_saved = induce_rows, verify_rows, min_saved
         self.shapes: dict[str, ShapeBook] = {}
         self._lock = threading.Lock()  # a cleaning job's partitions may share one model on threads
@@ -368,9 +376,10 @@ class ProgramBook:
                 book.program = induce(shape, book.examples)
                 book.status, book.why = ("verifying", "") if book.program else ("rejected", "no program fits")
             return
+        # a row the guard keeps from the program still tests it: skipping those would verify the program
+        # on rows unlike the ones it answers (a middle name the pairs dropped, kept from "First Middle
+        # Last." rows, would leave only "First Last Jr." ones to verify a program that drops the third word)
         toks = tokens(text)
-        if self.guard is not None and book.program.guarded(toks, self.guard):
-            return  # a row the program would leave to the model says nothing about it
         answer = book.program.run(toks)
         if answer is None:  # a new map key: the row teaches the map, if the rest agrees
             if not book.program.teach(toks, output):
@@ -393,21 +402,28 @@ class ProgramBook:
         if book is None or not book.accepted:
             return None
         answer = book.program.run(tokens(text), self.guard)
+        if answer is not None and self.agrees is not None and not self.agrees(text, answer):
+            return None
         if answer is not None:
             with self._lock:
                 book.covered += 1
         return answer
 
+    def learning(self, shape: str) -> bool:
+        book = self.shapes.get(shape)
+        return book is None or book.status == "learning"
+
     def missing(self, text: str) -> tuple[str, ...] | None:
-        """What a row of an accepted program's shape needs the model for (``Program.missing``), or
-        None when the program answers it or leaves it to the model for good (a guarded word)."""
+        """What a row of a program's shape needs the model for (``Program.missing``; () nothing: the
+        program answers it), or None when there is no program or it leaves the row to the model
+        for good (a guarded word)."""
         book = self.shapes.get(shape_of(text))
         if book is None or book.program is None or book.status == "rejected":
             return None
         toks = tokens(text)
         if self.guard is not None and book.program.guarded(toks, self.guard):
             return None
-        return book.program.missing(toks) or None
+        return book.program.missing(toks)
 
     def logprob(self, text: str) -> float:
         """What a program row's confidence is calibrated from: the lower quartile of the model's

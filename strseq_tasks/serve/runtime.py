@@ -34,7 +34,7 @@ from strseq_tasks.serve.identity import left_out
 STATUS_OK = "ok"  # the model's output
 STATUS_EMPTY = "empty"  # empty input: returned unchanged, not normalized
 STATUS_TOO_LONG = "too_long"  # longer than the model's limit: returned unchanged, confidence 0
-PROGRAM_ROUNDS = 4  # sampling rounds per call for layout programs (a map that learns keys may need more than one)
+PROGRAM_ROUNDS = 8  # sampling rounds per call for layout programs (a map that learns keys may need more than one)
 BY_MODEL, BY_PROGRAM = "model", "program"
 BATCH_BYTES = 64 << 20  # copy maps per decoded batch, at most (a batch of 64 names takes ~1 MB)
 
@@ -204,8 +204,9 @@ class Normalizer:
                                  decoding.get("input_chars"),
                                  words and WordTreatment.from_dict(words, decoding.get("word_cases")))
         # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
-        self.programs = (ProgramBook(self.familiar.words.may_program)
-                         if programs and self.familiar.words is not None else None)
+        words = self.familiar.words
+        self.programs = (ProgramBook(words.may_program, lambda text, output: not words.disagrees(text, output))
+                         if programs and words is not None else None)
         try:
             self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
         except Exception as exc:  # onnxruntime's own error types: a graph it cannot load
@@ -281,20 +282,25 @@ class Normalizer:
     def _to_learn_from(self, shape: str, group: list[str], answered: dict) -> list[str]:
         """The rows of ``shape`` worth the model's time to learn its program: the rows a program is
         read off and verified on, where the shape has enough rows left to repay them; for a program
-        already accepted, ``MAP_CONFIRM`` rows for each map key (or year) it lacks that more rows need."""
+        already accepted, ``MAP_CONFIRM`` rows for each map key (or year) it lacks that more rows need
+        (a row lacking several teaches them all)."""
         book = self.programs
         pending = [v for v in group if v not in answered]
         need = book.needed(shape)
-        if need:
-            return pick_rows(pending, need) if len(pending) >= need + book.min_saved else []
-        if not book.accepted(shape):
+        if book.learning(shape) or (need and len(pending) < need + book.min_saved):
+            return pick_rows(pending, need) if need and len(pending) >= need + book.min_saved else []
+        if not (need or book.accepted(shape)):
             return []
-        by_key: dict[tuple, list[str]] = {}
+        by_key: dict[str, list[str]] = {}
+        answerable = []  # rows whose map keys are confirmed: what verification counts
         for value in pending:
-            key = book.missing(value)
-            if key:
+            missing = book.missing(value)
+            if missing == ():
+                answerable.append(value)
+            for key in missing or ():
                 by_key.setdefault(key, []).append(value)
-        return [v for rows in by_key.values() if len(rows) > MAP_CONFIRM for v in pick_rows(rows, MAP_CONFIRM)]
+        teach = [v for rows in by_key.values() if len(rows) > MAP_CONFIRM for v in pick_rows(rows, MAP_CONFIRM)]
+        return list(dict.fromkeys([*pick_rows(answerable, need), *teach]))
 
     def _by_programs(self, by_shape: dict[str, list[str]], answered: dict,
                      on_batch: Callable[[int], None] | None) -> dict[str, Prediction]:

@@ -146,15 +146,31 @@ def test_guard_leaves_words_the_pairs_treat_irregularly_to_the_model():
     assert old.cased is None and not old.may_program("JONES", "Jones")  # a bundle from before: letters by map only
 
 
-def test_guarded_rows_go_to_the_model_and_do_not_count_against_the_program():
+def test_guarded_rows_go_to_the_model_and_still_test_the_program():
     pairs = [("MCDONALD, JOHN", "John McDonald"), ("JONES, MARY", "Mary Jones")]
     book = ProgramBook(guard=WordTreatment.of(pairs).may_program)
     values = names(INDUCE_ROWS + VERIFY_ROWS + 5)
     feed(book, values[: INDUCE_ROWS + VERIFY_ROWS], last_first)
     assert book.accepted("AA, AA")
-    book.observe("MCGREGOR, OLGA", "Olga McGregor", -0.01)  # guarded: no verdict on the program
-    assert book.apply("MCGREGOR, IVAN") is None
+    assert book.apply("MCGREGOR, IVAN") is None  # begins like the pairs' McDonald: the model's row
     assert book.apply(values[-1]) == last_first(values[-1])
+    book.observe("MCGREGOR, OLGA", "Olga McGregor", -0.01)  # and what the model says of it counts:
+    assert book.apply(values[-1]) is None  # a layout whose rows the program does not describe loses it
+
+
+def test_a_program_output_that_drops_a_word_the_pairs_keep_is_left_to_the_model():
+    pairs = [("Mar Lamas Jr.", "Mar Lamas"), ("Ann Bell Jr.", "Ann Bell"), ("Ivo Mark Roth.", "Ivo Roth")]
+    words = WordTreatment.of(pairs)
+    book = ProgramBook(words.may_program, lambda text, output: not words.disagrees(text, output))
+
+    def model(text: str) -> str:  # drops a suffix, keeps the surname
+        first, second, third = text.rstrip(".").split()
+        return f"{first} {second}" if third == "Jr" else f"{first} {third}"
+
+    values = [f"{f.title()} {last.title()} Jr." for f in FIRST for last in SURNAMES][: INDUCE_ROWS + VERIFY_ROWS]
+    feed(book, values, model)  # every row the program was read off and verified on had a suffix
+    assert book.apply("Zoe Hall Jr.") == "Zoe Hall"
+    assert book.apply("Zoe Hall Quist.") is None  # a surname no pair dropped: not the program's to drop
 
 
 def test_rows_are_picked_by_hash_not_by_order():
