@@ -23,7 +23,8 @@ from strseq_tasks.core.batching import SourceBatch
 from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.programs import MAP_CONFIRM, ProgramBook, pick_rows, shape_of
+from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
+from strseq_tasks.core.programs import shape_of
 from strseq_tasks.core.shapes import Familiar, WordTreatment
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char

@@ -7,7 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.core.programs import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, induce, pick_rows, shape_of, tokens
+from strseq_tasks.core.program_book import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, pick_rows
+from strseq_tasks.core.programs import induce, shape_of, tokens
 from strseq_tasks.core.shapes import WordTreatment
 
 SURNAMES = ["SMITH", "JONES", "BROWN", "TAYLOR", "WILSON", "DAVIES", "EVANS", "THOMAS", "JOHNSON", "ROBERTS",

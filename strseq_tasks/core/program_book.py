@@ -1,0 +1,174 @@
+"""When a layout program may answer rows: read, verified, used, withdrawn. Pure Python.
+
+For a shape with many values (``programs.py``):
+
+1. the model decodes ``induce_rows`` of them, and a program is read off its outputs (``induce``);
+2. the model decodes ``verify_rows`` more, held out from step 1; the program is accepted only if
+   it reproduces every one of them (a row whose map key the program has not seen teaches the map
+   instead: it counts neither way);
+3. the shape's other values get the program's output, unless a word it would copy or re-case is
+   one whose treatment the pairs show is irregular (``guard``), its output treats the row's words
+   unlike the pairs (``agrees``), or a map key is missing: those rows go to the model, whose
+   outputs keep checking the program: one disagreement withdraws it.
+
+Everything here is deterministic: the rows decoded for a shape are chosen by a hash of their
+text, not by their order in the column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from strseq_tasks.core.programs import MAP_CONFIRM, Program, induce, shape_of, tokens
+
+INDUCE_ROWS = 8  # outputs a program is read off
+VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
+MIN_SAVED = 32  # a shape gets a program only when it would spare the model at least this many values
+MAX_LOGPROBS = 256  # a shape's model log-probabilities kept for its programs' confidence
+
+__all__ = ["INDUCE_ROWS", "MAP_CONFIRM", "VERIFY_ROWS", "ProgramBook", "ShapeBook", "pick_rows"]
+
+
+def pick_rows(values: Iterable[str], n: int) -> list[str]:
+    """``n`` of ``values``, the same ones whatever their order (by a hash of each)."""
+    return sorted(values, key=lambda v: hashlib.blake2b(v.encode("utf-8"), digest_size=8).digest())[:n]
+
+
+@dataclass
+class ShapeBook:
+    """What is known about one shape: the model's outputs seen, and the program once read off them."""
+
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    program: Program | None = None
+    agreed: int = 0  # held-out rows the program reproduced
+    status: str = "learning"  # learning -> verifying -> accepted; or rejected
+    why: str = ""
+    covered: int = 0  # values the program answered
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("learning", "verifying")
+
+
+class ProgramBook:
+    """The programs of one model over the columns it normalizes (see the module docstring).
+
+    ``guard(word, output)`` says whether a letter token copied or re-cased to ``output`` may be
+    left to a program (a model's bundle knows which words its pairs treat irregularly), and
+    ``agrees(text, output)`` whether a program's output treats the row's words as the pairs did
+    (keeps the words they kept and never showed, drops the ones they dropped): a program that drops
+    the middle word of "Mar Lamas Jr." must not drop the surname of "Sophie Ryan Barbosa.", a row
+    of the same shape.
+    """
+
+    def __init__(self, guard: Callable[[str, str], bool] | None = None,
+                 agrees: Callable[[str, str], bool] | None = None, induce_rows: int = INDUCE_ROWS,
+                 verify_rows: int = VERIFY_ROWS, min_saved: int = MIN_SAVED):
+        self.guard, self.agrees = guard, agrees
+        self.induce_rows, self.verify_rows, self.min_saved = induce_rows, verify_rows, min_saved
+        self.shapes: dict[str, ShapeBook] = {}
+        self._lock = threading.Lock()  # a cleaning job's partitions may share one model on threads
+
+    def book(self, shape: str) -> ShapeBook:
+        return self.shapes.setdefault(shape, ShapeBook())
+
+    def needed(self, shape: str) -> int:
+        """Model outputs this shape still needs before its program is decided (0: decided)."""
+        book = self.book(shape)
+        if book.status == "learning":
+            return self.induce_rows + self.verify_rows - len(book.examples)
+        return self.verify_rows - book.agreed if book.status == "verifying" else 0
+
+    def observe(self, text: str, output: str, logprob: float) -> None:
+        """The model's ``output`` for ``text``: evidence for, or against, its shape's program."""
+        with self._lock:
+            self._observe(shape_of(text), text, output, logprob)
+
+    def _observe(self, shape: str, text: str, output: str, logprob: float) -> None:
+        book = self.book(shape)
+        if book.status == "rejected":
+            return
+        if len(book.logprobs) < MAX_LOGPROBS:
+            book.logprobs.append(logprob)
+        if book.status == "learning":
+            book.examples.append((text, output))
+            if len(book.examples) == self.induce_rows:
+                book.program = induce(shape, book.examples)
+                book.status, book.why = ("verifying", "") if book.program else ("rejected", "no program fits")
+            return
+        # a row the guard keeps from the program still tests it: skipping those would verify the program
+        # on rows unlike the ones it answers (a middle name the pairs dropped, kept from "First Middle
+        # Last." rows, would leave only "First Last Jr." ones to verify a program that drops the third word)
+        toks = tokens(text)
+        answer = book.program.run(toks)
+        if answer is None:  # a new map key: the row teaches the map, if the rest agrees
+            if not book.program.teach(toks, output):
+                book.status, book.why = "rejected", "disagrees with the model"
+            return
+        if answer != output:
+            book.status, book.why = "rejected", "disagrees with the model"
+            return
+        book.agreed += 1
+        if book.status == "verifying" and book.agreed >= self.verify_rows:
+            book.status = "accepted"
+
+    def accepted(self, shape: str) -> bool:
+        book = self.shapes.get(shape)
+        return book is not None and book.accepted
+
+    def apply(self, text: str) -> str | None:
+        """The accepted program's output for ``text``; None: no program, or it leaves the row to the model."""
+        book = self.shapes.get(shape_of(text))
+        if book is None or not book.accepted:
+            return None
+        answer = book.program.run(tokens(text), self.guard)
+        if answer is not None and self.agrees is not None and not self.agrees(text, answer):
+            return None
+        if answer is not None:
+            with self._lock:
+                book.covered += 1
+        return answer
+
+    def learning(self, shape: str) -> bool:
+        book = self.shapes.get(shape)
+        return book is None or book.status == "learning"
+
+    def missing(self, text: str) -> tuple[str, ...] | None:
+        """What a row of a program's shape needs the model for (``Program.missing``; () nothing: the
+        program answers it), or None when there is no program or it leaves the row to the model
+        for good (a guarded word)."""
+        book = self.shapes.get(shape_of(text))
+        if book is None or book.program is None or book.status == "rejected":
+            return None
+        toks = tokens(text)
+        if self.guard is not None and book.program.guarded(toks, self.guard):
+            return None
+        return book.program.missing(toks)
+
+    def logprob(self, text: str) -> float:
+        """What a program row's confidence is calibrated from: the lower quartile of the model's
+        log-probabilities on the shape's decoded rows (a program row was not scored itself, so it
+        is taken to be as sure as the less sure of the rows that showed its program)."""
+        lps = self.shapes[shape_of(text)].logprobs
+        return statistics.quantiles(lps, n=4)[0] if len(lps) > 1 else lps[0]
+
+    def summary(self) -> dict:
+        """Counts and the readable programs: what a report shows."""
+        accepted = {s: b for s, b in self.shapes.items() if b.accepted or (b.status == "rejected" and b.covered)}
+        return {
+            "programs": len([b for b in self.shapes.values() if b.accepted]),
+            "covered": sum(b.covered for b in self.shapes.values()),
+            "rejected": Counter(b.why for b in self.shapes.values() if b.status == "rejected"),
+            "shown": [{"shape": s, "program": b.program.describe(), "covered": b.covered,
+                       "status": b.status} for s, b in sorted(accepted.items(), key=lambda kv: -kv[1].covered)],
+        }
