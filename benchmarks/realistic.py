@@ -8,19 +8,24 @@ values repeat (a date, a product, a customer occurs many times). The speed bench
 (``predict_throughput.py``, ``clean_throughput.py``) measure strseq on such columns, built from
 the column benchmark's families (``benchmarks/columns``):
 
-- **The pool.** ``draw(FAMILIES[name](), n_train=200, n_test=POOL, seed)``: the family's 200
-  training pairs (the column's model is trained on them) and ``POOL`` (20,000) test rows, with
+- **The pool.** ``draw(FAMILIES[name](), n_train=200, n_test=pool, seed)``: the family's 200
+  training pairs (the column's model is trained on them) and ``pool`` test rows (below), with
   everything the column benchmark gives a test column: layouts ranked per seed on a Zipf tail
   (exponent 1.1), a fifth of them held out of the pairs, values held out, unseen noise on a
-  quarter of the rows, about a tenth of the rows already clean (5% for product codes). Drawing
-  the pool takes 0.3-4 s a family.
+  quarter of the rows, about a tenth of the rows already clean (5% for product codes).
 - **The column.** ``rows`` draws, with replacement, from the pool: the pool is put in a seeded
-  random order and row ``r`` of that order (from 1) drawn with weight ``1 / r ** ZIPF`` (``ZIPF`` =
-  1.0). With 20,000 pool rows, the 10 most frequent values are about 28% of a column and a
-  100,000-row column holds about 13,100 distinct values (13%). Every layout of the family occurs,
-  but the pool's layouts keep their Zipf tail: the 5 most frequent layouts hold 49-60% of the
-  rows. ``distribution`` gives each column's exact figures (distinct values, the top 10's share,
-  layouts present and the top 5 layouts' share, pool size, clean rows).
+  random order and row ``r`` of that order (from 1) drawn with weight ``1 / r ** exponent``. How
+  much a column repeats depends on what it holds (``REPEATS``): a customer's birth date or phone
+  number is their own (a pool of 100,000, uniform: 100,000 rows hold about 60,000 distinct
+  values, repeats by chance), names repeat more (100,000, exponent 0.5: about 55,500 distinct,
+  the 10 most frequent 0.8% of the rows), a product code is one of a catalogue bought on a steep
+  tail (20,000, exponent 1.0: about 13,200 distinct, the 10 most frequent 28% of the rows). Every
+  layout of the family occurs, and keeps the pool's Zipf tail: the 5 most frequent layouts hold
+  46-60% of the rows, the rest spread over dozens more (80 for dates, 96 for phones), held-out
+  layouts and unseen noise included: more varied than a column from one source system.
+  ``distribution`` gives each column's exact figures (distinct values, the top 10's share,
+  layouts present and the top 5 layouts' share, pool size, clean rows). Drawing a pool of
+  100,000 takes 3-20 s.
 - ``names-distinct``: today's benchmark, the classic names task (``TASKS["names"](200, rows,
   0)``): test inputs that are nearly all distinct, its 200 training pairs for the model.
 
@@ -43,8 +48,14 @@ from benchmarks.columns import FAMILIES, Family, draw
 from benchmarks.columns.core import Layout
 from benchmarks.tasks import TASKS, Pair
 
-POOL = 20_000  # distinct test rows a column's values are drawn from
-ZIPF = 1.0  # the pool's frequencies: the r-th value of the seeded order has weight 1 / r**ZIPF
+POOL = 20_000  # distinct test rows a column's values are drawn from (default)
+ZIPF = 1.0  # the pool's frequencies: the r-th value of the seeded order has weight 1 / r**ZIPF (default)
+# how often a kind of value repeats in a real column (pool, exponent): a customer's birth date and
+# phone number are their own (repeats by chance: 100,000 draws from 100,000 values, uniform, leave
+# ~63% distinct), names repeat more (common names: a mild Zipf tail), a product code is one of a
+# catalogue bought on a steep tail
+REPEATS = {"dates": (100_000, 0.0), "phones": (100_000, 0.0), "names": (100_000, 0.5),
+           "product_codes": (20_000, 1.0)}
 N_TRAIN = 200
 DISTINCT = "names-distinct"
 COLUMNS = ("dates", "phones", "product_codes", "names", DISTINCT)
@@ -89,12 +100,13 @@ def _traced(family: Family) -> tuple[Family, list[str]]:
     return dataclasses.replace(family, layouts=tuple(layout(lay) for lay in family.layouts), kind=kind), kept
 
 
-def zipf_rows(pool: int, rows: int, seed: int, label: str) -> list[int]:
-    """``rows`` indices into range(pool), drawn with Zipf weights over a seeded random order."""
+def zipf_rows(pool: int, rows: int, seed: int, label: str, exponent: float = ZIPF) -> list[int]:
+    """``rows`` indices into range(pool), drawn with Zipf weights over a seeded random order
+    (exponent 0: uniform)."""
     rng = random.Random(f"strseq-realistic:{label}:{seed}")
     order = list(range(pool))
     rng.shuffle(order)
-    cumulative = list(accumulate(1.0 / (rank + 1) ** ZIPF for rank in range(pool)))
+    cumulative = list(accumulate(1.0 / (rank + 1) ** exponent for rank in range(pool)))
     return [order[i] for i in rng.choices(range(pool), cum_weights=cumulative, k=rows)]
 
 
@@ -104,10 +116,11 @@ def _shares(values: list[str]) -> dict:
     return {"rows": len(values), "distinct": len(counts), "top10_share": round(top / max(1, len(values)), 4)}
 
 
-def family_column(name: str, rows: int, seed: int = 0, pool: int = POOL) -> Column:
+def family_column(name: str, rows: int, seed: int = 0, pool: int | None = None) -> Column:
+    pool, exponent = (pool, ZIPF) if pool else REPEATS.get(name, (POOL, ZIPF))
     family, layouts = _traced(FAMILIES[name]())
     split = draw(family, n_train=N_TRAIN, n_test=pool, seed=seed)
-    picked = zipf_rows(pool, rows, seed, name)
+    picked = zipf_rows(pool, rows, seed, name, exponent)
     values = [split.test[i][0] for i in picked]
     truth = [split.test[i][1] for i in picked]
     present = Counter("(clean)" if split.tags[i]["layout"] == "clean" else layouts[i] for i in picked)
@@ -115,7 +128,7 @@ def family_column(name: str, rows: int, seed: int = 0, pool: int = POOL) -> Colu
     top5 = sum(c for _, c in present.most_common(5))
     distribution = {**_shares(values), "layouts_present": len(present), "layouts_in_family": len(split.layouts),
                     "top5_layouts_share": round(top5 / max(1, rows), 4),
-                    "zipf_exponent": ZIPF, "pool": pool,
+                    "zipf_exponent": exponent, "pool": pool,
                     "pool_distinct": len({a for a, _ in split.test}), "clean_rows": sum(a == t for a, t in
                                                                                         zip(values, truth)),
                     "source": f"benchmarks.columns draw({name}, n_train={N_TRAIN}, n_test={pool}, seed={seed})"}
