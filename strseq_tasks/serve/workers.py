@@ -49,6 +49,10 @@ def _init(path: str, threads: int | None, precision: str, known) -> None:
     _worker = Normalizer(path, threads=threads, known=known, precision=precision, programs=False)
 
 
+def _ready() -> None:
+    """Nothing: submitted to start a worker process (its initializer loads the model)."""
+
+
 def _run(chunk: list[str], beam: int | None, batch_size: int) -> list[Prediction]:
     assert _worker is not None, "worker not initialized"
     return _worker.normalize(chunk, beam=beam, batch_size=batch_size)
@@ -82,20 +86,23 @@ def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: in
     counts: dict[str, int] = {}
     for key in keys:
         counts[key] = counts.get(key, 0) + 1
-    answer = _by_programs(normalizer, list(counts), beam, batch_size)  # here: one set of programs, not one per worker
-    if on_batch is not None and answer:
-        on_batch(sum(counts[t] for t in answer))
-    # longest first: the slowest chunks start early
-    distinct = sorted((k for k in counts if k not in answer), key=len, reverse=True)
-    if auto and auto_workers(len(distinct)) == 1:  # fewer than a second process repays: decoded here
-        answer.update(zip(distinct, normalizer.normalize(distinct, beam=beam, batch_size=batch_size)))
-        if on_batch is not None:
-            on_batch(sum(counts[k] for k in distinct))
-        return _in_order(answer, keys, texts)
-    chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)) or 1, mp_context=get_context("spawn"),
-                             initializer=_init,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init,
                              initargs=(str(normalizer.path), threads, normalizer.precision, normalizer.known)) as pool:
+        if not auto or len(counts) // 2 >= MIN_PER_WORKER * workers:  # still worth them all if programs answer half
+            for _ in range(workers):
+                pool.submit(_ready)  # the processes start and load the model while the programs run here
+        answer = _by_programs(normalizer, list(counts), beam, batch_size)  # one set of programs, not one a worker
+        if on_batch is not None and answer:
+            on_batch(sum(counts[t] for t in answer))
+        # longest first: the slowest chunks start early
+        distinct = sorted((k for k in counts if k not in answer), key=len, reverse=True)
+        if auto and auto_workers(len(distinct)) == 1:  # fewer than a second process repays: decoded here
+            pool.shutdown(wait=False, cancel_futures=True)
+            answer.update(zip(distinct, normalizer.normalize(distinct, beam=beam, batch_size=batch_size)))
+            if on_batch is not None:
+                on_batch(sum(counts[k] for k in distinct))
+            return _in_order(answer, keys, texts)
+        chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
         futures = {pool.submit(_run, chunk, beam, batch_size): chunk for chunk in chunks}
         try:
             for future in as_completed(futures):
