@@ -37,6 +37,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import groupby
 
 MAX_DIGITS = 5  # a longer run of digits has the shape of a five-digit one
@@ -149,6 +150,7 @@ class WordTreatment:
     prefixes: frozenset[str] | None = None
 
     @staticmethod
+    @lru_cache(maxsize=1 << 16)  # a column's words recur: a month name, a street type, a legal form
     def key(word: str) -> str:
         """A word as a bundle stores it: 16 hex digits of its BLAKE2b hash."""
         return hashlib.blake2b(word.encode("utf-8"), digest_size=8, person=b"strseq-words").hexdigest()

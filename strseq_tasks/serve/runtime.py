@@ -25,7 +25,7 @@ from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
 from strseq_tasks.core.programs import shape_of
-from strseq_tasks.core.shapes import Familiar, WordTreatment
+from strseq_tasks.core.shapes import Familiar, WordTreatment, unseen_chars
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
 from strseq_tasks.serve.bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
@@ -305,18 +305,25 @@ class Normalizer:
 
     def _by_programs(self, by_shape: dict[str, list[str]], answered: dict,
                      on_batch: Callable[[int], None] | None) -> dict[str, Prediction]:
-        texts, outputs = [], []
+        texts, outputs, logprob, novel = [], [], [], []
         for shape, group in by_shape.items():
-            if self.programs.accepted(shape):
-                for text in group:
-                    output = None if text in answered else self.programs.apply(text)
-                    if output is not None:
-                        texts.append(text)
-                        outputs.append(output)
+            if not self.programs.accepted(shape):
+                continue
+            shape_logprob = self.programs.logprob(group[0])
+            # the model's shapes are coarser than a program's: one layout's rows are all novel or none is
+            shape_novel = (self.familiar.flags(group[:1])["novel"] or [False])[0]
+            for text in group:
+                output = None if text in answered else self.programs.apply(text)
+                if output is not None:
+                    texts.append(text)
+                    outputs.append(output)
+                    logprob.append(shape_logprob)
+                    novel.append(shape_novel)
         if not texts:
             return {}
-        logprob = np.array([self.programs.logprob(t) for t in texts])
-        confidence = self.calibration.confidence(logprob, None, **self.familiar.flags(texts, outputs))
+        # no row here treats a word unlike the pairs (``ProgramBook.agrees`` refused those): no disagree term
+        confidence = self.calibration.confidence(np.array(logprob), None, novel=novel,
+                                                 unseen=unseen_chars(texts, self.familiar.chars))
         if on_batch is not None:
             on_batch(len(texts))
         return {t: Prediction(o, float(c), STATUS_OK, BY_PROGRAM) for t, o, c in zip(texts, outputs, confidence)}

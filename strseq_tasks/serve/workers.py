@@ -49,22 +49,31 @@ def _init(path: str, threads: int | None, precision: str, known) -> None:
     _worker = Normalizer(path, threads=threads, known=known, precision=precision, programs=False)
 
 
-def _ready() -> None:
-    """Nothing: submitted to start a worker process (its initializer loads the model)."""
-
-
 def _run(chunk: list[str], beam: int | None, batch_size: int) -> list[Prediction]:
     assert _worker is not None, "worker not initialized"
     return _worker.normalize(chunk, beam=beam, batch_size=batch_size)
 
 
-def _by_programs(normalizer: Normalizer, keys: list[str], beam: int | None, batch_size: int) -> dict[str, Prediction]:
-    """The predictions of the layout programs (and of the rows decoded to learn them), by key."""
+def _decode(chunk: list[str], batch_size: int) -> list[tuple[str, tuple[Prediction, float]]]:
+    assert _worker is not None, "worker not initialized"
+    return list(_worker.decode(chunk, 1, batch_size, None).items())
+
+
+def _by_programs(normalizer: Normalizer, keys: list[str], beam: int | None, batch_size: int,
+                 pool: ProcessPoolExecutor, workers: int) -> dict[str, Prediction]:
+    """The predictions of the layout programs (and of the rows decoded to learn them, on the
+    ``workers`` processes of ``pool``), by key."""
     if not normalizer.uses_programs(beam):
         return {}
+
+    def decode(texts: Sequence[str]) -> dict[str, tuple[Prediction, float]]:
+        texts = sorted(texts, key=len)  # each process gets rows of every length: batches pad alike
+        parts = [texts[i::workers] for i in range(workers)]
+        return {t: found for part in pool.map(_decode, parts, [batch_size] * workers) for t, found in part}
+
     read = {key: read_text(key, normalizer.spaces) for key in keys}
     values = list(dict.fromkeys(r for r in read.values() if r and len(r) <= normalizer.max_len))
-    found = normalizer.program_pass(values, lambda texts: normalizer.decode(texts, 1, batch_size, None))
+    found = normalizer.program_pass(values, decode)
     return {key: found[r] for key, r in read.items() if r in found}
 
 
@@ -88,10 +97,8 @@ def normalize_parallel(normalizer: Normalizer, texts: Sequence[str], workers: in
         counts[key] = counts.get(key, 0) + 1
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init,
                              initargs=(str(normalizer.path), threads, normalizer.precision, normalizer.known)) as pool:
-        if not auto or len(counts) // 2 >= MIN_PER_WORKER * workers:  # still worth them all if programs answer half
-            for _ in range(workers):
-                pool.submit(_ready)  # the processes start and load the model while the programs run here
-        answer = _by_programs(normalizer, list(counts), beam, batch_size)  # one set of programs, not one a worker
+        # one set of programs, read here off rows the processes decode, not one set a process
+        answer = _by_programs(normalizer, list(counts), beam, batch_size, pool, workers)
         if on_batch is not None and answer:
             on_batch(sum(counts[t] for t in answer))
         # longest first: the slowest chunks start early
