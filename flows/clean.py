@@ -72,13 +72,21 @@ def run_job(params: CleanParams, normalizer, identity: ModelIdentity, rows: int 
     engine = create_engine(params.db)
     progress = artifacts.ColumnProgress(_key(params), rows, f"{params.table}.{params.column}")
     try:
-        return clean_table(engine, _reflect(engine, params, params.dry_run), identity,
-                           RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)),
-                           threshold=params.threshold,
-                           batch_size=params.batch_size, dry_run=params.dry_run, on_batch=_progress(progress=progress),
-                           params=params.model_dump(mode="json", exclude={"db"}))
+        report = clean_table(engine, _reflect(engine, params, params.dry_run), identity,
+                             RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)),
+                             threshold=params.threshold, batch_size=params.batch_size, dry_run=params.dry_run,
+                             on_batch=_progress(progress=progress),
+                             params=params.model_dump(mode="json", exclude={"db"}))
     finally:
         engine.dispose()
+    return _with_programs(report, normalizer)
+
+
+def _with_programs(report: RunReport, normalizer) -> RunReport:
+    """``report`` with the programs that answered rows (shown in its artifact)."""
+    if normalizer.programs is not None:
+        report.programs = [p for p in normalizer.programs.summary()["shown"] if p["covered"]][:10]
+    return report
 
 
 @task(cache_policy=NO_CACHE, task_run_name="clean-partition-{partition.index}")
@@ -87,11 +95,12 @@ def clean_partition(params: CleanParams, model: str, identity: ModelIdentity, pa
     normalizer = part.load_pinned(model, identity.sha, params.threads or 1, params.precision, not params.no_programs)
     engine = create_engine(params.db)
     try:
-        return part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,
-                                  RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)), partition,
-                                  params.threshold, params.batch_size, _progress(f"partition {partition.index}: "))
+        report = part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,
+                                    RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)), partition,
+                                    params.threshold, params.batch_size, _progress(f"partition {partition.index}: "))
     finally:
         engine.dispose()
+    return _with_programs(report, normalizer)
 
 
 @flow(name="strseq-clean-partitions")

@@ -34,6 +34,8 @@ class RunReport:
     by_program: int = 0  # rows a verified layout program answered, not the model itself (serve/runtime.py)
     sample: list[dict] = field(default_factory=list)  # some changes, with character diffs
     workers: list[str] = field(default_factory=list)  # host:pid of each process that cleaned a partition
+    # the layout programs of the process(es) that cleaned (ProgramBook.summary()["shown"]): what answered rows
+    programs: list[dict] = field(default_factory=list)
 
     def counts(self) -> dict:
         return {k: v for k, v in asdict(self).items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -44,6 +46,7 @@ class RunReport:
             setattr(self, key, getattr(self, key) + value)
         self.sample.extend(other.sample[:max(0, sample_size - len(self.sample))])
         self.workers.extend(w for w in other.workers if w not in self.workers)
+        self.programs.extend(other.programs)
 
 
 def _md(value: object) -> str:
@@ -63,6 +66,17 @@ def clean_report_markdown(params: CleanParams, model: ModelIdentity, report: Run
                   "| key | before | after | confidence | diff |", "|---|---|---|---:|---|"]
         lines += [f"| {_md(s['key'])} | {_md(s['before'])} | {_md(s['after'])} | {s['confidence']} | "
                   f"`{_md(s['diff'])}` |" for s in report.sample]
+    if report.programs:
+        lines += ["", f"### Layout programs: {report.by_program} of the rows read were answered by one", "",
+                  "A program is read off the model's own outputs on rows of one layout (shape) and used only after it "
+                  "reproduced every one of 24 more (`$3` is the input's third token); the counts are distinct values "
+                  "it answered since the model was loaded.", "",
+                  "| shape | program | values |", "|---|---|---:|"]
+        shown: dict[tuple, int] = {}  # partitions on threads share one model, and so its programs
+        for p in report.programs:
+            shown[p["shape"], p["program"]] = max(shown.get((p["shape"], p["program"]), 0), p["covered"])
+        lines += [f"| `{_md(shape)}` | `{_md(program)}` | {covered} |"
+                  for (shape, program), covered in sorted(shown.items(), key=lambda kv: -kv[1])[:10]]
     if report.review:
         lines += ["", f"{report.review} row(s) wait in `strseq_review` (`strseq review list --db ...`)."]
     if not report.dry_run and report.changed:

@@ -99,3 +99,17 @@ def test_clean_reports_the_rows_programs_answered(lower_bundle, column, tmp_path
     assert done.returncode == 0, done.stderr
     answered = int(done.stdout.split(" answered by layout programs")[0].rsplit(" ", 1)[-1])
     assert answered > len(column) // 2
+
+
+def test_the_run_report_shows_the_programs_once_however_many_partitions_shared_them():
+    from strseq_tasks.jobs.clean_params import CleanParams
+    from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport, clean_report_markdown
+
+    params = CleanParams(db="sqlite:///x.db", table="people", key="id", column="name", model="models/names")
+    shown = [{"shape": "AA AA", "program": "lower($1) copy($2) lower($3)", "covered": 40, "status": "accepted"}]
+    report, partition = RunReport("r1", False, rows_read=100, by_program=60), RunReport("r1", False)
+    report.programs, partition.programs = list(shown), [{**shown[0], "covered": 55}]
+    report.add(partition)
+    text = clean_report_markdown(params, ModelIdentity("names", 3, "ab" * 32), report)
+    assert "### Layout programs: 60 of the rows read were answered by one" in text
+    assert text.count("lower($1) copy($2) lower($3)") == 1 and "| 55 |" in text
