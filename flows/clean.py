@@ -26,6 +26,7 @@ from strseq_tasks.jobs import partitions as part
 from strseq_tasks.jobs.clean import clean_table, cleaning_run
 from strseq_tasks.jobs.clean_params import CleanParams
 from strseq_tasks.jobs.clean_report import ModelIdentity, RunReport, clean_report_markdown
+from strseq_tasks.jobs.program_store import load_programs, save_programs
 from strseq_tasks.jobs.repeat_cache import RepeatCache
 from strseq_tasks.tasks import report_validation, worth_retrying
 
@@ -72,20 +73,29 @@ def run_job(params: CleanParams, normalizer, identity: ModelIdentity, rows: int 
     engine = create_engine(params.db)
     progress = artifacts.ColumnProgress(_key(params), rows, f"{params.table}.{params.column}")
     try:
+        _load_programs(engine, params, identity, normalizer)
         report = clean_table(engine, _reflect(engine, params, params.dry_run), identity,
                              RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)),
                              threshold=params.threshold, batch_size=params.batch_size, dry_run=params.dry_run,
                              on_batch=_progress(progress=progress),
                              params=params.model_dump(mode="json", exclude={"db"}))
+        return _with_programs(engine, params, identity, report, normalizer)
     finally:
         engine.dispose()
-    return _with_programs(report, normalizer)
 
 
-def _with_programs(report: RunReport, normalizer) -> RunReport:
-    """``report`` with the programs that answered rows (shown in its artifact)."""
+def _load_programs(engine, params: CleanParams, identity: ModelIdentity, normalizer) -> None:
+    if normalizer.programs is not None:
+        load_programs(engine, params.db_schema, identity.sha, normalizer.programs)
+
+
+def _with_programs(engine, params: CleanParams, identity: ModelIdentity, report: RunReport, normalizer) -> RunReport:
+    """``report`` with the programs that answered rows (shown in its artifact), which are stored
+    for the model's next run (not by a dry run: it writes nothing)."""
     if normalizer.programs is not None:
         report.programs = [p for p in normalizer.programs.summary()["shown"] if p["covered"]][:10]
+        if not params.dry_run:
+            save_programs(engine, params.db_schema, identity.sha, normalizer.programs)
     return report
 
 
@@ -95,12 +105,13 @@ def clean_partition(params: CleanParams, model: str, identity: ModelIdentity, pa
     normalizer = part.load_pinned(model, identity.sha, params.threads or 1, params.precision, not params.no_programs)
     engine = create_engine(params.db)
     try:
+        _load_programs(engine, params, identity, normalizer)
         report = part.run_partition(engine, _reflect(engine, params, params.dry_run), identity,
                                     RepeatCache(lambda texts: normalizer.normalize(texts, batch_size=64)), partition,
                                     params.threshold, params.batch_size, _progress(f"partition {partition.index}: "))
+        return _with_programs(engine, params, identity, report, normalizer)
     finally:
         engine.dispose()
-    return _with_programs(report, normalizer)
 
 
 @flow(name="strseq-clean-partitions")

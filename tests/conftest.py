@@ -133,6 +133,35 @@ def lower_bundle(tmp_path_factory):
     return out
 
 
+UPPER_FIRST = ["ANNA", "BORIS", "CLARA", "DAVID", "ELENA", "FELIX", "GRETA", "HUGO", "IRIS", "JONAS", "KARIN",
+               "LUKAS", "MARTA", "NILS", "OLGA", "PAUL", "RITA", "SVEN", "TINA", "URS"]
+UPPER_LAST = ["BERG", "DAHL", "EKMAN", "FALK", "GRAN", "HOLM", "ISAK", "KROG", "LIND", "MOBERG", "NORD", "OLSEN",
+              "PERS", "QUIST", "ROSEN", "SAND", "TELL", "UDD", "VIK", "WALL", "YNGVE", "ZETTER", "ALM", "BJORK", "CARL"]
+
+
+@pytest.fixture(scope="session")
+def upper_names() -> list[str]:
+    """500 distinct upper-case names (FIRST LAST), in a seeded order: one layout, many values."""
+    import random
+
+    values = [f"{first} {last}" for first in UPPER_FIRST for last in UPPER_LAST]
+    random.Random(3).shuffle(values)
+    return values
+
+
+@pytest.fixture(scope="session")
+def names_lower_bundle(tmp_path_factory, upper_names) -> Path:
+    """A tiny model that lower-cases such names, trained on 150 of them (30 epochs, about 20 s; it
+    gets the other 350 right): layout programs must reproduce a model consistent on a layout."""
+    from strseq_tasks.learn.build import train_bundle
+    from strseq_tasks.learn.training import TrainConfig
+
+    out = tmp_path_factory.mktemp("bundles") / "names-lower"
+    train_bundle([(v, v.lower()) for v in upper_names[:150]], out,
+                 TrainConfig(max_epochs=30, seed=0, precision="fp32"), TINY_MODEL, name="names-lower", pretrained=None)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_model_config() -> dict:
     """``TINY_MODEL`` for tests outside this folder's import path (tests/integration is a package)."""

@@ -159,8 +159,36 @@ class ProgramBook:
         """What a program row's confidence is calibrated from: the lower quartile of the model's
         log-probabilities on the shape's decoded rows (a program row was not scored itself, so it
         is taken to be as sure as the less sure of the rows that showed its program)."""
-        lps = self.shapes[shape_of(text)].logprobs
-        return statistics.quantiles(lps, n=4)[0] if len(lps) > 1 else lps[0]
+        return self.logprob_of(self.shapes[shape_of(text)])
+
+    @staticmethod
+    def logprob_of(book: ShapeBook) -> float | None:
+        lps = book.logprobs
+        return (statistics.quantiles(lps, n=4)[0] if len(lps) > 1 else lps[0]) if lps else None
+
+    def records(self) -> list[dict]:
+        """The decided shapes (accepted programs, and the shapes that have none), as JSON-ready
+        records: what a store keeps for a model, so that its next job starts with them (``adopt``)."""
+        with self._lock:
+            return [{"shape": shape, "status": book.status, "why": book.why, "logprob": self.logprob_of(book),
+                     **(book.program.to_dict() if book.program is not None else {})}
+                    for shape, book in self.shapes.items()
+                    if book.status in ("accepted", "rejected") and (book.logprobs or book.status == "rejected")]
+
+    def adopt(self, records: Iterable[dict]) -> int:
+        """Take the decided shapes of ``records`` (``records``' form) for shapes not decided here yet;
+        returns how many programs were adopted."""
+        adopted = 0
+        with self._lock:
+            for record in records:
+                if self.shapes.get(record["shape"], ShapeBook()).status in ("accepted", "rejected"):
+                    continue
+                book = ShapeBook(status=record["status"], why=record.get("why", ""))
+                if record["status"] == "accepted":
+                    book.program, book.logprobs = Program.from_dict(record["shape"], record), [record["logprob"]]
+                    adopted += 1
+                self.shapes[record["shape"]] = book
+        return adopted
 
     def summary(self) -> dict:
         """Counts and the readable programs: what a report shows."""

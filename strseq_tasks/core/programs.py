@@ -240,6 +240,20 @@ class Program:
     def describe(self) -> str:
         return " ".join(p.describe() for p in self.parts)
 
+    def to_dict(self) -> dict:
+        """JSON-ready (``from_dict`` reads it back)."""
+        return {"parts": [[p.op, p.source, p.value] for p in self.parts],
+                "maps": {str(j): m for j, m in self.maps.items()},
+                "seen": {str(j): dict(c) for j, c in self.seen.items()},
+                "pivots": {str(j): list(p) for j, p in self.pivots.items()}}
+
+    @classmethod
+    def from_dict(cls, shape: str, data: dict) -> Program:
+        return cls(shape, tuple(Part(op, int(source), str(value)) for op, source, value in data["parts"]),
+                   {int(j): dict(m) for j, m in data["maps"].items()},
+                   {int(j): Counter(c) for j, c in data["seen"].items()},
+                   {int(j): [int(lo), int(hi)] for j, (lo, hi) in data["pivots"].items()})
+
 
 def _pivots(examples: list[tuple[list[str], list[str]]], j: int, source: int) -> list[int] | None:
     """[largest year in the 2000s, smallest in the 1900s] of output token ``j`` from input token

@@ -12,7 +12,10 @@ columns a later strseq added are added to an older database's tables, ``upgrade_
   (a hash): a re-run skips them, so every row is applied exactly once even after a crash;
 - ``strseq_decisions``: what people decided about rows (approved, rejected or edited a
   suggestion, or typed a value into the column themselves), who, when and why: no later run of
-  any model touches a decided row (``jobs.decide``).
+  any model touches a decided row (``jobs.decide``);
+- ``strseq_programs``: the layout programs a model's cleaning jobs read and verified (or found
+  none for), by the model's content sha and the layout's shape, so the next night's job starts
+  with them (``jobs.program_store``).
 
 Table and column names come from the reflected schema and are quoted by SQLAlchemy; values are
 always bound parameters. Keys must be a single integer or text column (a primary key or unique).
@@ -39,6 +42,7 @@ log = logging.getLogger("strseq.db")
 
 RUNS, AUDIT, REVIEW, PROCESSED = "strseq_runs", "strseq_audit", "strseq_review", "strseq_processed"
 DECISIONS = "strseq_decisions"
+PROGRAMS = "strseq_programs"
 TEXT_TYPES = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText)
 KEY_TYPES = (sa.Integer, sa.BigInteger, sa.SmallInteger, *TEXT_TYPES)
 
@@ -173,7 +177,15 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         sa.Column("status", sa.Text, nullable=False, default="active"),  # active, reverted
         sa.Index("ix_strseq_decisions_row", "table_name", "column_name", "key"),
     )
-    return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed, DECISIONS: decisions}
+    programs = sa.Table(
+        PROGRAMS, meta,
+        sa.Column("model_sha", sa.Text, primary_key=True), sa.Column("shape", sa.Text, primary_key=True),
+        sa.Column("status", sa.Text, nullable=False),  # accepted; rejected: the layout has no program
+        sa.Column("program", sa.Text, nullable=False),  # JSON: ProgramBook.records()
+        sa.Column("updated", ts, nullable=False),
+    )
+    return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed, DECISIONS: decisions,
+                  PROGRAMS: programs}
 
 
 def upgrade_job_tables(engine: sa.Engine, meta: sa.MetaData) -> list[str]:
