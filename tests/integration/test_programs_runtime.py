@@ -4,8 +4,6 @@ one the model gives that row itself."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from strseq_tasks.serve.runtime import BY_MODEL, BY_PROGRAM, Normalizer
 from strseq_tasks.serve.workers import normalize_parallel
 
@@ -52,21 +50,6 @@ def test_predict_logs_the_programs_and_no_programs_turns_them_off(names_lower_bu
     assert "layout programs:" not in done.stderr
     (_, with_programs), (_, without) = read_csv_raw(tmp_path / "a.csv"), read_csv_raw(tmp_path / "b.csv")
     assert [r[1] for r in with_programs] == [r[1] for r in without]  # the same predictions
-
-
-def test_clean_reports_the_rows_programs_answered(names_lower_bundle, upper_names, tmp_path):
-    url = f"sqlite:///{tmp_path / 'people.db'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)"))
-        conn.execute(sa.text("INSERT INTO people (id, name) VALUES (:id, :name)"),
-                     [{"id": i, "name": v} for i, v in enumerate(upper_names)])
-    engine.dispose()
-    done = run_strseq("clean", "--db", url, "--table", "people", "--key", "id", "--column", "name", "--model",
-                      names_lower_bundle, "--create-output-column", "--threshold", "0")
-    assert done.returncode == 0, done.stderr
-    answered = int(done.stdout.split(" answered by layout programs")[0].rsplit(" ", 1)[-1])
-    assert answered > len(upper_names) // 2
 
 
 def test_the_run_report_shows_the_programs_once_however_many_partitions_shared_them():
