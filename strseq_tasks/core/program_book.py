@@ -23,8 +23,9 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from strseq_tasks.core.programs import MAP_CONFIRM, Program, induce, shape_of, tokens
+from strseq_tasks.core.programs import MAP_CONFIRM, Program, induce, is_word, shape_of, tokens
 
 INDUCE_ROWS = 8  # outputs a program is read off
 VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
@@ -73,11 +74,28 @@ class ProgramBook:
 
     def __init__(self, guard: Callable[[str, str], bool] | None = None,
                  agrees: Callable[[str, str], bool] | None = None, induce_rows: int = INDUCE_ROWS,
-                 verify_rows: int = VERIFY_ROWS, min_saved: int = MIN_SAVED):
-        self.guard, self.agrees = guard, agrees
+                 verify_rows: int = VERIFY_ROWS, min_saved: int = MIN_SAVED, mark: Callable[[str], str] | None = None):
+        self.guard, self.agrees, self.mark = guard, agrees, mark
+        self._marks = lru_cache(maxsize=1 << 16)(self._word_marks)
         self.induce_rows, self.verify_rows, self.min_saved = induce_rows, verify_rows, min_saved
         self.shapes: dict[str, ShapeBook] = {}
         self._lock = threading.Lock()  # a cleaning job's partitions may share one model on threads
+
+    def shape(self, text: str) -> str:
+        """``text``'s shape (``programs.shape_of``); once that shape has no program, with each word's
+        mark (``mark``): one layout holds "Dr Anouk Mulder." and "Anouk Adam Mulder.", and a title
+        the pairs always drop is what tells the first from the second (``WordTreatment.mark``).
+        Marks only where the layout needs them: elsewhere they would split a layout by which of its
+        values the pairs happened to show (a brand seen, a brand not)."""
+        base = shape_of(text)
+        book = self.shapes.get(base)
+        if self.mark is None or book is None or book.status != "rejected":
+            return base
+        marks = self._marks(text)
+        return f"{base} [{marks}]" if marks.strip(".") else base
+
+    def _word_marks(self, text: str) -> str:
+        return "".join(self.mark(t) or "." for t in tokens(text) if is_word(t))
 
     def book(self, shape: str) -> ShapeBook:
         return self.shapes.setdefault(shape, ShapeBook())
@@ -92,7 +110,7 @@ class ProgramBook:
     def observe(self, text: str, output: str, logprob: float) -> None:
         """The model's ``output`` for ``text``: evidence for, or against, its shape's program."""
         with self._lock:
-            self._observe(shape_of(text), text, output, logprob)
+            self._observe(self.shape(text), text, output, logprob)
 
     def _observe(self, shape: str, text: str, output: str, logprob: float) -> None:
         book = self.book(shape)
@@ -128,7 +146,7 @@ class ProgramBook:
 
     def apply(self, text: str) -> str | None:
         """The accepted program's output for ``text``; None: no program, or it leaves the row to the model."""
-        book = self.shapes.get(shape_of(text))
+        book = self.shapes.get(self.shape(text))
         if book is None or not book.accepted:
             return None
         answer = book.program.run(tokens(text), self.guard)
@@ -147,7 +165,7 @@ class ProgramBook:
         """What a row of a program's shape needs the model for (``Program.missing``; () nothing: the
         program answers it), or None when there is no program or it leaves the row to the model
         for good (a guarded word)."""
-        book = self.shapes.get(shape_of(text))
+        book = self.shapes.get(self.shape(text))
         if book is None or book.program is None or book.status == "rejected":
             return None
         toks = tokens(text)
@@ -159,7 +177,7 @@ class ProgramBook:
         """What a program row's confidence is calibrated from: the lower quartile of the model's
         log-probabilities on the shape's decoded rows (a program row was not scored itself, so it
         is taken to be as sure as the less sure of the rows that showed its program)."""
-        return self.logprob_of(self.shapes[shape_of(text)])
+        return self.logprob_of(self.shapes[self.shape(text)])
 
     @staticmethod
     def logprob_of(book: ShapeBook) -> float | None:

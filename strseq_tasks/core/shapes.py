@@ -191,6 +191,15 @@ class WordTreatment:
                    None if cases is None else {c: frozenset(cases[c]) for c in CASES},
                    None if cases is None else frozenset(cases["mixed_prefixes"]))
 
+    def mark(self, word: str) -> str:
+        """What a layout program's shape notes of a word (``program_book``): 'r' for a word the
+        pairs always rewrote (a title, a suffix, a month name), 'l' for one they write in lower case
+        (a particle: "van", "da"), '' for the others."""
+        key = self.key(word.lower())
+        if key in self.always_rewritten:
+            return "r"
+        return "l" if self.cased is not None and key in self.cased["lower"] else ""
+
     def may_program(self, word: str, output: str) -> bool:
         """Whether a layout program (``programs.py``) may copy or re-case ``word`` to ``output``: not
         when the pairs rewrote the word, wrote it in another case than ``output``'s, or wrote a word

@@ -24,7 +24,6 @@ from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
-from strseq_tasks.core.programs import shape_of
 from strseq_tasks.core.shapes import Familiar, WordTreatment, unseen_chars
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
@@ -206,8 +205,8 @@ class Normalizer:
                                  words and WordTreatment.from_dict(words, decoding.get("word_cases")))
         # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
         words = self.familiar.words
-        self.programs = (ProgramBook(words.may_program, lambda text, output: not words.disagrees(text, output))
-                         if programs and words is not None else None)
+        self.programs = (ProgramBook(words.may_program, lambda text, output: not words.disagrees(text, output),
+                                     mark=words.mark) if programs and words is not None else None)
         try:
             self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
         except Exception as exc:  # onnxruntime's own error types: a graph it cannot load
@@ -266,11 +265,12 @@ class Normalizer:
         """Predictions for the ``values`` the layout programs answer, and for the rows the model
         decoded (``decode``) to read and verify programs for the shapes with many values."""
         book = self.programs
-        by_shape: dict[str, list[str]] = {}
-        for value in values:
-            by_shape.setdefault(shape_of(value), []).append(value)
         answer: dict[str, Prediction] = {}
         for _ in range(PROGRAM_ROUNDS):  # a round decodes samples; a map still learning keys may want another
+            by_shape: dict[str, list[str]] = {}  # again each round: a layout found without a program is split
+            for value in values:
+                if value not in answer:
+                    by_shape.setdefault(book.shape(value), []).append(value)
             answer.update(self._by_programs(by_shape, answer, on_batch))
             sample = [v for shape, group in by_shape.items() for v in self._to_learn_from(shape, group, answer)]
             if not sample:

@@ -67,9 +67,14 @@ def _by_programs(normalizer: Normalizer, keys: list[str], beam: int | None, batc
         return {}
 
     def decode(texts: Sequence[str]) -> dict[str, tuple[Prediction, float]]:
-        texts = sorted(texts, key=len)  # each process gets rows of every length: batches pad alike
-        parts = [texts[i::workers] for i in range(workers)]
-        return {t: found for part in pool.map(_decode, parts, [batch_size] * workers) for t, found in part}
+        # the batches one process would decode (transduce sorts by length, stably, and cuts), whole
+        # batches to each process: the programs read here are the ones one process reads
+        order = sorted(texts, key=len)
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        share = -(-len(batches) // workers)
+        parts = [[t for batch in batches[k * share : (k + 1) * share] for t in batch] for k in range(workers)]
+        parts = [part for part in parts if part]
+        return {t: found for part in pool.map(_decode, parts, [batch_size] * len(parts)) for t, found in part}
 
     read = {key: read_text(key, normalizer.spaces) for key in keys}
     values = list(dict.fromkeys(r for r in read.values() if r and len(r) <= normalizer.max_len))

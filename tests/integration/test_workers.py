@@ -34,7 +34,8 @@ def texts() -> list[str]:
 
 def test_processes_give_the_predictions_one_process_gives(lower_bundle, texts, monkeypatch):
     monkeypatch.setattr(workers, "CHUNK", 16)  # many chunks, finishing out of order
-    normalizer = Normalizer(lower_bundle)
+    # the model's own path: what layout programs answer, and where, is test_programs_runtime.py's
+    normalizer = Normalizer(lower_bundle, programs=False)
     alone = normalizer.normalize(texts)
     done: list[int] = []
     parallel = normalize_parallel(normalizer, texts, workers=2, on_batch=done.append)

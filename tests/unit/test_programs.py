@@ -195,3 +195,22 @@ def test_an_accepted_program_reproduces_a_deterministic_model(rows, layout):
     for value in values[INDUCE_ROWS + VERIFY_ROWS :]:
         answer = book.apply(value)
         assert answer is None or answer == model(value)
+
+
+def test_a_layout_without_a_program_is_split_by_what_the_pairs_do_with_its_words():
+    def model(text: str) -> str:  # drops a title, else a middle name
+        first, second, third = text.split()
+        return f"{second} {third}" if first == "Dr" else f"{first} {third}"
+
+    book = ProgramBook(guard=None, mark=lambda word: "r" if word == "Dr" else "")
+    rng = random.Random(5)
+    titled = [f"Dr {f.title()} {last.title()}" for f in FIRST for last in SURNAMES]
+    plain = [f"{f.title()} {m.title()} {last.title()}" for f in FIRST for m in FIRST for last in SURNAMES[:5]]
+    mixed = rng.sample(titled, 20) + rng.sample(plain, 20)
+    rng.shuffle(mixed)
+    feed(book, mixed, model)
+    assert not book.accepted("Aa Aa Aa") and book.needed("Aa Aa Aa") == 0  # one layout, two treatments
+    assert book.shape("Dr Zoe Hall") == "Aa Aa Aa [r..]" and book.shape("Zoe Ivan Hall") == "Aa Aa Aa"
+    feed(book, [v for v in titled if v not in mixed][: INDUCE_ROWS + VERIFY_ROWS], model)
+    assert book.accepted("Aa Aa Aa [r..]") and book.apply("Dr Zoe Hall") == "Zoe Hall"
+    assert book.apply("Zoe Ivan Hall") is None
