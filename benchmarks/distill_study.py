@@ -158,22 +158,23 @@ def study_column(name: str, args) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| column | model | half B exact | harm | agree teacher | val exact (teacher) | accepted | "
-             "train s | rows/s | MFLOP/row |", "|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines = ["| column | model | half B exact | harm | agree teacher | val exact (teacher) | check agree | accepted | "
+             "train s | rows/s | MFLOP/row |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for name, rec in results.items():
         t, timing = rec["teacher"], rec["timing"]
         lines.append(f"| {name} | teacher | {100 * t['half_b']['exact']:.2f} | {100 * t['half_b']['harm']:.2f} | "
-                     f"100 | | | {t['train_seconds']} | {timing['teacher']['rows_per_s']} | "
+                     f"100 | | | | {t['train_seconds']} | {timing['teacher']['rows_per_s']} | "
                      f"{timing['teacher']['work']['mflop_per_row']} |")
         for size, students in rec["sizes"].items():
             for kind, s in students.items():
                 speed = timing.get(f"{size}-{kind}", {})
                 val = (f"{100 * s['student_exact']:.2f} ({100 * s['teacher_exact']:.2f})"
                        if "student_exact" in s else f"{100 * s['manifest_val_exact']:.2f} (torch)")
+                check = f"{100 * s['agreement']:.2f} of {s['check_rows']}" if s.get("check_rows") else ""
                 lines.append(f"| {name} | {size} {kind} | {100 * s['half_b']['exact']:.2f} | "
                              f"{100 * s['half_b']['harm']:.2f} | {100 * s['half_b']['agree_teacher']:.2f} | {val} | "
-                             f"{s.get('accepted', '')} | {s['train_seconds']} | {speed.get('rows_per_s', '')} | "
-                             f"{speed.get('work', {}).get('mflop_per_row', '')} |")
+                             f"{check} | {s.get('accepted', '')} | {s['train_seconds']} | "
+                             f"{speed.get('rows_per_s', '')} | {speed.get('work', {}).get('mflop_per_row', '')} |")
     return "\n".join(lines)
 
 

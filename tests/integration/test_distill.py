@@ -31,8 +31,9 @@ def test_labels_never_enter_the_validation_split(tiny_bundle, name_pairs):
     floor = max([cfg.val_fraction, *(hash_unit(a, cfg.seed) for a, _ in val)])
     assert labels.pairs and all(hash_unit(a, cfg.seed) > floor for a, _ in labels.pairs)
     assert pairs[0][0] not in {a for a, _ in labels.pairs}  # a pair's input keeps the pair's target
-    assert len(labels.pairs) + labels.low_confidence + labels.left_out == len({read_text(a, teacher.spaces)
-                                                                              for a in inputs})
+    assert labels.check and not {a for a, _ in labels.check} & {a for a, _ in labels.pairs}  # never taught
+    assert len(labels.pairs) + len(labels.check) + labels.low_confidence + labels.left_out == len(
+        {read_text(a, teacher.spaces) for a in inputs})
 
 
 def test_a_student_is_written_smaller_and_validated_against_its_teacher(tiny_bundle, name_pairs, tmp_path,
@@ -48,7 +49,9 @@ def test_a_student_is_written_smaller_and_validated_against_its_teacher(tiny_bun
     assert manifest["data"]["distilled_from"]["labels"] == outcome.labels
     assert outcome.validation_rows > manifest["data"]["validation_pairs"]  # the pairs and their noisy copies
     assert 0.0 <= outcome.student_exact <= 1.0 and 0.0 <= outcome.teacher_exact <= 1.0
-    assert outcome.accepted == (outcome.student_exact >= outcome.teacher_exact - 0.002 - 1e-12)
+    assert outcome.check_rows == manifest["data"]["distilled_from"]["check_inputs"] > 0
+    assert outcome.accepted == (outcome.student_exact >= outcome.teacher_exact - 0.002 - 1e-12
+                                and outcome.agreement >= 0.998 - 1e-12)
     assert [p.text for p in Normalizer(out).normalize(["SMITH, John"])]  # it serves
 
 
