@@ -4,6 +4,9 @@ teacher's accuracy, and how much faster does it clean?
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/distill_study.py --columns dates names \\
         --sizes dec128 --teachers /work/models24 --students /tmp/strseq-distill \\
         --out benchmarks/results/distill/dates-names-dec128.json
+    # then, only timing the distilled students already trained (no training), longer:
+    ... distill_study.py --columns dates names --sizes dec128 --students /tmp/strseq-distill --time-only \
+        --repeats 9 --out benchmarks/results/distill/timing.json
 
 For each column, the realistic column's 20,000-row pool (``benchmarks/realistic.py``: ``draw(FAMILIES[name](),
 200, 20000, seed=0)``) is split by a hash of the input: half A gives the student its unlabeled inputs
@@ -157,6 +160,23 @@ def study_column(name: str, args) -> dict:
     return record
 
 
+def time_only(name: str, args) -> dict:
+    """Rows/s and MFLOP per row of the teacher and the distilled students already in ``--students``
+    (``--time-only``: a longer timing than the study's, the same rows)."""
+    split = draw(FAMILIES[name](), n_train=N_TRAIN, n_test=POOL, seed=0)
+    timed = list(dict.fromkeys(a for a, _ in halves(split.test)[1]))[: args.timing_rows]
+    models = {"teacher": Normalizer(Path(args.teachers) / name, threads=1, programs=False)}
+    for size in args.sizes:
+        folder = Path(args.students) / name / size / "distilled"
+        if folder.is_dir():
+            models[f"{size}-distilled"] = Normalizer(folder, threads=1, programs=False)
+    found = {"rows": len(timed), "repeats": args.repeats, **rates(models, timed, args.repeats)}
+    for label, model in models.items():
+        found[label]["work"] = model_work(model, timed)
+        found[label]["precision"] = model.precision
+    return found
+
+
 def table(results: dict) -> str:
     lines = ["| column | model | half B exact | harm | agree teacher | val exact (teacher) | check agree | accepted | "
              "train s | rows/s | MFLOP/row |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
@@ -192,6 +212,8 @@ def parse_args(argv=None):
     parser.add_argument("--skip-pairs", action="store_true", help="no pairs-only baseline student")
     parser.add_argument("--timing-rows", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--time-only", action="store_true", help="only time the teacher and the distilled "
+                        "students already in --students (no training)")
     return parser.parse_args(argv)
 
 
@@ -209,9 +231,9 @@ def main(argv=None) -> None:
             "note": "timings on a shared 2-core machine: compare within one run"}
     results: dict = {}
     for name in args.columns:
-        results[name] = study_column(name, args)
+        results[name] = time_only(name, args) if args.time_only else study_column(name, args)
         out.write_text(json.dumps({"meta": meta, "columns": results}, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(table(results))
+    print(json.dumps(results, indent=1) if args.time_only else table(results))
 
 
 if __name__ == "__main__":
