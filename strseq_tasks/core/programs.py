@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from strseq_tasks.core.shapes import case_pattern
+
 MAX_MAP_DIGITS = 2  # a run of digits is a map key only this short (a month number, a two-digit year)
 MAX_PREFIX = 3  # digits a joined number may start with that no input token gave (a country code)
 
@@ -35,16 +37,6 @@ def tokens(text: str) -> tuple[str, ...]:
     return tuple(_TOKEN.findall(text))
 
 
-def _letters(word: str) -> str:
-    if len(word) == 1:
-        return "A" if word.isupper() else "a"
-    if word.islower():
-        return "aa"
-    if word.isupper():
-        return "AA"
-    return "Aa" if word[0].isupper() and word[1:].islower() else "Ax"
-
-
 def is_word(token: str) -> bool:
     """Whether a token is a run of letters."""
     return _LETTER.match(token) is not None
@@ -54,7 +46,7 @@ def signature(token: str) -> str:
     """A token as its shape has it: letters as their case pattern, digits as their exact count."""
     if token[0].isdecimal():
         return "9" * len(token)
-    return _letters(token) if is_word(token) else token
+    return case_pattern(token) if is_word(token) else token
 
 
 @lru_cache(maxsize=1 << 16)

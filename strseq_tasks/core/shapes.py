@@ -60,7 +60,9 @@ def word_case(word: str) -> str | None:
 _CASE_SHAPES = {"lower": "aa", "upper": "AA", "title": "Aa", None: "Ax"}
 
 
-def _letters(word: str) -> str:
+def case_pattern(word: str) -> str:
+    """A run of letters as a shape has it: ``Aa`` title case, ``AA`` upper, ``aa`` lower, ``Ax`` mixed,
+    ``A`` or ``a`` one letter (this module's shapes and layout programs' share it)."""
     if len(word) == 1:
         return "A" if word.isupper() else "a"
     return _CASE_SHAPES[word_case(word)]
@@ -72,7 +74,7 @@ def text_shape(text: str) -> str:
     for kind, run in groupby(text.strip(), _kind):
         run = "".join(run)
         if kind == "letters":
-            out.append(_letters(run))
+            out.append(case_pattern(run))
         elif kind == "digits":
             out.append("9" * min(len(run), MAX_DIGITS))
         else:
