@@ -17,6 +17,7 @@ import logging
 import sqlalchemy as sa
 
 from strseq_tasks.core.program_book import ProgramBook
+from strseq_tasks.core.programs import Program
 from strseq_tasks.data.db import PROGRAMS, job_tables
 
 log = logging.getLogger("strseq")
@@ -30,11 +31,32 @@ def load_programs(engine: sa.Engine, schema: str | None, model_sha: str, book: P
     t = job_tables(schema)[1][PROGRAMS]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(t.c.shape, t.c.program).where(t.c.model_sha == model_sha)).all()
-    adopted = book.adopt({**json.loads(program), "shape": shape} for shape, program in rows)
-    if rows:
+    records, damaged = [], []
+    for shape, program in rows:
+        record = _record(shape, program)
+        (records if record is not None else damaged).append(record or shape)
+    if damaged:  # a row edited by hand, or cut short: the model decides those layouts' rows again
+        log.warning("layout programs: %d stored row(s) of %s could not be read and were left out (shapes %s)",
+                    len(damaged), PROGRAMS, ", ".join(map(repr, damaged[:5])))
+    adopted = book.adopt(records)
+    if records:
         log.info("layout programs: %d kept from earlier runs of this model (%d layouts without one)", adopted,
-                 len(rows) - adopted)
+                 len(records) - adopted)
     return adopted
+
+
+def _record(shape: str, program: str) -> dict | None:
+    """A stored row as ``ProgramBook.adopt`` takes it; None when it is not one."""
+    try:
+        record = {**json.loads(program), "shape": shape}
+        if record["status"] == "accepted":
+            Program.from_dict(shape, record)
+            float(record["logprob"])
+        elif record["status"] != "rejected":
+            return None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return record
 
 
 def save_programs(engine: sa.Engine, schema: str | None, model_sha: str, book: ProgramBook) -> int:

@@ -214,3 +214,28 @@ def test_a_layout_without_a_program_is_split_by_what_the_pairs_do_with_its_words
     feed(book, [v for v in titled if v not in mixed][: INDUCE_ROWS + VERIFY_ROWS], model)
     assert book.accepted("Aa Aa Aa [r..]") and book.apply("Dr Zoe Hall") == "Zoe Hall"
     assert book.apply("Zoe Ivan Hall") is None
+
+
+def test_stored_programs_that_cannot_be_read_are_left_out_not_fatal(tmp_path, caplog):
+    import json
+
+    import sqlalchemy as sa
+
+    from strseq_tasks.data.db import PROGRAMS, job_tables
+    from strseq_tasks.jobs.program_store import load_programs, save_programs
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    meta, _ = job_tables()
+    meta.create_all(engine)
+    book = ProgramBook(guard=None)
+    feed(book, names(INDUCE_ROWS + VERIFY_ROWS), last_first)
+    assert save_programs(engine, None, "sha1", book) == 1
+    with engine.begin() as conn:  # a row cut short, and one edited by hand
+        for shape, program in [("Aa", "{not json"), ("AA", json.dumps({"status": "accepted", "parts": [["copy"]]}))]:
+            conn.execute(sa.text(f"INSERT INTO {PROGRAMS} (model_sha, shape, status, program, updated) "
+                                 "VALUES ('sha1', :s, 'accepted', :p, '2026-12-07 00:00:00')"),
+                         {"s": shape, "p": program})
+    fresh = ProgramBook(guard=None)
+    assert load_programs(engine, None, "sha1", fresh) == 1
+    assert fresh.apply("WHITE, BOB") == "Bob White"
+    assert "2 stored row(s) of strseq_programs could not be read" in caplog.text
