@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -153,6 +153,8 @@ def _value(part: Part, toks: list[str]) -> str:
 _ORDER = {name: n for n, name in enumerate([*FUNCTIONS, "pad", "slice", "century", "join"])}
 MAP_CONFIRM = 2  # model outputs that must agree on a map key before a program uses it
 LEARNED = {"map", "century"}  # parts that learn from the model's outputs as rows come (``Program.teach``)
+# what other layouts' maps of the same kind confirmed: (part index, input token) -> output, or None
+Lend = Callable[[int, str], "str | None"]
 
 
 @dataclass
@@ -166,24 +168,28 @@ class Program:
     # part index -> [the largest two-digit year seen in the 2000s, the smallest seen in the 1900s]
     pivots: dict[int, list[int]] = field(default_factory=dict)
 
-    def run(self, toks: list[str], guard: Callable[[str, str], bool] | None = None) -> str | None:
-        """The output for input tokens ``toks``; None where a map lacks the key, a two-digit year
-        falls between the pivots seen, or ``guard(word, output)`` says a word's treatment cannot be
-        read off its shape."""
+    def run(self, toks: list[str], guard: Callable[[str, str], bool] | None = None, lend: Lend | None = None
+            ) -> str | None:
+        """The output for input tokens ``toks``; None where a map lacks the key (and ``lend``, the
+        keys other layouts' maps of the same kind confirmed, has none), a two-digit year falls
+        between the pivots seen, or ``guard(word, output)`` says a word's treatment cannot be read
+        off its shape."""
         if guard is not None and self.guarded(toks, guard):
             return None
         out = []
         for j, part in enumerate(self.parts):
-            value = self._learned(j, part, toks) if part.op in LEARNED else _value(part, toks)
+            value = self._learned(j, part, toks, lend) if part.op in LEARNED else _value(part, toks)
             if value is None:
                 return None
             out.append(value)
         return "".join(out)
 
-    def _learned(self, j: int, part: Part, toks: list[str]) -> str | None:
+    def _learned(self, j: int, part: Part, toks: list[str], lend: Lend | None = None) -> str | None:
         tok = toks[part.source]
         if part.op == "map":  # a key is used once two of the model's outputs showed it
-            return self.maps[j].get(tok) if self.seen[j][tok] >= MAP_CONFIRM else None
+            if self.seen[j][tok] >= MAP_CONFIRM:
+                return self.maps[j].get(tok)
+            return lend(j, tok) if lend is not None else None
         lo, hi = self.pivots[j]
         return "20" + tok if int(tok) <= lo else "19" + tok if int(tok) >= hi else None
 
@@ -223,11 +229,11 @@ class Program:
                 self.pivots[j][1] = min(self.pivots[j][1], int(tok))
         return True
 
-    def missing(self, toks: list[str]) -> tuple[str, ...]:
-        """The learned parts' inputs this row needs the model for (a map key not confirmed, a year
-        between the pivots): rows that share them teach the program the same thing."""
+    def missing(self, toks: list[str], lend: Lend | None = None) -> tuple[str, ...]:
+        """The learned parts' inputs this row needs the model for (a map key neither confirmed nor
+        lent, a year between the pivots): rows that share them teach the program the same thing."""
         return tuple(f"{j}:{toks[p.source]}" for j, p in enumerate(self.parts)
-                     if p.op in LEARNED and self._learned(j, p, toks) is None)
+                     if p.op in LEARNED and self._learned(j, p, toks, lend) is None)
 
     def describe(self) -> str:
         return " ".join(p.describe() for p in self.parts)
@@ -245,6 +251,39 @@ class Program:
                    {int(j): dict(m) for j, m in data["maps"].items()},
                    {int(j): Counter(c) for j, c in data["seen"].items()},
                    {int(j): [int(lo), int(hi)] for j, (lo, hi) in data["pivots"].items()})
+
+
+def shared_keys(programs: Mapping[str, Program]) -> dict[tuple[str, int], dict[str, str]]:
+    """The word keys each map part (shape, part index) of ``programs`` may borrow from other
+    layouts. Map parts are of one kind when they share a key with the same output (the brand map of
+    "northwind 12 black large" and of "northwind #12 - black - large": ``northwind`` -> ``NWD`` in
+    both), transitively; a kind lends a key that its parts' model outputs showed ``MAP_CONFIRM``
+    times in all, and only while they all agree on it (one part that read the key otherwise stops
+    the lending). Words only: the same digits mean a day in one part and a month in another."""
+    parts = [(shape, j) for shape, program in programs.items() for j, part in enumerate(program.parts)
+             if part.op == "map"]
+    parent = {pid: pid for pid in parts}
+
+    def find(pid: tuple[str, int]) -> tuple[str, int]:
+        while parent[pid] != pid:
+            parent[pid] = parent[parent[pid]]
+            pid = parent[pid]
+        return pid
+
+    owner: dict[tuple[str, str], tuple[str, int]] = {}
+    for pid in parts:
+        for key, out in programs[pid[0]].maps[pid[1]].items():
+            if is_word(key):
+                parent[find(pid)] = find(owner.setdefault((key, out), pid))
+    kinds: dict[tuple[str, int], dict[str, Counter]] = {}
+    for shape, j in parts:
+        entries, program = kinds.setdefault(find((shape, j)), {}), programs[shape]
+        for key, out in program.maps[j].items():
+            if is_word(key):
+                entries.setdefault(key, Counter())[out] += max(program.seen[j][key], 1)
+    lent = {kind: {key: next(iter(outs)) for key, outs in entries.items()
+                   if len(outs) == 1 and sum(outs.values()) >= MAP_CONFIRM} for kind, entries in kinds.items()}
+    return {pid: lent[find(pid)] for pid in parts}
 
 
 def _pivots(examples: list[tuple[list[str], list[str]]], j: int, source: int) -> list[int] | None:

@@ -125,6 +125,34 @@ def test_maps_learn_new_keys_from_the_model_without_counting_them():
     assert book.apply(third_june) == month_date(third_june)
 
 
+def month_dates(seed: int, n: int = 400) -> list[str]:
+    rng = random.Random(seed)
+    return list(dict.fromkeys(f"{rng.choice(list(MONTHS))} {rng.randint(10, 28)}, {rng.randint(1950, 2020)}"
+                              for _ in range(n)))
+
+
+def day_first(text: str) -> str:  # "Jun 12, 1999" -> "12 Jun 1999", another layout of the same dates
+    month, day, year = text.replace(",", "").split()
+    return f"{day} {month} {year}"
+
+
+def test_a_map_borrows_the_keys_another_layout_confirmed():
+    book = ProgramBook(guard=None)
+    us = month_dates(1)
+    feed(book, us[: INDUCE_ROWS + VERIFY_ROWS + 20], month_date)  # "Mon DD, YYYY": every month confirmed
+    assert book.accepted("Aa 99, 9999")
+    european = [day_first(d) for d in month_dates(2)]
+    early = [d for d in european if d.split()[1] in ("Jan", "Feb")]
+    feed(book, early[: INDUCE_ROWS + VERIFY_ROWS], lambda t: month_date("{1} {0}, {2}".format(*t.split())))
+    assert book.accepted("99 Aa 9999")
+    june = [d for d in european if d.split()[1] == "Jun"]
+    # no "DD Mon YYYY" row showed June; the other layout's month map, of the same kind, lends it
+    assert book.apply(june[0]) == f"{june[0].split()[2]}-06-{june[0].split()[0]}"
+    # a row of this layout that the model reads otherwise: June is lent no more, the program stands
+    book.observe(june[1], f"{june[1].split()[2]}-07-{june[1].split()[0]}", -0.01)
+    assert book.accepted("99 Aa 9999") and book.apply(june[2]) is None
+
+
 def test_two_digit_years_by_a_pivot_learned_from_the_model():
     program = induce("99/99/99", [("01/02/85", "1985-01-02"), ("03/04/07", "2007-03-04"), ("05/06/31", "1931-05-06")])
     assert program.describe() == "century($5) '-' copy($1) '-' copy($3)"
