@@ -213,11 +213,42 @@ def cpu_model() -> str:
                 platform.processor())
 
 
+def cpu_features() -> list[str]:
+    """The vector extensions onnxruntime's int8 and fp32 kernels use, as /proc/cpuinfo lists them."""
+    info = Path("/proc/cpuinfo")
+    flags = next((line.split(":", 1)[1].split() for line in (info.read_text().splitlines() if info.exists() else [])
+                  if line.startswith("flags")), [])
+    return [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_vnni", "VNNI"))
+            if flag in flags]
+
+
 def machine() -> dict:
     from strseq_tasks.serve.workers import available_cores
 
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "available_cores": available_cores(),
+    return {"cpu_model": cpu_model(), "cpu_features": cpu_features(), "cpu_count": os.cpu_count(),
+            "available_cores": available_cores(),
             "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "python": platform.python_version()}
+
+
+README_ORDER = ("names-distinct", "phones", "dates", "names", "product_codes")
+README_NAMES = {"names-distinct": "all-distinct names", "product_codes": "product codes"}
+
+
+def readme_speed(result: dict) -> str:
+    """The README's speed paragraph, from a results JSON of this benchmark (``--readme``)."""
+    m, cols = result["machine"], result["columns"]
+    features = [f for f in m.get("cpu_features", []) if f != "AVX2"]
+    cpu = f"a {m['cpu_count']}-core {m['cpu_model']}" + (f" with {' and '.join(features)}" if features else "")
+    shown = [c for c in README_ORDER if c in cols] + [c for c in cols if c not in README_ORDER]
+    rates = ", ".join(f"{README_NAMES.get(c, c)} {cols[c]['arms']['current']['rows_per_s']:,.0f} rows/s "
+                      f"({cols[c]['arms']['current']['ratio_to_baseline']:.2f}x)" for c in shown)
+    moved = [cols[c]["arms"]["current"]["exact_points_vs_baseline"] for c in shown]
+    harm_rose = any((cols[c]["arms"]["current"]["harm_pct"] or 0) > (cols[c]["arms"]["baseline"]["harm_pct"] or 0)
+                    for c in shown)
+    return (f"`strseq predict` on {result['settings']['rows']:,} rows, file in and out, against the default before "
+            f"[layout programs](docs/concepts.md#layout-programs) in the same run (medians of "
+            f"{result['settings']['repeats']}; {cpu}, {m['date'][:10]}): {rates}. Exact match moved by "
+            f"{min(moved):+.2f} to {max(moved):+.2f} points, harm {'rose' if harm_rose else 'never rose'}.")
 
 
 def git_state() -> dict:
@@ -263,6 +294,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--outputs", type=Path, default=None, metavar="DIR",
                         help="also keep each arm's last output CSV per column here")
     parser.add_argument("--out", type=Path, default=RESULTS / "predict_throughput.json")
+    parser.add_argument("--readme", type=Path, default=None, metavar="JSON",
+                        help="print the README's speed paragraph from this results file, and run nothing")
     args = parser.parse_args()
     if len({a.label for a in args.variant}) != len(args.variant):
         parser.error("--variant labels must differ")
@@ -271,6 +304,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.readme:
+        print(readme_speed(json.loads(args.readme.read_text(encoding="utf-8"))))
+        return
     load_start = round(os.getloadavg()[0], 2)
     cols = {name: column(name, args.rows, args.seed) for name in args.columns}
     models = {name: column_model(col, args.models, args.model) for name, col in cols.items()}
@@ -297,7 +333,7 @@ def main() -> None:
               "columns": results, "targets": found, "all_targets_pass": all(t["pass"] for t in found)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out}\n\nthe README's speed paragraph:\n\n{readme_speed(result)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ For a shape with many values (``programs.py``):
 2. the model decodes ``verify_rows`` more, held out from step 1; the program is accepted only if
    it reproduces every one of them (a row whose map key the program has not seen teaches the map
    instead: it counts neither way). A map borrows the word keys that maps of other layouts, of the
-   same kind, confirmed (``programs.shared_keys``); a row the model reads otherwise stops the lending;
+   same kind, confirmed (``programs.SharedKeys``); a row the model reads otherwise stops the lending;
 3. the shape's other values get the program's output, unless a word it would copy or re-case is
    one whose treatment the pairs show is irregular (``guard``), its output treats the row's words
    unlike the pairs (``agrees``), or a map key is missing: those rows go to the model, whose
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from strseq_tasks.core.programs import MAP_CONFIRM, Lend, Program, induce, is_word, shape_of, shared_keys, tokens
+from strseq_tasks.core.programs import MAP_CONFIRM, Lend, Program, SharedKeys, induce, is_word, shape_of, tokens
 
 INDUCE_ROWS = 8  # outputs a program is read off
 VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
@@ -80,7 +80,8 @@ class ProgramBook:
         self._marks = lru_cache(maxsize=1 << 16)(self._word_marks)
         self.induce_rows, self.verify_rows, self.min_saved = induce_rows, verify_rows, min_saved
         self.shapes: dict[str, ShapeBook] = {}
-        self._lent: dict[tuple[str, int], dict[str, str]] | None = None  # shared_keys, until a map changes
+        self._keys: SharedKeys | None = None
+        self._stale = False  # a program was withdrawn since _keys was built: build again before answering
         self._lock = threading.RLock()  # a cleaning job's partitions may share one model on threads
 
     def shape(self, text: str) -> str:
@@ -125,24 +126,25 @@ class ProgramBook:
             if len(book.examples) == self.induce_rows:
                 book.program = induce(shape, book.examples)
                 book.status, book.why = ("verifying", "") if book.program else ("rejected", "no program fits")
-                self._lent = None
+                if book.program is not None and self._keys is not None:
+                    self._keys.add_program(shape, book.program)
             return
         # a row the guard keeps from the program still tests it: skipping those would verify the program
         # on rows unlike the ones it answers (a middle name the pairs dropped, kept from "First Middle
         # Last." rows, would leave only "First Last Jr." ones to verify a program that drops the third word)
         toks = tokens(text)
-        answer = book.program.run(toks, lend=self._lender(shape))
-        own = answer if answer is None or not book.program.missing(toks) else None  # without lent keys
+        lend = self._lender(shape, fresh=False) if book.program.maps else None
+        answer = book.program.run(toks, lend=lend)
+        own = answer if answer is None or lend is None or not book.program.missing(toks) else None  # no lent key
         if own is None:  # a new map key: the row teaches the map (and what it lends), if the rest agrees
-            self._lent = None
             if not book.program.teach(toks, output):
-                book.status, book.why = "rejected", "disagrees with the model"
+                book.status, book.why, self._stale = "rejected", "disagrees with the model", True
                 return
+            self._learned(shape, book.program, toks, output)
             if answer is None or answer != output:  # a lent key the model reads otherwise here: lent no more
                 return
         elif answer != output:
-            book.status, book.why = "rejected", "disagrees with the model"
-            self._lent = None
+            book.status, book.why, self._stale = "rejected", "disagrees with the model", True
             return
         book.agreed += 1
         if book.status == "verifying" and book.agreed >= self.verify_rows:
@@ -158,7 +160,7 @@ class ProgramBook:
         book = self.shapes.get(shape)
         if book is None or not book.accepted:
             return None
-        answer = book.program.run(tokens(text), self.guard, self._lender(shape))
+        answer = book.program.run(tokens(text), self.guard, self._lender(shape) if book.program.maps else None)
         if answer is not None and self.agrees is not None and not self.agrees(text, answer):
             return None
         if answer is not None:
@@ -181,16 +183,27 @@ class ProgramBook:
         toks = tokens(text)
         if self.guard is not None and book.program.guarded(toks, self.guard):
             return None
-        return book.program.missing(toks, self._lender(shape))
+        return book.program.missing(toks, self._lender(shape) if book.program.maps else None)
 
-    def _lender(self, shape: str) -> Lend:
-        """What the maps of ``shape``'s program may borrow from other layouts' (``shared_keys``)."""
+    def _lender(self, shape: str, fresh: bool = True) -> Lend:
+        """What the maps of ``shape``'s program may borrow from other layouts' (``SharedKeys``).
+        ``fresh``: without the keys of programs withdrawn since (what answers rows); verification
+        may use them a while longer (a row it counts agreed with the model all the same), which
+        spares building the keys again after every withdrawal."""
         with self._lock:
-            if self._lent is None:
-                self._lent = shared_keys({s: b.program for s, b in self.shapes.items()
-                                          if b.program is not None and b.status != "rejected"})
-            lent = self._lent
-        return lambda j, key: lent.get((shape, j), {}).get(key)
+            if self._keys is None or (fresh and self._stale):
+                self._keys, self._stale = SharedKeys.of({s: b.program for s, b in self.shapes.items()
+                                                         if b.program is not None and b.status != "rejected"}), False
+            keys = self._keys
+        return lambda j, key: keys.lend((shape, j), key)
+
+    def _learned(self, shape: str, program: Program, toks: tuple[str, ...], output: str) -> None:
+        """The map keys a row just taught ``program``, for the other layouts to borrow."""
+        if self._keys is not None:
+            outs = tokens(output)
+            for j, part in enumerate(program.parts):
+                if part.op == "map":
+                    self._keys.add((shape, j), toks[part.source], outs[j])
 
     def logprob(self, text: str) -> float:
         """What a program row's confidence is calibrated from: the lower quartile of the model's
@@ -225,7 +238,7 @@ class ProgramBook:
                     book.program, book.logprobs = Program.from_dict(record["shape"], record), [record["logprob"]]
                     adopted += 1
                 self.shapes[record["shape"]] = book
-            self._lent = None
+            self._stale = True
         return adopted
 
     def summary(self) -> dict:

@@ -253,37 +253,69 @@ class Program:
                    {int(j): [int(lo), int(hi)] for j, (lo, hi) in data["pivots"].items()})
 
 
-def shared_keys(programs: Mapping[str, Program]) -> dict[tuple[str, int], dict[str, str]]:
-    """The word keys each map part (shape, part index) of ``programs`` may borrow from other
-    layouts. Map parts are of one kind when they share a key with the same output (the brand map of
-    "northwind 12 black large" and of "northwind #12 - black - large": ``northwind`` -> ``NWD`` in
-    both), transitively; a kind lends a key that its parts' model outputs showed ``MAP_CONFIRM``
-    times in all, and only while they all agree on it (one part that read the key otherwise stops
-    the lending). Words only: the same digits mean a day in one part and a month in another."""
-    parts = [(shape, j) for shape, program in programs.items() for j, part in enumerate(program.parts)
-             if part.op == "map"]
-    parent = {pid: pid for pid in parts}
+class SharedKeys:
+    """The word keys map parts (shape, part index) lend each other across layouts. Map parts are
+    of one kind when they share a key with the same output (the brand map of "northwind 12 black
+    large" and of "northwind #12 - black - large": ``northwind`` -> ``NWD`` in both), transitively;
+    a kind lends a key that its parts' model outputs showed ``MAP_CONFIRM`` times in all, and only
+    while they all agree on it (one part that read the key otherwise stops the lending). Words
+    only: the same digits mean a day in one part and a month in another. Kept up to date as keys
+    are learned (``add``): a union of kinds, never a rebuild."""
 
-    def find(pid: tuple[str, int]) -> tuple[str, int]:
-        while parent[pid] != pid:
-            parent[pid] = parent[parent[pid]]
-            pid = parent[pid]
-        return pid
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, int], tuple[str, int]] = {}
+        self.owner: dict[tuple[str, str], tuple[str, int]] = {}  # (key, output) -> a part that has it
+        self.entries: dict[tuple[str, int], dict[str, Counter]] = {}  # a kind's root -> key -> outputs seen
 
-    owner: dict[tuple[str, str], tuple[str, int]] = {}
-    for pid in parts:
-        for key, out in programs[pid[0]].maps[pid[1]].items():
-            if is_word(key):
-                parent[find(pid)] = find(owner.setdefault((key, out), pid))
-    kinds: dict[tuple[str, int], dict[str, Counter]] = {}
-    for shape, j in parts:
-        entries, program = kinds.setdefault(find((shape, j)), {}), programs[shape]
-        for key, out in program.maps[j].items():
-            if is_word(key):
-                entries.setdefault(key, Counter())[out] += max(program.seen[j][key], 1)
-    lent = {kind: {key: next(iter(outs)) for key, outs in entries.items()
-                   if len(outs) == 1 and sum(outs.values()) >= MAP_CONFIRM} for kind, entries in kinds.items()}
-    return {pid: lent[find(pid)] for pid in parts}
+    @classmethod
+    def of(cls, programs: Mapping[str, Program]) -> SharedKeys:
+        keys = cls()
+        for shape, program in programs.items():
+            keys.add_program(shape, program)
+        return keys
+
+    def add_program(self, shape: str, program: Program) -> None:
+        for j, part in enumerate(program.parts):
+            if part.op == "map":
+                for key, out in program.maps[j].items():
+                    self.add((shape, j), key, out, max(program.seen[j][key], 1))
+
+    def add(self, part: tuple[str, int], key: str, out: str, count: int = 1) -> None:
+        """Map part ``part`` saw ``key`` -> ``out`` (``count`` model outputs)."""
+        if not is_word(key):
+            return
+        if part not in self.parent:
+            self.parent[part], self.entries[part] = part, {}
+        root = self._union(part, self.owner.setdefault((key, out), part))
+        self.entries[root].setdefault(key, Counter())[out] += count
+
+    def lend(self, part: tuple[str, int], key: str) -> str | None:
+        """The output ``part``'s kind confirmed for ``key``, unanimously; None when there is none."""
+        if part not in self.parent:
+            return None
+        while self.parent[part] != part:
+            part = self.parent[part]
+        outs = self.entries[part].get(key)
+        if not outs or len(outs) != 1:
+            return None
+        ((out, count),) = outs.items()
+        return out if count >= MAP_CONFIRM else None
+
+    def _find(self, part: tuple[str, int]) -> tuple[str, int]:
+        while self.parent[part] != part:
+            self.parent[part] = self.parent[self.parent[part]]
+            part = self.parent[part]
+        return part
+
+    def _union(self, a: tuple[str, int], b: tuple[str, int]) -> tuple[str, int]:
+        ra, rb = self._find(a), self._find(b)
+        if ra != rb:
+            if len(self.entries[ra]) < len(self.entries[rb]):
+                ra, rb = rb, ra
+            for key, outs in self.entries.pop(rb).items():
+                self.entries[ra].setdefault(key, Counter()).update(outs)
+            self.parent[rb] = ra
+        return ra
 
 
 def _pivots(examples: list[tuple[list[str], list[str]]], j: int, source: int) -> list[int] | None:
