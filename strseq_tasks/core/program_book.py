@@ -6,7 +6,7 @@ For a shape with many values (``programs.py``):
 2. the model decodes ``verify_rows`` more, held out from step 1; the program is accepted only if
    it reproduces every one of them (a row whose map key the program has not seen teaches the map
    instead: it counts neither way). A map borrows the word keys that maps of other layouts, of the
-   same kind, confirmed (``programs.SharedKeys``); a row the model reads otherwise stops the lending;
+   same kind, confirmed (``SharedKeys``); a row the model reads otherwise stops the lending;
 3. the shape's other values get the program's output, unless a word it would copy or re-case is
    one whose treatment the pairs show is irregular (``guard``), its output treats the row's words
    unlike the pairs (``agrees``), or a map key is missing: those rows go to the model, whose
@@ -22,15 +22,24 @@ import hashlib
 import statistics
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from strseq_tasks.core.programs import MAP_CONFIRM, Lend, Program, SharedKeys, induce, is_word, shape_of, tokens
+from strseq_tasks.core.programs import (
+    MAP_CONFIRM,
+    Lend,
+    Program,
+    coarse_shape_of,
+    induce,
+    is_word,
+    shape_of,
+    tokens,
+)
 
 INDUCE_ROWS = 8  # outputs a program is read off
 VERIFY_ROWS = 24  # further outputs it must reproduce, all of them, before it is used
-MIN_SAVED = 32  # a shape gets a program only when it would spare the model at least this many values
+MIN_SAVED = 8  # a shape gets a program only when it would spare the model at least this many values
 MAX_LOGPROBS = 256  # a shape's model log-probabilities kept for its programs' confidence
 
 __all__ = ["INDUCE_ROWS", "MAP_CONFIRM", "VERIFY_ROWS", "ProgramBook", "ShapeBook", "pick_rows"]
@@ -62,6 +71,71 @@ class ShapeBook:
         return self.status in ("learning", "verifying")
 
 
+class SharedKeys:
+    """The word keys map parts (shape, part index) lend each other across layouts. Map parts are
+    of one kind when they share a key with the same output (the brand map of "northwind 12 black
+    large" and of "northwind #12 - black - large": ``northwind`` -> ``NWD`` in both), transitively;
+    a kind lends a key that its parts' model outputs showed ``MAP_CONFIRM`` times in all, and only
+    while they all agree on it (one part that read the key otherwise stops the lending). Words
+    only: the same digits mean a day in one part and a month in another. Kept up to date as keys
+    are learned (``add``): a union of kinds, never a rebuild."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, int], tuple[str, int]] = {}
+        self.owner: dict[tuple[str, str], tuple[str, int]] = {}  # (key, output) -> a part that has it
+        self.entries: dict[tuple[str, int], dict[str, Counter]] = {}  # a kind's root -> key -> outputs seen
+
+    @classmethod
+    def of(cls, programs: Mapping[str, Program]) -> SharedKeys:
+        keys = cls()
+        for shape, program in programs.items():
+            keys.add_program(shape, program)
+        return keys
+
+    def add_program(self, shape: str, program: Program) -> None:
+        for j, part in enumerate(program.parts):
+            if part.op == "map":
+                for key, out in program.maps[j].items():
+                    self.add((shape, j), key, out, max(program.seen[j][key], 1))
+
+    def add(self, part: tuple[str, int], key: str, out: str, count: int = 1) -> None:
+        """Map part ``part`` saw ``key`` -> ``out`` (``count`` model outputs)."""
+        if not is_word(key):
+            return
+        if part not in self.parent:
+            self.parent[part], self.entries[part] = part, {}
+        root = self._union(part, self.owner.setdefault((key, out), part))
+        self.entries[root].setdefault(key, Counter())[out] += count
+
+    def lend(self, part: tuple[str, int], key: str) -> str | None:
+        """The output ``part``'s kind confirmed for ``key``, unanimously; None when there is none."""
+        if part not in self.parent:
+            return None
+        while self.parent[part] != part:
+            part = self.parent[part]
+        outs = self.entries[part].get(key)
+        if not outs or len(outs) != 1:
+            return None
+        ((out, count),) = outs.items()
+        return out if count >= MAP_CONFIRM else None
+
+    def _find(self, part: tuple[str, int]) -> tuple[str, int]:
+        while self.parent[part] != part:
+            self.parent[part] = self.parent[self.parent[part]]
+            part = self.parent[part]
+        return part
+
+    def _union(self, a: tuple[str, int], b: tuple[str, int]) -> tuple[str, int]:
+        ra, rb = self._find(a), self._find(b)
+        if ra != rb:
+            if len(self.entries[ra]) < len(self.entries[rb]):
+                ra, rb = rb, ra
+            for key, outs in self.entries.pop(rb).items():
+                self.entries[ra].setdefault(key, Counter()).update(outs)
+            self.parent[rb] = ra
+        return ra
+
+
 class ProgramBook:
     """The programs of one model over the columns it normalizes (see the module docstring).
 
@@ -90,6 +164,11 @@ class ProgramBook:
         the pairs always drop is what tells the first from the second (``WordTreatment.mark``).
         Marks only where the layout needs them: elsewhere they would split a layout by which of its
         values the pairs happened to show (a brand seen, a brand not)."""
+        coarse = coarse_shape_of(text)
+        if coarse is not None:
+            book = self.shapes.get(coarse)
+            if book is None or book.status != "rejected":
+                return coarse
         base = shape_of(text)
         book = self.shapes.get(base)
         if self.mark is None or book is None or book.status != "rejected":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -54,6 +54,17 @@ def shape_of(text: str) -> str:
     """The shape of ``text``, e.g. ``"Aa 99aa, 9999"`` for ``"May 16th, 1969"`` (tokens never
     run together: two runs of letters always have something between them)."""
     return "".join(signature(t) for t in tokens(text))
+
+
+@lru_cache(maxsize=1 << 16)
+def coarse_shape_of(text: str) -> str | None:
+    """``text``'s shape with each run of digits as ``N`` whatever its length (``"Aa N, N"`` for
+    ``"May 16, 1969"`` and ``"May 2, 1969"``); None for a text without digits. ``N`` never occurs
+    in a shape (``shape_of`` writes letters as their case pattern), so the two never collide."""
+    toks = tokens(text)
+    if not any(t[0].isdecimal() for t in toks):
+        return None
+    return "".join("N" if t[0].isdecimal() else signature(t) for t in toks)
 
 
 def _title(word: str) -> str:
@@ -105,7 +116,7 @@ def _explanations(toks: list[str], out: str) -> set[Part]:
                 found.add(Part(name, i))
         if not digits:
             continue
-        if len(out) > len(tok) and out == tok.zfill(len(out)):
+        if len(out) >= len(tok) and out == tok.zfill(len(out)):  # equal: a copy, unless lengths vary
             found.add(Part("pad", i, str(len(out))))
         if len(tok) == 2 and out in ("19" + tok, "20" + tok):
             found.add(Part("century", i))
@@ -167,6 +178,10 @@ class Program:
     seen: dict[int, Counter] = field(default_factory=dict)  # part index -> input token -> model outputs agreeing
     # part index -> [the largest two-digit year seen in the 2000s, the smallest seen in the 1900s]
     pivots: dict[int, list[int]] = field(default_factory=dict)
+    # a shape whose digit runs may be of any length (``coarse_shape_of``): input token -> the
+    # lengths of that run the model's outputs showed; a row with a length shown fewer than
+    # MAP_CONFIRM times is the model's, and teaches it like a new map key
+    lengths: dict[int, Counter] | None = None
 
     def run(self, toks: list[str], guard: Callable[[str, str], bool] | None = None, lend: Lend | None = None
             ) -> str | None:
@@ -175,6 +190,8 @@ class Program:
         between the pivots seen, or ``guard(word, output)`` says a word's treatment cannot be read
         off its shape."""
         if guard is not None and self.guarded(toks, guard):
+            return None
+        if self.lengths is not None and any(seen[len(toks[i])] < MAP_CONFIRM for i, seen in self.lengths.items()):
             return None
         out = []
         for j, part in enumerate(self.parts):
@@ -219,6 +236,8 @@ class Program:
             if part.op == "century" and out not in ("19" + tok, "20" + tok):
                 return False
             learned.append((j, part, tok, out))
+        for i, seen in (self.lengths or {}).items():
+            seen[len(toks[i])] += 1
         for j, part, tok, out in learned:
             if part.op == "map":
                 self.maps[j][tok] = out
@@ -232,8 +251,10 @@ class Program:
     def missing(self, toks: list[str], lend: Lend | None = None) -> tuple[str, ...]:
         """The learned parts' inputs this row needs the model for (a map key neither confirmed nor
         lent, a year between the pivots): rows that share them teach the program the same thing."""
-        return tuple(f"{j}:{toks[p.source]}" for j, p in enumerate(self.parts)
-                     if p.op in LEARNED and self._learned(j, p, toks, lend) is None)
+        lengths = tuple(f"#{i}:{len(toks[i])}" for i, seen in (self.lengths or {}).items()
+                        if seen[len(toks[i])] < MAP_CONFIRM)
+        return lengths + tuple(f"{j}:{toks[p.source]}" for j, p in enumerate(self.parts)
+                               if p.op in LEARNED and self._learned(j, p, toks, lend) is None)
 
     def describe(self) -> str:
         return " ".join(p.describe() for p in self.parts)
@@ -243,79 +264,18 @@ class Program:
         return {"parts": [[p.op, p.source, p.value] for p in self.parts],
                 "maps": {str(j): m for j, m in self.maps.items()},
                 "seen": {str(j): dict(c) for j, c in self.seen.items()},
-                "pivots": {str(j): list(p) for j, p in self.pivots.items()}}
+                "pivots": {str(j): list(p) for j, p in self.pivots.items()},
+                **({"lengths": {str(i): {str(n): c for n, c in seen.items()} for i, seen in self.lengths.items()}}
+                   if self.lengths is not None else {})}
 
     @classmethod
     def from_dict(cls, shape: str, data: dict) -> Program:
         return cls(shape, tuple(Part(op, int(source), str(value)) for op, source, value in data["parts"]),
                    {int(j): dict(m) for j, m in data["maps"].items()},
                    {int(j): Counter(c) for j, c in data["seen"].items()},
-                   {int(j): [int(lo), int(hi)] for j, (lo, hi) in data["pivots"].items()})
-
-
-class SharedKeys:
-    """The word keys map parts (shape, part index) lend each other across layouts. Map parts are
-    of one kind when they share a key with the same output (the brand map of "northwind 12 black
-    large" and of "northwind #12 - black - large": ``northwind`` -> ``NWD`` in both), transitively;
-    a kind lends a key that its parts' model outputs showed ``MAP_CONFIRM`` times in all, and only
-    while they all agree on it (one part that read the key otherwise stops the lending). Words
-    only: the same digits mean a day in one part and a month in another. Kept up to date as keys
-    are learned (``add``): a union of kinds, never a rebuild."""
-
-    def __init__(self) -> None:
-        self.parent: dict[tuple[str, int], tuple[str, int]] = {}
-        self.owner: dict[tuple[str, str], tuple[str, int]] = {}  # (key, output) -> a part that has it
-        self.entries: dict[tuple[str, int], dict[str, Counter]] = {}  # a kind's root -> key -> outputs seen
-
-    @classmethod
-    def of(cls, programs: Mapping[str, Program]) -> SharedKeys:
-        keys = cls()
-        for shape, program in programs.items():
-            keys.add_program(shape, program)
-        return keys
-
-    def add_program(self, shape: str, program: Program) -> None:
-        for j, part in enumerate(program.parts):
-            if part.op == "map":
-                for key, out in program.maps[j].items():
-                    self.add((shape, j), key, out, max(program.seen[j][key], 1))
-
-    def add(self, part: tuple[str, int], key: str, out: str, count: int = 1) -> None:
-        """Map part ``part`` saw ``key`` -> ``out`` (``count`` model outputs)."""
-        if not is_word(key):
-            return
-        if part not in self.parent:
-            self.parent[part], self.entries[part] = part, {}
-        root = self._union(part, self.owner.setdefault((key, out), part))
-        self.entries[root].setdefault(key, Counter())[out] += count
-
-    def lend(self, part: tuple[str, int], key: str) -> str | None:
-        """The output ``part``'s kind confirmed for ``key``, unanimously; None when there is none."""
-        if part not in self.parent:
-            return None
-        while self.parent[part] != part:
-            part = self.parent[part]
-        outs = self.entries[part].get(key)
-        if not outs or len(outs) != 1:
-            return None
-        ((out, count),) = outs.items()
-        return out if count >= MAP_CONFIRM else None
-
-    def _find(self, part: tuple[str, int]) -> tuple[str, int]:
-        while self.parent[part] != part:
-            self.parent[part] = self.parent[self.parent[part]]
-            part = self.parent[part]
-        return part
-
-    def _union(self, a: tuple[str, int], b: tuple[str, int]) -> tuple[str, int]:
-        ra, rb = self._find(a), self._find(b)
-        if ra != rb:
-            if len(self.entries[ra]) < len(self.entries[rb]):
-                ra, rb = rb, ra
-            for key, outs in self.entries.pop(rb).items():
-                self.entries[ra].setdefault(key, Counter()).update(outs)
-            self.parent[rb] = ra
-        return ra
+                   {int(j): [int(lo), int(hi)] for j, (lo, hi) in data["pivots"].items()},
+                   None if data.get("lengths") is None else
+                   {int(i): Counter({int(n): int(c) for n, c in seen.items()}) for i, seen in data["lengths"].items()})
 
 
 def _pivots(examples: list[tuple[list[str], list[str]]], j: int, source: int) -> list[int] | None:
@@ -331,7 +291,7 @@ def _pick_map(examples: list[tuple[list[str], list[str]]], j: int) -> tuple[int,
     evidence that it is one), its map and how often each key was seen; None when none is."""
     best = None
     for i in range(len(examples[0][0])):
-        if examples[0][0][i].isdecimal() and len(examples[0][0][i]) > MAX_MAP_DIGITS:
+        if any(toks[i].isdecimal() and len(toks[i]) > MAX_MAP_DIGITS for toks, _ in examples):
             continue  # a number is a value, not a key: a map of it would only ever learn
         table: dict[str, str] = {}
         if all(table.setdefault(toks[i], outs[j]) == outs[j] for toks, outs in examples):
@@ -364,4 +324,8 @@ def induce(shape: str, examples: list[tuple[str, str]]) -> Program | None:
                 return None
             parts.append(Part("map", picked[0]))
             maps[j], seen[j] = picked[1], picked[2]
-    return Program(shape, tuple(parts), maps, seen, pivots)
+    lengths = None
+    if "N" in shape:  # any-length digit runs: the lengths the examples showed, each run's own
+        lengths = {i: Counter(len(toks[i]) for toks, _ in pairs) for i, tok in enumerate(pairs[0][0])
+                   if tok[0].isdecimal()}
+    return Program(shape, tuple(parts), maps, seen, pivots, lengths)

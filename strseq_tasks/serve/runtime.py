@@ -24,6 +24,7 @@ from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
+from strseq_tasks.core.programs import shape_of
 from strseq_tasks.core.shapes import Familiar, WordTreatment, unseen_chars
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
@@ -275,7 +276,9 @@ class Normalizer:
             sample = [v for shape, group in by_shape.items() for v in self._to_learn_from(shape, group, answer)]
             if not sample:
                 break
-            for text, (prediction, logprob) in decode(sample).items():
+            decoded = decode(sample)
+            for text in sample:  # in the sample's order, however ``decode`` ran it: what a program is read off
+                prediction, logprob = decoded[text]
                 book.observe(text, prediction.text, logprob)
                 answer[text] = prediction
         return answer
@@ -310,15 +313,19 @@ class Normalizer:
             if not self.programs.accepted(shape):
                 continue
             shape_logprob = self.programs.logprob(group[0])
-            # the model's shapes are coarser than a program's: one layout's rows are all novel or none is
-            shape_novel = (self.familiar.flags(group[:1])["novel"] or [False])[0]
+            # the model's shapes (core/shapes.py) are coarser than a program's exact shape (shape_of),
+            # finer than its any-length digits (coarse_shape_of): rows of one exact shape are all novel or none is
+            novel_of: dict[str, bool] = {}
             for text in group:
                 output = None if text in answered else self.programs.apply(text)
                 if output is not None:
+                    exact = shape_of(text)
+                    if exact not in novel_of:
+                        novel_of[exact] = (self.familiar.flags([text])["novel"] or [False])[0]
                     texts.append(text)
                     outputs.append(output)
                     logprob.append(shape_logprob)
-                    novel.append(shape_novel)
+                    novel.append(novel_of[exact])
         if not texts:
             return {}
         # no row here treats a word unlike the pairs (``ProgramBook.agrees`` refused those): no disagree term

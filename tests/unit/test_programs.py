@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strseq_tasks.core.program_book import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, pick_rows
-from strseq_tasks.core.programs import induce, shape_of, tokens
+from strseq_tasks.core.programs import Program, induce, shape_of, tokens
 from strseq_tasks.core.shapes import WordTreatment
 
 SURNAMES = ["SMITH", "JONES", "BROWN", "TAYLOR", "WILSON", "DAVIES", "EVANS", "THOMAS", "JOHNSON", "ROBERTS",
@@ -115,7 +116,7 @@ def test_maps_learn_new_keys_from_the_model_without_counting_them():
                                for _ in range(400)))
     jan_feb = [d for d in dates if d[:3] in ("Jan", "Feb")]
     feed(book, jan_feb[: INDUCE_ROWS + VERIFY_ROWS], month_date)
-    assert book.accepted("Aa 99, 9999")
+    assert book.accepted("Aa N, N")
     june = next(d for d in dates if d.startswith("Jun"))
     assert book.apply(june) is None
     book.observe(june, month_date(june), -0.01)  # the model's answer teaches the map its key ...
@@ -140,17 +141,42 @@ def test_a_map_borrows_the_keys_another_layout_confirmed():
     book = ProgramBook(guard=None)
     us = month_dates(1)
     feed(book, us[: INDUCE_ROWS + VERIFY_ROWS + 20], month_date)  # "Mon DD, YYYY": every month confirmed
-    assert book.accepted("Aa 99, 9999")
+    assert book.accepted("Aa N, N")
     european = [day_first(d) for d in month_dates(2)]
     early = [d for d in european if d.split()[1] in ("Jan", "Feb")]
     feed(book, early[: INDUCE_ROWS + VERIFY_ROWS], lambda t: month_date("{1} {0}, {2}".format(*t.split())))
-    assert book.accepted("99 Aa 9999")
+    assert book.accepted("N Aa N")
     june = [d for d in european if d.split()[1] == "Jun"]
     # no "DD Mon YYYY" row showed June; the other layout's month map, of the same kind, lends it
     assert book.apply(june[0]) == f"{june[0].split()[2]}-06-{june[0].split()[0]}"
     # a row of this layout that the model reads otherwise: June is lent no more, the program stands
     book.observe(june[1], f"{june[1].split()[2]}-07-{june[1].split()[0]}", -0.01)
-    assert book.accepted("99 Aa 9999") and book.apply(june[2]) is None
+    assert book.accepted("N Aa N") and book.apply(june[2]) is None
+
+
+def test_digit_runs_of_any_length_share_a_program_for_the_lengths_the_model_showed():
+    book = ProgramBook(guard=None)
+    rng = random.Random(3)
+    dates = list(dict.fromkeys(f"{rng.choice(['Jan', 'Feb'])} {rng.randint(1, 28)}, {rng.randint(1950, 2020)}"
+                               for _ in range(300)))
+    assert {shape_of(d) for d in dates} == {"Aa 9, 9999", "Aa 99, 9999"}  # two exact shapes, one layout
+    iso = {"Jan": "01", "Feb": "02"}
+
+    def model(text: str) -> str:
+        month, day, year = text.replace(",", "").split()
+        year = year if len(year) == 4 else ("19" if int(year) > 30 else "20") + year
+        return f"{year}-{iso[month]}-{int(day):02d}"
+
+    feed(book, dates[: INDUCE_ROWS + VERIFY_ROWS], model)
+    assert book.shape(dates[0]) == "Aa N, N" and book.accepted("Aa N, N")
+    assert book.summary()["shown"][0]["program"] == "copy($6) '-' map($1) '-' pad2($3)"
+    assert all(book.apply(d) == model(d) for d in dates)  # one-digit days and two-digit ones
+    program = book.shapes["Aa N, N"].program
+    assert Program.from_dict("Aa N, N", json.loads(json.dumps(program.to_dict()))) == program  # as a store keeps it
+    # a year of two digits: a length no row showed is the model's, and what it does there ends the program
+    assert book.apply("Jan 5, 85") is None and book.missing("Jan 5, 85") == ("#5:2",)
+    book.observe("Jan 5, 85", model("Jan 5, 85"), -0.01)
+    assert not book.accepted("Aa N, N") and book.shape(dates[0]) in ("Aa 9, 9999", "Aa 99, 9999")
 
 
 def test_two_digit_years_by_a_pivot_learned_from_the_model():
