@@ -158,18 +158,24 @@ class ProgramBook:
         self._stale = False  # a program was withdrawn since _keys was built: build again before answering
         self._lock = threading.RLock()  # a cleaning job's partitions may share one model on threads
 
-    def shape(self, text: str) -> str:
-        """``text``'s shape (``programs.shape_of``); once that shape has no program, with each word's
+    @staticmethod
+    def keys(text: str) -> tuple[str | None, str]:
+        """What ``shape`` reads off ``text`` (its shapes with digits of any length and exact), for a
+        caller that asks for the shape of the same text many times (``shape(text, keys)``)."""
+        return coarse_shape_of(text), shape_of(text)
+
+    def shape(self, text: str, keys: tuple[str | None, str] | None = None) -> str:
+        """``text``'s shape: with runs of digits of any length (``programs.coarse_shape_of``), then,
+        once that shape has no program, of their exact length (``shape_of``), then with each word's
         mark (``mark``): one layout holds "Dr Anouk Mulder." and "Anouk Adam Mulder.", and a title
         the pairs always drop is what tells the first from the second (``WordTreatment.mark``).
         Marks only where the layout needs them: elsewhere they would split a layout by which of its
         values the pairs happened to show (a brand seen, a brand not)."""
-        coarse = coarse_shape_of(text)
+        coarse, base = keys or self.keys(text)
         if coarse is not None:
             book = self.shapes.get(coarse)
             if book is None or book.status != "rejected":
                 return coarse
-        base = shape_of(text)
         book = self.shapes.get(base)
         if self.mark is None or book is None or book.status != "rejected":
             return base
@@ -233,9 +239,10 @@ class ProgramBook:
         book = self.shapes.get(shape)
         return book is not None and book.accepted
 
-    def apply(self, text: str) -> str | None:
-        """The accepted program's output for ``text``; None: no program, or it leaves the row to the model."""
-        shape = self.shape(text)
+    def apply(self, text: str, shape: str | None = None) -> str | None:
+        """The accepted program's output for ``text`` (of ``shape``, when the caller knows it); None:
+        no program, or it leaves the row to the model."""
+        shape = shape or self.shape(text)
         book = self.shapes.get(shape)
         if book is None or not book.accepted:
             return None
@@ -251,11 +258,11 @@ class ProgramBook:
         book = self.shapes.get(shape)
         return book is None or book.status == "learning"
 
-    def missing(self, text: str) -> tuple[str, ...] | None:
+    def missing(self, text: str, shape: str | None = None) -> tuple[str, ...] | None:
         """What a row of a program's shape needs the model for (``Program.missing``; () nothing: the
         program answers it), or None when there is no program or it leaves the row to the model
         for good (a guarded word)."""
-        shape = self.shape(text)
+        shape = shape or self.shape(text)
         book = self.shapes.get(shape)
         if book is None or book.program is None or book.status == "rejected":
             return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +207,9 @@ class Normalizer:
                                  words and WordTreatment.from_dict(words, decoding.get("word_cases")))
         # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
         words = self.familiar.words
-        self.programs = (ProgramBook(words.may_program, lambda text, output: not words.disagrees(text, output),
+        # a word's answer repeats across a column's rows: asked once
+        self.programs = (ProgramBook(lru_cache(maxsize=1 << 16)(words.may_program),
+                                     lambda text, output: not words.disagrees(text, output),
                                      mark=words.mark) if programs and words is not None else None)
         try:
             self.encoder, self.decoder = open_sessions(self.path, threads, self.precision)
@@ -267,11 +270,12 @@ class Normalizer:
         decoded (``decode``) to read and verify programs for the shapes with many values."""
         book = self.programs
         answer: dict[str, Prediction] = {}
+        keys = {value: book.keys(value) for value in values}  # read once; the shapes they make may change
         for _ in range(PROGRAM_ROUNDS):  # a round decodes samples; a map still learning keys may want another
             by_shape: dict[str, list[str]] = {}  # again each round: a layout found without a program is split
             for value in values:
                 if value not in answer:
-                    by_shape.setdefault(book.shape(value), []).append(value)
+                    by_shape.setdefault(book.shape(value, keys[value]), []).append(value)
             answer.update(self._by_programs(by_shape, answer, on_batch))
             sample = [v for shape, group in by_shape.items() for v in self._to_learn_from(shape, group, answer)]
             if not sample:
@@ -298,7 +302,7 @@ class Normalizer:
         by_key: dict[str, list[str]] = {}
         answerable = []  # rows whose map keys are confirmed: what verification counts
         for value in pending:
-            missing = book.missing(value)
+            missing = book.missing(value, shape)
             if missing == ():
                 answerable.append(value)
             for key in missing or ():
@@ -317,7 +321,7 @@ class Normalizer:
             # finer than its any-length digits (coarse_shape_of): rows of one exact shape are all novel or none is
             novel_of: dict[str, bool] = {}
             for text in group:
-                output = None if text in answered else self.programs.apply(text)
+                output = None if text in answered else self.programs.apply(text, shape)
                 if output is not None:
                     exact = shape_of(text)
                     if exact not in novel_of:
