@@ -30,10 +30,9 @@ from strseq_tasks.core.programs import (
     MAP_CONFIRM,
     Lend,
     Program,
-    coarse_shape_of,
+    both_shapes,
     induce,
     is_word,
-    shape_of,
     tokens,
 )
 
@@ -162,7 +161,7 @@ class ProgramBook:
     def keys(text: str) -> tuple[str | None, str]:
         """What ``shape`` reads off ``text`` (its shapes with digits of any length and exact), for a
         caller that asks for the shape of the same text many times (``shape(text, keys)``)."""
-        return coarse_shape_of(text), shape_of(text)
+        return both_shapes(text)
 
     def shape(self, text: str, keys: tuple[str | None, str] | None = None) -> str:
         """``text``'s shape: with runs of digits of any length (``programs.coarse_shape_of``), then,
@@ -253,6 +252,22 @@ class ProgramBook:
             with self._lock:
                 book.covered += 1
         return answer
+
+    def left_to_model(self, values: Iterable[str], keys: dict[str, tuple[str | None, str]]) -> list[str]:
+        """The ``values`` (with their ``keys``) that no program will answer in a call over them:
+        their shape has no program, or had one withdrawn, and too few values to read or verify one
+        (``needed`` + ``min_saved``). A caller may send them to the model at once."""
+        by_shape: dict[str, list[str]] = {}
+        for value in values:
+            by_shape.setdefault(self.shape(value, keys[value]), []).append(value)
+        left = []
+        for shape, group in by_shape.items():
+            book = self.shapes.get(shape)
+            if book is not None and book.accepted:
+                continue
+            if (book is not None and book.status == "rejected") or len(group) < self.needed(shape) + self.min_saved:
+                left.extend(group)
+        return left
 
     def learning(self, shape: str) -> bool:
         book = self.shapes.get(shape)

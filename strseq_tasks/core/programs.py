@@ -56,15 +56,20 @@ def shape_of(text: str) -> str:
     return "".join(signature(t) for t in tokens(text))
 
 
-@lru_cache(maxsize=1 << 16)
 def coarse_shape_of(text: str) -> str | None:
     """``text``'s shape with each run of digits as ``N`` whatever its length (``"Aa N, N"`` for
     ``"May 16, 1969"`` and ``"May 2, 1969"``); None for a text without digits. ``N`` never occurs
     in a shape (``shape_of`` writes letters as their case pattern), so the two never collide."""
-    toks = tokens(text)
-    if not any(t[0].isdecimal() for t in toks):
-        return None
-    return "".join("N" if t[0].isdecimal() else signature(t) for t in toks)
+    return both_shapes(text)[0]
+
+
+def both_shapes(text: str) -> tuple[str | None, str]:
+    """``(coarse_shape_of(text), shape_of(text))``, the tokens read once."""
+    sigs = [signature(t) for t in tokens(text)]
+    fine = "".join(sigs)
+    if "9" not in fine:
+        return None, fine
+    return "".join("N" if sig[0] == "9" else sig for sig in sigs), fine
 
 
 def _title(word: str) -> str:

@@ -25,7 +25,6 @@ from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
-from strseq_tasks.core.programs import shape_of
 from strseq_tasks.core.shapes import Familiar, WordTreatment, unseen_chars
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
@@ -265,18 +264,19 @@ class Normalizer:
         return self.programs is not None and (beam or self.default_beam) == 1 and not self.known
 
     def program_pass(self, values: Sequence[str], decode: Callable[[Sequence[str]], dict],
-                     on_batch: Callable[[int], None] | None = None) -> dict[str, Prediction]:
+                     on_batch: Callable[[int], None] | None = None,
+                     keys: dict[str, tuple[str | None, str]] | None = None) -> dict[str, Prediction]:
         """Predictions for the ``values`` the layout programs answer, and for the rows the model
         decoded (``decode``) to read and verify programs for the shapes with many values."""
         book = self.programs
         answer: dict[str, Prediction] = {}
-        keys = {value: book.keys(value) for value in values}  # read once; the shapes they make may change
+        keys = keys or {value: book.keys(value) for value in values}  # read once; the shapes they make may change
         for _ in range(PROGRAM_ROUNDS):  # a round decodes samples; a map still learning keys may want another
             by_shape: dict[str, list[str]] = {}  # again each round: a layout found without a program is split
             for value in values:
                 if value not in answer:
                     by_shape.setdefault(book.shape(value, keys[value]), []).append(value)
-            answer.update(self._by_programs(by_shape, answer, on_batch))
+            answer.update(self._by_programs(by_shape, answer, keys, on_batch))
             sample = [v for shape, group in by_shape.items() for v in self._to_learn_from(shape, group, answer)]
             if not sample:
                 break
@@ -310,20 +310,20 @@ class Normalizer:
         teach = [v for rows in by_key.values() if len(rows) > MAP_CONFIRM for v in pick_rows(rows, MAP_CONFIRM)]
         return list(dict.fromkeys([*pick_rows(answerable, need), *teach]))
 
-    def _by_programs(self, by_shape: dict[str, list[str]], answered: dict,
+    def _by_programs(self, by_shape: dict[str, list[str]], answered: dict, keys: dict[str, tuple[str | None, str]],
                      on_batch: Callable[[int], None] | None) -> dict[str, Prediction]:
         texts, outputs, logprob, novel = [], [], [], []
         for shape, group in by_shape.items():
             if not self.programs.accepted(shape):
                 continue
             shape_logprob = self.programs.logprob(group[0])
-            # the model's shapes (core/shapes.py) are coarser than a program's exact shape (shape_of),
+            # the model's shapes (core/shapes.py) are coarser than a program's exact shape (programs.shape_of),
             # finer than its any-length digits (coarse_shape_of): rows of one exact shape are all novel or none is
             novel_of: dict[str, bool] = {}
             for text in group:
                 output = None if text in answered else self.programs.apply(text, shape)
                 if output is not None:
-                    exact = shape_of(text)
+                    exact = keys[text][1]
                     if exact not in novel_of:
                         novel_of[exact] = (self.familiar.flags([text])["novel"] or [False])[0]
                     texts.append(text)

@@ -90,6 +90,19 @@ def test_a_program_is_used_only_after_it_reproduced_every_held_out_row():
     assert book.summary()["programs"] == 1 and book.summary()["covered"] == 20
 
 
+def test_rows_no_program_can_answer_go_to_the_model_at_once():
+    book = ProgramBook(guard=None)
+    many = names(INDUCE_ROWS + VERIFY_ROWS + book.min_saved)  # one layout with enough rows to read a program
+    few = [f"{first.title()} {last.title()}" for last, first in (v.split(", ") for v in many[:10])]  # too few
+    values = many + few
+    keys = {v: book.keys(v) for v in values}
+    assert sorted(book.left_to_model(values, keys)) == sorted(few)
+    feed(book, many[: INDUCE_ROWS + VERIFY_ROWS], last_first)  # "AA, AA" gets its program
+    assert sorted(book.left_to_model(values[-12:], keys)) == sorted(few)  # few of them left, but a program
+    book.observe(many[-1], "Somebody Else", -0.01)  # withdrawn: the model's, however many
+    assert sorted(book.left_to_model(values, keys)) == sorted(values)
+
+
 def test_one_disagreement_in_verification_rejects_the_program():
     book = ProgramBook(guard=None)
     values = names(INDUCE_ROWS + VERIFY_ROWS)
