@@ -192,6 +192,16 @@ def test_digit_runs_of_any_length_share_a_program_for_the_lengths_the_model_show
     assert not book.accepted("Aa N, N") and book.shape(dates[0]) in ("Aa 9, 9999", "Aa 99, 9999")
 
 
+def test_a_stored_program_of_an_exact_shape_still_answers_its_rows():
+    book = ProgramBook(guard=None)
+    dates = [d for d in month_dates(4) if d[:3] in ("Jan", "Feb")]
+    feed(book, dates[: INDUCE_ROWS + VERIFY_ROWS], month_date)
+    stored = [{**r, "shape": "Aa 99, 9999"} for r in book.records()]  # as a store written before "Aa N, N"
+    later = ProgramBook(guard=None)
+    assert later.adopt(stored) == 1
+    assert later.apply("Feb 12, 1977") == "1977-02-12" and later.apply("Feb 2, 1977") is None
+
+
 def test_two_digit_years_by_a_pivot_learned_from_the_model():
     program = induce("99/99/99", [("01/02/85", "1985-01-02"), ("03/04/07", "2007-03-04"), ("05/06/31", "1931-05-06")])
     assert program.describe() == "century($5) '-' copy($1) '-' copy($3)"
