@@ -305,7 +305,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.readme:
-        print(readme_speed(json.loads(args.readme.read_text(encoding="utf-8"))))
+        try:
+            paragraph = readme_speed(json.loads(args.readme.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"error: --readme {args.readme}: not a results file of this benchmark ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
+            raise SystemExit(2) from None
+        print(paragraph)
         return
     load_start = round(os.getloadavg()[0], 2)
     cols = {name: column(name, args.rows, args.seed) for name in args.columns}
