@@ -110,9 +110,7 @@ class SharedKeys:
         """The output ``part``'s kind confirmed for ``key``, unanimously; None when there is none."""
         if part not in self.parent:
             return None
-        while self.parent[part] != part:
-            part = self.parent[part]
-        outs = self.entries[part].get(key)
+        outs = self.entries[self._find(part)].get(key)
         if not outs or len(outs) != 1:
             return None
         ((out, count),) = outs.items()
@@ -164,7 +162,7 @@ class ProgramBook:
         return both_shapes(text)
 
     def shape(self, text: str, keys: tuple[str | None, str] | None = None) -> str:
-        """``text``'s shape: with runs of digits of any length (``programs.coarse_shape_of``), then,
+        """``text``'s shape: with runs of digits of any length (``programs.both_shapes``), then,
         once that shape has no program, of their exact length (``shape_of``), then with each word's
         mark (``mark``): one layout holds "Dr Anouk Mulder." and "Anouk Adam Mulder.", and a title
         the pairs always drop is what tells the first from the second (``WordTreatment.mark``).

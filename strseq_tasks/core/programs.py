@@ -56,15 +56,11 @@ def shape_of(text: str) -> str:
     return "".join(signature(t) for t in tokens(text))
 
 
-def coarse_shape_of(text: str) -> str | None:
-    """``text``'s shape with each run of digits as ``N`` whatever its length (``"Aa N, N"`` for
-    ``"May 16, 1969"`` and ``"May 2, 1969"``); None for a text without digits. ``N`` never occurs
-    in a shape (``shape_of`` writes letters as their case pattern), so the two never collide."""
-    return both_shapes(text)[0]
-
-
 def both_shapes(text: str) -> tuple[str | None, str]:
-    """``(coarse_shape_of(text), shape_of(text))``, the tokens read once."""
+    """``text``'s shape with each run of digits as ``N`` whatever its length (``"Aa N, N"`` for
+    ``"May 16, 1969"`` and ``"May 2, 1969"``; None for a text without digits), and ``shape_of(text)``,
+    the tokens read once. ``N`` never occurs in ``shape_of``'s shapes (letters become case
+    patterns), so the two never collide."""
     sigs = [signature(t) for t in tokens(text)]
     fine = "".join(sigs)
     if "9" not in fine:
@@ -183,7 +179,7 @@ class Program:
     seen: dict[int, Counter] = field(default_factory=dict)  # part index -> input token -> model outputs agreeing
     # part index -> [the largest two-digit year seen in the 2000s, the smallest seen in the 1900s]
     pivots: dict[int, list[int]] = field(default_factory=dict)
-    # a shape whose digit runs may be of any length (``coarse_shape_of``): input token -> the
+    # a shape whose digit runs may be of any length (``both_shapes``): input token -> the
     # lengths of that run the model's outputs showed; a row with a length shown fewer than
     # MAP_CONFIRM times is the model's, and teaches it like a new map key
     lengths: dict[int, Counter] | None = None

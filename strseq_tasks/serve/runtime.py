@@ -318,7 +318,7 @@ class Normalizer:
                 continue
             shape_logprob = self.programs.logprob(group[0])
             # the model's shapes (core/shapes.py) are coarser than a program's exact shape (programs.shape_of),
-            # finer than its any-length digits (coarse_shape_of): rows of one exact shape are all novel or none is
+            # finer than its any-length digits (programs.both_shapes): rows of one exact shape are all novel or none is
             novel_of: dict[str, bool] = {}
             for text in group:
                 output = None if text in answered else self.programs.apply(text, shape)

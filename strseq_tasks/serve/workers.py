@@ -85,9 +85,6 @@ class Backlog:
             if future.cancel():
                 self.todo.append(self.running.pop(future))
 
-    def __len__(self) -> int:
-        return sum(map(len, self.todo)) + sum(map(len, self.running.values()))
-
 
 def _by_programs(normalizer: Normalizer, keys: list[str], beam: int | None, batch_size: int,
                  pool: ProcessPoolExecutor, workers: int) -> tuple[dict[str, Prediction], Backlog | None]:
