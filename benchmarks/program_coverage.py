@@ -87,9 +87,10 @@ def fixed_cost(model: Path, values: list[str], repeats: int) -> dict:
     """Seconds of a `strseq predict` process on one row, and of reading and writing the column's CSV."""
     import pandas as pd
 
-    from benchmarks.predict_throughput import write_input
+    from benchmarks.predict_throughput import Arm, check_imports, write_input
     from strseq_tasks.data.files import read_inputs, write_table
 
+    check_imports(Arm("current", ROOT))  # compiled, as an installed package is
     one, read, write = [], [], []
     with tempfile.TemporaryDirectory(prefix="strseq-coverage-") as tmp:
         tiny, full = Path(tmp) / "one.csv", Path(tmp) / "column.csv"

@@ -16,12 +16,8 @@ from typing import Annotated
 import typer
 
 from strseq_tasks.cli.vocabulary import VocabularyGroup
-from strseq_tasks.data.files import (
-    ColumnError,
-    InputFileError,
-    OutputPathError,
-    check_output,
-)
+from strseq_tasks.data.files import ColumnError, InputFileError
+from strseq_tasks.data.output_paths import OutputPathError, check_output
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import CLEAN, RETRAIN, Param, cli_name
@@ -146,7 +142,7 @@ def fail(message: str, code: int = 2) -> None:
 
 def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True) -> None:
     """Refuse, before any work, an output that is one of ``inputs`` ((option, path) pairs), lies
-    in or holds one, or cannot be written (see ``data.files.check_output``); --force never overrides it."""
+    in or holds one, or cannot be written (see ``data.output_paths.check_output``); --force never overrides it."""
     if output is None:
         return
     try:

@@ -28,13 +28,8 @@ from strseq_tasks.cli.common import (
     write_output,
 )
 from strseq_tasks.core.known import DEFAULT_MAX_DISTANCE
-from strseq_tasks.data.files import (
-    InputFileError,
-    read_inputs,
-    same_file,
-    write_table,
-    write_text,
-)
+from strseq_tasks.data.files import InputFileError, read_inputs, write_table, write_text
+from strseq_tasks.data.output_paths import same_file
 from strseq_tasks.params import NO_PROGRAMS, RETRAIN, RUN_PRECISION, THRESHOLD
 from strseq_tasks.serve.bundle import BundleError
 from strseq_tasks.serve.refs import RegistryError

@@ -19,7 +19,6 @@ import csv
 import importlib.util
 import io
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -158,7 +157,20 @@ class _Lines:
 def _read_csv(path: Path) -> pd.DataFrame:
     """The csv module parses, and the frame is built from its records: what is checked is what is
     loaded (pandas' own parser made a column the index when rows had one field too many)."""
-    lines = _Lines(_decode_csv(path))
+    text = _decode_csv(path)
+    records = _regular_records(text)
+    if records is None:
+        header, rows = _records_by_line(path, text)
+    else:
+        header, rows = _check_header(path, records[0], 1), records[1:]
+    return pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+
+
+def _records_by_line(path: Path, text: str) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of ``text``, blank lines skipped, read a record at a time to say on
+    which line and row a file goes wrong. (Most files are regular, and read in one pass by
+    ``_regular_records``: the same records, as a property test checks.)"""
+    lines = _Lines(text)
     reader = csv.reader(lines, strict=True)  # strict: '"a"b' and an unclosed quote are errors
     header: list[str] | None = None
     rows: list[list[str]] = []
@@ -181,7 +193,24 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputFileError(path, f"is not a well-formed CSV file: {exc}", line=start) from None
     if header is None:
         raise InputFileError(path, "the file is empty (expected a header row)")
-    return pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+    return header, rows
+
+
+def _regular_records(text: str) -> list[list[str]] | None:
+    """Every record of ``text``, header first, when each has the header's number of fields and
+    none could be a blank line (a one-column file's whitespace-only field); else None."""
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        return None
+    if not records or not records[0]:
+        return None  # empty, or a blank first line
+    width = len(records[0])
+    if any(len(record) != width for record in records):
+        return None  # a blank line ([]) or a row of another width
+    if width == 1 and any(not record[0].strip(" \t\r\n") for record in records):
+        return None  # a blank line, or a quoted empty value: only the physical line tells which
+    return records
 
 
 def _check_header(path: Path, header: list[str], line: int) -> list[str]:
@@ -200,6 +229,8 @@ def _check_text_column(path: Path, frame: pd.DataFrame, column: str) -> None:
     nulls = values.isna().to_numpy().nonzero()[0]
     if len(nulls):
         raise InputFileError(path, "missing value (null)", row=int(nulls[0]) + 1, column=column)
+    if isinstance(values.dtype, pd.StringDtype):
+        return  # a string column's values are text or null (a CSV's columns are all such)
     for i, value in enumerate(values):
         if not isinstance(value, str):
             raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
@@ -241,7 +272,13 @@ def _csv_quoting(frame: pd.DataFrame) -> int:
     unquoted comes back as two rows."""
     for column in frame.columns:
         values = frame[column]
-        if values.map(lambda v: isinstance(v, str) and "\r" in v).any():
+        if isinstance(values.dtype, pd.StringDtype):
+            holds = values.str.contains("\r", regex=False, na=False).any()
+        elif pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+            continue  # numbers, booleans and times are written without a carriage return
+        else:
+            holds = any(isinstance(v, str) and "\r" in v for v in values)
+        if holds:
             return csv.QUOTE_ALL
     return csv.QUOTE_MINIMAL
 
@@ -261,74 +298,6 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> None:
 def write_text(text: str, path: Path | str) -> None:
     """Write a UTF-8 text file (a JSON report) atomically."""
     write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-class OutputPathError(StrseqError, ValueError):
-    """An output path that must not or cannot be written, found before any work is done."""
-
-
-Inputs = Sequence[tuple[str, Path | str | None]]  # (option, path) pairs, e.g. ("--pairs", "p.csv")
-
-
-def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: bool = False,
-                 replaced: bool = True) -> None:
-    """Refuse, before any work, an output that is one of the command's inputs (by resolved path,
-    or the same file through a hard link), lies inside an input folder, or (a folder) contains
-    an input, which replacing it would delete; and one that cannot be written: a folder where a
-    file is expected or a file where a folder is, a file on the way, a folder not writable.
-    Missing folders on the way are fine: writing creates them. ``replaced``: the output is
-    written beside and renamed into place (files, bundles), not written into (a work folder)."""
-    output = Path(output)
-    where = f"{option} {output}"
-    if not folder and parquet_missing(output):
-        raise OutputPathError(f"{where}: {PARQUET_MISSING}")
-    try:
-        target = output.resolve()
-        for name, raw in inputs:
-            if raw is not None:
-                _check_not_input(where, output, target, name, Path(raw), folder)
-        _check_writable(where, output, folder, replaced)
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
-        raise OutputPathError(f"{where} cannot be checked: {exc}") from None
-
-
-def same_file(a: Path | str, b: Path | str) -> bool:
-    """One file under two names: the same resolved path (symlinks, ``./``), or a hard link."""
-    a, b = Path(a), Path(b)
-    return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-
-
-def _check_not_input(where: str, output: Path, target: Path, name: str, raw: Path, folder: bool) -> None:
-    source = raw.resolve()
-    if same_file(output, raw):
-        raise OutputPathError(f"{where} is the input {name} {raw}: writing it would destroy the input; "
-                              "choose another path")
-    if folder and target in source.parents:
-        raise OutputPathError(f"{where} contains the input {name} {raw}: replacing it would delete the input; "
-                              "choose another path")
-    if source in target.parents:
-        raise OutputPathError(f"{where} is inside the input {name} {raw}: writing there would change the input; "
-                              "choose another path")
-
-
-def _check_writable(where: str, output: Path, folder: bool, replaced: bool) -> None:
-    if output.is_dir() and not folder:
-        raise OutputPathError(f"{where} is a folder; give the path of a file to write")
-    if output.exists() and not output.is_dir() and folder:
-        raise OutputPathError(f"{where} is a file, not a folder; give a folder path"
-                              + (" (--force replaces only a folder)" if replaced else ""))
-    if folder and output.is_dir():
-        if not os.access(output, os.W_OK | os.X_OK):  # replacing a folder rewrites its '..' entry
-            raise OutputPathError(f"{where} cannot be written: the folder is not writable")
-        if not replaced:
-            return  # written into: its parent is not touched
-    ancestor = output.absolute().parent
-    while not ancestor.exists() and ancestor != ancestor.parent:  # the first folder that exists is written in
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise OutputPathError(f"{where} cannot be written: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{where} cannot be written: folder {ancestor} is not writable")
 
 
 LINE_ENDS = re.compile(r"\r\n|\r|\n")  # only these end a line (str.splitlines also splits on U+2028, ...)

@@ -264,7 +264,7 @@ class Registry(Publisher, Retention):
         under a file, a folder not writable). Remote registries say so when written."""
         if not self.local:
             return
-        from strseq_tasks.data.files import OutputPathError, check_output
+        from strseq_tasks.data.output_paths import OutputPathError, check_output
 
         try:
             check_output("--registry", Path(self.root), folder=True, replaced=False)

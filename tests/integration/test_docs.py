@@ -270,7 +270,8 @@ def test_the_readme_speed_paragraph_is_written_from_the_benchmark_results():
     """README's speed paragraph is what `benchmarks/predict_throughput.py --readme` writes from the
     results file docs/benchmarks.md shows: a re-run's figures, never typed by hand."""
     results = ROOT / "benchmarks" / "results" / "programs" / "predict_throughput.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "predict_throughput.py"), "--readme", str(results)],
+    script = ROOT / "benchmarks" / "predict_throughput.py"
+    done = subprocess.run([sys.executable, str(script), "--readme", str(results)],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in (ROOT / "README.md").read_text(encoding="utf-8")

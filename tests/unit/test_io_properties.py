@@ -6,6 +6,7 @@
   never another exception, never a hang.
 - Every loaded row has exactly the header's fields, each value where it was written, or the
   file is refused naming the first row that has not: never padded, shifted or made an index.
+- The one-pass reading of a regular CSV file gives the records the line-by-line reading gives.
 
 CI runs 300 fuzzing examples; a longer campaign: ``STRSEQ_FUZZ_EXAMPLES=5000 .venv/bin/python -m
 pytest tests/unit/test_io_properties.py``.
@@ -14,6 +15,7 @@ pytest tests/unit/test_io_properties.py``.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections import Counter
@@ -23,7 +25,14 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.data.files import InputFileError, read_inputs, read_table, write_table
+from strseq_tasks.data.files import (
+    InputFileError,
+    _records_by_line,
+    _regular_records,
+    read_inputs,
+    read_table,
+    write_table,
+)
 
 # every code point but NUL (files with NUL are refused, below) and lone surrogates (not UTF-8)
 FUZZ = int(os.environ.get("STRSEQ_FUZZ_EXAMPLES", "300"))
@@ -114,6 +123,31 @@ def shapes(table, quoting):
         assert frame.values.tolist() == kept  # every value in its row and column
 
 
+@settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=tables(), quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, csv.QUOTE_NONNUMERIC]),
+       ending=st.sampled_from(["\n", "\r\n", "\r"]), blank=st.sampled_from(["", "\n", " \n", "\t\n", '""\n']))
+@example(table=(1, [["  "], [""], ["x"]]), quoting=csv.QUOTE_MINIMAL, ending="\n", blank="")
+@example(table=(1, [["a"], ["b"]]), quoting=csv.QUOTE_ALL, ending="\n", blank='""\n')
+def one_pass(table, quoting, ending, blank):
+    width, rows = table
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, quoting=quoting, lineterminator=ending).writerows([[f"c{i}" for i in range(width)], *rows])
+    text = buffer.getvalue()
+    if blank and rows:  # a blank (or quoted-empty) line in the middle
+        cut = text.index(ending) + len(ending)
+        text = text[:cut] + blank + text[cut:]
+    records = _regular_records(text)
+    SEEN["one pass" if records is not None else "line by line"] += 1
+    if records is not None:
+        assert _records_by_line(Path("t.csv"), text) == (records[0], records[1:])
+
+
+def test_one_pass_and_line_by_line_reading_agree():
+    SEEN.clear()
+    one_pass()
+    assert SEEN["one pass"] and SEEN["line by line"]  # both paths were exercised
+
+
 def test_what_strseq_writes_reads_back_exactly(ledger):
     SEEN.clear()
     try:
@@ -139,3 +173,12 @@ def test_any_bytes_load_or_are_refused_clearly(ledger):
     finally:
         ledger("hostile input", f"fuzzing the CSV loader with {SEEN['refused'] + SEEN['loaded']} generated files "
                f"(hypothesis): {SEEN['loaded']} loaded, {SEEN['refused']} refused with InputFileError", "csv")
+
+
+def test_a_carriage_return_in_any_kind_of_column_is_quoted(tmp_path):
+    """Text columns of every dtype pandas gives (str, object, category) are looked in for a CR."""
+    for dtype in ("str", object, "category"):
+        path = tmp_path / f"{dtype}.csv"
+        frame = pd.DataFrame({"id": ["1", "2"], "value": pd.Series(["a\rb", "c"], dtype=dtype), "n": [1.5, 2.0]})
+        write_table(frame, path)
+        assert list(read_table(path, ("value",))["value"]) == ["a\rb", "c"], dtype
