@@ -42,6 +42,7 @@ def is_word(token: str) -> bool:
     return _LETTER.match(token) is not None
 
 
+@lru_cache(maxsize=1 << 16)
 def signature(token: str) -> str:
     """A token as its shape has it: letters as their case pattern, digits as their exact count."""
     if token[0].isdecimal():
@@ -61,11 +62,16 @@ def both_shapes(text: str) -> tuple[str | None, str]:
     ``"May 16, 1969"`` and ``"May 2, 1969"``; None for a text without digits), and ``shape_of(text)``,
     the tokens read once. ``N`` never occurs in ``shape_of``'s shapes (letters become case
     patterns), so the two never collide."""
-    sigs = [signature(t) for t in tokens(text)]
-    fine = "".join(sigs)
+    toks = tokens(text)
+    fine = "".join(map(signature, toks))
     if "9" not in fine:
         return None, fine
-    return "".join("N" if sig[0] == "9" else sig for sig in sigs), fine
+    return "".join(map(_coarse_signature, toks)), fine
+
+
+@lru_cache(maxsize=1 << 16)
+def _coarse_signature(token: str) -> str:
+    return "N" if token[0].isdecimal() else signature(token)
 
 
 def _title(word: str) -> str:

@@ -82,6 +82,8 @@ class CharVocab:
 
     chars: tuple[str, ...]
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
+    # the characters whose three copy variants (as written, lower, upper) are all in the vocabulary
+    closed: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(set(self.chars)) != len(self.chars):
@@ -91,6 +93,8 @@ class CharVocab:
                 raise ValueError(f"vocabulary entries must be single characters, got {char!r}")
         index = {char: i + len(SPECIALS) for i, char in enumerate(self.chars)}
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "closed", frozenset(c for c in self.chars
+                                                     if lower_char(c) in index and upper_char(c) in index))
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> CharVocab:

@@ -148,7 +148,9 @@ def copy_map_bytes(text: str, vocab: CharVocab) -> int:
     """Bytes of one row's copy map (``batching.encode_sources``): 3 modes x length x (vocabulary
     + the row's characters it lacks) float32s. It is what a long row costs: 14 MB at 1,024
     characters of a script the vocabulary lacks (a names model), 20 kB for a name."""
-    unseen = {v for c in set(text) for v in (c, lower_char(c), upper_char(c)) if v not in vocab}
+    chars = set(text)
+    unseen = () if chars <= vocab.closed else {v for c in chars for v in (c, lower_char(c), upper_char(c))
+                                                if v not in vocab}
     return 4 * 3 * len(text) * (len(vocab) + len(unseen))
 
 
@@ -357,7 +359,8 @@ class Normalizer:
         reads whitespace collapsed) and over-long ones come back unchanged (byte for byte, not
         even NFC-normalized), flagged."""
         given = list(texts)
-        texts = [read_text(t, self.spaces) for t in given]  # what the model reads, and how long it is
+        read = {t: read_text(t, self.spaces) for t in dict.fromkeys(given)}  # what the model reads of each value
+        texts = [read[t] for t in given]
         ok = [i for i, t in enumerate(texts) if t and len(t) <= self.max_len]
         unique = list(dict.fromkeys(texts[i] for i in ok))  # a repeated value is predicted once
         answer = self.predict_distinct(unique, beam, batch_size, on_batch)
