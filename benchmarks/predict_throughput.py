@@ -93,9 +93,23 @@ def check_imports(arm: Arm) -> None:
         raise SystemExit(f"arm {arm.label}: strseq_tasks comes from {found}, not {arm.root}")
 
 
+# the `strseq` command as pip installs it (its console script), run with the arm's strseq_tasks on
+# PYTHONPATH: what a user runs (`python -m strseq_tasks.cli` differs in how spawned workers start)
+CONSOLE_SCRIPT = """import re
+import sys
+from strseq_tasks.cli import main
+if __name__ == '__main__':
+    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
+    sys.exit(main())
+"""
+
+
 def run_arm(arm: Arm, model: Path, source: Path, out: Path, workers: str, precision: str) -> float:
     """Seconds of one fresh `strseq predict` process of ``arm``, file in and file out."""
-    command = [sys.executable, "-m", "strseq_tasks.cli", "predict", "--model", str(model), "--input", str(source),
+    script = out.parent / "strseq"
+    if not script.is_file():
+        script.write_text(CONSOLE_SCRIPT, encoding="utf-8")
+    command = [sys.executable, str(script), "predict", "--model", str(model), "--input", str(source),
                "--out", str(out), "--workers", workers, "--precision", precision, "-q", *arm.extra]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=arm_env(arm), cwd=arm.root)

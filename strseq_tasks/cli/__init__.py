@@ -6,6 +6,7 @@
 Exit codes: 0 success, 1 failure, 2 bad input or usage (one ``error:`` line, no traceback).
 """
 
+import importlib.util
 import sys
 
 import typer
@@ -23,8 +24,21 @@ from strseq_tasks.cli import train, predict, retrain, models, clean, review, dem
 def main() -> None:
     """Run the command; an error a user can act on (``StrseqError``) is one ``error:`` line with
     its exit code, password masked, no traceback. Anything else is a bug and keeps its traceback."""
+    _run_as_module()
     try:
         app()
     except StrseqError as exc:
         typer.echo(f"error: {mask_url(str(exc))}", err=True)
         sys.exit(exc.exit_code)
+
+
+def _run_as_module() -> None:
+    """Give the ``strseq`` console script the module identity of ``python -m strseq_tasks.cli``.
+    The processes strseq starts with ``spawn`` (``predict --workers``, a local Dask cluster's
+    workers) need nothing of the main module, but multiprocessing runs a main module that has no
+    ``__spec__`` again in each of them: the console script, importing the whole CLI (pandas,
+    typer, prefect; about a second of a core per process, beside the work). A main module named
+    ``....__main__`` is left alone. Only the console script (whose ``main`` is this one) is changed."""
+    script = sys.modules.get("__main__")
+    if script is not None and getattr(script, "__spec__", None) is None and getattr(script, "main", None) is main:
+        script.__spec__ = importlib.util.find_spec("strseq_tasks.cli.__main__")

@@ -4,7 +4,11 @@ the same predictions, in the same order, as one process gives."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ import strseq_tasks.serve.workers as workers
 from strseq_tasks.serve.runtime import Normalizer
 from strseq_tasks.serve.workers import auto_workers, normalize_parallel
 
-from .cli_harness import read_csv_raw, run_strseq, write_csv
+from .cli_harness import ONE_THREAD, read_csv_raw, run_strseq, write_csv
 
 
 def _same(got, want) -> None:
@@ -83,6 +87,26 @@ def test_predict_with_workers_writes_the_same_file(lower_bundle, texts, tmp_path
         outputs[count] = read_csv_raw(out)
     assert outputs["1"] == outputs["2"]
     assert "on 2 processes" in done.stderr
+
+
+def test_the_strseq_command_s_workers_do_not_import_the_command_again(lower_bundle, texts, tmp_path):
+    """The console script starts its workers with ``spawn``; they load the runtime only, never the
+    command again (pandas, typer, prefect: about a second of a core each), as with ``python -m``."""
+    script = Path(sys.executable).with_name("strseq")
+    assert script.is_file(), f"{script}: the strseq command is installed beside the interpreter"
+    source = write_csv(tmp_path / "in.csv", ["input"], [[t] for t in texts if t])
+    env = {**os.environ, **ONE_THREAD, "PYTHONPROFILEIMPORTTIME": "1"}  # every process lists its imports
+    done = subprocess.run([sys.executable, str(script), "predict", "--model", str(lower_bundle), "--input",
+                           str(source), "--out", str(tmp_path / "out.csv"), "--workers", "2"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def processes_importing(module: str) -> int:
+        return sum(line.startswith("import time:") and line.split("|")[-1].strip() == module
+                   for line in done.stderr.splitlines())
+
+    assert processes_importing("strseq_tasks.serve.workers") == 3  # the command and its two workers
+    assert processes_importing("strseq_tasks.cli.common") == 1  # the command alone
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
