@@ -169,6 +169,21 @@ def _value(part: Part, toks: list[str]) -> str:
 
 
 _ORDER = {name: n for n, name in enumerate([*FUNCTIONS, "pad", "slice", "century", "join"])}
+
+
+def _preference(part: Part) -> tuple:
+    """Which of the parts that explain every example a program takes (the least): by kind
+    (``_ORDER``), then input token, then, among joins, the fewest constant digits and the earliest
+    tokens, among slices the leftmost. A total order: the parts come in a set, whose order changes
+    from process to process (string hashing), and a tie left to it read another program each run."""
+    if part.op == "join":
+        prefix, sources = part.value.split("|")
+        detail: tuple = (len(prefix), tuple(int(i) for i in sources.split(",")), prefix)
+    elif part.op == "slice":
+        detail = tuple(int(i) for i in part.value.split(":"))
+    else:
+        detail = (part.value,)
+    return _ORDER[part.op], part.source, detail
 MAP_CONFIRM = 2  # model outputs that must agree on a map key before a program uses it
 LEARNED = {"map", "century"}  # parts that learn from the model's outputs as rows come (``Program.teach``)
 # what other layouts' maps of the same kind confirmed: (part index, input token) -> output, or None
@@ -320,7 +335,7 @@ def induce(shape: str, examples: list[tuple[str, str]]) -> Program | None:
         centuries = {p: _pivots(pairs, j, p.source) for p in common if p.op == "century"}
         common -= {p for p, pivot in centuries.items() if pivot is None}
         if common:
-            parts.append(min(common, key=lambda p: (_ORDER[p.op], p.source)))
+            parts.append(min(common, key=_preference))
             if parts[-1].op == "century":
                 pivots[j] = centuries[parts[-1]]
         elif len({outs[j] for _, outs in pairs}) == 1:

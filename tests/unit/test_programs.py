@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,6 +61,25 @@ def test_runs_of_digits_join_into_one_number():
     program = induce("(999) 999-9999", [("(555) 010-2030", "+15550102030"), ("(212) 555-0000", "+12125550000")])
     assert program.describe() == "'+' join('1', $2, $5, $7)"
     assert program.run(tokens("(617) 253-1000")) == "+16172531000"
+
+
+TIES = """
+from strseq_tasks.core.programs import induce, shape_of
+for examples in ([("+1 (555) 010-2030", "15550102030"), ("+1 (415) 555-0199", "14155550199")],
+                 [("5555 x", "55"), ("7777 y", "77")]):
+    print(induce(shape_of(examples[0][0]), examples).describe())
+"""
+
+
+def test_induce_reads_the_same_program_in_every_process():
+    """Several parts may explain every example (the leading 1 a constant or the input's own; any
+    of three equal slices); the one taken must not depend on a process's string hashing."""
+    read = set()
+    for seed in range(8):
+        done = subprocess.run([sys.executable, "-c", TIES], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)})
+        read.add(done.stdout)
+    assert read == {"join($2, $5, $8, $10)\nslice0:2($1)\n"}
 
 
 def test_induce_refuses_what_no_program_explains():
