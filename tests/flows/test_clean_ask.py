@@ -8,6 +8,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 
 from strseq_tasks.data.db import AUDIT, DECISIONS
 from strseq_tasks.flows.clean import clean
@@ -21,11 +22,7 @@ NAMES = ["Ann Lee", "BOB RAY", "Cy Young", "DEE DEE", "Eve Adams", "FRANK OCEAN"
 def table(tmp_path):
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     engine = sa.create_engine(url)
-    people = sa.Table("people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                      sa.Column("name", sa.Text))
-    people.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": n} for i, n in enumerate(NAMES, start=1)])
+    people(engine, enumerate(NAMES, start=1))
     yield url, engine
     engine.dispose()
 

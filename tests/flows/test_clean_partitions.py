@@ -9,6 +9,7 @@ import socket
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 
 from strseq_tasks.data.db import AUDIT, RUNS
 from strseq_tasks.flows.clean import clean
@@ -21,12 +22,8 @@ ROWS = 120
 
 def make_table(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
     names = ["JOHN SMITH", "MARY JONES", "Ann Lee", "DR. PETER PAN", None, "BOB O'NEIL"]
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i * 7, "name": names[i % len(names)]} for i in range(1, ROWS + 1)])
+    people(engine, [(i * 7, names[i % len(names)]) for i in range(1, ROWS + 1)])
     return engine
 
 

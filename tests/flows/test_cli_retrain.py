@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fixtures.data import lowercase_pairs, write_pairs
+from fixtures.tables import people
 from integration.cli_harness import read_csv_raw, run_strseq, write_csv  # tests/ is on sys.path
 
 from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW
@@ -83,12 +84,8 @@ def test_the_cleaning_job_takes_both_versions_for_the_same_model(cli_registry, d
 
     _, registry, _, _ = cli_registry
     engine = sa.create_engine(database_url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
     names = [a for a, _ in lowercase_pairs()[:30]] + [None]
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": n} for i, n in enumerate(names, start=1)])
+    people(engine, enumerate(names, start=1))
 
     def state():
         with engine.connect() as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from fixtures.tables import people
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 
 from strseq_tasks.data.db import PROGRAMS
@@ -15,11 +16,7 @@ from strseq_tasks.jobs.clean_params import CleanParams
 
 def _table(url: str, rows: list[tuple[int, str]]) -> sa.Engine:
     engine = sa.create_engine(url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": n} for i, n in rows])
+    people(engine, rows)
     return engine
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fixtures.data import TINY_SIZES, lowercase_pairs, write_pairs  # tests/ is on sys.path
+from fixtures.tables import people
 from prefect.artifacts import Artifact
 
 from strseq_tasks.data.validation import PairsValidationError
@@ -267,12 +268,8 @@ def test_peoples_decisions_join_the_pairs_and_a_conflict_with_them_fails_validat
     pairs, _, _ = first_run
     taught = lowercase_pairs()
     engine = sa.create_engine(database_url)
-    people = sa.Table("people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                      sa.Column("name", sa.Text))
-    people.metadata.create_all(engine)
-    with engine.begin() as conn:  # two values the pairs do not hold, one they do (with another answer)
-        conn.execute(people.insert(), [{"id": 1, "name": "ADA QUILL"}, {"id": 2, "name": "Bo Vance"},
-                                       {"id": 3, "name": taught[0][0]}])
+    # two values the pairs do not hold, one they do (with another answer)
+    people(engine, [(1, "ADA QUILL"), (2, "Bo Vance"), (3, taught[0][0])])
     unsure = lambda texts: [Prediction(t.swapcase(), 0.3, "ok") for t in texts]  # noqa: E731  all to review
     clean_table(engine, reflect_table(engine, "people", "id", "name", "name_clean", create_output=True),
                 ModelIdentity("lower", 1, "sha"), unsure)

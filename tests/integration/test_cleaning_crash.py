@@ -11,6 +11,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 
 from strseq_tasks.data.db import AUDIT, RUNS, reflect_table
 from strseq_tasks.jobs.clean import clean_table
@@ -50,11 +51,7 @@ JOB = textwrap.dedent("""
 
 def people_table(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    people(engine, [(i, f"person number {i}") for i in range(1, ROWS + 1)])
     return engine
 
 

@@ -20,6 +20,7 @@ import unicodedata
 import pytest
 import sqlalchemy as sa
 from campaign import pick  # tests/ is on sys.path
+from fixtures.tables import people
 
 from strseq_tasks.data.db import AUDIT, RUNS, LockedError, job_tables, reflect_table
 from strseq_tasks.jobs.clean import clean_table
@@ -86,12 +87,7 @@ def _title_case(texts):
 
 def _fresh(engine: sa.Engine) -> None:
     job_tables()[0].drop_all(engine)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.drop_all(engine)
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": v} for i, v in enumerate(ORIGINALS, 1)])
+    people(engine, enumerate(ORIGINALS, 1), replace=True)
 
 
 def _job(url: str, phase: str, at: int) -> subprocess.CompletedProcess:

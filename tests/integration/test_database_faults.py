@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 from sqlalchemy import event
 
 from strseq_tasks.data import locks
@@ -31,11 +32,7 @@ def pg(database_url):
     app = f"strseq-job-{uuid.uuid4().hex[:8]}"  # only this test's job sessions are terminated
     url = sa.make_url(database_url).update_query_dict({"application_name": app})
     engine = create_engine(url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    people(engine, [(i, f"person number {i}") for i in range(1, ROWS + 1)])
     admin = sa.create_engine(database_url)
 
     def terminate() -> int:
@@ -184,11 +181,7 @@ def test_a_connection_that_keeps_dying_fails_the_run_clearly_and_a_rerun_finishe
 
 
 def _people(engine):
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}"} for i in range(1, ROWS + 1)])
+    people(engine, [(i, f"person number {i}") for i in range(1, ROWS + 1)])
 
 
 @PG_ONLY
@@ -339,12 +332,12 @@ def test_two_runs_on_two_columns_of_one_table_at_once(database_url, ledger):
 
     setup = create_engine(database_url)
     meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text),
-                      sa.Column("city", sa.Text))
+    two_columns = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text),
+                           sa.Column("city", sa.Text))
     meta.create_all(setup)
     with setup.begin() as conn:
-        conn.execute(people.insert(), [{"id": i, "name": f"person number {i}", "city": f"city number {i}"}
-                                       for i in range(1, ROWS + 1)])
+        conn.execute(two_columns.insert(), [{"id": i, "name": f"person number {i}", "city": f"city number {i}"}
+                                            for i in range(1, ROWS + 1)])
 
     def run(column):
         engine = create_engine(database_url)

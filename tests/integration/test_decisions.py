@@ -10,6 +10,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 
 from integration.cli_harness import run_strseq
 from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, RUNS, reflect_table
@@ -41,11 +42,7 @@ class Shout:
 @pytest.fixture
 def engine(database_url):
     engine = sa.create_engine(database_url)
-    meta = sa.MetaData()
-    people = sa.Table("people", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": k, "name": v} for k, v in ROWS])
+    people(engine, ROWS)
     yield engine
     engine.dispose()
 

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 
 from strseq_tasks.data.db import AUDIT, RUNS, create_engine, reflect_table
 from strseq_tasks.jobs.clean import RunNotActive, clean_range, cleaning_run, watch_progress
@@ -22,13 +23,7 @@ def title_case(texts):
 
 def make_people(url: str, keys, text_keys: bool = False) -> sa.Engine:
     engine = create_engine(url)
-    meta = sa.MetaData()
-    key_type = sa.Text if text_keys else sa.Integer
-    people = sa.Table("people", meta, sa.Column("id", key_type, primary_key=True), sa.Column("name", sa.Text))
-    meta.create_all(engine)
-    if keys:
-        with engine.begin() as conn:
-            conn.execute(people.insert(), [{"id": k, "name": f"person {k}"} for k in keys])
+    people(engine, [(k, f"person {k}") for k in keys], key_type=sa.Text if text_keys else sa.Integer)
     return engine
 
 

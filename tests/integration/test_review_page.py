@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 import sqlalchemy as sa
+from fixtures.tables import people
 
 from integration.cli_harness import ONE_THREAD
 from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, reflect_table
@@ -44,11 +45,7 @@ def unsure(texts):
 @pytest.fixture
 def queued(database_url):
     engine = sa.create_engine(database_url)
-    people = sa.Table("people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                      sa.Column("name", sa.Text))
-    people.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(people.insert(), [{"id": k, "name": v} for k, v in ROWS.items()])
+    people(engine, ROWS.items())
     clean_table(engine, reflect_table(engine, "people", "id", "name", "name_clean", create_output=True),
                 ModelIdentity("names", 1, "sha-1"), unsure)
     yield engine
