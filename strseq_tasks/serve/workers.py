@@ -30,7 +30,7 @@ from strseq_tasks.serve.runtime import STATUS_OK, Normalizer, Prediction
 
 CHUNK = 1024  # distinct values per task: big enough to batch well, small enough to balance
 BACKLOG_CHUNK = 128  # values a chunk of the backlog: small, so that the programs' samples wait little behind it
-MIN_PER_WORKER = 4096  # 'auto' adds a process only for this many distinct values each (a start costs ~1 s)
+MIN_PER_WORKER = 4096  # 'auto' adds a process only for this many distinct values each (see auto_workers)
 
 _worker: Normalizer | None = None
 
@@ -45,7 +45,8 @@ def available_cores() -> int:
 
 def auto_workers(distinct: int) -> int:
     """Processes worth starting for ``distinct`` values: one per core, but only as many as have
-    ``MIN_PER_WORKER`` values each (starting a process and loading the model costs about a second)."""
+    ``MIN_PER_WORKER`` values each: starting one (importing the runtime, loading the model) costs
+    a core's time that a few values' decoding does not repay."""
     return max(1, min(available_cores(), distinct // MIN_PER_WORKER))
 
 
