@@ -37,7 +37,7 @@ def _run_as_module() -> None:
     The processes strseq starts with ``spawn`` (``predict --workers``, a local Dask cluster's
     workers) need nothing of the main module, but multiprocessing runs a main module that has no
     ``__spec__`` again in each of them: the console script, importing the whole CLI (pandas,
-    typer, prefect; about a second of a core per process, beside the work). A main module named
+    typer, prefect, on cores the work needs). A main module named
     ``....__main__`` is left alone. Only the console script (whose ``main`` is this one) is changed."""
     script = sys.modules.get("__main__")
     if script is not None and getattr(script, "__spec__", None) is None and getattr(script, "main", None) is main:

@@ -91,7 +91,7 @@ def test_predict_with_workers_writes_the_same_file(lower_bundle, texts, tmp_path
 
 def test_the_strseq_command_s_workers_do_not_import_the_command_again(lower_bundle, texts, tmp_path):
     """The console script starts its workers with ``spawn``; they load the runtime only, never the
-    command again (pandas, typer, prefect: about a second of a core each), as with ``python -m``."""
+    command again (pandas, typer, prefect), as with ``python -m``."""
     script = Path(sys.executable).with_name("strseq")
     assert script.is_file(), f"{script}: the strseq command is installed beside the interpreter"
     source = write_csv(tmp_path / "in.csv", ["input"], [[t] for t in texts if t])
