@@ -35,10 +35,10 @@ def main() -> None:
 def _run_as_module() -> None:
     """Give the ``strseq`` console script the module identity of ``python -m strseq_tasks.cli``.
     The processes strseq starts with ``spawn`` (``predict --workers``, a local Dask cluster's
-    workers) need nothing of the main module, but multiprocessing runs a main module that has no
+    workers) need nothing of the main module, but multiprocessing runs a main module without a
     ``__spec__`` again in each of them: the console script, importing the whole CLI (pandas,
-    typer, prefect, on cores the work needs). A main module named
-    ``....__main__`` is left alone. Only the console script (whose ``main`` is this one) is changed."""
+    typer, prefect) on cores the work needs. A main module named ``....__main__`` it leaves
+    alone. Only the console script (whose ``main`` is this function) is changed."""
     script = sys.modules.get("__main__")
     if script is not None and getattr(script, "__spec__", None) is None and getattr(script, "main", None) is main:
         script.__spec__ = importlib.util.find_spec("strseq_tasks.cli.__main__")
