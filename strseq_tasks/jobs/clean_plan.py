@@ -178,15 +178,20 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
 
     An update changes the row only if it still holds what was read; ``jobs.clean`` drops the audit
     row and the marker of an update that found the row changed meanwhile. An output column that
-    already holds the answer (a new model version agreeing with the last) is not written again:
-    counted unchanged, its marker ``changed`` (so an output column emptied later is seen)."""
+    already holds the answer (a new model version agreeing with the last) is not written again,
+    nor asked about where the new version is less sure of it than the threshold (the version that
+    wrote it was sure, and the two agree): counted unchanged, its marker ``changed`` (so an output
+    column emptied later is seen)."""
     plan = BatchPlan()
     for row, pred in zip(todo, predictions, strict=True):
         key, value = key_text(row[0]), row[1]
         kind = outcome(value, pred, target.threshold, target.max_chars)
         if key in redecide and kind != SKIPPED:
             kind = REVIEW_REDECIDE
-        held = kind == CHANGED and not target.in_place and row[2] == pred.text  # an earlier model wrote it
+        # an earlier model version wrote it (a person's value never comes here: ``select_rows``)
+        held = kind in (CHANGED, REVIEW_LOW) and not target.in_place and row[2] == pred.text
+        if held:
+            kind = CHANGED
         if kind == CHANGED and not held:
             old = value if target.in_place else row[2]
             plan.updates.append((row[0], value, old, pred.text))

@@ -72,6 +72,27 @@ def test_output_column_mode_with_audit_and_review(engine):
     assert count(engine, RUNS, status="completed") == 1
 
 
+def test_a_new_version_asks_nothing_about_a_value_it_agrees_with_that_the_last_one_wrote(engine):
+    """The demo's retrain was unsure of rows its predecessor had written, right, at 0.99: a question
+    whose answer the column already holds. Only a suggestion that differs is asked."""
+    user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+    first = clean_table(engine, user, MODEL, TitleCase(), threshold=0.9)
+    written = dump(engine)
+
+    class Unsure(TitleCase):  # agrees with version 3 but on "bob  ray"; sure of nothing
+        def __call__(self, texts):
+            return [Prediction("Bob Ray" if p.text == "Bob  Ray" else p.text, 0.5, p.status)
+                    for p in super().__call__(texts)]
+
+    second = clean_table(engine, user, ModelIdentity("names", 4, "sha-of-version-4"), Unsure(), threshold=0.9)
+    assert dump(engine) == written and count(engine, AUDIT) == first.changed == 3
+    with engine.connect() as conn:
+        asked = {r.key: r.suggestion for r in conn.execute(
+            sa.text(f"SELECT key, suggestion FROM {REVIEW} WHERE run_id = :run"), {"run": second.run_id})}
+    assert asked == {"5": "Ann Lee?", "6": None, "7": "Bob Ray"}  # not "John Smith", not "Peter O'Neil"
+    assert (second.changed, second.unchanged, second.review) == (0, 4, 3)
+
+
 def test_a_review_row_records_the_words_of_its_value_the_models_pairs_never_showed(engine):
     user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
     words = WordTreatment.of([("lee, ann", "Ann Lee"), ("x", "X")])
