@@ -25,6 +25,9 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
   log-probability in charge. Not adopted (docs/benchmarks.md).
 - ``... disagrees -2, its slope P``: the default terms, and for the rows whose output treats a word
   unlike the pairs a log-probability weight of their own (prior P): not adopted (docs/benchmarks.md).
+- ``default, disagrees without what words become``: the default terms, the word flag without its
+  newest check (an output lacking what every pair holding a word or fraction rewrote it into:
+  "1433pound" -> "1433 pb" where the pairs wrote "lb"), against ``default`` with it.
 
 Exact match does not change: calibration only orders the rows.
 """
@@ -36,6 +39,7 @@ import json
 import re
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -180,6 +184,13 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
         for slope in SLOPES:
             table[f"novel -3, unseen chars -2, disagrees -2, its slope {slope:g}"][family].append(
                 _slope_coverage(val, test, chars, treatment, slope))
+        for variant, words in (("default, disagrees without what words become", replace(treatment, rewrites=None)),
+                               ("default (disagrees: also what words become)", treatment)):
+            v_dis, t_dis = ([words.disagrees(r["input"], r["output"]) for r in rows] for rows in (val, test))
+            fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, unseen=v_chars, disagree=v_dis,
+                                     **TrainConfig().priors())
+            table[variant][family].append(
+                coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
     return table
 
 

@@ -43,7 +43,10 @@ from itertools import groupby
 MAX_DIGITS = 5  # a longer run of digits has the shape of a five-digit one
 MAX_SHAPES = 100_000  # a bundle stores at most this many (bundle_schema checks it)
 MAX_WORDS = 100_000  # likewise for the words of ``WordTreatment``
+MIN_REWRITES = 2  # pairs that must agree on what a word becomes (one pair's new words name every change it made)
 _WORD = re.compile(r"[^\W\d_]+")
+_DIGITS = re.compile(r"\d+")
+_FRACTION = re.compile(r"\d+/\d+")
 
 
 def word_case(word: str) -> str | None:
@@ -116,9 +119,36 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def _units(text: str) -> set[str]:
+    """``words`` and the digit runs of ``text``: what a rewritten word may become ("Apr" -> "04")."""
+    return words(text) | set(_DIGITS.findall(text))
+
+
 CASES = ("lower", "upper", "title", "mixed")
 CASING_KEYS = (*CASES, "mixed_prefixes")  # a bundle's decoding.word_cases
 MAX_PREFIX = 4  # the longest prefix before an inner capital kept ("mac" of MacArthur, "van" of VanDyke)
+
+
+def _rewrites(pairs: Sequence[tuple[str, str]], always: set[str]) -> dict[str, set[str]]:
+    """What each word of ``always`` (words no target kept), or fraction no target kept ("3/4"),
+    becomes: the words and digit runs that every pair holding it wrote and its input lacked, where
+    at least ``MIN_REWRITES`` pairs hold it ("pound" -> {"lb"}, "apr" -> {"04"}, "3/4" -> {"75"}). A word that always comes with another one held by more
+    pairs has no rewrite of its own: a word dropped rather than rewritten ("monday") shares its
+    pairs' other changes by chance ("monday, jun. 15" and "monday 30 jun." both write "06"); a
+    number the input holds, padded or not, is the input's own ("2nd" -> "02" is not "nd"'s)."""
+    into: dict[str, set[str]] = {}
+    beside: dict[str, set[str]] = {}  # a word -> the words of ``always`` in every pair holding it
+    held: Counter = Counter()
+    kept = {f for a, b in pairs for f in _FRACTION.findall(a) if f in b}  # "3/4" is a word here too
+    for a, b in pairs:
+        numbers = {int(n) for n in _DIGITS.findall(a)}  # "2nd" -> "02" is the input's number, not "nd"'s
+        ws = (words(a) & always) | (set(_FRACTION.findall(a)) - kept)
+        new = {u for u in _units(b) - _units(a) if not (u.isdigit() and int(u) in numbers)}
+        for w in ws:
+            held[w] += 1
+            into[w], beside[w] = (into[w] & new, beside[w] & ws) if w in into else (new, ws - {w})
+    return {w: new for w, new in into.items()
+            if new and held[w] >= MIN_REWRITES and not any(held[v] > held[w] for v in beside[w])}
 
 
 def _casing(targets: Iterable[str]) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
@@ -150,6 +180,11 @@ class WordTreatment:
     # which words' case a layout program may not decide (``may_program``); None: not stored
     cased: dict[str, frozenset[str]] | None = None
     prefixes: frozenset[str] | None = None
+    # what a word the pairs always rewrote becomes: key -> the keys of the target words and digit
+    # runs that every pair holding it (at least ``MIN_REWRITES``) wrote and its input did not hold
+    # ("pound" -> "lb", "may" -> "05");
+    # None: not stored (a bundle from before them)
+    rewrites: dict[str, frozenset[str]] | None = None
 
     @staticmethod
     @lru_cache(maxsize=1 << 16)  # a column's words recur: a month name, a street type, a legal form
@@ -161,6 +196,7 @@ class WordTreatment:
     def of(cls, pairs: Iterable[tuple[str, str]]) -> WordTreatment | None:
         """From training pairs; None when their inputs hold more than ``MAX_WORDS`` words (free
         text, where a word's treatment says little)."""
+        pairs = list(pairs)
         kept, rewritten = Counter(), Counter()
         for a, b in pairs:
             in_target = words(b)
@@ -169,8 +205,10 @@ class WordTreatment:
         if len(kept.keys() | rewritten.keys()) > MAX_WORDS:
             return None
         cased, prefixes = _casing(b for _, b in pairs)
-        return cls(frozenset(cls.key(w) for w in rewritten if not kept[w]), frozenset(map(cls.key, rewritten)),
-                   frozenset(map(cls.key, kept.keys() | rewritten.keys())), cased, prefixes)
+        always = {w for w in rewritten if not kept[w]}
+        return cls(frozenset(map(cls.key, always)), frozenset(map(cls.key, rewritten)),
+                   frozenset(map(cls.key, kept.keys() | rewritten.keys())), cased, prefixes,
+                   {cls.key(w): frozenset(map(cls.key, new)) for w, new in _rewrites(pairs, always).items()})
 
     def to_dict(self) -> dict[str, list[str]]:
         """As a bundle's manifest stores it (``decoding.words``)."""
@@ -184,14 +222,21 @@ class WordTreatment:
             return None
         return {**{c: sorted(keys) for c, keys in self.cased.items()}, "mixed_prefixes": sorted(self.prefixes)}
 
+    def rewrites_dict(self) -> dict[str, list[str]] | None:
+        """What words become, as a manifest stores it (``decoding.word_rewrites``, a key of its own,
+        like the cases)."""
+        return None if self.rewrites is None else {k: sorted(v) for k, v in sorted(self.rewrites.items())}
+
     @classmethod
-    def from_dict(cls, stored: dict[str, list[str]], cases: dict[str, list[str]] | None = None) -> WordTreatment:
-        """From ``to_dict``'s and ``cases_dict``'s forms, also those of bundles from before 'shown'
-        and the cases."""
+    def from_dict(cls, stored: dict[str, list[str]], cases: dict[str, list[str]] | None = None,
+                  rewrites: dict[str, list[str]] | None = None) -> WordTreatment:
+        """From ``to_dict``'s, ``cases_dict``'s and ``rewrites_dict``'s forms, also those of bundles
+        from before 'shown', the cases and the rewrites."""
         return cls(frozenset(stored["always_rewritten"]), frozenset(stored["ever_rewritten"]),
                    frozenset(stored["shown"]) if "shown" in stored else None,
                    None if cases is None else {c: frozenset(cases[c]) for c in CASES},
-                   None if cases is None else frozenset(cases["mixed_prefixes"]))
+                   None if cases is None else frozenset(cases["mixed_prefixes"]),
+                   None if rewrites is None else {k: frozenset(v) for k, v in rewrites.items()})
 
     def mark(self, word: str) -> str:
         """What a layout program's shape notes of a word (``program_book``): 'r' for a word the
@@ -225,11 +270,23 @@ class WordTreatment:
         return sorted(w for w in words(text) if self.key(w) not in self.shown)
 
     def disagrees(self, text: str, output: str) -> bool:
-        """Whether ``output`` keeps a word of ``text`` the pairs always rewrote, or rewrites one they
-        never rewrote (or never showed)."""
+        """Whether ``output`` keeps a word of ``text`` the pairs always rewrote, rewrites one they
+        never rewrote (or never showed), or lacks what every pair rewrote a word into ("pound" ->
+        "pb" where the pairs wrote "lb")."""
         kept = words(output)
-        return any((key in self.always_rewritten) if w in kept else (key not in self.ever_rewritten)
-                   for w in words(text) for key in (self.key(w),))
+        into = self.rewrites or {}
+        written = None
+        for w in words(text):
+            key = self.key(w)
+            if (key in self.always_rewritten) if w in kept else (key not in self.ever_rewritten):
+                return True
+        for w in words(text) | set(_FRACTION.findall(text)):
+            key = self.key(w)
+            if key in into:
+                written = written if written is not None else {self.key(x) for x in _units(output)}
+                if not into[key] & written:
+                    return True
+        return False
 
 
 @dataclass(frozen=True)

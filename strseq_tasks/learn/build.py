@@ -327,7 +327,9 @@ def train_bundle(
                      "input_chars": result.familiar.chars,
                      **({} if result.familiar.words is None else {"words": result.familiar.words.to_dict()}),
                      **({} if result.familiar.words is None or result.familiar.words.cases_dict() is None
-                        else {"word_cases": result.familiar.words.cases_dict()})},
+                        else {"word_cases": result.familiar.words.cases_dict()}),
+                     **({} if result.familiar.words is None or result.familiar.words.rewrites is None
+                        else {"word_rewrites": result.familiar.words.rewrites_dict()})},
         **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]

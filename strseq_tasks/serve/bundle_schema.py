@@ -144,11 +144,18 @@ def _decoding(decoding) -> None:
     cases = _get(decoding, "decoding", "word_cases", required=False)
     if cases is not None and (not isinstance(cases, dict) or set(cases) != set(CASING_KEYS)):
         raise _Invalid("decoding.word_cases", f"must be an object with the lists {', '.join(CASING_KEYS)}")
-    for key, listed in {**(words or {}), **(cases or {})}.items():
+    rewrites = _get(decoding, "decoding", "word_rewrites", required=False)
+    if rewrites is not None and (not isinstance(rewrites, dict) or len(rewrites) > MAX_WORDS
+                                 or not all(isinstance(k, str) and _WORD_KEY.fullmatch(k) for k in rewrites)):
+        raise _Invalid("decoding.word_rewrites", f"must be an object of at most {MAX_WORDS:,} word keys "
+                                                 "(16 hex digits each), each with a list of word keys")
+    lists = [(f"words.{k}", v) for k, v in (words or {}).items()] + [
+        (f"word_cases.{k}", v) for k, v in (cases or {}).items()] + [
+        (f"word_rewrites.{k}", v) for k, v in (rewrites or {}).items()]
+    for where, listed in lists:
         if (not isinstance(listed, list) or len(listed) > MAX_WORDS
                 or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
-            raise _Invalid(f"decoding.{'words' if key in (words or {}) else 'word_cases'}.{key}",
-                           f"must be a list of at most {MAX_WORDS:,} word keys (16 hex digits each)")
+            raise _Invalid(f"decoding.{where}", f"must be a list of at most {MAX_WORDS:,} word keys (16 hex digits each)")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return

@@ -126,6 +126,11 @@ MODEL_CASES = {
                                   "decoding.word_cases"),
     "word cases in plain text": (*manifest("decoding", "word_cases", value={
         "lower": ["van"], "upper": [], "title": [], "mixed": [], "mixed_prefixes": []}), "decoding.word_cases.lower"),
+    "word rewrites a list": (*manifest("decoding", "word_rewrites", value=["lb"]), "decoding.word_rewrites"),
+    "word rewrites in plain text": (*manifest("decoding", "word_rewrites", value={"pound": []}),
+                                    "decoding.word_rewrites"),
+    "word rewritten into plain text": (*manifest("decoding", "word_rewrites", value={"0123456789abcdef": ["lb"]}),
+                                       "decoding.word_rewrites.0123456789abcdef"),
     "words with an unknown list": (*manifest("decoding", "words", value={"always_rewritten": [], "ever_rewritten": [],
                                                                          "kept": []}), "decoding.words"),
     "disagree_shift text": (*manifest("calibration", "disagree_shift", value="-2"), "calibration.disagree_shift"),

@@ -241,7 +241,7 @@ def test_guard_leaves_words_the_pairs_treat_irregularly_to_the_model():
     assert not words.may_program("MCGREGOR", "Mcgregor")  # begins like a pair's McDonald
     assert not words.may_program("VAN", "Van")  # the pairs write it lower case
     assert not words.may_program("MR", "Mr")  # the pairs drop it
-    assert WordTreatment.from_dict(words.to_dict(), words.cases_dict()) == words
+    assert WordTreatment.from_dict(words.to_dict(), words.cases_dict(), words.rewrites_dict()) == words
     old = WordTreatment.from_dict(words.to_dict())
     assert old.cased is None and not old.may_program("JONES", "Jones")  # a bundle from before: letters by map only
 

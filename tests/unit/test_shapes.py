@@ -83,6 +83,42 @@ def test_an_output_disagrees_where_it_treats_a_word_unlike_every_pair(text, outp
     assert familiar.chars == "".join(sorted(set("".join(a for a, _ in ADDRESSES))))
 
 
+QUANTITIES = [("8¼ pound", "8.25 lb"), ("44¾ pound (net)", "44.75 lb"), ("3 kg", "3 kg"),
+              ("~12 POUNDS", "12 lb"), ("5 ounce", "5 oz"), ("27 3/4 mg", "27.75 mg"), ("5 3/4 KG", "5.75 kg")]
+
+
+@pytest.mark.parametrize("text, output, disagrees", [
+    ("1433pound", "1433 lb", False),
+    ("1433pound", "1433 pb", True),  # "pound" rewritten, but not into the "lb" both its pairs wrote
+    ("2 ounce", "2 oz", False),
+    ("2 ounce", "2 oc", False),  # one pair ("5 ounce") cannot say what a word becomes
+    ("17 3/4 mg", "17.25 mg", True),  # a fraction is a word here: both its pairs wrote "75"
+    ("17 3/4 mg", "17.75 mg", False),
+])
+def test_an_output_disagrees_where_it_lacks_what_the_pairs_always_rewrote_a_word_into(text, output, disagrees):
+    assert WordTreatment.of(QUANTITIES).disagrees(text, output) is disagrees
+
+
+def test_what_a_word_becomes_may_be_a_number_but_not_the_inputs_own_nor_another_words_change():
+    key = WordTreatment.key
+    dates = [("Apr 26, 1983", "1983-04-26"), ("02-APR-1978", "1978-04-02"), ("apr 9 90", "1990-04-09"),
+             ("monday, jun. 15, 26", "2026-06-15"), ("monday 30 jun. '97", "1997-06-30"), ("jun 1 2001", "2001-06-01"),
+             ("may 2nd, 08", "2008-05-02"), ("August-2nd-90", "1990-08-02"), ("MAY 21 2001", "2001-05-21")]
+    words = WordTreatment.of(dates)
+    assert words.rewrites[key("apr")] == {key("04")} and words.rewrites[key("jun")] == {key("06")}
+    assert key("monday") not in words.rewrites  # always beside "jun", which three pairs hold: its "06" is jun's
+    assert key("nd") not in words.rewrites  # "2nd" -> "02" is the input's number
+    assert words.disagrees("Apr 03, 1963", "1963-03-03") and not words.disagrees("Apr 03, 1963", "1963-04-03")
+    assert not words.disagrees("22nd jun 1990", "1990-06-22")
+    assert words.disagrees("May 16th, 1969", "1969-03-16")  # the issue's confident error: "may" became "05" twice
+    # stored as keys, in a manifest's own entry, and read back
+    stored = WordTreatment.from_dict(words.to_dict(), words.cases_dict(), words.rewrites_dict())
+    assert stored == words and all(len(k) == 16 for k in words.rewrites_dict())
+    # a bundle from before them: no rewrites, the other checks as before
+    assert WordTreatment.from_dict(words.to_dict()).rewrites is None
+    assert not WordTreatment.from_dict(words.to_dict()).disagrees("Apr 03, 1963", "1963-03-03")
+
+
 def test_more_words_than_a_bundle_keeps_turn_the_word_term_off(monkeypatch):
     monkeypatch.setattr(shapes, "MAX_WORDS", 3)
     assert WordTreatment.of(ADDRESSES) is None
