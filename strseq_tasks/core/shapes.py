@@ -132,8 +132,9 @@ MAX_PREFIX = 4  # the longest prefix before an inner capital kept ("mac" of MacA
 def _rewrites(pairs: Sequence[tuple[str, str]], always: set[str]) -> dict[str, set[str]]:
     """What each word of ``always`` (words no target kept), or fraction no target kept ("3/4"),
     becomes: the words and digit runs that every pair holding it wrote and its input lacked, where
-    at least ``MIN_REWRITES`` pairs hold it ("pound" -> {"lb"}, "apr" -> {"04"}, "3/4" -> {"75"}). A word that always comes with another one held by more
-    pairs has no rewrite of its own: a word dropped rather than rewritten ("monday") shares its
+    at least ``MIN_REWRITES`` pairs hold it ("pound" -> {"lb"}, "apr" -> {"04"}, "3/4" -> {"75"}).
+    A word that always comes with another one held by more pairs has no rewrite of its own: a word
+    dropped rather than rewritten ("monday") shares its
     pairs' other changes by chance ("monday, jun. 15" and "monday 30 jun." both write "06"); a
     number the input holds, padded or not, is the input's own ("2nd" -> "02" is not "nd"'s)."""
     into: dict[str, set[str]] = {}

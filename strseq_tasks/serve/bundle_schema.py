@@ -155,7 +155,8 @@ def _decoding(decoding) -> None:
     for where, listed in lists:
         if (not isinstance(listed, list) or len(listed) > MAX_WORDS
                 or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
-            raise _Invalid(f"decoding.{where}", f"must be a list of at most {MAX_WORDS:,} word keys (16 hex digits each)")
+            raise _Invalid(f"decoding.{where}",
+                           f"must be a list of at most {MAX_WORDS:,} word keys (16 hex digits each)")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return
