@@ -138,8 +138,11 @@ def _slope_coverage(val: list[dict], test: list[dict], chars: set[str], treatmen
     return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, -3.0, -2.0, -2.0, slope])
 
 
-def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
+def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[int]]]:
+    """(coverage per variant and family, one value per seed; per family, the test rows only the
+    newest word check flags and how many of them are wrong)."""
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    newest: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in sorted(rows_dir.glob("*.json")):
         cell = json.loads(path.read_text(encoding="utf-8"))
         if "validation" not in cell:
@@ -191,7 +194,12 @@ def study(rows_dir: Path) -> dict[str, dict[str, list[float]]]:
                                      **TrainConfig().priors())
             table[variant][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
-    return table
+        before = replace(treatment, rewrites=None)
+        for r in test:
+            if treatment.disagrees(r["input"], r["output"]) and not before.disagrees(r["input"], r["output"]):
+                newest[family][0] += 1
+                newest[family][1] += r["output"] != r["target"]
+    return table, newest
 
 
 def markdown(table: dict[str, dict[str, list[float]]]) -> str:
@@ -208,11 +216,13 @@ def main() -> None:
     parser.add_argument("rows", type=Path, help="the --rows folder of a column_accuracy.py run")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
-    table = study(args.rows)
+    table, newest = study(args.rows)
     if not table:
         raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")
     print("coverage at 99% precision (%), mean over the seeds\n")
     print(markdown(table))
+    print("\ntest rows only the newest word check (what words become) flags, and of them wrong, over the seeds: "
+          + ", ".join(f"{family} {n} ({wrong})" for family, (n, wrong) in sorted(newest.items())))
     if args.json:
         args.json.write_text(json.dumps(table, indent=1), encoding="utf-8")
 
