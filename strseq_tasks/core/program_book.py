@@ -19,7 +19,7 @@ text, not by their order in the column.
 from __future__ import annotations
 
 import hashlib
-import statistics
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -306,15 +306,20 @@ class ProgramBook:
                     self._keys.add((shape, j), toks[part.source], outs[j])
 
     def logprob(self, text: str) -> float:
-        """What a program row's confidence is calibrated from: the lower quartile of the model's
-        log-probabilities on the shape's decoded rows (a program row was not scored itself, so it
-        is taken to be as sure as the less sure of the rows that showed its program)."""
+        """What a program row's confidence is calibrated from: the log of the mean probability the
+        model gave its outputs on the shape's decoded rows. A program row was not scored itself: it
+        is taken to be as sure as a row of its shape is on average, so a shape where some decoded
+        rows were unsure gives all its program rows less confidence (a quartile of the scores did
+        not: the shape's unsure rows, often the wrong ones, then passed as sure)."""
         return self.logprob_of(self.shapes[self.shape(text)])
 
     @staticmethod
     def logprob_of(book: ShapeBook) -> float | None:
         lps = book.logprobs
-        return (statistics.quantiles(lps, n=4)[0] if len(lps) > 1 else lps[0]) if lps else None
+        if not lps:
+            return None
+        top = max(lps)
+        return top + math.log(sum(math.exp(lp - top) for lp in lps) / len(lps))
 
     def records(self) -> list[dict]:
         """The decided shapes (accepted programs, and the shapes that have none), as JSON-ready

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -11,7 +12,7 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strseq_tasks.core.program_book import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, pick_rows
+from strseq_tasks.core.program_book import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, ShapeBook, pick_rows
 from strseq_tasks.core.programs import Program, induce, shape_of, tokens
 from strseq_tasks.core.shapes import WordTreatment
 
@@ -271,6 +272,16 @@ def test_a_program_output_that_drops_a_word_the_pairs_keep_is_left_to_the_model(
     feed(book, values, model)  # every row the program was read off and verified on had a suffix
     assert book.apply("Zoe Hall Jr.") == "Zoe Hall"
     assert book.apply("Zoe Hall Quist.") is None  # a surname no pair dropped: not the program's to drop
+
+
+def test_a_program_row_is_as_sure_as_a_row_of_its_shape_is_on_average():
+    """Its confidence is calibrated from the mean probability of the decoded rows of its shape: one
+    unsure row in 24 (most likely a wrong one) makes every program row of the shape less sure."""
+    sure = ShapeBook(logprobs=[-0.001] * 24)
+    assert math.isclose(ProgramBook.logprob_of(sure), -0.001)
+    one_unsure = ShapeBook(logprobs=[-0.001] * 23 + [-20.0])
+    assert math.isclose(ProgramBook.logprob_of(one_unsure), math.log(23 / 24 * math.exp(-0.001)), rel_tol=1e-6)
+    assert ProgramBook.logprob_of(ShapeBook()) is None
 
 
 def test_rows_are_picked_by_hash_not_by_order():
