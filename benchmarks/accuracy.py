@@ -32,7 +32,7 @@ from rapidfuzz import process  # noqa: E402
 from rapidfuzz.distance import Levenshtein  # noqa: E402
 
 from benchmarks.tasks import KNOWN_VALUES, TASKS  # noqa: E402
-from strseq_tasks.core.metrics import summarize  # noqa: E402
+from strseq_tasks.core.metrics import coverage_at_precision, summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = ("exact_match", "cer", "harm", "coverage_at_99")
@@ -115,12 +115,17 @@ def strseq_model(train, test, cfg, pretrained: str | None, known=None, sizes: di
         served = Normalizer(outcome.path)  # what strseq serves: int8 when it passed the int8 gate
         predictions = served.normalize([a for a, _ in test])
         fp32 = Normalizer(outcome.path, precision="fp32").normalize([a for a, _ in test])
+        # the model alone, without layout programs: a program row's confidence is its shape's, not its own
+        alone = Normalizer(outcome.path, programs=False).normalize([a for a, _ in test])
         inspected = inspect(served, outcome.manifest) if inspect is not None else None
     extra = {"train_seconds": round(seconds, 1), "epochs": outcome.manifest["training"]["epochs"],
              "best_epoch": outcome.manifest["training"]["best_epoch"], "precision": served.precision,
              "int8_gate": (precision.get("int8") or {}).get("gate") or precision.get("int8_refused"),
              "exact_match_fp32": sum(p.text == t for p, (_, t) in zip(fp32, test)) / len(test),
-             "changed_vs_fp32": sum(a.text != b.text for a, b in zip(predictions, fp32))}
+             "changed_vs_fp32": sum(a.text != b.text for a, b in zip(predictions, fp32)),
+             "changed_vs_model_alone": sum(a.text != b.text for a, b in zip(predictions, alone)),
+             "coverage_at_99_model_alone": coverage_at_precision(
+                 [p.text == t for p, (_, t) in zip(alone, test)], [p.confidence for p in alone], 0.99)}
     if inspect is not None:
         extra["inspect"] = inspected
     return [p.text for p in predictions], [p.confidence for p in predictions], extra

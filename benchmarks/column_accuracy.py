@@ -166,7 +166,9 @@ def run(families, sizes, seeds, test_size, epochs, minutes, jobs, options, pretr
                     print(f"| {row['family']} | {row['pairs']} | seed {row['seed']} | "
                           f"{100 * row['exact_match']:.1f} | harm {100 * row['harm']:.1f} "
                           f"(at 0.9: {100 * row['harm_at_threshold']:.1f}) | "
-                          f"cov99 {100 * row['coverage_at_99']:.1f} | {row.get('train_seconds', 0):.0f} s |",
+                          f"cov99 {100 * row['coverage_at_99']:.1f} "
+                          f"(model alone: {100 * row.get('coverage_at_99_model_alone', float('nan')):.1f}) | "
+                          f"{row.get('train_seconds', 0):.0f} s |",
                           flush=True)
     return [row for f in families for n in sorted(sizes) for s in seeds for row in results.get((f, n, s), [])]
 
