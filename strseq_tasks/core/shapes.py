@@ -47,6 +47,7 @@ MIN_REWRITES = 2  # pairs that must agree on what a word becomes (one pair's new
 _WORD = re.compile(r"[^\W\d_]+")
 _DIGITS = re.compile(r"\d+")
 _FRACTION = re.compile(r"\d+/\d+")
+_ZEROS = re.compile(r"(?<![\d.])\d+\.\d*0(?![\d.])")  # a decimal ending in a zero ("37.40"), not a date's "12.10."
 
 
 def word_case(word: str) -> str | None:
@@ -152,6 +153,15 @@ def _rewrites(pairs: Sequence[tuple[str, str]], always: set[str]) -> dict[str, s
             if new and held[w] >= MIN_REWRITES and not any(held[v] > held[w] for v in beside[w])}
 
 
+def _zeros(pairs: Sequence[tuple[str, str]]) -> str | None:
+    """'dropped' or 'kept': what every pair whose input holds a decimal with trailing zeros
+    ("37.40") did with them, where at least ``MIN_REWRITES`` such decimals are held."""
+    kept = [z in b for a, b in pairs for z in _ZEROS.findall(a)]
+    if len(kept) < MIN_REWRITES or (any(kept) and not all(kept)):
+        return None
+    return "kept" if kept[0] else "dropped"
+
+
 def _casing(targets: Iterable[str]) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
     """``WordTreatment.cased`` and ``.prefixes`` of the target texts."""
     cased: dict[str, set[str]] = {c: set() for c in CASES}
@@ -186,6 +196,9 @@ class WordTreatment:
     # ("pound" -> "lb", "may" -> "05");
     # None: not stored (a bundle from before them)
     rewrites: dict[str, frozenset[str]] | None = None
+    # what the pairs do with a decimal's trailing zeros ("5.50"): 'dropped' or 'kept' by every pair
+    # holding one (at least ``MIN_REWRITES``); None: either, too few, or not stored
+    zeros: str | None = None
 
     @staticmethod
     @lru_cache(maxsize=1 << 16)  # a column's words recur: a month name, a street type, a legal form
@@ -209,7 +222,8 @@ class WordTreatment:
         always = {w for w in rewritten if not kept[w]}
         return cls(frozenset(map(cls.key, always)), frozenset(map(cls.key, rewritten)),
                    frozenset(map(cls.key, kept.keys() | rewritten.keys())), cased, prefixes,
-                   {cls.key(w): frozenset(map(cls.key, new)) for w, new in _rewrites(pairs, always).items()})
+                   {cls.key(w): frozenset(map(cls.key, new)) for w, new in _rewrites(pairs, always).items()},
+                   _zeros(pairs))
 
     def to_dict(self) -> dict[str, list[str]]:
         """As a bundle's manifest stores it (``decoding.words``)."""
@@ -230,14 +244,15 @@ class WordTreatment:
 
     @classmethod
     def from_dict(cls, stored: dict[str, list[str]], cases: dict[str, list[str]] | None = None,
-                  rewrites: dict[str, list[str]] | None = None) -> WordTreatment:
-        """From ``to_dict``'s, ``cases_dict``'s and ``rewrites_dict``'s forms, also those of bundles
-        from before 'shown', the cases and the rewrites."""
+                  rewrites: dict[str, list[str]] | None = None, zeros: str | None = None) -> WordTreatment:
+        """From ``to_dict``'s, ``cases_dict``'s and ``rewrites_dict``'s forms and ``zeros``
+        (``decoding.trailing_zeros``), also those of bundles from before 'shown', the cases, the
+        rewrites and the zeros."""
         return cls(frozenset(stored["always_rewritten"]), frozenset(stored["ever_rewritten"]),
                    frozenset(stored["shown"]) if "shown" in stored else None,
                    None if cases is None else {c: frozenset(cases[c]) for c in CASES},
                    None if cases is None else frozenset(cases["mixed_prefixes"]),
-                   None if rewrites is None else {k: frozenset(v) for k, v in rewrites.items()})
+                   None if rewrites is None else {k: frozenset(v) for k, v in rewrites.items()}, zeros)
 
     def mark(self, word: str) -> str:
         """What a layout program's shape notes of a word (``program_book``): 'r' for a word the
@@ -272,8 +287,11 @@ class WordTreatment:
 
     def disagrees(self, text: str, output: str) -> bool:
         """Whether ``output`` keeps a word of ``text`` the pairs always rewrote, rewrites one they
-        never rewrote (or never showed), or lacks what every pair rewrote a word into ("pound" ->
-        "pb" where the pairs wrote "lb")."""
+        never rewrote (or never showed), lacks what every pair rewrote a word into ("pound" ->
+        "pb" where the pairs wrote "lb"), or treats a decimal's trailing zeros unlike every pair
+        ("5.50" kept where the pairs wrote "37.4" for "37.40")."""
+        if self.zeros is not None and any((z in output) != (self.zeros == "kept") for z in _ZEROS.findall(text)):
+            return True
         kept = words(output)
         into = self.rewrites or {}
         written = None

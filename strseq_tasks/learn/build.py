@@ -329,7 +329,9 @@ def train_bundle(
                      **({} if result.familiar.words is None or result.familiar.words.cases_dict() is None
                         else {"word_cases": result.familiar.words.cases_dict()}),
                      **({} if result.familiar.words is None or result.familiar.words.rewrites is None
-                        else {"word_rewrites": result.familiar.words.rewrites_dict()})},
+                        else {"word_rewrites": result.familiar.words.rewrites_dict()}),
+                     **({} if result.familiar.words is None or result.familiar.words.zeros is None
+                        else {"trailing_zeros": result.familiar.words.zeros})},
         **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]

@@ -144,6 +144,9 @@ def _decoding(decoding) -> None:
     cases = _get(decoding, "decoding", "word_cases", required=False)
     if cases is not None and (not isinstance(cases, dict) or set(cases) != set(CASING_KEYS)):
         raise _Invalid("decoding.word_cases", f"must be an object with the lists {', '.join(CASING_KEYS)}")
+    zeros = _get(decoding, "decoding", "trailing_zeros", required=False)
+    if zeros is not None and zeros not in ("dropped", "kept"):
+        raise _Invalid("decoding.trailing_zeros", f"must be 'dropped' or 'kept', not {zeros!r}"[:200])
     rewrites = _get(decoding, "decoding", "word_rewrites", required=False)
     if rewrites is not None and (not isinstance(rewrites, dict) or len(rewrites) > MAX_WORDS
                                  or not all(isinstance(k, str) and _WORD_KEY.fullmatch(k) for k in rewrites)):

@@ -206,7 +206,8 @@ class Normalizer:
         self.familiar = Familiar(frozenset(decoding["shapes"]) if "shapes" in decoding else None,
                                  decoding.get("input_chars"),
                                  words and WordTreatment.from_dict(words, decoding.get("word_cases"),
-                                                                   decoding.get("word_rewrites")))
+                                                                   decoding.get("word_rewrites"),
+                                                                   decoding.get("trailing_zeros")))
         # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
         words = self.familiar.words
         # a word's answer repeats across a column's rows: asked once
