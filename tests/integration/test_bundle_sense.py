@@ -126,6 +126,8 @@ MODEL_CASES = {
                                   "decoding.word_cases"),
     "word cases in plain text": (*manifest("decoding", "word_cases", value={
         "lower": ["van"], "upper": [], "title": [], "mixed": [], "mixed_prefixes": []}), "decoding.word_cases.lower"),
+    "trailing zeros unknown rule": (*manifest("decoding", "trailing_zeros", value="stripped"),
+                                    "decoding.trailing_zeros"),
     "word rewrites a list": (*manifest("decoding", "word_rewrites", value=["lb"]), "decoding.word_rewrites"),
     "word rewrites in plain text": (*manifest("decoding", "word_rewrites", value={"pound": []}),
                                     "decoding.word_rewrites"),

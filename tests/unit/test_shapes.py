@@ -119,6 +119,20 @@ def test_what_a_word_becomes_may_be_a_number_but_not_the_inputs_own_nor_another_
     assert not WordTreatment.from_dict(words.to_dict()).disagrees("Apr 03, 1963", "1963-03-03")
 
 
+def test_an_output_treating_trailing_zeros_unlike_every_pair_disagrees():
+    dropped = WordTreatment.of([("~37.40 oz", "37.4 oz"), ("1.90 oz", "1.9 oz"), ("3 oz", "3 oz")])
+    assert dropped.zeros == "dropped"
+    assert dropped.disagrees("5.50 oz", "5.50 oz") and not dropped.disagrees("5.50 oz", "5.5 oz")
+    assert not dropped.disagrees("12.10.1985 oz", "12.10.1985 oz")  # a date's "12.10." is no decimal
+    kept = WordTreatment.of([("~37.40 oz", "37.40 oz"), ("1.90 oz", "1.90 oz")])
+    assert kept.zeros == "kept" and kept.disagrees("5.50 oz", "5.5 oz") and not kept.disagrees("5.50 oz", "5.50 oz")
+    # one such pair, or pairs that differ: no rule
+    assert WordTreatment.of([("~37.40 oz", "37.4 oz")]).zeros is None
+    assert WordTreatment.of([("~37.40 oz", "37.4 oz"), ("1.90 oz", "1.90 oz")]).zeros is None
+    stored = WordTreatment.from_dict(dropped.to_dict(), dropped.cases_dict(), dropped.rewrites_dict(), dropped.zeros)
+    assert stored == dropped
+
+
 def test_more_words_than_a_bundle_keeps_turn_the_word_term_off(monkeypatch):
     monkeypatch.setattr(shapes, "MAX_WORDS", 3)
     assert WordTreatment.of(ADDRESSES) is None
