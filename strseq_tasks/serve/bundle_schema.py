@@ -152,14 +152,12 @@ def _decoding(decoding) -> None:
                                  or not all(isinstance(k, str) and _WORD_KEY.fullmatch(k) for k in rewrites)):
         raise _Invalid("decoding.word_rewrites", f"must be an object of at most {MAX_WORDS:,} word keys "
                                                  "(16 hex digits each), each with a list of word keys")
-    lists = [(f"words.{k}", v) for k, v in (words or {}).items()] + [
-        (f"word_cases.{k}", v) for k, v in (cases or {}).items()] + [
-        (f"word_rewrites.{k}", v) for k, v in (rewrites or {}).items()]
-    for where, listed in lists:
+    for where, listed in [(f"{name}.{k}", v) for name, lists in (("words", words), ("word_cases", cases),
+                                                                  ("word_rewrites", rewrites))
+                          for k, v in (lists or {}).items()]:
         if (not isinstance(listed, list) or len(listed) > MAX_WORDS
                 or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
-            raise _Invalid(f"decoding.{where}",
-                           f"must be a list of at most {MAX_WORDS:,} word keys (16 hex digits each)")
+            raise _Invalid(f"decoding.{where}", f"must be a list of at most {MAX_WORDS:,} keys of 16 hex digits")
     known = _get(decoding, "decoding", "known_values", required=False)
     if not known:
         return
