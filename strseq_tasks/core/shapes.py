@@ -135,9 +135,9 @@ def _rewrites(pairs: Sequence[tuple[str, str]], always: set[str]) -> dict[str, s
     becomes: the words and digit runs that every pair holding it wrote and its input lacked, where
     at least ``MIN_REWRITES`` pairs hold it ("pound" -> {"lb"}, "apr" -> {"04"}, "3/4" -> {"75"}).
     A word that always comes with another one held by more pairs has no rewrite of its own: a word
-    dropped rather than rewritten ("monday") shares its
-    pairs' other changes by chance ("monday, jun. 15" and "monday 30 jun." both write "06"); a
-    number the input holds, padded or not, is the input's own ("2nd" -> "02" is not "nd"'s)."""
+    dropped rather than rewritten ("monday") shares its pairs' other changes by chance ("monday,
+    jun. 15" and "monday 30 jun." both write "06"); a number the input holds, padded or not, is
+    the input's own ("2nd" -> "02" is not "nd"'s)."""
     into: dict[str, set[str]] = {}
     beside: dict[str, set[str]] = {}  # a word -> the words of ``always`` in every pair holding it
     held: Counter = Counter()
@@ -254,6 +254,20 @@ class WordTreatment:
                    None if cases is None else frozenset(cases["mixed_prefixes"]),
                    None if rewrites is None else {k: frozenset(v) for k, v in rewrites.items()}, zeros)
 
+    def manifest(self) -> dict:
+        """The manifest's ``decoding`` entries that hold it: ``words``, and, each a key of its own
+        that runtimes from before it ignore, ``word_cases``, ``word_rewrites``, ``trailing_zeros``."""
+        stored = {"words": self.to_dict(), "word_cases": self.cases_dict(), "word_rewrites": self.rewrites_dict(),
+                  "trailing_zeros": self.zeros}
+        return {key: value for key, value in stored.items() if value is not None}
+
+    @classmethod
+    def from_manifest(cls, decoding: dict) -> WordTreatment | None:
+        """From a manifest's ``decoding`` (``manifest``'s entries); None where it holds no words."""
+        words = decoding.get("words")
+        return cls.from_dict(words, decoding.get("word_cases"), decoding.get("word_rewrites"),
+                             decoding.get("trailing_zeros")) if words else None
+
     def mark(self, word: str) -> str:
         """What a layout program's shape notes of a word (``program_book``): 'r' for a word the
         pairs always rewrote (a title, a suffix, a month name), 'l' for one they write in lower case
@@ -292,20 +306,16 @@ class WordTreatment:
         ("5.50" kept where the pairs wrote "37.4" for "37.40")."""
         if self.zeros is not None and any((z in output) != (self.zeros == "kept") for z in _ZEROS.findall(text)):
             return True
-        kept = words(output)
+        ws, kept = words(text), words(output)
+        if any((key in self.always_rewritten) if w in kept else (key not in self.ever_rewritten)
+               for w in ws for key in (self.key(w),)):
+            return True
         into = self.rewrites or {}
-        written = None
-        for w in words(text):
-            key = self.key(w)
-            if (key in self.always_rewritten) if w in kept else (key not in self.ever_rewritten):
-                return True
-        for w in words(text) | set(_FRACTION.findall(text)):
-            key = self.key(w)
-            if key in into:
-                written = written if written is not None else {self.key(x) for x in _units(output)}
-                if not into[key] & written:
-                    return True
-        return False
+        wanted = [into[key] for w in ws | set(_FRACTION.findall(text)) if (key := self.key(w)) in into]
+        if not wanted:
+            return False
+        written = {self.key(x) for x in _units(output)}
+        return any(not new & written for new in wanted)
 
 
 @dataclass(frozen=True)

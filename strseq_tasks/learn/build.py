@@ -325,13 +325,7 @@ def train_bundle(
                          "fingerprint": known.fingerprint(), "prior_weight": result.known_prior},
                      **({} if result.familiar.shapes is None else {"shapes": sorted(result.familiar.shapes)}),
                      "input_chars": result.familiar.chars,
-                     **({} if result.familiar.words is None else {"words": result.familiar.words.to_dict()}),
-                     **({} if result.familiar.words is None or result.familiar.words.cases_dict() is None
-                        else {"word_cases": result.familiar.words.cases_dict()}),
-                     **({} if result.familiar.words is None or result.familiar.words.rewrites is None
-                        else {"word_rewrites": result.familiar.words.rewrites_dict()}),
-                     **({} if result.familiar.words is None or result.familiar.words.zeros is None
-                        else {"trailing_zeros": result.familiar.words.zeros})},
+                     **({} if result.familiar.words is None else result.familiar.words.manifest())},
         **({} if training_inputs is None else {"training_inputs": training_inputs}),
     }
     parity_texts = (val_inputs or [a for a, _ in pairs])[:PARITY_ROWS]

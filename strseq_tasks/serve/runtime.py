@@ -202,12 +202,8 @@ class Normalizer:
         self.known_prior = float((decoding.get("known_values") or {}).get("prior_weight", 0.0))
         # the shapes, characters and words' treatment of the inputs the model learned from: rows unlike
         # them get calibration's novel_shift, unseen_char_shift and disagree_shift
-        words = decoding.get("words")
         self.familiar = Familiar(frozenset(decoding["shapes"]) if "shapes" in decoding else None,
-                                 decoding.get("input_chars"),
-                                 words and WordTreatment.from_dict(words, decoding.get("word_cases"),
-                                                                   decoding.get("word_rewrites"),
-                                                                   decoding.get("trailing_zeros")))
+                                 decoding.get("input_chars"), WordTreatment.from_manifest(decoding))
         # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
         words = self.familiar.words
         # a word's answer repeats across a column's rows: asked once

@@ -131,6 +131,10 @@ def test_an_output_treating_trailing_zeros_unlike_every_pair_disagrees():
     assert WordTreatment.of([("~37.40 oz", "37.4 oz"), ("1.90 oz", "1.90 oz")]).zeros is None
     stored = WordTreatment.from_dict(dropped.to_dict(), dropped.cases_dict(), dropped.rewrites_dict(), dropped.zeros)
     assert stored == dropped
+    # as a manifest's decoding holds it, and a manifest without words
+    assert dropped.manifest()["trailing_zeros"] == "dropped"
+    assert WordTreatment.from_manifest(dropped.manifest()) == dropped
+    assert WordTreatment.from_manifest({}) is None
 
 
 def test_more_words_than_a_bundle_keeps_turn_the_word_term_off(monkeypatch):
