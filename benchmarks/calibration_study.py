@@ -28,6 +28,11 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
 - ``default, disagrees without what words become``: the default terms, the word flag without its
   newest check (an output lacking what every pair holding a word or fraction rewrote it into:
   "1433pound" -> "1433 pb" where the pairs wrote "lb"), against ``default`` with it.
+- ``default, lost chars P``: the default terms and ``lost_char_shift`` with prior P for outputs
+  lacking a letter or digit of the input no training input held (``shapes.lost_chars``: an Irish
+  "Ó" dropped as if it were a middle initial); ``P = none`` is the default before it. For these
+  the script also reports harm at confidence 0.9 (the cleaning job's default threshold): the
+  share of already-clean test rows a cleaning job would change.
 
 Exact match does not change: calibration only orders the rows.
 """
@@ -48,14 +53,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from strseq_tasks.core.calibration import _logit_of_logprob, _sigmoid, fit_calibration  # noqa: E402
-from strseq_tasks.core.metrics import coverage_at_precision  # noqa: E402
-from strseq_tasks.core.shapes import WordTreatment  # noqa: E402
+from strseq_tasks.core.metrics import coverage_at_precision, harm_at_threshold  # noqa: E402
+from strseq_tasks.core.shapes import WordTreatment, lost_chars  # noqa: E402
 from strseq_tasks.learn.training import TrainConfig, split_for_training  # noqa: E402
 
 PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
 CHAR_PRIORS = (0.0, -1.0, -2.0, -3.0)
 SLOPES = (0.0, -0.25, -0.5, -0.75, -1.0)
 STRENGTHS = (1.0, 3.0, 10.0, 30.0)
+LOST_PRIORS = (None, 0.0, -2.0, -5.0, -8.0, -12.0, -20.0)
+THRESHOLD = 0.9  # the cleaning job's default
 WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -138,10 +145,37 @@ def _slope_coverage(val: list[dict], test: list[dict], chars: set[str], treatmen
     return _fitted_coverage(features, val, test, [1.0, 0.0, 0.0, 0.0, -3.0, -2.0, -2.0, slope])
 
 
-def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[int]]]:
+def _lost_variants(val: list[dict], test: list[dict], chars: set[str], treatment: WordTreatment,
+                   table: dict, harms: dict, family: str) -> None:
+    """The default terms, with and without the lost-character term at each prior: coverage at 99%
+    precision into ``table``, harm at ``THRESHOLD`` into ``harms``."""
+    known = "".join(sorted(chars))
+    flags = []
+    for rows in (val, test):
+        lp, ok, d, new, unseen = _columns(rows, chars)
+        dis = [treatment.disagrees(r["input"], r["output"]) for r in rows]
+        lost = lost_chars([r["input"] for r in rows], [r["output"] for r in rows], known)
+        flags.append((lp, ok, d, {"novel": new, "unseen": unseen, "disagree": dis, "lost": lost}))
+    (v_lp, v_ok, v_d, v_flags), (t_lp, t_ok, t_d, t_flags) = flags
+    priors = TrainConfig().priors()
+    for prior in LOST_PRIORS:
+        given = dict(v_flags, lost=None) if prior is None else v_flags
+        fitted = fit_calibration(v_lp, v_ok, distance=v_d, **given, **dict(priors, lost_char_prior=prior or 0.0))
+        conf = fitted.confidence(t_lp, t_d, **t_flags)
+        name = f"default, lost chars {'none' if prior is None else f'{prior:g}'}"
+        table[name][family].append(coverage_at_precision(t_ok, conf, 0.99))
+        harm = harm_at_threshold([r["input"] for r in test], [r["output"] for r in test],
+                                 [r["target"] for r in test], conf, THRESHOLD)
+        harms[name][family].append(0.0 if np.isnan(harm) else harm)
+
+
+def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[int]],
+                                    dict[str, dict[str, list[float]]]]:
     """(coverage per variant and family, one value per seed; per family, the test rows only the
-    newest word check flags and how many of them are wrong)."""
+    newest word check flags and how many of them are wrong; harm at ``THRESHOLD`` of the
+    lost-character variants)."""
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    harms: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     newest: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in sorted(rows_dir.glob("*.json")):
         cell = json.loads(path.read_text(encoding="utf-8"))
@@ -194,12 +228,13 @@ def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, 
                                      **TrainConfig().priors())
             table[variant][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
+        _lost_variants(val, test, chars, treatment, table, harms, family)
         before = replace(treatment, rewrites=None)
         for r in test:
             if treatment.disagrees(r["input"], r["output"]) and not before.disagrees(r["input"], r["output"]):
                 newest[family][0] += 1
                 newest[family][1] += r["output"] != r["target"]
-    return table, newest
+    return table, newest, harms
 
 
 def markdown(table: dict[str, dict[str, list[float]]]) -> str:
@@ -216,15 +251,17 @@ def main() -> None:
     parser.add_argument("rows", type=Path, help="the --rows folder of a column_accuracy.py run")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
-    table, newest = study(args.rows)
+    table, newest, harms = study(args.rows)
     if not table:
         raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")
     print("coverage at 99% precision (%), mean over the seeds\n")
     print(markdown(table))
     print("\ntest rows only the newest word check (what words become) flags, and of them wrong, over the seeds: "
           + ", ".join(f"{family} {n} ({wrong})" for family, (n, wrong) in sorted(newest.items())))
+    print(f"\nharm at confidence {THRESHOLD:g} (%), mean over the seeds\n")
+    print(markdown(harms))
     if args.json:
-        args.json.write_text(json.dumps(table, indent=1), encoding="utf-8")
+        args.json.write_text(json.dumps({**table, "harm at 0.9": harms}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -91,11 +91,12 @@ def scored_rows(train, test, seed, epochs, minutes, options):
                 texts, served.vocab, served.stepper, served.max_len, identity_margin=served.identity_margin,
                 known=served.known or None, known_prior=served.known_prior, spaces=served.spaces)
             flags = served.familiar.flags(texts, outputs)
-            novel, unseen, disagree = (flags[k] or [None] * len(texts) for k in ("novel", "unseen", "disagree"))
+            novel, unseen, disagree, lost = (flags[k] or [None] * len(texts)
+                                             for k in ("novel", "unseen", "disagree", "lost"))
             out[name] = [{"input": t, "target": b, "output": o, "logprob": float(lp), "distance": int(d),
-                          "novel": n, "unseen_char": u, "disagree": w}
-                         for t, (_, b), o, lp, d, n, u, w in zip(texts, rows, outputs, logprob, distance, novel, unseen,
-                                                                 disagree)]
+                          "novel": n, "unseen_char": u, "disagree": w, "lost_char": x}
+                         for t, (_, b), o, lp, d, n, u, w, x in zip(texts, rows, outputs, logprob, distance, novel,
+                                                                    unseen, disagree, lost)]
         return out
     return inspect
 

@@ -19,7 +19,10 @@ shift from alone, and a real column holds more (the column benchmark's developme
 the prior; docs/benchmarks.md, "Confidence on layouts the pairs do not have"). Inputs holding a
 character no training input held get ``unseen_char_shift``, prior ``unseen_char_prior``, chosen
 the same way; outputs that treat an input word unlike every training pair did
-(``shapes.WordTreatment``) get ``disagree_shift``, prior ``disagree_prior``.
+(``shapes.WordTreatment``) get ``disagree_shift``, prior ``disagree_prior``; outputs that lose a
+letter or digit no training input held (``shapes.lost_chars``: the model discarded what no pair
+showed it discard) get ``lost_char_shift``, prior ``lost_char_prior``, strong enough to outweigh a
+model that is sure of itself: its certainty says nothing about a character it never saw.
 """
 
 from __future__ import annotations
@@ -47,14 +50,16 @@ class Calibration:
     novel_shift: float = 0.0  # added for inputs of a shape the model never learned from
     unseen_char_shift: float = 0.0  # added for inputs holding a character no training input held
     disagree_shift: float = 0.0  # added for outputs treating an input word unlike every training pair
+    lost_char_shift: float = 0.0  # added for outputs lacking a letter or digit of the input no training input held
 
     def confidence(self, logprob: np.ndarray, distance: np.ndarray | None = None,
                    novel: np.ndarray | None = None, unseen: np.ndarray | None = None,
-                   disagree: np.ndarray | None = None) -> np.ndarray:
+                   disagree: np.ndarray | None = None, lost: np.ndarray | None = None) -> np.ndarray:
         """Calibrated confidence; ``distance`` from ``transduce`` (None: no known values),
         ``novel`` per row whether its input's shape is new to the model, ``unseen`` whether it holds
         a character no training input held, ``disagree`` whether its output treats a word unlike
-        the pairs (None: not known)."""
+        the pairs, ``lost`` whether its output lacks a letter or digit no training input held (None:
+        not known)."""
         z = self.scale * _logit_of_logprob(logprob) + self.shift
         if distance is not None:
             distance = np.asarray(distance)
@@ -65,6 +70,8 @@ class Calibration:
             z = z + self.unseen_char_shift * np.asarray(unseen, dtype=np.float64)
         if disagree is not None:
             z = z + self.disagree_shift * np.asarray(disagree, dtype=np.float64)
+        if lost is not None:
+            z = z + self.lost_char_shift * np.asarray(lost, dtype=np.float64)
         return _sigmoid(z)
 
     def to_dict(self) -> dict:
@@ -75,11 +82,13 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
                     distance: np.ndarray | None = None, novel: np.ndarray | None = None,
                     novel_prior: float = 0.0, unseen: np.ndarray | None = None,
                     unseen_char_prior: float = 0.0, disagree: np.ndarray | None = None,
-                    disagree_prior: float = 0.0) -> Calibration:
+                    disagree_prior: float = 0.0, lost: np.ndarray | None = None,
+                    lost_char_prior: float = 0.0) -> Calibration:
     """Platt scaling: minimize NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2
     + (novel_shift - novel_prior)^2 + (unseen_char_shift - unseen_char_prior)^2
-    + (disagree_shift - disagree_prior)^2). Without ``novel`` (None), ``novel_shift`` is 0;
-    without ``unseen``, ``unseen_char_shift`` is; without ``disagree``, ``disagree_shift`` is.
+    + (disagree_shift - disagree_prior)^2 + (lost_char_shift - lost_char_prior)^2). Without
+    ``novel`` (None), ``novel_shift`` is 0; without ``unseen``, ``unseen_char_shift`` is; and so on
+    for ``disagree`` and ``lost``.
 
     Newton's method with a backtracking line search: on nearly separable validation data (a model
     that is right on every confident row) plain Newton steps overshoot to absurd scales, while
@@ -90,14 +99,12 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
         return Calibration()
     x = np.clip(x, -50, 50)
     d = np.full(len(x), -1) if distance is None else np.asarray(distance)
-    new = np.zeros(len(x)) if novel is None else np.asarray(novel, dtype=np.float64)
-    chars = np.zeros(len(x)) if unseen is None else np.asarray(unseen, dtype=np.float64)
-    words = np.zeros(len(x)) if disagree is None else np.asarray(disagree, dtype=np.float64)
-    start = np.array([1.0, 0.0, 0.0, 0.0, novel_prior if novel is not None else 0.0,
-                      unseen_char_prior if unseen is not None else 0.0,
-                      disagree_prior if disagree is not None else 0.0])
-    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64), new, chars,
-                         words], axis=1)
+    # the flag terms: a column of 0/1 per row and the prior mean of its shift (0 and 0 when not given)
+    flags = [(novel, novel_prior), (unseen, unseen_char_prior), (disagree, disagree_prior), (lost, lost_char_prior)]
+    start = np.array([1.0, 0.0, 0.0, 0.0, *(p if f is not None else 0.0 for f, p in flags)])
+    features = np.stack([x, np.ones_like(x), (d == 0).astype(np.float64), (d > 0).astype(np.float64),
+                         *(np.zeros(len(x)) if f is None else np.asarray(f, dtype=np.float64) for f, _ in flags)],
+                        axis=1)
 
     def objective(w: np.ndarray) -> float:
         z = features @ w
@@ -120,4 +127,5 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
         if np.abs(step * delta).max() < 1e-9:
             break
     return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]),
-                       novel_shift=float(w[4]), unseen_char_shift=float(w[5]), disagree_shift=float(w[6]))
+                       novel_shift=float(w[4]), unseen_char_shift=float(w[5]), disagree_shift=float(w[6]),
+                       lost_char_shift=float(w[7]))

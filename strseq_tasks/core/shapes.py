@@ -115,6 +115,18 @@ def unseen_chars(texts: Iterable[str], known_chars: str | None) -> list[bool] | 
     return [not known.issuperset(t) for t in texts]
 
 
+def lost_chars(texts: Sequence[str], outputs: Sequence[str], known_chars: str | None) -> list[bool] | None:
+    """For each text, whether its output lacks (in any case) a letter or digit of the text that no
+    training input held: the model discarded what no pair showed it discard ("Ó" of "Loretto Ó
+    Scanaill"), a guess however sure it is. Spaces and punctuation are not counted (tidying them is
+    what columns need most); None without ``known_chars``."""
+    if known_chars is None:
+        return None
+    known = set(known_chars)
+    return [any(c.isalnum() and c.casefold() not in o.casefold() for c in set(t) - known)
+            for t, o in zip(texts, outputs)]
+
+
 def words(text: str) -> set[str]:
     """The lower-case letter runs of ``text``."""
     return set(_WORD.findall(text.lower()))
@@ -333,11 +345,12 @@ class Familiar:
         return cls(shapes, "".join(sorted(set().union(*(a for a, _ in pairs)))), WordTreatment.of(pairs))
 
     def flags(self, texts: Sequence[str], outputs: Sequence[str] | None = None) -> dict:
-        """``novel``, ``unseen`` and (given the ``outputs``) ``disagree`` per text, as
+        """``novel``, ``unseen`` and (given the ``outputs``) ``disagree`` and ``lost`` per text, as
         ``Calibration.confidence`` takes them."""
         disagree = None if outputs is None or self.words is None else [
             self.words.disagrees(t, o) for t, o in zip(texts, outputs)]
-        return {"novel": novel(texts, self.shapes), "unseen": unseen_chars(texts, self.chars), "disagree": disagree}
+        return {"novel": novel(texts, self.shapes), "unseen": unseen_chars(texts, self.chars), "disagree": disagree,
+                "lost": None if outputs is None else lost_chars(texts, outputs, self.chars)}
 
 
 class ShapeLog:

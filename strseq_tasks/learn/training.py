@@ -66,10 +66,12 @@ class TrainConfig:
     # (transfer.initialize_from_transducer: shrink and perturb, so that pretraining's habits yield to the pairs)
     pretrained_keep: float = 0.7
     # priors of the confidence shifts for inputs of a layout never learned from, inputs holding a character no
-    # training input held, outputs treating a word unlike the pairs (core/calibration.py; column benchmark, dev draws)
+    # training input held, outputs treating a word unlike the pairs, outputs lacking a letter or digit no training
+    # input held (core/calibration.py; column benchmark, dev draws)
     novel_prior: float = -3.0
     unseen_char_prior: float = -2.0
     disagree_prior: float = -2.0
+    lost_char_prior: float = -12.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -78,7 +80,7 @@ class TrainConfig:
 
     def priors(self) -> dict:  # the calibration terms' prior means, as fit_calibration takes them
         return {"novel_prior": self.novel_prior, "unseen_char_prior": self.unseen_char_prior,
-                "disagree_prior": self.disagree_prior}
+                "disagree_prior": self.disagree_prior, "lost_char_prior": self.lost_char_prior}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,6 +16,7 @@ import math
 import re
 from pathlib import Path
 
+from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.shapes import CASING_KEYS, MAX_SHAPES, MAX_WORDS
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
@@ -41,8 +42,7 @@ VOCAB_FORMAT = "strseq-charvocab/1"
 MODEL_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
 LM_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
 _WORD_KEY = re.compile("[0-9a-f]{16}")  # core.shapes.WordTreatment.key
-CALIBRATION_KEYS = ("scale", "shift", "known_shift", "snap_shift", "novel_shift", "unseen_char_shift",
-                    "disagree_shift")
+CALIBRATION_KEYS = tuple(Calibration().to_dict())
 MANIFEST_NAME = "manifest.json"
 
 

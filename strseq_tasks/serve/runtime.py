@@ -25,7 +25,7 @@ from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
-from strseq_tasks.core.shapes import Familiar, WordTreatment, unseen_chars
+from strseq_tasks.core.shapes import Familiar, WordTreatment, lost_chars, unseen_chars
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
 from strseq_tasks.serve.bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
@@ -201,7 +201,7 @@ class Normalizer:
         # weight of the known values' list-order prior, chosen in training (also applied to a list given here)
         self.known_prior = float((decoding.get("known_values") or {}).get("prior_weight", 0.0))
         # the shapes, characters and words' treatment of the inputs the model learned from: rows unlike
-        # them get calibration's novel_shift, unseen_char_shift and disagree_shift
+        # them get calibration's novel_shift, unseen_char_shift, disagree_shift and lost_char_shift
         self.familiar = Familiar(frozenset(decoding["shapes"]) if "shapes" in decoding else None,
                                  decoding.get("input_chars"), WordTreatment.from_manifest(decoding))
         # layout programs (core/programs.py): on by default where the bundle knows its pairs' words
@@ -334,7 +334,8 @@ class Normalizer:
             return {}
         # no row here treats a word unlike the pairs (``ProgramBook.agrees`` refused those): no disagree term
         confidence = self.calibration.confidence(np.array(logprob), None, novel=novel,
-                                                 unseen=unseen_chars(texts, self.familiar.chars))
+                                                 unseen=unseen_chars(texts, self.familiar.chars),
+                                                 lost=lost_chars(texts, outputs, self.familiar.chars))
         if on_batch is not None:
             on_batch(len(texts))
         return {t: Prediction(o, float(c), STATUS_OK, BY_PROGRAM) for t, o, c in zip(texts, outputs, confidence)}

@@ -136,6 +136,8 @@ MODEL_CASES = {
     "words with an unknown list": (*manifest("decoding", "words", value={"always_rewritten": [], "ever_rewritten": [],
                                                                          "kept": []}), "decoding.words"),
     "disagree_shift text": (*manifest("calibration", "disagree_shift", value="-2"), "calibration.disagree_shift"),
+    "lost_char_shift infinite": (*manifest("calibration", "lost_char_shift", value=float("-inf")),
+                                 "calibration.lost_char_shift"),
     "calibration scale text": (*manifest("calibration", "scale", value="x"), "calibration.scale"),
     "calibration scale infinite": (*manifest("calibration", "scale", value=float("inf")), "calibration.scale"),
     "calibration unknown parameter": (*manifest("calibration", "temperature", value=2.0), "calibration.temperature"),

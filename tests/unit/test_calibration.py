@@ -17,7 +17,8 @@ def test_default_calibration_is_the_raw_probability():
     p = np.array([1e-6, 0.1, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(Calibration().confidence(np.log(p)), p, rtol=1e-6)
     assert Calibration().to_dict() == {"scale": 1.0, "shift": 0.0, "known_shift": 0.0, "snap_shift": 0.0,
-                                       "novel_shift": 0.0, "unseen_char_shift": 0.0, "disagree_shift": 0.0}
+                                       "novel_shift": 0.0, "unseen_char_shift": 0.0, "disagree_shift": 0.0,
+                                       "lost_char_shift": 0.0}
 
 
 def test_confidence_is_finite_at_the_extremes():
@@ -195,3 +196,18 @@ def test_an_output_treating_a_word_unlike_the_pairs_gets_its_own_shift():
     conf = fitted.confidence(logprob, disagree=disagree)
     assert conf[disagree].max() < conf[~disagree].min()
     assert fit_calibration(logprob, correct).disagree_shift == 0.0  # without the flags, no term
+
+
+def test_an_output_losing_an_unseen_character_falls_below_a_cleaning_threshold_however_sure_the_model():
+    # the validation rows hold no such output (training never saw the character): the prior decides, and
+    # it outweighs a model sure of itself ("Loretto Ó Scanaill" -> "Loretto Scanaill" at log-probability -0.0002)
+    rng = np.random.default_rng(6)
+    logprob = np.log(rng.uniform(0.9, 0.9999, size=400))
+    correct = rng.uniform(size=400) < np.exp(logprob)
+    lost = np.zeros(400, bool)
+    fitted = fit_calibration(logprob, correct, lost=lost, lost_char_prior=-12.0)
+    assert fitted.lost_char_shift == -12.0
+    sure = np.array([-0.0002, -0.0002])
+    conf = fitted.confidence(sure, lost=np.array([True, False]))
+    assert conf[0] < 0.5 < 0.99 < conf[1]
+    assert fit_calibration(logprob, correct).lost_char_shift == 0.0  # without the flags, no term

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 import strseq_tasks.core.shapes as shapes
-from strseq_tasks.core.shapes import MAX_DIGITS, Familiar, WordTreatment, novel, shapes_of, text_shape, unseen_chars
+from strseq_tasks.core.shapes import (
+    MAX_DIGITS,
+    Familiar,
+    WordTreatment,
+    lost_chars,
+    novel,
+    shapes_of,
+    text_shape,
+    unseen_chars,
+)
 
 
 @pytest.mark.parametrize("text, shape", [
@@ -39,8 +48,21 @@ def test_unseen_characters_are_those_no_training_input_held():
     assert unseen_chars(["x"], None) is None
     familiar = Familiar(shapes_of(["John Smith"]), chars)
     assert familiar.flags(["Seán Smith", "SMITH John"]) == {"novel": [False, True], "unseen": [False, True],
-                                                             "disagree": None}
-    assert Familiar().flags(["a"], ["a"]) == {"novel": None, "unseen": None, "disagree": None}
+                                                             "disagree": None, "lost": None}
+    assert Familiar().flags(["a"], ["a"]) == {"novel": None, "unseen": None, "disagree": None, "lost": None}
+
+
+def test_lost_characters_are_unseen_letters_or_digits_the_output_lacks_in_any_case():
+    chars = "".join(sorted(set("John Smith, Seán Murphy 12")))
+    texts = ["Loretto Ó Scanaill", "loretto ó scanaill", "LORETTO Ó SCANAILL", "Seán Smith", "Zoë Smith",
+             "Zoë Smith", "Sean\tSmith", "John Smith ~", "John Smith 7"]
+    outputs = ["Loretto Scanaill", "Loretto Ó Scanaill", "Loretto ó Scanaill", "Sean Smith", "Zoe Smith",
+               "Zoë Smith", "Sean Smith", "John Smith", "John Smith"]
+    # "Ó" dropped; kept, in any case; "á" was seen (its loss is the word flag's business); "ë" lost to "e";
+    # kept; an unseen tab, an unseen "~": whitespace and punctuation are not content; an unseen digit dropped
+    assert lost_chars(texts, outputs, chars) == [True, False, False, False, True, False, False, False, True]
+    assert lost_chars(["x"], ["y"], None) is None
+    assert Familiar(None, chars).flags(texts[:2], outputs[:2])["lost"] == [True, False]
 
 
 ADDRESSES = [("12 Mill Street", "12 Mill St"), ("5 Oak Street", "5 Oak St"), ("7 Elm Pky", "7 Elm Pkwy"),
