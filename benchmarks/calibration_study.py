@@ -31,8 +31,9 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
 - ``default, lost chars P``: the default terms and ``lost_char_shift`` with prior P for outputs
   lacking a letter or digit of the input no training input held (``shapes.lost_chars``: an Irish
   "Ó" dropped as if it were a middle initial); ``P = none`` is the default before it. For these
-  the script also reports harm at confidence 0.9 (the cleaning job's default threshold): the
-  share of already-clean test rows a cleaning job would change.
+  the script also reports, at confidence 0.9 (the cleaning job's default threshold), harm (the
+  share of already-clean test rows a cleaning job would change) and the share of test rows it
+  would send to review.
 
 Exact match does not change: calibration only orders the rows.
 """
@@ -146,9 +147,10 @@ def _slope_coverage(val: list[dict], test: list[dict], chars: set[str], treatmen
 
 
 def _lost_variants(val: list[dict], test: list[dict], chars: set[str], treatment: WordTreatment,
-                   table: dict, harms: dict, family: str) -> None:
+                   table: dict, at_threshold: dict, family: str) -> None:
     """The default terms, with and without the lost-character term at each prior: coverage at 99%
-    precision into ``table``, harm at ``THRESHOLD`` into ``harms``."""
+    precision into ``table``, harm and the share sent to review at ``THRESHOLD`` into
+    ``at_threshold``."""
     known = "".join(sorted(chars))
     flags = []
     for rows in (val, test):
@@ -166,16 +168,16 @@ def _lost_variants(val: list[dict], test: list[dict], chars: set[str], treatment
         table[name][family].append(coverage_at_precision(t_ok, conf, 0.99))
         harm = harm_at_threshold([r["input"] for r in test], [r["output"] for r in test],
                                  [r["target"] for r in test], conf, THRESHOLD)
-        harms[name][family].append(0.0 if np.isnan(harm) else harm)
+        at_threshold["harm"][name][family].append(0.0 if np.isnan(harm) else harm)
+        at_threshold["review"][name][family].append(float(np.mean(conf < THRESHOLD)))
 
 
-def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[int]],
-                                    dict[str, dict[str, list[float]]]]:
+def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[int]], dict[str, dict]]:
     """(coverage per variant and family, one value per seed; per family, the test rows only the
-    newest word check flags and how many of them are wrong; harm at ``THRESHOLD`` of the
-    lost-character variants)."""
+    newest word check flags and how many of them are wrong; harm and review share at
+    ``THRESHOLD`` of the lost-character variants, the same way)."""
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    harms: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    at_threshold = {k: defaultdict(lambda: defaultdict(list)) for k in ("harm", "review")}
     newest: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for path in sorted(rows_dir.glob("*.json")):
         cell = json.loads(path.read_text(encoding="utf-8"))
@@ -228,13 +230,13 @@ def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, 
                                      **TrainConfig().priors())
             table[variant][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
-        _lost_variants(val, test, chars, treatment, table, harms, family)
+        _lost_variants(val, test, chars, treatment, table, at_threshold, family)
         before = replace(treatment, rewrites=None)
         for r in test:
             if treatment.disagrees(r["input"], r["output"]) and not before.disagrees(r["input"], r["output"]):
                 newest[family][0] += 1
                 newest[family][1] += r["output"] != r["target"]
-    return table, newest, harms
+    return table, newest, at_threshold
 
 
 def markdown(table: dict[str, dict[str, list[float]]]) -> str:
@@ -251,17 +253,19 @@ def main() -> None:
     parser.add_argument("rows", type=Path, help="the --rows folder of a column_accuracy.py run")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
-    table, newest, harms = study(args.rows)
+    table, newest, at_threshold = study(args.rows)
     if not table:
         raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")
     print("coverage at 99% precision (%), mean over the seeds\n")
     print(markdown(table))
     print("\ntest rows only the newest word check (what words become) flags, and of them wrong, over the seeds: "
           + ", ".join(f"{family} {n} ({wrong})" for family, (n, wrong) in sorted(newest.items())))
-    print(f"\nharm at confidence {THRESHOLD:g} (%), mean over the seeds\n")
-    print(markdown(harms))
+    for what, by_variant in at_threshold.items():
+        print(f"\n{what} at confidence {THRESHOLD:g} (%), mean over the seeds\n")
+        print(markdown(by_variant))
     if args.json:
-        args.json.write_text(json.dumps({**table, "harm at 0.9": harms}, indent=1), encoding="utf-8")
+        extra = {f"{what} at {THRESHOLD:g}": by_variant for what, by_variant in at_threshold.items()}
+        args.json.write_text(json.dumps({**table, **extra}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

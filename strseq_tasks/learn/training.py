@@ -65,9 +65,8 @@ class TrainConfig:
     # starting from a pretrained encoder-decoder, each weight is this share pretrained, the rest fresh
     # (transfer.initialize_from_transducer: shrink and perturb, so that pretraining's habits yield to the pairs)
     pretrained_keep: float = 0.7
-    # priors of the confidence shifts for inputs of a layout never learned from, inputs holding a character no
-    # training input held, outputs treating a word unlike the pairs, outputs lacking a letter or digit no training
-    # input held (core/calibration.py; column benchmark, dev draws)
+    # priors of the confidence shifts (core/calibration.py: a layout never learned from, a character no training
+    # input held, a word treated unlike the pairs, an output lacking a letter no input held; chosen on dev draws)
     novel_prior: float = -3.0
     unseen_char_prior: float = -2.0
     disagree_prior: float = -2.0
@@ -79,8 +78,7 @@ class TrainConfig:
             raise ValueError(f"precision must be int8 or fp32, not {self.precision!r}")
 
     def priors(self) -> dict:  # the calibration terms' prior means, as fit_calibration takes them
-        return {"novel_prior": self.novel_prior, "unseen_char_prior": self.unseen_char_prior,
-                "disagree_prior": self.disagree_prior, "lost_char_prior": self.lost_char_prior}
+        return {k: getattr(self, k) for k in ("novel_prior", "unseen_char_prior", "disagree_prior", "lost_char_prior")}
 
     def to_dict(self) -> dict:
         return asdict(self)

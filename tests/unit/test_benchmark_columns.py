@@ -115,8 +115,9 @@ def test_the_readme_table_gives_means_and_says_n_a_where_scratch_was_not_measure
     from benchmarks.column_accuracy import readme_table
 
     def results(path, cells):
+        # a cell at 1000 pairs measured before harm at 0.9 was recorded
         rows = [{"family": f, "pairs": n, "seed": s, "method": "strseq", "exact_match": em, "harm": 0.01,
-                 "coverage_at_99": 0.8} for f, n, s, em in cells]
+                 "coverage_at_99": 0.8, **({} if n == 1000 else {"harm_at_threshold": 0.005})} for f, n, s, em in cells]
         path.write_text(json.dumps({"args": {}, "rows": rows}))
         return path
 
@@ -124,8 +125,8 @@ def test_the_readme_table_gives_means_and_says_n_a_where_scratch_was_not_measure
                                             ("dates", 1000, 0, 0.99)])
     scratch = results(tmp_path / "s.json", [("dates", 200, 0, 0.6), ("names", 200, 0, 0.5)])
     lines = readme_table(default, scratch).splitlines()
-    assert "| dates | 200 | 85.0 (80.0-90.0) | 60.0 | 1.0 | 80.0 |" in lines
-    assert "| dates | 1000 | 99.0 (99.0-99.0) | n/a | 1.0 | 80.0 |" in lines
-    assert "| **mean of 2** | 200 | **77.5** | 55.0 | | |" in lines
-    assert "| **mean of 1** | 1000 | **99.0** | n/a | | |" in lines
+    assert "| dates | 200 | 85.0 (80.0-90.0) | 60.0 | 1.0 | 0.5 | 80.0 |" in lines
+    assert "| dates | 1000 | 99.0 (99.0-99.0) | n/a | 1.0 | n/a | 80.0 |" in lines
+    assert "| **mean of 2** | 200 | **77.5** | 55.0 | | | |" in lines
+    assert "| **mean of 1** | 1000 | **99.0** | n/a | | | |" in lines
     assert not any("| 50 |" in line for line in lines)  # no cell, no row
