@@ -102,7 +102,8 @@ def test_beam_search_onnx_matches_torch(torch_model, tiny_bundle):
     flags = normalizer.familiar.flags([read_text(TEXTS[i], normalizer.spaces) for i in read],
                                       [outputs[i] for i in read])
     assert any(flags["novel"]) and not all(flags["novel"])  # the texts hold layouts the model learned and others
-    assert flags["unseen"] is not None and flags["disagree"] is not None
+    assert flags["unseen"] is not None and flags["disagree"] is not None and flags["lost"] is not None
+    assert normalizer.calibration.lost_char_shift < -5  # the bundle carries the term (prior -12)
     expected = normalizer.calibration.confidence(logprob[read], **flags)
     np.testing.assert_allclose([predictions[i].confidence for i in read], expected, atol=1e-4)
 
