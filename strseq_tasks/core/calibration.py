@@ -20,8 +20,8 @@ the prior; docs/benchmarks.md, "Confidence on layouts the pairs do not have"). I
 character no training input held get ``unseen_char_shift``, prior ``unseen_char_prior``, chosen
 the same way; outputs that treat an input word unlike every training pair did
 (``shapes.WordTreatment``) get ``disagree_shift``, prior ``disagree_prior``; outputs that lose a
-letter or digit no training input held (``shapes.lost_chars``: the model discarded what no pair
-showed it discard) get ``lost_char_shift``, prior ``lost_char_prior``, strong enough to outweigh a
+letter or digit beyond ASCII that no training input held (``shapes.lost_chars``: the model
+discarded what no pair showed it discard) get ``lost_char_shift``, prior ``lost_char_prior``, strong enough to outweigh a
 model that is sure of itself: its certainty says nothing about a character it never saw.
 """
 
@@ -50,7 +50,7 @@ class Calibration:
     novel_shift: float = 0.0  # added for inputs of a shape the model never learned from
     unseen_char_shift: float = 0.0  # added for inputs holding a character no training input held
     disagree_shift: float = 0.0  # added for outputs treating an input word unlike every training pair
-    lost_char_shift: float = 0.0  # added for outputs lacking a letter or digit of the input no training input held
+    lost_char_shift: float = 0.0  # added for outputs lacking a non-ASCII letter or digit no training input held
 
     def confidence(self, logprob: np.ndarray, distance: np.ndarray | None = None,
                    novel: np.ndarray | None = None, unseen: np.ndarray | None = None,
@@ -58,8 +58,8 @@ class Calibration:
         """Calibrated confidence; ``distance`` from ``transduce`` (None: no known values),
         ``novel`` per row whether its input's shape is new to the model, ``unseen`` whether it holds
         a character no training input held, ``disagree`` whether its output treats a word unlike
-        the pairs, ``lost`` whether its output lacks a letter or digit no training input held (None:
-        not known)."""
+        the pairs, ``lost`` whether its output lacks a non-ASCII letter or digit no training input held
+        (None: not known)."""
         z = self.scale * _logit_of_logprob(logprob) + self.shift
         if distance is not None:
             distance = np.asarray(distance)
