@@ -48,7 +48,7 @@ def load_model(params: CleanParams):
     opened = open_model(params.model, params.threads, params.precision, programs=not params.no_programs)
     get_run_logger().info("model %s: %s (%s graphs)", mask_url(params.model), opened.label,
                           opened.normalizer.precision)
-    identity = ModelIdentity(opened.name, opened.version, opened.sha, opened.normalizer.familiar.words)
+    identity = ModelIdentity(opened.name, opened.version, opened.sha, opened.normalizer.familiar)
     return opened.normalizer, identity, opened.pinned
 
 

@@ -179,6 +179,8 @@ def show(db: Db, review_id: Annotated[int, typer.Argument(help="The review row's
     typer.echo(_line(item).strip())
     if item["suggestion"] is not None and item["value"] is not None:
         typer.echo(f"  diff: {char_diff(item['value'], item['suggestion'])}")
+    if item["signals"]:
+        typer.echo(f"  unlike the pairs: {item['signals']}")
     typer.echo(f"  queued {item['created']} by run {item['run_id']}")
     for change in item["changes"]:
         undone = " (reverted)" if change["reverted_at"] else ""

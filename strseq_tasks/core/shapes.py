@@ -129,8 +129,12 @@ def lost_chars(texts: Sequence[str], outputs: Sequence[str], known_chars: str | 
     if known_chars is None:
         return None
     known = set(known_chars) | ASCII_ALNUM
-    return [any(c.isalnum() and c.casefold() not in o.casefold() for c in set(t) - known)
-            for t, o in zip(texts, outputs)]
+    return [bool(lost_letters(t, o, known)) for t, o in zip(texts, outputs)]
+
+
+def lost_letters(text: str, output: str, known: set[str] | frozenset[str]) -> list[str]:
+    """The letters and digits of ``text`` outside ``known`` that ``output`` lacks in any case (sorted)."""
+    return sorted(c for c in set(text) - known if c.isalnum() and c.casefold() not in output.casefold())
 
 
 def words(text: str) -> set[str]:

@@ -154,6 +154,8 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
         # the value's words no pair of the model showed (lower case, space-separated; NULL: not known),
         # which the review queue asks about as groups of their own (review_queue.teaching_order)
         sa.Column("new_words", sa.Text),
+        # what set the row apart from the model's training inputs, in words (clean_plan.signals; NULL: not known)
+        sa.Column("signals", sa.Text),
     )
     processed = sa.Table(
         PROCESSED, meta,
@@ -186,6 +188,14 @@ def job_tables(schema: str | None = None) -> tuple[sa.MetaData, dict[str, sa.Tab
     )
     return meta, {RUNS: runs, AUDIT: audit, REVIEW: review, PROCESSED: processed, DECISIONS: decisions,
                   PROGRAMS: programs}
+
+
+def present_columns(engine: sa.Engine | sa.Connection, table: sa.Table) -> list:
+    """``table``'s columns to SELECT from a database whose copy may be an older strseq's: a column
+    it lacks reads as NULL, so reading (``strseq review list``) writes nothing; the next run or
+    decision adds it (``upgrade_job_tables``)."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns(table.name, schema=table.schema)}
+    return [c if c.name in have else sa.null().label(c.name) for c in table.columns]
 
 
 def upgrade_job_tables(engine: sa.Engine, meta: sa.MetaData) -> list[str]:

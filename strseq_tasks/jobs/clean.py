@@ -277,7 +277,7 @@ def _process(engine, user: UserTable, model: ModelIdentity, predict, threshold, 
     predictions = predict([r[1] for r in selection.todo]) if selection.todo else []
     target = Target(report.run_id, user.table.name, user.target.name, user.in_place,
                     getattr(user.target.type, "length", None), model.name, model.version, model.sha, threshold,
-                    model.words)
+                    model.familiar)
     now = _now()
     plan = plan_batch(selection.todo, predictions, target, now, sample_size - len(report.sample), selection.redecide)
     plan.decisions = [found_decision(target, *found, now) for found in selection.found]

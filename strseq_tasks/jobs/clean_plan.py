@@ -14,11 +14,12 @@ return plain values, so the decision is tested on three rows with no database
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from strseq_tasks.core.metrics import char_diff
-from strseq_tasks.core.shapes import WordTreatment
+from strseq_tasks.core.shapes import ASCII_ALNUM, Familiar, WordTreatment, lost_letters, text_shape
 from strseq_tasks.core.vocab import normalize_text
 from strseq_tasks.data.batches import NOT_TEXT
 from strseq_tasks.data.db import key_text, value_hash
@@ -51,6 +52,39 @@ def new_words(value: str | None, words: WordTreatment | None) -> str | None:
     space-separated ('' for none); None when the model's bundle does not say."""
     found = None if words is None or value is None else words.new_words(value)
     return None if found is None else " ".join(found)
+
+
+def signals(value: str | None, suggestion: str | None, familiar: Familiar | None) -> str | None:
+    """A review row's ``signals``: what sets the row apart from the model's training inputs, in
+    words, '; '-separated, the reasons its confidence was lowered (``Familiar.flags``, which
+    calibration weighs): a layout, characters or a word treatment no pair showed, a letter no pair
+    held that the suggestion drops. '' for none; None when the model's bundle does not say."""
+    if familiar is None or value is None:
+        return None
+    said = []
+    if familiar.shapes is not None and (shape := text_shape(value)) not in familiar.shapes:
+        said.append(f"a layout no pair showed ({shape})")
+    if familiar.chars is not None:
+        known = set(familiar.chars)
+        if unseen := sorted(set(value) - known):
+            said.append(f"character{'s' * (len(unseen) > 1)} no pair held: {_listed(unseen)}")
+        if suggestion is not None and (lost := lost_letters(value, suggestion, known | ASCII_ALNUM)):
+            said.append(f"the suggestion drops {_listed(lost)}, which no pair held")
+    if suggestion is not None and familiar.words is not None and familiar.words.disagrees(value, suggestion):
+        said.append("the suggestion treats a word unlike the pairs did")
+    return "; ".join(said)
+
+
+def _listed(chars: Sequence[str], most: int = 5) -> str:
+    named = ", ".join(map(_named, chars[:most]))
+    return named + (f" and {len(chars) - most} more" if len(chars) > most else "")
+
+
+def _named(char: str) -> str:
+    """A character as a reviewer can read it: itself in quotes, or its name ('no-break space')."""
+    if char.isprintable() and not char.isspace():
+        return f"'{char}'"
+    return unicodedata.name(char, f"U+{ord(char):04X}").lower()
 
 
 def repeated_keys(keys: Sequence[str]) -> list[str]:
@@ -148,7 +182,7 @@ class Target:
     model_version: int | None
     model_sha: str
     threshold: float
-    words: WordTreatment | None = None  # the model's (``ModelIdentity.words``)
+    familiar: Familiar | None = None  # what the model learned from (``ModelIdentity.familiar``)
 
 
 @dataclass
@@ -208,7 +242,9 @@ def plan_batch(todo: Sequence[tuple], predictions: Sequence, target: Target, now
                                 "column_name": target.column, "value": value,
                                 "suggestion": None if pred.status == "too_long" else pred.text,
                                 "confidence": pred.confidence, "reason": kind, "status": "open", "created": now,
-                                "new_words": new_words(value, target.words)})
+                                "new_words": new_words(value, target.familiar and target.familiar.words),
+                                "signals": signals(value, None if pred.status == "too_long" else pred.text,
+                                                   target.familiar)})
         left = pred.text if (kind == CHANGED and target.in_place) else value
         plan.markers.append({"table_name": target.table, "column_name": target.column, "model_sha": target.model_sha,
                              "key": key, "value_hash": value_hash(left), "outcome": kind, "run_id": target.run_id})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from strseq_tasks.core.shapes import WordTreatment
+from strseq_tasks.core.shapes import Familiar
 from strseq_tasks.jobs.clean_params import CleanParams
 
 
@@ -14,9 +14,10 @@ class ModelIdentity:
     name: str
     version: int | None
     sha: str  # the bundle's content identity (serve/identity.py): "the same model" for the processed markers
-    # what the model's pairs did with their words (its bundle's decoding.words): a review row records
-    # the words of its value the pairs never showed (``WordTreatment.new_words``); None: not known
-    words: WordTreatment | None = None
+    # what the model learned from (its bundle's shapes, characters and decoding.words): a review row
+    # records the words of its value the pairs never showed (``WordTreatment.new_words``) and what set
+    # it apart from them (``clean_plan.signals``); None: not known
+    familiar: Familiar | None = None
 
 
 @dataclass

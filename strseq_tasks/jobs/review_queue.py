@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from strseq_tasks.core.shapes import text_shape
-from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, DatabaseJobError, job_tables
+from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, DatabaseJobError, job_tables, present_columns
 
 STATUSES = ("open", "approved", "rejected", "edited", "superseded", "reverted")
 LEARNED = ("approve", "edit", "hand_edit", "reject")  # decisions that become pairs
@@ -160,7 +160,7 @@ def queue(engine: sa.Engine, where: QueueFilter, schema: str | None = None, limi
     if not _has_review(engine, schema):
         return 0, []
     r = job_tables(schema)[1][REVIEW]
-    query = sa.select(r).where(*where.where(r)).order_by(r.c.id)
+    query = sa.select(*present_columns(engine, r)).where(*where.where(r)).order_by(r.c.id)
     with engine.connect() as conn:
         if order == "id":
             total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
@@ -179,13 +179,10 @@ def review_item(engine: sa.Engine, review_id: int, schema: str | None = None) ->
     same = lambda table: (table.c.table_name == item["table_name"],  # noqa: E731
                           table.c.column_name == item["column_name"], table.c.key == item["key"])
     with engine.connect() as conn:
-        item["questions"] = [dict(x) for x in conn.execute(
-            sa.select(t[REVIEW]).where(*same(t[REVIEW])).order_by(t[REVIEW].c.id)).mappings()]
-        item["changes"] = [dict(x) for x in conn.execute(
-            sa.select(t[AUDIT]).where(*same(t[AUDIT])).order_by(t[AUDIT].c.id)).mappings()]
-        item["decisions"] = [dict(x) for x in conn.execute(
-            sa.select(t[DECISIONS]).where(*same(t[DECISIONS])).order_by(t[DECISIONS].c.id)).mappings()
-        ] if sa.inspect(conn).has_table(DECISIONS, schema=schema) else []
+        rows = lambda name: [dict(x) for x in conn.execute(  # noqa: E731
+            sa.select(*present_columns(conn, t[name])).where(*same(t[name])).order_by(t[name].c.id)).mappings()]
+        item["questions"], item["changes"] = rows(REVIEW), rows(AUDIT)
+        item["decisions"] = rows(DECISIONS) if sa.inspect(conn).has_table(DECISIONS, schema=schema) else []
     return item
 
 

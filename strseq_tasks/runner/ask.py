@@ -30,6 +30,7 @@ def question_form(rows: list[dict]):
     fields: dict = {"reviewer": (str, Field("", description="Your name, recorded with each decision."))}
     for row in rows:
         like = f"; {like_it(row)}" if like_it(row) else ""
+        like += f"; unlike the pairs: {row['signals']}" if row.get("signals") else ""
         shown = "(too long for the model)" if row["suggestion"] is None else repr(row["suggestion"])
         fields[f"q{row['id']}"] = (Answer, Field("skip", title=f"#{row['id']} key {row['key']}: {row['value']!r}",
                                                  description=f"suggested {shown} at confidence "

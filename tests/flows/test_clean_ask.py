@@ -96,3 +96,15 @@ def _schema(run) -> dict:
     with get_client(sync_client=True) as client:
         stored = client.read_flow_run_input(run.id, keyset["schema"])
     return json.loads(stored)
+
+
+def test_the_form_says_what_each_question_stands_for_and_what_set_it_apart():
+    from strseq_tasks.runner.ask import question_form
+
+    rows = [{"id": 7, "key": "3", "value": "Loretto Ó Scanaill", "suggestion": "Loretto Scanaill", "confidence": 0.4,
+             "signals": "character no pair held: 'Ó'", "stands_for": 3, "group": "Aa A Aa"},
+            {"id": 8, "key": "4", "value": "x" * 300, "suggestion": None, "confidence": 0.0, "signals": None}]
+    fields = question_form(rows).model_fields
+    assert fields["q7"].description == ("suggested 'Loretto Scanaill' at confidence 0.400; 2 more like it (Aa A Aa); "
+                                        "unlike the pairs: character no pair held: 'Ó'")
+    assert fields["q8"].description == "suggested (too long for the model) at confidence 0.000"

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from strseq_tasks.core.shapes import WordTreatment
+from strseq_tasks.core.shapes import Familiar, shapes_of
 from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW, RUNS, DatabaseJobError, LockedError, reflect_table
 from strseq_tasks.data.locks import job_lock
 from strseq_tasks.jobs.clean import clean_table
@@ -93,18 +93,23 @@ def test_a_new_version_asks_nothing_about_a_value_it_agrees_with_that_the_last_o
     assert (second.changed, second.unchanged, second.review) == (0, 4, 3)
 
 
-def test_a_review_row_records_the_words_of_its_value_the_models_pairs_never_showed(engine):
+def test_a_review_row_records_the_words_its_pairs_never_showed_and_what_set_it_apart(engine):
     user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
-    words = WordTreatment.of([("lee, ann", "Ann Lee"), ("x", "X")])
-    clean_table(engine, user, ModelIdentity("names", 3, "sha-3", words), TitleCase(), threshold=0.9)
+    pairs = [("lee, ann", "Ann Lee"), ("x", "X")]
+    familiar = Familiar.of(frozenset(shapes_of(a for a, _ in pairs)), pairs)
+    clean_table(engine, user, ModelIdentity("names", 3, "sha-3", familiar), TitleCase(), threshold=0.9)
     with engine.connect() as conn:
-        new = dict(conn.execute(sa.text(f"SELECT key, new_words FROM {REVIEW}")).fetchall())
-    assert new == {"5": "", "6": "x" * 30}  # "ann lee?": both words shown; "xxx...": a new word
+        rows = conn.execute(sa.text(f"SELECT key, new_words, signals FROM {REVIEW}")).fetchall()
+    # "ann lee?": both words shown, a layout and a "?" the pairs lacked; "xxx...": a new word and a
+    # layout, its characters seen (too long for the model: no suggestion to judge)
+    assert {r.key: (r.new_words, r.signals) for r in rows} == {
+        "5": ("", "a layout no pair showed (aa aa?); character no pair held: '?'"),
+        "6": ("x" * 30, "a layout no pair showed (aa)")}
     # a model whose bundle does not say (trained before): NULL, not "nothing new"
     clean_table(engine, user, ModelIdentity("names", 4, "sha-4"), TitleCase(), threshold=0.9)
     with engine.connect() as conn:
-        later = conn.execute(sa.text(f"SELECT new_words FROM {REVIEW} WHERE status = 'open'")).scalars().all()
-    assert later == [None, None]
+        later = conn.execute(sa.text(f"SELECT new_words, signals FROM {REVIEW} WHERE status = 'open'")).fetchall()
+    assert [tuple(r) for r in later] == [(None, None), (None, None)]
 
 
 def test_in_place_run_then_revert_restores_the_table_byte_for_byte(engine):

@@ -223,3 +223,32 @@ def test_a_database_from_an_older_strseq_gets_the_new_table_and_columns(engine):
     runs = {r["run_id"]: r["decided"] for r in table(engine, RUNS)}
     assert runs == {"old-run": None, report.run_id: 0}
     assert "ix_strseq_audit_row" in {i["name"] for i in sa.inspect(engine).get_indexes(AUDIT)}
+
+
+def test_the_review_commands_read_an_older_strseqs_queue_before_any_run_upgrades_it(engine, database_url):
+    """A review table without the columns a later strseq added (`new_words`, `signals`): listing
+    and showing it reads them as unknown and writes nothing; the next run adds them."""
+    from strseq_tasks.data.db import job_tables
+
+    _, new = job_tables()
+    old = sa.MetaData()
+    for name, t in new.items():
+        if name != DECISIONS:
+            sa.Table(name, old, *(sa.Column(c.name, c.type, primary_key=c.primary_key) for c in t.columns
+                                  if c.name not in ("new_words", "signals", "decided")))
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(old.tables[REVIEW].insert().values(
+            run_id="old-run", table_name="people", key="2", column_name="name_clean", value="ann lee?",
+            suggestion="Ann Lee?", confidence=0.5, reason="low_confidence", status="open",
+            created=sa.func.current_timestamp()))
+    listed = run_strseq("review", "list", "--db", database_url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)["rows"]
+    assert (row["value"], row["new_words"], row["signals"]) == ("ann lee?", None, None)
+    shown = run_strseq("review", "show", "--db", database_url, str(row["id"]))
+    assert shown.returncode == 0 and "'ann lee?' -> 'Ann Lee?'" in shown.stdout, shown.stderr
+    assert "signals" not in {c["name"] for c in sa.inspect(engine).get_columns(REVIEW)}  # reading wrote nothing
+    user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+    clean_table(engine, user, version(1), Shout())
+    assert {"new_words", "signals"} <= {c["name"] for c in sa.inspect(engine).get_columns(REVIEW)}

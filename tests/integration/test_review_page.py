@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fixtures.tables import people
 
 from integration.cli_harness import ONE_THREAD
+from strseq_tasks.core.shapes import Familiar, shapes_of
 from strseq_tasks.data.db import AUDIT, DECISIONS, REVIEW, reflect_table
 from strseq_tasks.jobs.clean import clean_table
 from strseq_tasks.jobs.clean_report import ModelIdentity
@@ -46,8 +47,12 @@ def unsure(texts):
 def queued(database_url):
     engine = sa.create_engine(database_url)
     people(engine, ROWS.items())
+    # the model's pairs: no "ë", no "Name, Name" layout, which the page says of such rows
+    pairs = [("SMITH John", "John Smith"), ("JONES Mary", "Mary Jones"), ("BROWN Zoe", "Zoe Brown"),
+             ("lee, ann", "Ann Lee"), ("o'neil peter", "Peter O'Neil")]
+    familiar = Familiar.of(frozenset(shapes_of(a for a, _ in pairs)), pairs)
     clean_table(engine, reflect_table(engine, "people", "id", "name", "name_clean", create_output=True),
-                ModelIdentity("names", 1, "sha-1"), unsure)
+                ModelIdentity("names", 1, "sha-1", familiar), unsure)
     yield engine
     engine.dispose()
 
@@ -86,6 +91,12 @@ def test_approve_reject_edit_and_bulk_approve_in_the_browser(queued, served, tmp
         page.goto(served)
         page.wait_for_selector("tr.picked")
         assert page.locator("#counts").inner_text() == "0 of 6 decided · 6 open here"
+        # what set a row apart from the pairs, under its suggestion
+        why = lambda value: page.locator("tr", has_text=value).locator(".why")  # noqa: E731
+        assert why("BROWN Zoë").inner_text() == "unlike the pairs: character no pair held: 'ë'"
+        assert why("Ray, Bob").inner_text() == ("unlike the pairs: a layout no pair showed (Aa, Aa); "
+                                                "character no pair held: 'b'")
+        assert why("JONES Mary").count() == 0
         page.screenshot(path=str(tmp_path / "review-page.png"))
         if os.environ.get("STRSEQ_SCREENSHOT"):  # the docs' screenshot: STRSEQ_SCREENSHOT=docs/review-page.png
             shutil.copy(tmp_path / "review-page.png", os.environ["STRSEQ_SCREENSHOT"])

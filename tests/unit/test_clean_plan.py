@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from strseq_tasks.core.shapes import Familiar, shapes_of
 from strseq_tasks.data.batches import NOT_TEXT
 from strseq_tasks.data.db import key_text, value_hash
 from strseq_tasks.jobs.clean_plan import (
@@ -15,6 +16,7 @@ from strseq_tasks.jobs.clean_plan import (
     plan_batch,
     repeated_keys,
     select_rows,
+    signals,
 )
 from strseq_tasks.serve.runtime import Prediction
 
@@ -107,3 +109,30 @@ def test_an_output_column_already_holding_the_answer_is_not_written_again():
     plan = plan_batch(rows, predictions, target(), NOW, sample_room=20)
     assert plan.updates == [(2, "bob ray", "Bob R.", "Bob Ray")] and [a["key"] for a in plan.audit] == ["2"]
     assert plan.unchanged == 1 and [m["outcome"] for m in plan.markers] == [CHANGED, CHANGED]
+
+
+def test_signals_say_what_set_a_row_apart_from_the_pairs():
+    pairs = [("SMITH, John", "John Smith"), ("lee, ann", "Ann Lee"), ("Pky Rd", "Parkway Road"),
+             ("Pky Ln", "Parkway Lane"), ("abcdefghijklmnopqrstuvwxyz", "Abcdefghijklmnopqrstuvwxyz"),
+             ("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "Abcdefghijklmnopqrstuvwxyz")]
+    familiar = Familiar.of(frozenset(shapes_of(a for a, _ in pairs)), pairs)
+    # a layout and a letter no pair showed, and the suggestion drops the letter (and with it a word
+    # no pair showed, which the pairs would have kept)
+    assert signals("Loretto Ó Scanaill", "Loretto Scanaill", familiar) == (
+        "a layout no pair showed (Aa A Aa); character no pair held: 'Ó'; "
+        "the suggestion drops 'Ó', which no pair held; the suggestion treats a word unlike the pairs did")
+    # a character that is not printable is named; one kept is not said to be dropped
+    assert signals("JONES,\xa0Mary", "Mary Jones", familiar) == "character no pair held: no-break space"
+    assert signals("Zoë", "Zoë", familiar) == "a layout no pair showed (Aa); character no pair held: 'ë'"
+    assert signals("Pky Rd", "Pky Road", familiar) == "the suggestion treats a word unlike the pairs did"
+    assert signals("BROWN, Ann", "Ann Brown", familiar) == ""  # a shape, characters and words seen
+    assert signals("too long", None, familiar) == "a layout no pair showed (aa aa)"  # no suggestion to judge
+    assert signals("Ann Lee", "Ann Lee", None) is None  # a bundle that does not say
+    # a bundle with words only (no shapes or characters stored): what it can say
+    assert signals("Pky Rd", "Pky Road", Familiar(None, None, familiar.words)) == (
+        "the suggestion treats a word unlike the pairs did")
+    # many new characters: the first few, and how many more
+    assert signals("ÀÁÂÃÄÅÆÇ", "ÀÁÂÃÄÅÆÇ", familiar).endswith("'À', 'Á', 'Â', 'Ã', 'Ä' and 3 more")
+    plan = plan_batch([(1, "Loretto Ó Scanaill", None)], [Prediction("Loretto Scanaill", 0.4, "ok")],
+                      target(familiar=familiar), NOW, sample_room=0)
+    assert "the suggestion drops 'Ó', which no pair held" in plan.review[0]["signals"]
