@@ -22,6 +22,7 @@ from strseq_tasks.data.db import (
     DatabaseJobError,
     job_tables,
     key_value,
+    present_columns,
 )
 from strseq_tasks.data.locks import job_lock
 
@@ -41,15 +42,16 @@ def revert_run(engine: sa.Engine, run_id: str, schema: str | None = None) -> int
     if not sa.inspect(engine).has_table(RUNS, schema=schema):
         raise DatabaseJobError("no strseq runs in this database")
     with engine.connect() as conn:
-        run = conn.execute(sa.select(t[RUNS]).where(t[RUNS].c.run_id == run_id)).mappings().first()
+        run = conn.execute(sa.select(*present_columns(conn, t[RUNS])).where(t[RUNS].c.run_id == run_id)
+                           ).mappings().first()
     if run is None:
         raise DatabaseJobError(f"no run {run_id!r} in this database")
     if run["status"] == "reverted":
         raise DatabaseJobError(f"run {run_id} was already reverted")
     user_table, key_col, target = _run_table(engine, run, schema)
     with job_lock(engine, run["table_name"], run["target_column"], schema), engine.begin() as conn:
-        audit = conn.execute(sa.select(t[AUDIT]).where(t[AUDIT].c.run_id == run_id,
-                                                       t[AUDIT].c.reverted_at.is_(None))).mappings().all()
+        audit = conn.execute(sa.select(*present_columns(conn, t[AUDIT])).where(
+            t[AUDIT].c.run_id == run_id, t[AUDIT].c.reverted_at.is_(None))).mappings().all()
         conflicts = []
         for row in audit:  # each restore must touch exactly its row, still holding what the run wrote
             key = key_value(row["key"])

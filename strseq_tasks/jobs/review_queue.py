@@ -194,7 +194,7 @@ def decision_pairs(engine: sa.Engine, schema: str | None = None, table: str | No
     if not sa.inspect(engine).has_table(DECISIONS, schema=schema):
         return []
     d = job_tables(schema)[1][DECISIONS]
-    query = sa.select(d).where(d.c.status == "active", d.c.action.in_(list(actions)))
+    query = sa.select(*present_columns(engine, d)).where(d.c.status == "active", d.c.action.in_(list(actions)))
     if table is not None:
         query = query.where(d.c.table_name == table)
     if column is not None:

@@ -252,3 +252,30 @@ def test_the_review_commands_read_an_older_strseqs_queue_before_any_run_upgrades
     user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
     clean_table(engine, user, version(1), Shout())
     assert {"new_words", "signals"} <= {c["name"] for c in sa.inspect(engine).get_columns(REVIEW)}
+
+
+def test_revert_undoes_an_older_strseqs_run_before_any_run_upgrades_its_tables(engine, database_url):
+    """A run an older strseq made (its strseq_runs without the columns added since, no
+    strseq_decisions): `strseq revert` restores it, as it did then."""
+    from strseq_tasks.data.db import job_tables
+
+    _, new = job_tables()
+    old = sa.MetaData()
+    for name, t in new.items():
+        if name != DECISIONS:
+            sa.Table(name, old, *(sa.Column(c.name, c.type, primary_key=c.primary_key) for c in t.columns
+                                  if c.name not in ("new_words", "signals", "decided", "by_program")))
+    old.create_all(engine)
+    reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+    with engine.begin() as conn:
+        conn.execute(old.tables[RUNS].insert().values(run_id="old-run", table_name="people", key_column="id",
+                                                      column_name="name", target_column="name_clean",
+                                                      status="completed"))
+        conn.execute(sa.text("UPDATE people SET name_clean = 'JOHN SMITH' WHERE id = 1"))
+        conn.execute(old.tables[AUDIT].insert().values(
+            run_id="old-run", table_name="people", key="1", column_name="name_clean", old_value=None,
+            new_value="JOHN SMITH", source_value="john smith", confidence=0.99, model_name="names", model_version=1,
+            applied_at=sa.func.current_timestamp()))
+    reverted = run_strseq("revert", "--db", database_url, "--run-id", "old-run")
+    assert reverted.returncode == 0, reverted.stderr
+    assert column(engine)[1] is None and table(engine, RUNS)[0]["status"] == "reverted"
