@@ -72,7 +72,13 @@ def test_a_retrain_on_the_same_inputs_makes_the_same_model(cli_registry):
     assert first["content_sha256"] == second["content_sha256"]
     assert {k: v for k, v in first["files"].items() if k != "weights.safetensors"} == \
         {k: v for k, v in second["files"].items() if k != "weights.safetensors"}
-    assert "decoder_step.int8.onnx" in first["files"]  # the int8 graphs come out byte for byte too
+    # the int8 graphs come out byte for byte too: kept in both (files above) or refused in both by
+    # the same figures (whether a 3-epoch model passes the int8 gate depends on the CPU's int8
+    # kernels: it passed on the AVX-512 VNNI machines of earlier CI runs, and changes 7.3% of outputs
+    # on an AVX2-only one)
+    assert first["precision"] == second["precision"]
+    assert ("decoder_step.int8.onnx" in first["files"]) == bool(first["precision"]["int8"])
+    assert first["precision"]["int8"] or first["precision"]["int8_refused"]["changed"] > 0
     assert first["training_inputs"] == second["training_inputs"]
 
 
