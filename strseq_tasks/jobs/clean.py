@@ -349,8 +349,9 @@ def _apply(engine, user: UserTable, model: ModelIdentity, t, plan: BatchPlan, re
         if audit:
             conn.execute(t[AUDIT].insert(), audit)
         review = t[REVIEW]
-        # a new question about a row replaces its open one; a person's value found answers it
-        for status, asked in (("superseded", [r["key"] for r in plan.review]),
+        # a new question about a row replaces its open one, and so does a change this (surer) model
+        # applied to it; a person's value found answers it
+        for status, asked in (("superseded", [r["key"] for r in plan.review] + sorted(applied)),
                               ("edited", [d["key"] for d in plan.decisions])):
             if asked:
                 conn.execute(review.update().where(review.c.table_name == user.table.name,

@@ -148,6 +148,15 @@ def test_a_hand_edit_in_place_after_strseq_changed_the_row_is_kept(engine):
     assert [(d["source_value"], d["value"]) for d in table(engine, DECISIONS)] == [("john smith", "John Smith")]
 
 
+def test_a_change_a_surer_model_applies_closes_the_rows_open_question(engine):
+    user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
+    clean_table(engine, user, version(1), Shout())
+    assert queue(engine, QueueFilter())[0] == 3
+    clean_table(engine, user, version(2), Shout(sure=True))  # writes what version 1 only suggested
+    assert column(engine)[2] == "ANN LEE?" and queue(engine, QueueFilter())[0] == 0
+    assert sorted(r["status"] for r in table(engine, REVIEW)) == ["superseded"] * 3
+
+
 def test_a_new_question_replaces_the_open_one_and_revert_closes_a_runs_questions(engine):
     user = reflect_table(engine, "people", "id", "name", "name_clean", create_output=True)
     clean_table(engine, user, version(1), Shout())
