@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv (if needed) and run the test suite. Extra arguments go to pytest: --long adds the
-# long end-to-end tests (marker `long`: a Prefect server and worker, kill -9 of real commands).
+# tests marked `long` (a Prefect server and worker, kill -9 of real commands, every crash point and
+# every hostile case of the sampled families: docs/testing.md, "The quick suite and --long").
 # The tests run on $STRSEQ_TEST_WORKERS processes (default 2, one per core; pytest-xdist, whole
 # files per process, so a module's fixtures are built once); STRSEQ_TEST_WORKERS=0 runs them in
 # this process.

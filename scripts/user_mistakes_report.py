@@ -32,7 +32,8 @@ def run(rounds: int) -> tuple[int, list[dict]]:
         with tempfile.TemporaryDirectory() as tmp:
             ledger = Path(tmp) / "ledger.jsonl"
             env = {**os.environ, "STRSEQ_MISTAKES_LEDGER": str(ledger)}
-            code |= subprocess.run([sys.executable, "-m", "pytest", TESTS, "-q", "-p", "no:cacheprovider"],
+            # --long: every case (the quick suite runs a third of them)
+            code |= subprocess.run([sys.executable, "-m", "pytest", TESTS, "-q", "-p", "no:cacheprovider", "--long"],
                                    cwd=ROOT, env=env).returncode
             if ledger.exists():
                 records += [json.loads(line) for line in ledger.read_text(encoding="utf-8").splitlines()]

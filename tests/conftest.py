@@ -55,7 +55,7 @@ def ledger(request):
 
 def pytest_addoption(parser):
     parser.addoption("--long", action="store_true",
-                     help="also run the long end-to-end tests (marker `long`; scripts/test.sh --long)")
+                     help="also run the tests marked `long` and every crash point (scripts/test.sh --long)")
 
 
 LONG_SKIP = pytest.mark.skip(reason="long end-to-end test: run with --long (scripts/test.sh --long)")
@@ -78,6 +78,9 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_configure(config):
+    import campaign  # tests/ is on sys.path
+
+    campaign.QUICK = not config.getoption("--long")
     if os.environ.get(LEDGER_ENV) and (getattr(config.option, "numprocesses", None) or 0):
         raise pytest.UsageError(f"${LEDGER_ENV} is written by one process: run pytest without -n "
                                 "(scripts/test.sh: STRSEQ_TEST_WORKERS=0)")
@@ -103,6 +106,31 @@ def single_threaded_torch():
 
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once per test run, shared by the xdist workers (whose session fixtures
+    are otherwise built once per worker: the same seeded training twice), under a file lock in
+    the run's common temp folder; each worker gets its own copy, so a test that alters its
+    bundle alters no other worker's."""
+    import shutil
+
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    built = shared / "built-once" / name
+    built.parent.mkdir(exist_ok=True)
+    with FileLock(str(built) + ".lock"):
+        if not (built / "done").exists():
+            shutil.rmtree(built, ignore_errors=True)  # a build interrupted in an earlier worker
+            build(built / "bundle")
+            (built / "done").touch()
+    if shared == base:
+        return built / "bundle"
+    out = tmp_path_factory.mktemp("bundles") / name
+    shutil.copytree(built / "bundle", out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def name_pairs() -> list[tuple[str, str]]:
     return read_csv_pairs(EXAMPLES / "names_pairs.csv")
@@ -114,9 +142,8 @@ def tiny_bundle(tmp_path_factory, name_pairs) -> Path:
     from strseq_tasks.learn.build import train_bundle
     from strseq_tasks.learn.training import TrainConfig
 
-    out = tmp_path_factory.mktemp("bundles") / "tiny"
-    train_bundle(name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny", pretrained=None)
-    return out
+    return built_once(tmp_path_factory, "tiny", lambda out: train_bundle(
+        name_pairs[:80], out, TrainConfig(max_epochs=3, seed=0), TINY_MODEL, name="tiny", pretrained=None))
 
 
 @pytest.fixture(scope="session")
@@ -128,9 +155,8 @@ def lower_bundle(tmp_path_factory):
     from strseq_tasks.learn.build import train_bundle
     from strseq_tasks.learn.training import TrainConfig
 
-    out = tmp_path_factory.mktemp("bundles") / "lower"
-    train_bundle(lowercase_pairs(), out, TrainConfig(max_epochs=8, seed=0), TINY_MODEL, name="lower", pretrained=None)
-    return out
+    return built_once(tmp_path_factory, "lower", lambda out: train_bundle(
+        lowercase_pairs(), out, TrainConfig(max_epochs=8, seed=0), TINY_MODEL, name="lower", pretrained=None))
 
 
 UPPER_FIRST = ["ANNA", "BORIS", "CLARA", "DAVID", "ELENA", "FELIX", "GRETA", "HUGO", "IRIS", "JONAS", "KARIN",
@@ -156,10 +182,9 @@ def names_lower_bundle(tmp_path_factory, upper_names) -> Path:
     from strseq_tasks.learn.build import train_bundle
     from strseq_tasks.learn.training import TrainConfig
 
-    out = tmp_path_factory.mktemp("bundles") / "names-lower"
-    train_bundle([(v, v.lower()) for v in upper_names[:150]], out,
-                 TrainConfig(max_epochs=30, seed=0, precision="fp32"), TINY_MODEL, name="names-lower", pretrained=None)
-    return out
+    return built_once(tmp_path_factory, "names-lower", lambda out: train_bundle(
+        [(v, v.lower()) for v in upper_names[:150]], out, TrainConfig(max_epochs=30, seed=0, precision="fp32"),
+        TINY_MODEL, name="names-lower", pretrained=None))
 
 
 @pytest.fixture(scope="session")

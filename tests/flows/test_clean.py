@@ -49,19 +49,19 @@ def test_the_flow_cleans_into_an_output_column_and_a_rerun_changes_nothing(datab
     engine.dispose()
 
 
-def test_cli_clean_review_revert(tmp_path, tiny_bundle):
+def test_cli_clean_review_revert(tmp_path, tiny_bundle, harness_api):
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     engine = make_table(url)
     before = dump(engine)
     proc = run_strseq("clean", "--db", url, "--table", "customers", "--key", "id", "--column", "name",
-                      "--model", tiny_bundle, "--in-place", "--threshold", "0.5", "--quiet")
+                      "--model", tiny_bundle, "--in-place", "--threshold", "0.5", "--quiet", env=harness_api)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
     # --quiet: the summary on stdout, and no info line from strseq or Prefect's flow and task runs
     assert "INFO" not in proc.stderr and "Finished in state" not in proc.stderr, proc.stderr[-3000:]
     review = run_strseq("review", "list", "--db", url)
     assert review.returncode == 0 and "to review" in review.stdout
-    reverted = run_strseq("revert", "--db", url, "--run-id", run_id)
+    reverted = run_strseq("revert", "--db", url, "--run-id", run_id, env=harness_api)
     assert reverted.returncode == 0 and f"run {run_id} reverted" in reverted.stdout
     assert dump(engine) == before
     again = run_strseq("revert", "--db", url, "--run-id", run_id)
@@ -97,6 +97,7 @@ def test_a_column_failing_validation_stops_the_run_before_any_write(database_url
     engine.dispose()
 
 
+@pytest.mark.long  # ~25 s; partitions run in-process on both databases in test_clean_partitions.py
 def test_cli_clean_in_partitions(tmp_path, lower_bundle):
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     engine = make_table(url)

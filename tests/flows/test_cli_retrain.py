@@ -17,7 +17,7 @@ from strseq_tasks.data.db import AUDIT, PROCESSED, REVIEW
 from strseq_tasks.serve.refs import PRODUCTION
 from strseq_tasks.serve.registry import Registry
 
-TINY = ["--max-epochs", "3", "--min-exact-match", "0", "--max-harm", "1"]
+TINY = ["--max-epochs", "1", "--min-exact-match", "0", "--max-harm", "1"]
 
 
 def listing(root: Path) -> dict:
@@ -25,16 +25,17 @@ def listing(root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cli_registry(tmp_path_factory):
+def cli_registry(tmp_path_factory, harness_api):
     """Three CLI retrains on the same pairs: version 1 (promoted), nothing (unchanged inputs), and
-    with --force version 2 (promoted: lenient gates); with the registry's files after each."""
+    with --force version 2 (promoted: lenient gates); with the registry's files after each. The
+    first starts Prefect's temporary server as on a laptop; the others report to the harness."""
     folder = tmp_path_factory.mktemp("cli_retrain")
     pairs = write_pairs(folder / "pairs.csv", lowercase_pairs())
     registry = folder / "registry"
     runs, after = [], []
-    for extra in ([], [], ["--force"]):
+    for extra, env in (([], None), ([], harness_api), (["--force"], harness_api)):
         runs.append(run_strseq("retrain", "--pairs", pairs, "--registry", registry, "--name", "lower", *TINY,
-                               "--max-regression", "1", *extra, timeout=600))
+                               "--max-regression", "1", *extra, timeout=600, env=env))
         assert runs[-1].returncode == 0, runs[-1].stderr[-3000:]
         after.append(listing(registry))
     return folder, registry, runs, after
@@ -141,12 +142,13 @@ def test_predict_from_the_registry_alias(cli_registry, tmp_path):
     assert missing.returncode == 2 and "no alias 'staging'" in missing.stderr
 
 
-def test_retrain_on_invalid_pairs_fails_and_publishes_nothing(cli_registry, tmp_path):
+def test_retrain_on_invalid_pairs_fails_and_publishes_nothing(cli_registry, tmp_path, harness_api):
     _, registry, _, _ = cli_registry
     before = sorted(p.name for p in (registry / "lower" / "versions").iterdir())
     pairs = lowercase_pairs()
     bad = write_pairs(tmp_path / "bad.csv", pairs + [(pairs[3][0], "other")])
-    proc = run_strseq("retrain", "--pairs", bad, "--registry", registry, "--name", "lower", *TINY, timeout=600)
+    proc = run_strseq("retrain", "--pairs", bad, "--registry", registry, "--name", "lower", *TINY, timeout=600,
+                      env=harness_api)
     assert proc.returncode == 1
     assert "nothing was published" in proc.stderr and f"row {len(pairs) + 1}" in proc.stderr
     assert "Traceback" not in proc.stderr, "a user's mistake inside the flow printed Prefect's traceback"

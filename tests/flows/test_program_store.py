@@ -20,7 +20,8 @@ def _table(url: str, rows: list[tuple[int, str]]) -> sa.Engine:
     return engine
 
 
-def test_a_nightly_run_starts_with_the_programs_earlier_runs_verified(database_url, names_lower_bundle, upper_names):
+def test_a_nightly_run_starts_with_the_programs_earlier_runs_verified(database_url, names_lower_bundle, upper_names,
+                                                                   harness_api):
     engine = _table(database_url, list(enumerate(upper_names[:470])))
     params = CleanParams(db=database_url, table="people", key="id", column="name", model=str(names_lower_bundle),
                          create_output_column=True, threshold=0.0)
@@ -37,7 +38,7 @@ def test_a_nightly_run_starts_with_the_programs_earlier_runs_verified(database_u
                      [{"id": i, "name": n} for i, n in enumerate(upper_names[470:], start=470)])
     # the next night is a new process: what it knows of programs is what the database kept
     nightly = run_strseq("clean", "--db", database_url, "--table", "people", "--key", "id", "--column", "name",
-                         "--model", names_lower_bundle, "--threshold", "0")
+                         "--model", names_lower_bundle, "--threshold", "0", env=harness_api)
     assert nightly.returncode == 0, nightly.stderr
     assert "500 rows read, 30 changed" in nightly.stdout and "; 30 answered by layout programs" in nightly.stdout
     assert "layout programs: 1 kept from earlier runs of this model" in nightly.stderr

@@ -23,7 +23,7 @@ LENIENT = {"min_exact_match": 0.0, "max_harm": 1.0}
 
 
 def params(pairs: str, registry: Path, **extra) -> RetrainParams:
-    return RetrainParams(**{"pairs": pairs, "registry": str(registry), "name": "lower", "max_epochs": 6,
+    return RetrainParams(**{"pairs": pairs, "registry": str(registry), "name": "lower", "max_epochs": 3,
                             "model_sizes": TINY_SIZES, "gates": LENIENT, **extra})
 
 

@@ -17,9 +17,12 @@ BUNDLE_FILES = {"manifest.json", "vocab.json", "encoder.onnx", "decoder_step.onn
                 "MODEL_CARD.md"}
 
 
-def run_strseq(*args: object, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``strseq ARGS`` as a user runs it (``python -m strseq_tasks.cli`` works in any venv)."""
-    env = {**os.environ, **ONE_THREAD, "PYTHONIOENCODING": "utf-8"}
+def run_strseq(*args: object, timeout: float = 300, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``strseq ARGS`` as a user runs it (``python -m strseq_tasks.cli`` works in any venv), with
+    ``env`` added to the environment (tests/flows' ``harness_api``: the flows report to the test
+    harness's Prefect API instead of starting a temporary server of their own, ~10 s each)."""
+    env = {**os.environ, **ONE_THREAD, "PYTHONIOENCODING": "utf-8", **(env or {})}
     return subprocess.run([sys.executable, "-m", "strseq_tasks.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, encoding="utf-8", env=env, timeout=timeout)
 

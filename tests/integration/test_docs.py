@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -85,7 +86,8 @@ def documented_commands() -> list[Command]:
     return found
 
 
-def _click_app():
+@functools.cache
+def _click_app():  # building it takes ~0.2 s: once for the module, not once per documented command
     return typer.main.get_command(app)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from campaign import sampled  # tests/ is on sys.path
 
 from .cli_harness import run_strseq
 from .refusal import assert_refused, error_line, fingerprint, listing
@@ -77,9 +78,9 @@ def refused_and_untouched(proc, folder: Path, before_files: dict, before_listing
 # --- 4. an output that is an input -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-@pytest.mark.parametrize("spelling", ["same path", "./ prefix", "symlink", "hard link"])
-def test_evaluate_and_predict_refuse_to_write_over_their_input(fmt, spelling, tiny_bundle, tmp_path, ledger):
+@pytest.mark.parametrize("spelling, fmt", sampled([(s, f) for s in ("same path", "./ prefix", "symlink", "hard link")
+                                                   for f in ("csv", "parquet")], "over-input", share=2))
+def test_evaluate_and_predict_refuse_to_write_over_their_input(spelling, fmt, tiny_bundle, tmp_path, ledger):
     pairs = write_rows(tmp_path / f"pairs.{fmt}", ["input", "target"], PAIRS)
     inputs = write_rows(tmp_path / f"inputs.{fmt}", ["input", "id"], INPUTS)
     if spelling == "symlink":
@@ -179,7 +180,7 @@ def unprivileged() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", pytest.param("parquet", marks=pytest.mark.long)])  # ~17 s each
 def test_outputs_that_cannot_be_written_are_refused_before_the_work(fmt, tiny_bundle, tmp_path, ledger):
     from .refusal import run_strseq_with
 

@@ -158,6 +158,7 @@ def test_pretrain_then_adapt_then_train_from_the_command_line(tmp_path, name_pai
     assert f"started from: {adapted} (pretrained LM)" in proc.stdout
 
 
+@pytest.mark.long  # ~25 s; the default start is test_cli.py's, an LM start the adapt test's above
 def test_train_from_the_shipped_pretrained_model_and_from_the_shipped_lm(tmp_path, name_pairs):
     pairs = write_csv(tmp_path / "pairs.csv", ["input", "target"], name_pairs[:30])
     proc = run_strseq("train", "--pairs", pairs, "--out", tmp_path / "model", "--max-epochs", 1,

@@ -12,6 +12,7 @@ import sys
 import uuid
 
 import pytest
+from campaign import sampled  # tests/ is on sys.path
 
 from integration.cli_harness import ONE_THREAD, run_strseq, write_csv  # tests/ is on sys.path
 from strseq_tasks.serve.refs import PRODUCTION, RegistryError
@@ -32,6 +33,7 @@ def _strseq_at_once(argvs: list[list[str]]) -> list[subprocess.CompletedProcess]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=120), *p.communicate()) for p in procs]
 
 
+@pytest.mark.long  # ~15 s; scripts/reliability_report.py runs it (threads moving aliases: test_registry.py)
 def test_promotes_from_several_processes_at_once_all_land_with_full_history(tmp_path, tiny_bundle, ledger):
     from campaign import SCALE  # tests/ is on sys.path: the campaign runs more rounds
 
@@ -86,7 +88,7 @@ DAMAGED_ALIASES = {
 CLI_DAMAGED = ["truncated", "version a path", "nested too deeply"]
 
 
-@pytest.mark.parametrize("case", CLI_DAMAGED)
+@pytest.mark.parametrize("case", sampled(CLI_DAMAGED, "damaged-alias", share=3))
 def test_a_damaged_alias_file_is_named_by_every_command_and_promote_repair_replaces_it(
         tmp_path, tiny_bundle, case, ledger):
     registry = _registry(tmp_path / "registry", tiny_bundle, 2)

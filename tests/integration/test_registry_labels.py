@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from campaign import sampled  # tests/ is on sys.path
 
 from integration.cli_harness import hidden_entries, run_strseq, snapshot, write_csv  # tests/ is on sys.path
 from strseq_tasks import __version__
@@ -166,7 +167,7 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", BAD_INPUT)
+@pytest.mark.parametrize("case", sampled(BAD_INPUT, "labels-bad-input", share=3))
 def test_bad_input_is_one_error_line_and_changes_nothing(tmp_path, tiny_bundle, case):
     registry = Registry(tmp_path / "registry")
     registry.publish("names", tiny_bundle, tags={"owner": "data"})

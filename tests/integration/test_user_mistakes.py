@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from campaign import sampled  # tests/ is on sys.path
 
 from strseq_tasks.serve.refs import PRODUCTION
 from strseq_tasks.serve.registry import Registry
@@ -139,7 +140,7 @@ def _record(case: str, what: str, argv: list, line: str, seconds: float) -> None
                 f" {argv[1]}" if argv[0] == "models" else ""), "error": line, "seconds": round(seconds, 2)}) + "\n")
 
 
-@pytest.mark.parametrize("case, what, argv, names", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("case, what, argv, names", sampled(CASES, "user-mistakes", share=3), ids=[c[0] for c in CASES])
 def test_a_mistake_is_one_error_line_and_no_flow_run(setup, tmp_path, case, what, argv, names):
     args = [str(a) for a in argv(setup)]
     home = tmp_path / "prefect-home"
