@@ -68,7 +68,7 @@ def promoted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ui")
     pairs = write_pairs(folder / "pairs.csv", lowercase_pairs())
     params = RetrainParams(pairs=str(pairs), registry=str(folder / "models"), name="names", max_epochs=3,
-                           model_sizes=TINY_SIZES, gates=LENIENT)
+                           model_sizes=TINY_SIZES, gates=LENIENT, precision="fp32")
     state = retrain(params, return_state=True)
     assert state.is_completed() and state.result()["promoted"]
     return state, folder / "models"

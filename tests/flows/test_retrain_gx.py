@@ -15,7 +15,7 @@ def test_two_nightly_retrains_leave_two_validation_results_and_their_data_docs(t
     monkeypatch.setenv("STRSEQ_GX_DIR", str(tmp_path / "gx"))  # what the deployment sets ($STRSEQ_HOME/gx)
     pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
     params = RetrainParams(pairs=str(pairs), registry=str(tmp_path / "models"), name="lower", max_epochs=1,
-                           model_sizes=TINY_SIZES, gates={"min_exact_match": 0.0, "max_harm": 1.0})
+                           model_sizes=TINY_SIZES, gates={"min_exact_match": 0.0, "max_harm": 1.0}, precision="fp32")
     first, second = retrain(params), retrain(params)  # the second night: same pairs, nothing new to publish
     assert first["published"] and not second["published"]
     stored = sorted((tmp_path / "gx" / "uncommitted" / "validations" / "string_pairs" / "lower").rglob("*.json"))

@@ -20,7 +20,7 @@ SECRET = "pw-not-for-records"
 def test_a_retrain_publishes_its_labels_lineage_and_gates(tmp_path):
     pairs = write_pairs(tmp_path / "pairs.csv", lowercase_pairs())
     params = RetrainParams(pairs=str(pairs), registry=str(tmp_path / "registry"), name="lower", max_epochs=4,
-                           model_sizes=TINY_SIZES, gates={"min_exact_match": 0.0, "max_harm": 1.0},
+                           precision="fp32", model_sizes=TINY_SIZES, gates={"min_exact_match": 0.0, "max_harm": 1.0},
                            tags={"owner": "data-team", "source": f"postgresql://etl:{SECRET}@db/crm"},
                            description="nightly retrain of the lower-casing model")
     result = retrain(params)
