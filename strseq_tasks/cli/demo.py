@@ -56,7 +56,7 @@ def demo(
                                         "before the second retrain (0: no human loop).")] = 10,
     force: Annotated[bool, typer.Option("--force", help="Replace a previous demo in --out.")] = False,
     quiet: QuietOpt = False,
-    smoke: Annotated[bool, typer.Option("--smoke", hidden=True, help="Tests: tiny models, gates any model passes.")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", hidden=True, help="Tests: tiny fp32 models, gates any model passes.")] = False,
 ) -> None:
     """The whole job on SQLite in a few minutes: a dirty `customers` table and curated pairs,
     the retraining flow for names, birth dates and phone numbers (publishing version 1 of each
@@ -138,13 +138,13 @@ def _retrain_all(url: str, registry: str, minutes: float, seed: int, smoke: bool
         """Starts Prefect's temporary server once, before the concurrent runs use it."""
 
     start()
-    gates, sizes = {"max_harm": DEMO_MAX_HARM}, {}
-    if smoke:  # the plumbing, not the accuracy: a model trained for seconds must pass
-        gates, sizes = {"min_exact_match": 0.0, "max_harm": 1.0}, SMOKE_SIZES
+    gates, sizes, precision = {"max_harm": DEMO_MAX_HARM}, {}, "int8"
+    if smoke:  # the plumbing, not the accuracy: a model trained for seconds must pass (fp32: no int8 check)
+        gates, sizes, precision = {"min_exact_match": 0.0, "max_harm": 1.0}, SMOKE_SIZES, "fp32"
     fields = fields or FIELDS
     params = {f.column: RetrainParams(pairs=url, pairs_query=pairs_query(f), registry=registry, name=f.model,
                                       max_minutes=minutes, seed=seed, gates=gates, model_sizes=sizes,
-                                      max_epochs=3 if smoke else 40,
+                                      max_epochs=3 if smoke else 40, precision=precision,
                                       **({"decisions": url, "decisions_table": CUSTOMERS,
                                           "decisions_column": f"{f.column}_clean"} if decisions else {}))
               for f in fields}

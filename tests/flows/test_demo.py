@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 from integration.cli_harness import run_strseq  # tests/ is on sys.path
 
@@ -31,6 +32,7 @@ def test_the_demo_database_holds_dirty_records_and_curated_pairs_that_never_give
     engine.dispose()
 
 
+@pytest.mark.long  # ~80 s: scripts/test.sh --long; scripts/demo.sh runs the real demo
 def test_strseq_demo_end_to_end(tmp_path):
     folder = tmp_path / "demo"
     done = run_strseq("demo", "--out", folder, "--rows", 60, "--pairs-per-field", 40, "--max-minutes", 0.2,

@@ -67,7 +67,7 @@ def test_retrain_snippet(tmp_path, capsys):
     code = substituted(snippet("RetrainParams("), {
         '"postgresql+psycopg://etl@db/crm"': repr(db),
         '"s3://models/strseq"': repr(str(tmp_path / "registry")),
-        'name="customer-names")': f'name="customer-names", model_sizes={TINY_SIZES!r}, max_epochs=3)',
+        'name="customer-names")': f'name="customer-names", model_sizes={TINY_SIZES!r}, max_epochs=3, precision="fp32")',
     })
     namespace: dict = {}
     exec(compile(code, "docs (retrain snippet)", "exec"), namespace)
