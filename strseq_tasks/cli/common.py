@@ -178,6 +178,17 @@ def setup_logging(quiet: bool) -> None:
             handler.setFormatter(_RunFormatter("%(levelname)s %(message)s"))
     for name in ("prefect.flow_runs", "prefect.task_runs"):  # Prefect's engine logs a run's failure here
         logging.getLogger(name).addFilter(_no_traceback_for_users_errors)
+    logging.getLogger("prefect.task_runs").addFilter(_not_the_thread_timeout_advice)
+
+
+def _not_the_thread_timeout_advice(record: logging.LogRecord) -> bool:
+    """Prefect warns at every task with a timeout that runs outside the main thread; strseq's
+    commands run flows in threads on purpose (`strseq demo`'s side-by-side retrains, `clean
+    --partitions` on the thread pool), where the timeouts stay a backstop. The demo printed 48
+    such lines. Only this advice is dropped, and only in strseq's commands."""
+    return not (record.levelno == logging.WARNING and isinstance(record.msg, str)
+                and record.msg.startswith("Timeout of %s seconds configured for this task, but the task is running "
+                                          "in a worker thread"))
 
 
 class _RunFormatter(logging.Formatter):

@@ -256,3 +256,31 @@ def test_evaluate_json_agrees_with_its_per_row_output(evaluated, tiny_bundle):
     # the rows are the runtime's own predictions
     expected = Normalizer(tiny_bundle).normalize(rows["input"].tolist())
     assert rows["prediction"].tolist() == [p.text for p in expected]
+
+
+def test_the_commands_drop_prefects_thread_timeout_advice_and_nothing_else(caplog):
+    """`strseq demo` runs its retrains side by side in threads; Prefect advised at each of their
+    tasks that a timeout cannot interrupt a worker thread (48 lines in one demo). The commands'
+    logging drops exactly that advice (its text is Prefect's own, read from its source here, so a
+    reworded advice fails this test) and keeps every other warning of a task run."""
+    import inspect
+    import logging
+
+    import prefect.task_engine
+
+    from strseq_tasks.cli.common import setup_logging
+
+    advice = ("Timeout of %s seconds configured for this task, but the task is running in a worker thread. "
+              "Timeouts in worker threads cannot interrupt blocking operations")
+    source = re.sub(r'"\s+"', "", inspect.getsource(prefect.task_engine))  # the message's literals, joined
+    assert advice in source
+    logger = logging.getLogger("prefect.task_runs")
+    kept = list(logger.filters)
+    try:
+        setup_logging(quiet=False)
+        with caplog.at_level(logging.WARNING):
+            logger.warning(advice + " like `time.sleep()`.", 300.0)
+            logger.warning("Task run failed with exception: %s", "boom")
+        assert [r.getMessage() for r in caplog.records] == ["Task run failed with exception: boom"]
+    finally:
+        logger.filters[:] = kept
