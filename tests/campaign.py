@@ -19,13 +19,18 @@ SCALE = max(1, int(os.environ.get("STRSEQ_CRASH_SCALE", "1")))
 QUICK = False  # set by tests/conftest.py: True unless --long
 
 
+def _share(count: int, share: int) -> int:
+    """How many of ``count`` the quick suite takes: 1/``share`` of them, rounded up, at least one."""
+    return max(1, -(-count // share))
+
+
 def pick(total: int, count: int, salt: object = "") -> list[int]:
     """``count`` (times the campaign's scale; a quarter of them in the quick suite) distinct points
     of 1..total, seeded, in order."""
     rng = random.Random(f"{SEED}:{salt}")
     points = rng.sample(range(1, total + 1), min(count * SCALE, total))
     if QUICK:  # the first quarter of the full run's sample: the quick suite's points are among its points
-        points = points[:max(1, -(-len(points) // 4))]
+        points = points[:_share(len(points), 4)]
     return sorted(points)
 
 
@@ -37,7 +42,7 @@ def sampled(cases, salt: str, share: int = 4) -> list:
     import pytest
 
     cases = list(cases)
-    keep = set(random.Random(f"{SEED}:{salt}").sample(range(len(cases)), max(1, -(-len(cases) // share))))
+    keep = set(random.Random(f"{SEED}:{salt}").sample(range(len(cases)), _share(len(cases), share)))
     out = []
     for i, case in enumerate(cases):
         if i in keep:
