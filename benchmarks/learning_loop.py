@@ -193,12 +193,28 @@ def _by_round(rows: Sequence[dict], family: str, order: str) -> dict[int, dict[i
     return out
 
 
+def family_means(rows: Sequence[dict]) -> list[dict]:
+    """The rows of one more "family", the mean of all of them: per order, seed and round that every
+    family has, the mean exact match over the families and the most decisions any of them made."""
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    cells: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for r in rows:
+        cells[(r["order"], r["seed"], r["round"])][r["family"]] = r
+    return [{"family": f"mean of {len(families)}", "order": order, "seed": seed, "round": round_,
+             "exact_match": statistics.fmean(r["exact_match"] for r in by_family.values()),
+             "decisions": max(r["decisions"] for r in by_family.values())}
+            for (order, seed, round_), by_family in cells.items() if len(by_family) == len(families)]
+
+
 def verdicts(rows: Sequence[dict], budget: int = BUDGET) -> dict[str, dict]:
     """Per family, the issue's two targets on exact match, mean over the seeds: the loop (strseq's
     order) reaches the reference at some round with at most ``budget`` decisions (on every seed);
     strseq's order beats the random one at every round after 0 (and per seed and round: wins,
-    ties, losses). ``None`` where the rows cannot say."""
+    ties, losses). ``None`` where the rows cannot say. With several families, the same for their
+    mean (``family_means``: a seed's round is one figure, the mean of the families)."""
     out = {}
+    if len({r["family"] for r in rows}) > 1:
+        rows = [*rows, *family_means(rows)]
     for family in dict.fromkeys(r["family"] for r in rows):
         reference = [r["exact_match"] for r in rows if r["family"] == family and r["order"] == REFERENCE]
         loop, rand = _by_round(rows, family, "strseq"), _by_round(rows, family, "random")
@@ -349,6 +365,31 @@ def curve_table(rows: Sequence[dict], metric: str, per_round: int, reference: in
     return "\n".join(lines)
 
 
+def order_gaps(rows: Sequence[dict]) -> list[dict]:
+    """Per round after 0, over every family and seed both orders ran: the mean exact match of each
+    order, and the mean and standard deviation of one cell's difference (strseq minus random)."""
+    loop = {(r["family"], r["seed"], r["round"]): r["exact_match"] for r in rows if r["order"] == "strseq"}
+    rand = {(r["family"], r["seed"], r["round"]): r["exact_match"] for r in rows if r["order"] == "random"}
+    out = []
+    for n in sorted({k[2] for k in set(loop) & set(rand)} - {0}):
+        cells = sorted(k for k in set(loop) & set(rand) if k[2] == n)
+        gaps = [loop[k] - rand[k] for k in cells]
+        out.append({"round": n, "cells": len(cells), "strseq": statistics.fmean(loop[k] for k in cells),
+                    "random": statistics.fmean(rand[k] for k in cells), "gap": statistics.fmean(gaps),
+                    "gap_sd": statistics.stdev(gaps) if len(gaps) > 1 else None})
+    return out
+
+
+def gap_table(rows: Sequence[dict], per_round: int) -> str:
+    lines = ["| decisions | cells | strseq | random | difference, mean | difference, sd of one cell |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for g in order_gaps(rows):
+        sd = "" if g["gap_sd"] is None else f"{100 * g['gap_sd']:.1f}"
+        lines.append(f"| {g['round'] * per_round} | {g['cells']} | {100 * g['strseq']:.1f} | {100 * g['random']:.1f} | "
+                     f"{100 * g['gap']:+.1f} | {sd} |")
+    return "\n".join(lines)
+
+
 def verdict_table(rows: Sequence[dict], reference: int) -> str:
     def yes(value) -> str:
         return "n/a" if value is None else "**yes**" if value else "no"
@@ -450,7 +491,9 @@ def report(rows: Sequence[dict], per_round: int, reference: int) -> str:
              + curve_table(rows, metric, per_round, reference)
              for metric, title in (("exact_match", "exact match"), ("coverage_at_99", "coverage at 99% precision"),
                                    ("harm", "harm"))]
-    return "\n".join(parts) + f"\n\nthe targets (exact match, mean over seeds):\n\n{verdict_table(rows, reference)}"
+    return ("\n".join(parts) + "\n\nstrseq's order against random, every family and seed (exact match, %):\n\n"
+            + gap_table(rows, per_round)
+            + f"\n\nthe targets (exact match, mean over seeds):\n\n{verdict_table(rows, reference)}")
 
 
 def default_name(args: argparse.Namespace, parser: argparse.ArgumentParser, options: dict[str, str]) -> str:

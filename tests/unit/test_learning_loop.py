@@ -170,6 +170,37 @@ def test_the_targets_are_judged_on_the_mean_over_seeds_within_the_budget():
     assert loop.verdicts(tied)["dates"]["beats_every_round"] is False  # a tie does not beat
 
 
+def test_the_targets_are_judged_on_the_mean_of_the_families_too():
+    rows = []
+    for seed in (0, 1, 2):
+        for family, (ref, ahead) in {"dates": (0.90, 0.04), "names": (0.96, -0.01)}.items():
+            rows.append(row(family, "reference", seed, None, ref, 0))
+            for n in range(4):
+                rows.append(row(family, "random", seed, n, 0.8 + n / 20, 25 * n))
+                rows.append(row(family, "strseq", seed, n, 0.8 + n / 20 + (n > 0) * ahead, 25 * n))
+    rows.append(row("names", "random", 0, 4, 0.99, 100))  # a round only one family has: not in the mean
+    v = loop.verdicts(rows)
+    assert v["names"]["beats_every_round"] is False and v["dates"]["beats_every_round"]
+    mean = v["mean of 2"]
+    assert mean["beats_every_round"] and mean["rounds_compared"] == 3
+    assert (mean["wins"], mean["ties"], mean["losses"]) == (9, 0, 0)
+    assert mean["reference"] == pytest.approx(0.93) and mean["best"] == pytest.approx(0.965)
+    assert mean["best_round"] == 3 and mean["reaches"]
+    assert "| mean of 2 | 93.0 | 96.5 (round 3) | **yes** | **yes** (3 rounds) | 9 / 0 / 0 |" in \
+        loop.verdict_table(rows, 200)
+    assert "mean of" not in str(loop.verdicts([r for r in rows if r["family"] == "dates"]))  # one family: no mean
+
+
+def test_the_orders_gap_is_reported_over_every_family_and_seed():
+    rows = [row(f, o, s, n, 0.8 + n / 20 + (o == "strseq") * (0.02 if f == "dates" else -0.01) * (n > 0), 25 * n)
+            for f in ("dates", "names") for s in (0, 1) for n in range(3) for o in ("strseq", "random")]
+    gaps = loop.order_gaps(rows + [row("names", "strseq", 2, 1, 0.1, 25)])  # no random cell beside it: left out
+    assert [g["round"] for g in gaps] == [1, 2] and gaps[0]["cells"] == 4
+    assert gaps[0]["gap"] == pytest.approx(0.005) and gaps[0]["random"] == pytest.approx(0.85)
+    assert gaps[0]["gap_sd"] == pytest.approx(0.017320508, rel=1e-6)
+    assert "| 25 | 4 | 85.5 | 85.0 | +0.5 | 1.7 |" in loop.gap_table(rows, 25)
+
+
 def test_the_start_pairs_are_the_first_pairs_of_the_reference_draw():
     pytest.importorskip("faker")
     from benchmarks.columns import FAMILIES, draw
