@@ -86,11 +86,35 @@ def _decode_utf8(path: Path, data: bytes) -> str:
                                    "re-save it as UTF-8", line=line) from None
 
 
+def not_a_file(path: Path) -> InputFileError:
+    """The error for an input path that is not a regular file."""
+    return InputFileError(path, "is a directory, not a file" if path.is_dir() else "no such file")
+
+
+# what a file of another separator looks like to a comma-separated reader: one column whose name
+# holds the separator, as does every row (a semicolon is Excel's in many locales; a tab, TSV's)
+OTHER_SEPARATORS = {"\t": "tab", ";": "semicolon", "|": "pipe"}
+
+
+def other_separator(path: Path, frame: pd.DataFrame) -> InputFileError | None:
+    """The error for a CSV file read as one column that is another separator's table (its header
+    and first rows split into the same number of fields by it), or None."""
+    if path.suffix.lower() in PARQUET_SUFFIXES + JSONL_SUFFIXES or len(frame.columns) != 1:
+        return None
+    header, column = str(frame.columns[0]), frame.iloc[:5, 0]
+    for sep, name in OTHER_SEPARATORS.items():
+        if header.count(sep) and all(isinstance(v, str) and v.count(sep) == header.count(sep) for v in column):
+            return InputFileError(path, f"reads as one column, {header!r}, which looks {name}-separated: strseq "
+                                        "reads comma-separated CSV files (RFC 4180); save it with commas, or as "
+                                        "Parquet or JSON Lines")
+    return None
+
+
 def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
     """All columns of a CSV, Parquet or JSON Lines file; ``required`` columns must be present, as text."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "no such file")
+        raise not_a_file(path)
     if parquet_missing(path):
         raise InputFileError(path, PARQUET_MISSING)
     if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -104,6 +128,8 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
         frame = _read_csv(path)
     missing = [c for c in required if c not in frame.columns]
     if missing:
+        if (separated := other_separator(path, frame)) is not None:
+            raise separated
         found = ", ".join(map(str, frame.columns)) or "none"
         raise ColumnError(path, f"missing column(s) {', '.join(missing)}; the header must include "
                                 f"{','.join(required)} (found: {found})")
@@ -312,6 +338,8 @@ class CorpusReport:
 
 
 def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
+    if column not in frame.columns and (separated := other_separator(path, frame)) is not None:
+        raise separated
     if column is not None:
         if column not in frame.columns:
             found = ", ".join(map(str, frame.columns)) or "none"
@@ -350,7 +378,7 @@ def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len:
             where = {"path": str(path), "column": name}
         else:
             if not path.is_file():
-                raise InputFileError(path, "no such file")
+                raise not_a_file(path)
             candidates = LINE_ENDS.split(_decode_utf8(path, path.read_bytes()))
             where = {"path": str(path)}
         kept = 0

@@ -127,3 +127,50 @@ def test_retrain_refuses_a_file_source_with_shifted_rows(tmp_path, ledger):
                                                                "nothing was published")), errors
     assert fingerprint(pairs) == before
     assert not any(registry.rglob("manifest.json"))  # no version published
+
+
+# a file of another separator reads as one column: named as such, whatever the command
+SEPARATED = {
+    "predict: a tab-separated file": (
+        "inputs.tsv", "input\tid\nfoo bar\t1\nbaz qux\t2\n", ["tab-separated", "'input\\tid'"],
+        lambda f, tmp, bundle: ("predict", "--model", bundle, "--input", f, "--out", tmp / "out.csv")),
+    "train: semicolon-separated pairs (Excel in many locales)": (
+        "pairs.csv", "input;target\n" + "".join(f"jhon {i};John {i}\n" for i in range(12)), ["semicolon-separated"],
+        lambda f, tmp, bundle: ("train", "--pairs", f, "--out", tmp / "model", "--max-epochs", 1)),
+    "pretrain: a semicolon-separated corpus (read as its one column)": (
+        "corpus.csv", "input;id\n" + "".join(f"value {i};{i}\n" for i in range(30)), ["semicolon-separated"],
+        lambda f, tmp, bundle: ("pretrain", "--corpus", f, "--out", tmp / "lm", "--max-epochs", 1)),
+    "retrain: pipe-separated pairs": (
+        "pairs.csv", "input|target\n" + "".join(f"jhon {i}|John {i}\n" for i in range(12)), ["pipe-separated"],
+        lambda f, tmp, bundle: ("retrain", "--pairs", f, "--registry", tmp / "registry", "--name", "names")),
+}
+
+
+@pytest.mark.parametrize("case", list(SEPARATED))
+def test_a_file_of_another_separator_is_named_as_such(case, tiny_bundle, tmp_path, ledger):
+    name, text, fragments, command = SEPARATED[case]
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    before = fingerprint(source)
+    proc = run_strseq(*command(source, tmp_path, tiny_bundle))
+    ledger("hostile input", case, "csv", rows_lost=0 if proc.returncode == 2 else text.count("\n") - 1,
+           error=error_line(proc))
+    assert_refused(proc, str(source), "comma-separated", *fragments)
+    assert fingerprint(source) == before
+    assert listing(tmp_path) == [name]
+
+
+def test_a_one_column_file_whose_values_hold_a_separator_is_read(tiny_bundle, tmp_path):
+    source = tmp_path / "inputs.csv"
+    source.write_text("input\nfoo;bar\nbaz;qux\n", encoding="utf-8")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+        assert [row["input"] for row in csv.DictReader(f)] == ["foo;bar", "baz;qux"]
+
+
+def test_an_input_that_is_a_folder_is_named_as_such(tiny_bundle, tmp_path):
+    folder = tmp_path / "inputs.csv"
+    folder.mkdir()
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", folder, "--out", tmp_path / "out.csv")
+    assert_refused(proc, str(folder), "is a directory, not a file")
