@@ -140,13 +140,15 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True) -> None:
+def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True,
+                        table: bool = False) -> None:
     """Refuse, before any work, an output that is one of ``inputs`` ((option, path) pairs), lies
-    in or holds one, or cannot be written (see ``data.output_paths.check_output``); --force never overrides it."""
+    in or holds one, or cannot be written, or a ``table`` whose suffix names no format written
+    (see ``data.output_paths.check_output``); --force never overrides it."""
     if output is None:
         return
     try:
-        check_output(option, output, inputs, folder=folder, replaced=replaced)
+        check_output(option, output, inputs, folder=folder, replaced=replaced, table=table)
     except OutputPathError as exc:
         fail(str(exc))
 

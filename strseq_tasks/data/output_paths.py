@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from strseq_tasks.data.files import PARQUET_MISSING, parquet_missing
+from strseq_tasks.data.files import JSONL_SUFFIXES, PARQUET_MISSING, PARQUET_SUFFIXES, parquet_missing
 from strseq_tasks.errors import StrseqError
 
 
@@ -16,16 +16,19 @@ class OutputPathError(StrseqError, ValueError):
 
 
 Inputs = Sequence[tuple[str, Path | str | None]]  # (option, path) pairs, e.g. ("--pairs", "p.csv")
+TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES, *JSONL_SUFFIXES)  # a written table's format, by its suffix
 
 
 def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: bool = False,
-                 replaced: bool = True) -> None:
+                 replaced: bool = True, table: bool = False) -> None:
     """Refuse, before any work, an output that is one of the command's inputs (by resolved path,
     or the same file through a hard link), lies inside an input folder, or (a folder) contains
     an input, which replacing it would delete; and one that cannot be written: a folder where a
     file is expected or a file where a folder is, a file on the way, a folder not writable.
     Missing folders on the way are fine: writing creates them. ``replaced``: the output is
-    written beside and renamed into place (files, bundles), not written into (a work folder)."""
+    written beside and renamed into place (files, bundles), not written into (a work folder).
+    ``table``: a table, whose format its suffix chooses (``files.write_table``), so a suffix of
+    no format it writes (``.xlsx``, ``.tsv``) is refused rather than given a CSV file."""
     output = Path(output)
     where = f"{option} {output}"
     if not folder and parquet_missing(output):
@@ -38,6 +41,10 @@ def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: b
         _check_writable(where, output, folder, replaced)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
         raise OutputPathError(f"{where} cannot be checked: {exc}") from None
+    if table and output.suffix.lower() not in TABLE_SUFFIXES:
+        which = f"and {output.suffix} is none of these" if output.suffix else "and it has none"
+        raise OutputPathError(f"{where}: the file's suffix chooses what is written, .csv, .parquet (.pq) or .jsonl "
+                              f"(.ndjson), {which}; name the file with one")
 
 
 def same_file(a: Path | str, b: Path | str) -> bool:

@@ -279,3 +279,30 @@ def test_retrain_refuses_a_registry_it_could_not_publish_to_before_training(regi
            rows_lost=0 if fingerprint(pairs) == before else 30, error=error)
     assert fingerprint(pairs) == before and listing(tmp_path) == ["pairs.csv"]
     assert "Starting temporary server" not in proc.stderr  # refused before any flow ran, let alone training
+
+
+def test_a_table_output_whose_suffix_names_no_format_written_is_refused(tiny_bundle, tmp_path, ledger):
+    """A table's format comes from its suffix: out.xlsx or out.tsv would be a CSV file under the
+    name of another format (Excel reports a damaged file), so they are refused before the work."""
+    pairs = write_rows(tmp_path / "pairs.csv", ["input", "target"], PAIRS)
+    inputs = write_rows(tmp_path / "inputs.csv", ["input", "id"], INPUTS)
+    cases = {
+        "predict --out out.xlsx": (["predict", "--model", tiny_bundle, "--input", inputs, "--out",
+                                    tmp_path / "out.xlsx"], ".xlsx is none of these"),
+        "predict --out out.tsv": (["predict", "--model", tiny_bundle, "--input", inputs, "--out",
+                                   tmp_path / "out.tsv"], ".tsv is none of these"),
+        "evaluate --out without a suffix": (["evaluate", "--model", tiny_bundle, "--pairs", pairs, "--out",
+                                             tmp_path / "rows"], "it has none"),
+        "review export --out out.json": (["review", "export", "--db", f"sqlite:///{tmp_path / 'none.db'}",
+                                          "--out", tmp_path / "out.json"], ".json is none of these"),
+    }
+    before, names = fingerprint(pairs, inputs, tiny_bundle), listing(tmp_path)
+    for case, (args, fragment) in cases.items():
+        proc = run_strseq(*args)
+        ledger("hostile input", case, "file", rows_lost=inputs_changed(before), error=error_line(proc))
+        refused_and_untouched(proc, tmp_path, before, names, fragment)
+        assert "the file's suffix chooses what is written" in proc.stderr
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", inputs, "--out", tmp_path / "OUT.CSV")
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "OUT.CSV", newline="", encoding="utf-8") as f:
+        assert [r["id"] for r in csv.DictReader(f)] == ["1", "2", "3"]  # any case of a suffix written
