@@ -131,8 +131,10 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
         if (separated := other_separator(path, frame)) is not None:
             raise separated
         found = ", ".join(map(str, frame.columns)) or "none"
+        near = [f"{name!r} differs from {want!r} only in case or spaces" for want in missing
+                for name in map(str, frame.columns) if name.strip().casefold() == want.strip().casefold()]
         raise ColumnError(path, f"missing column(s) {', '.join(missing)}; the header must include "
-                                f"{','.join(required)} (found: {found})")
+                                f"{','.join(required)} (found: {found}{''.join('; ' + n for n in near)})")
     for column in required:
         _check_text_column(path, frame, column)
     return frame

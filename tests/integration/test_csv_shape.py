@@ -174,3 +174,14 @@ def test_an_input_that_is_a_folder_is_named_as_such(tiny_bundle, tmp_path):
     folder.mkdir()
     proc = run_strseq("predict", "--model", tiny_bundle, "--input", folder, "--out", tmp_path / "out.csv")
     assert_refused(proc, str(folder), "is a directory, not a file")
+
+
+@pytest.mark.parametrize("header, near", [("Input,id", "'Input'"), (" input ,id", "' input '")],
+                         ids=["case", "spaces"])
+def test_a_header_that_differs_only_in_case_or_spaces_is_pointed_at(header, near, tiny_bundle, tmp_path):
+    source = tmp_path / "inputs.csv"
+    source.write_text(f"{header}\nsally,1\n", encoding="utf-8")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
+    assert_refused(proc, str(source), "missing column(s) input", f"{near} differs from 'input' only in case or spaces",
+                   "--input-column")
+    assert listing(tmp_path) == ["inputs.csv"]
