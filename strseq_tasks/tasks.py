@@ -5,7 +5,7 @@
 
     @flow
     def nightly_import(path: str):
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # text as written: "0012", "NA"
         frame = normalize_records(frame, column="name", model="models/names@production", threshold=0.9)
         ...  # frame now has name_prediction, name_confidence, name_status
 """
