@@ -96,10 +96,10 @@ def not_a_file(path: Path) -> InputFileError:
 OTHER_SEPARATORS = {"\t": "tab", ";": "semicolon", "|": "pipe"}
 
 
-def other_separator(path: Path, frame: pd.DataFrame) -> InputFileError | None:
+def _other_separator(path: Path, frame: pd.DataFrame) -> InputFileError | None:
     """The error for a CSV file read as one column that is another separator's table (its header
     and first rows split into the same number of fields by it), or None."""
-    if path.suffix.lower() in PARQUET_SUFFIXES + JSONL_SUFFIXES or len(frame.columns) != 1:
+    if len(frame.columns) != 1:
         return None
     header, column = str(frame.columns[0]), frame.iloc[:5, 0]
     for sep, name in OTHER_SEPARATORS.items():
@@ -128,8 +128,6 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
         frame = _read_csv(path)
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        if (separated := other_separator(path, frame)) is not None:
-            raise separated
         found = ", ".join(map(str, frame.columns)) or "none"
         near = [f"{name!r} differs from {want!r} only in case or spaces" for want in missing
                 for name in map(str, frame.columns) if name.strip().casefold() == want.strip().casefold()]
@@ -191,7 +189,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
         header, rows = _records_by_line(path, text)
     else:
         header, rows = _check_header(path, records[0], 1), records[1:]
-    return pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+    frame = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
+    if (separated := _other_separator(path, frame)) is not None:
+        raise separated
+    return frame
 
 
 def _records_by_line(path: Path, text: str) -> tuple[list[str], list[list[str]]]:
@@ -340,8 +341,6 @@ class CorpusReport:
 
 
 def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
-    if column not in frame.columns and (separated := other_separator(path, frame)) is not None:
-        raise separated
     if column is not None:
         if column not in frame.columns:
             found = ", ".join(map(str, frame.columns)) or "none"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from strseq_tasks.core.vocab import normalize_text
-from strseq_tasks.data.files import InputFileError, other_separator, read_table
+from strseq_tasks.data.files import InputFileError, read_table
 from strseq_tasks.data.urls import UrlReferenceError, is_reference, mask_url
 
 DATABASE_URL = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb|mssql|oracle)(\+\w+)?://", re.IGNORECASE)
@@ -75,8 +75,6 @@ def read_columns(source: Source, columns: tuple[str, ...]) -> pd.DataFrame:
 
 def _read_file(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     frame = read_table(path, ())
-    if any(c not in frame.columns for c in columns) and (separated := other_separator(path, frame)) is not None:
-        raise separated
     _require(str(path), list(frame.columns), columns)
     return frame
 
