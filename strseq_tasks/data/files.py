@@ -5,7 +5,8 @@ CSV files are UTF-8 (a byte-order mark is accepted and dropped), RFC 4180 quotin
 header row. Every value is read as text, exactly as written: "NA", "null", "0012" stay strings.
 Every row has exactly the header's fields: a row with more or fewer is refused (a value with a
 comma must be quoted), and so are a header name that is empty (a trailing comma) and text after
-a closing quote. Nothing is padded, shifted or made an index.
+a closing quote, and a file that reads as one column whose header and first rows all split alike
+by a tab, semicolon or pipe (another separator's table). Nothing is padded, shifted or made an index.
 Rows are counted from 1 after the header (row 1 is the first data row); errors also name the
 physical line (encoding and NUL-byte errors, found before parsing, name only the line).
 Blank lines (empty, or only spaces and tabs) are skipped (write an empty value in a one-column
