@@ -36,6 +36,17 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
   would send to review.
 
 Exact match does not change: calibration only orders the rows.
+
+``--leave-one-out CELLS.json`` instead refits, per cell, the default calibration (every term, as
+training fits it) and the same without each term in turn, and scores coverage at 99% precision,
+harm at 0.9 and the share sent to review at 0.9 on the test rows, from the flags the rows hold
+(what the served model computed). Each cell's figures are added to CELLS.json (a cell measured
+again replaces its entry), so a results file grows over runs whose rows folders are gone; the
+table printed is over every cell in it (per family and size, mean over the seeds):
+
+    .venv/bin/python benchmarks/column_accuracy.py --sizes 1000 --rows /tmp/rows1000 ...
+    .venv/bin/python benchmarks/calibration_study.py /tmp/rows1000 \
+        --leave-one-out benchmarks/results/columns/calibration-terms.json
 """
 
 from __future__ import annotations
@@ -239,6 +250,85 @@ def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, 
     return table, newest, at_threshold
 
 
+TERMS = {"novel": "novelty", "unseen": "unseen characters", "disagree": "words", "lost": "lost characters"}
+STORED = {"novel": "novel", "unseen": "unseen_char", "disagree": "disagree", "lost": "lost_char"}  # keys in rows
+
+
+def _stored_flags(rows: list[dict]) -> dict[str, np.ndarray | None]:
+    """The calibration flags the rows hold (None for a flag a row does not know)."""
+    return {term: None if any(r.get(key) is None for r in rows) else np.array([bool(r[key]) for r in rows])
+            for term, key in STORED.items()}
+
+
+def default_calibration(val: list[dict]):
+    """The calibration training fits on these validation rows: every term at its default prior."""
+    lp, ok, d = _columns(val, set())[:3]
+    return fit_calibration(lp, ok, distance=d, **_stored_flags(val), **TrainConfig().priors())
+
+
+def leave_one_out(val: list[dict], test: list[dict]) -> dict[str, dict[str, float]]:
+    """The default calibration refitted on ``val`` as training fits it (``default_calibration``),
+    and the same without each term in turn: coverage at 99% precision, harm and the share sent to
+    review at ``THRESHOLD`` on ``test``."""
+    (v_lp, v_ok, v_d), (t_lp, t_ok, t_d) = (_columns(rows, set())[:3] for rows in (val, test))
+    v_flags, t_flags = _stored_flags(val), _stored_flags(test)
+    out = {}
+    for left in (None, *TERMS):
+        if left is not None and (v_flags[left] is None or t_flags[left] is None):
+            continue  # rows from before the flag: nothing to leave out
+        fitted = fit_calibration(v_lp, v_ok, distance=v_d, **{k: None if k == left else f for k, f in v_flags.items()},
+                                 **TrainConfig().priors())
+        conf = fitted.confidence(t_lp, t_d, **{k: None if k == left else f for k, f in t_flags.items()})
+        harm = harm_at_threshold([r["input"] for r in test], [r["output"] for r in test],
+                                 [r["target"] for r in test], conf, THRESHOLD)
+        out["default" if left is None else f"without {TERMS[left]}"] = {
+            "coverage_at_99": coverage_at_precision(t_ok, conf, 0.99), "harm_at_threshold": 0.0 if np.isnan(harm)
+            else float(harm), "review_at_threshold": float(np.mean(conf < THRESHOLD))}
+    return out
+
+
+def leave_one_out_cells(rows_dir: Path) -> dict[str, dict]:
+    """``leave_one_out`` of every cell of a ``--rows`` folder, by ``family-pairs-sSEED``."""
+    cells = {}
+    for path in sorted(rows_dir.glob("*.json")):
+        cell = json.loads(path.read_text(encoding="utf-8"))
+        if "validation" not in cell:
+            continue
+        stem, _, seed = path.stem.rpartition("-s")
+        family, _, pairs = stem.rpartition("-")
+        refit, served = default_calibration(cell["validation"]).to_dict(), cell.get("calibration", {})
+        same = all(abs(v - served.get(k, float("nan"))) < 1e-6 for k, v in refit.items())
+        cells[path.stem] = {"family": family, "pairs": int(pairs), "seed": int(seed), "commit": cell.get("commit"),
+                            # the refit is the bundle's own calibration (else the figures are of another fit)
+                            "refit_is_served": same,
+                            "variants": leave_one_out(cell["validation"], cell["test_scored"])}
+    return cells
+
+
+def _mean_of(runs: list[dict], variant: str, key: str) -> float | None:
+    values = [100 * r[variant][key] for r in runs if variant in r]
+    return float(np.mean(values)) if values else None
+
+
+def leave_one_out_table(cells: dict[str, dict]) -> str:
+    """Per family and size, mean over its seeds: the default's coverage at 99% precision / harm at
+    0.9 / review share at 0.9, and each variant's change of coverage against it (points)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for cell in cells.values():
+        groups[(cell["family"], cell["pairs"])].append(cell["variants"])
+    left = [f"without {name}" for name in TERMS.values()]
+    lines = ["| family | pairs | seeds | default: coverage at 99% / harm at 0.9 / review at 0.9 | "
+             + " | ".join(f"{v}: coverage" for v in left) + " |", "|---|---:|---:|---|" + "---:|" * len(left)]
+    for (family, pairs), runs in sorted(groups.items()):
+        mean = partial(_mean_of, runs)
+        base = mean("default", "coverage_at_99")
+        cells_text = [f"{mean(v, 'coverage_at_99') - base:+.1f}" if mean(v, "coverage_at_99") is not None else "n/a"
+                      for v in left]
+        lines.append(f"| {family} | {pairs} | {len(runs)} | {base:.1f} / {mean('default', 'harm_at_threshold'):.1f} / "
+                     f"{mean('default', 'review_at_threshold'):.1f} | " + " | ".join(cells_text) + " |")
+    return "\n".join(lines)
+
+
 def markdown(table: dict[str, dict[str, list[float]]]) -> str:
     families = sorted({f for by_family in table.values() for f in by_family})
     lines = ["| calibration | " + " | ".join(families) + " | mean |", "|---|" + "---:|" * (len(families) + 1)]
@@ -252,7 +342,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rows", type=Path, help="the --rows folder of a column_accuracy.py run")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--leave-one-out", type=Path, default=None, metavar="CELLS_JSON",
+                        help="only the default without each term in turn: add the cells to this file, print them all")
     args = parser.parse_args()
+    if args.leave_one_out:
+        cells = leave_one_out_cells(args.rows)
+        if not cells:
+            raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")
+        kept = json.loads(args.leave_one_out.read_text(encoding="utf-8"))["cells"] if args.leave_one_out.exists() \
+            else {}
+        kept.update(cells)
+        args.leave_one_out.write_text(json.dumps({"cells": dict(sorted(kept.items()))}, indent=1), encoding="utf-8")
+        print(f"{len(cells)} cell(s) added to {args.leave_one_out} ({len(kept)} in all); refit is the bundle's "
+              f"calibration in {sum(c['refit_is_served'] for c in cells.values())} of {len(cells)}\n")
+        print(leave_one_out_table(kept))
+        return
     table, newest, at_threshold = study(args.rows)
     if not table:
         raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")

@@ -131,6 +131,7 @@ def evaluate_cell(family: str, size: int, test_size: int, seed: int, epochs: int
             if rows_dir is not None:  # every row, for analysis (not part of the results file)
                 rows_dir.mkdir(parents=True, exist_ok=True)
                 (rows_dir / f"{family}-{size}-s{seed}.json").write_text(json.dumps({
+                    "commit": code_version(),
                     "train": train, "test": [{"input": a, "target": b, "output": o, "confidence": round(c, 6), **t}
                                              for a, b, o, c, t in zip(inputs, targets, outputs, confidence,
                                                                       split.tags)],
