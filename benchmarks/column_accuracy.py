@@ -191,12 +191,14 @@ def pretrained_sha256(pretrained: str | None) -> str | None:
 
 
 def code_version() -> str:
-    """The benchmark checkout's commit, with ``+changes`` when its files differ from it."""
+    """The benchmark checkout's commit, with ``+changes`` when its files differ from it (results
+    files aside: a run beside this one writes its own as it goes)."""
     repo = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=repo,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
