@@ -17,7 +17,7 @@ import typer
 
 from strseq_tasks.cli.vocabulary import VocabularyGroup
 from strseq_tasks.data.files import ColumnError, InputFileError
-from strseq_tasks.data.output_paths import OutputPathError, check_output
+from strseq_tasks.data.output_paths import OutputPathError, check_output, check_table_suffix
 from strseq_tasks.data.urls import mask_url
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.params import CLEAN, RETRAIN, Param, cli_name
@@ -140,17 +140,25 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True,
-                        table: bool = False) -> None:
+def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True) -> None:
     """Refuse, before any work, an output that is one of ``inputs`` ((option, path) pairs), lies
-    in or holds one, or cannot be written, or a ``table`` whose suffix names no format written
-    (see ``data.output_paths.check_output``); --force never overrides it."""
+    in or holds one, or cannot be written (see ``data.output_paths.check_output``); --force never overrides it."""
     if output is None:
         return
     try:
-        check_output(option, output, inputs, folder=folder, replaced=replaced, table=table)
+        check_output(option, output, inputs, folder=folder, replaced=replaced)
     except OutputPathError as exc:
         fail(str(exc))
+
+
+def check_table_option(option: str, output: Path | None) -> None:
+    """Refuse a table output (``--out`` of predict, evaluate, review export) whose suffix names no
+    format written (``data.output_paths.check_table_suffix``), before any work."""
+    if output is not None:
+        try:
+            check_table_suffix(option, output)
+        except OutputPathError as exc:
+            fail(str(exc))
 
 
 def known_inputs(paths: list[Path] | None) -> list[tuple[str, Path]]:

@@ -19,16 +19,24 @@ Inputs = Sequence[tuple[str, Path | str | None]]  # (option, path) pairs, e.g. (
 TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES, *JSONL_SUFFIXES)  # a written table's format, by its suffix
 
 
+def check_table_suffix(option: str, output: Path | str) -> None:
+    """Refuse a table output whose suffix names no format written (``files.write_table`` chooses
+    by it): ``out.xlsx`` or ``out.tsv`` would be a CSV file under another format's name."""
+    output = Path(output)
+    if output.suffix.lower() not in TABLE_SUFFIXES:
+        which = f"and {output.suffix} is none of these" if output.suffix else "and it has none"
+        raise OutputPathError(f"{option} {output}: the file's suffix chooses what is written, .csv, .parquet (.pq) "
+                              f"or .jsonl (.ndjson), {which}; name the file with one")
+
+
 def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: bool = False,
-                 replaced: bool = True, table: bool = False) -> None:
+                 replaced: bool = True) -> None:
     """Refuse, before any work, an output that is one of the command's inputs (by resolved path,
     or the same file through a hard link), lies inside an input folder, or (a folder) contains
     an input, which replacing it would delete; and one that cannot be written: a folder where a
     file is expected or a file where a folder is, a file on the way, a folder not writable.
     Missing folders on the way are fine: writing creates them. ``replaced``: the output is
-    written beside and renamed into place (files, bundles), not written into (a work folder).
-    ``table``: a table, whose format its suffix chooses (``files.write_table``), so a suffix of
-    no format it writes (``.xlsx``, ``.tsv``) is refused rather than given a CSV file."""
+    written beside and renamed into place (files, bundles), not written into (a work folder)."""
     output = Path(output)
     where = f"{option} {output}"
     if not folder and parquet_missing(output):
@@ -41,10 +49,6 @@ def check_output(option: str, output: Path | str, inputs: Inputs = (), folder: b
         _check_writable(where, output, folder, replaced)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
         raise OutputPathError(f"{where} cannot be checked: {exc}") from None
-    if table and output.suffix.lower() not in TABLE_SUFFIXES:
-        which = f"and {output.suffix} is none of these" if output.suffix else "and it has none"
-        raise OutputPathError(f"{where}: the file's suffix chooses what is written, .csv, .parquet (.pq) or .jsonl "
-                              f"(.ndjson), {which}; name the file with one")
 
 
 def same_file(a: Path | str, b: Path | str) -> bool:

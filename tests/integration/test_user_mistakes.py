@@ -48,6 +48,9 @@ class Setup:
         (root / "pairs.csv").write_text("input,target\n" + "".join(f"SMITH {i},Smith {i}\n" for i in range(30)),
                                         encoding="utf-8")
         (root / "inputs.csv").write_text("input\nSMITH, John\n", encoding="utf-8")
+        (root / "pairs-excel.csv").write_text(  # Excel's CSV where the decimal mark is a comma
+            "input;target\n" + "".join(f"SMITH {i};Smith {i}\n" for i in range(30)), encoding="utf-8")
+        (root / "inputs-cased.csv").write_text("Input\nJohn Smith\n", encoding="utf-8")
         self.registry = root / "models"
         registry = Registry(str(self.registry))
         version = registry.publish("names", bundle)
@@ -120,6 +123,15 @@ CASES = [
     ("predict-alias-typo", "predict: model alias misspelled",
      lambda s: ["predict", "--model", f"{s.registry}/names@prodution", "--input", s.root / "inputs.csv",
                 "--out", s.root / "out.csv"], "no alias 'prodution'"),
+    ("pairs-semicolons", "retrain: a pairs CSV saved with semicolons (Excel in many locales)",
+     lambda s: ["retrain", "--pairs", s.root / "pairs-excel.csv", "--name", "names", "--registry", s.registry],
+     "semicolon-separated"),
+    ("predict-header-case", "predict: the input file's header says Input, not input",
+     lambda s: ["predict", "--model", s.registry / "names" / "versions" / "1", "--input", s.root / "inputs-cased.csv",
+                "--out", s.root / "out.csv"], "only in case or spaces"),
+    ("predict-out-xlsx", "predict: --out out.xlsx (strseq writes CSV, Parquet or JSON Lines)",
+     lambda s: ["predict", "--model", s.registry / "names" / "versions" / "1", "--input", s.root / "inputs.csv",
+                "--out", s.root / "out.xlsx"], ".xlsx is none of these"),
     ("revert-unknown-run", "revert: a run id that does not exist",
      lambda s: ["revert", "--db", s.db, "--run-id", "not-a-run"], "no strseq runs"),
     ("promote-unknown-version", "models promote: a version that does not exist",
