@@ -140,25 +140,19 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True) -> None:
+def check_output_option(option: str, output: Path | None, inputs=(), folder: bool = False, replaced: bool = True,
+                        table: bool = False) -> None:
     """Refuse, before any work, an output that is one of ``inputs`` ((option, path) pairs), lies
-    in or holds one, or cannot be written (see ``data.output_paths.check_output``); --force never overrides it."""
+    in or holds one, or cannot be written (see ``data.output_paths.check_output``), and a ``table``
+    whose suffix names no format written (``check_table_suffix``); --force never overrides it."""
     if output is None:
         return
     try:
         check_output(option, output, inputs, folder=folder, replaced=replaced)
+        if table:
+            check_table_suffix(option, output)
     except OutputPathError as exc:
         fail(str(exc))
-
-
-def check_table_option(option: str, output: Path | None) -> None:
-    """Refuse a table output (``--out`` of predict, evaluate, review export) whose suffix names no
-    format written (``data.output_paths.check_table_suffix``), before any work."""
-    if output is not None:
-        try:
-            check_table_suffix(option, output)
-        except OutputPathError as exc:
-            fail(str(exc))
 
 
 def known_inputs(paths: list[Path] | None) -> list[tuple[str, Path]]:

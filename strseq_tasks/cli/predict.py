@@ -16,7 +16,6 @@ from strseq_tasks.cli.common import (
     TargetColumnOpt,
     app,
     check_output_option,
-    check_table_option,
     column_hint,
     fail,
     known_inputs,
@@ -168,8 +167,8 @@ def predict(
     """Normalize every row of INPUT with onnxruntime and write OUTPUT in the same order."""
     setup_logging(quiet)
     model_dir = resolve_model(model)
-    check_output_option("--out", out, [("--input", input), ("--model", model_dir), *known_inputs(known_values)])
-    check_table_option("--out", out)
+    check_output_option("--out", out, [("--input", input), ("--model", model_dir), *known_inputs(known_values)],
+                        table=True)
     try:
         frame = read_inputs(input, input_column)
     except InputFileError as exc:
@@ -224,8 +223,7 @@ def evaluate(
     setup_logging(quiet)
     model_dir = resolve_model(model)
     sources = [("--pairs", pairs), ("--model", model_dir), *known_inputs(known_values)]
-    check_output_option("--out", out, sources)
-    check_table_option("--out", out)
+    check_output_option("--out", out, sources, table=True)
     check_output_option("--json-out", json_out, sources)
     if out is not None and json_out is not None and same_file(out, json_out):
         fail(f"--json-out {json_out} and --out {out} are the same file; give each its own path")

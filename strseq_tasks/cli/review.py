@@ -23,7 +23,6 @@ from strseq_tasks.cli.common import (
     SchemaOpt,
     app,
     check_output_option,
-    check_table_option,
     fail,
     revert_hint,
     setup_logging,
@@ -295,8 +294,7 @@ def export(db: Db, out: Annotated[Path, typer.Option(help="Where to write the pa
     from strseq_tasks.data.files import write_table
     from strseq_tasks.jobs.review_queue import decision_pairs
 
-    check_output_option("--out", out)
-    check_table_option("--out", out)
+    check_output_option("--out", out, table=True)
     with _engine(db) as engine:
         pairs = decision_pairs(engine, schema, table, column)
     frame = pd.DataFrame(pairs, columns=["input", "target", "table", "column", "key", "action", "decided_by",
