@@ -84,12 +84,18 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
                     novel_prior: float = 0.0, unseen: np.ndarray | None = None,
                     unseen_char_prior: float = 0.0, disagree: np.ndarray | None = None,
                     disagree_prior: float = 0.0, lost: np.ndarray | None = None,
-                    lost_char_prior: float = 0.0) -> Calibration:
+                    lost_char_prior: float = 0.0, scale_floor: float | None = None) -> Calibration:
     """Platt scaling: minimize NLL + prior/2 * ((a - 1)^2 + b^2 + known_shift^2 + snap_shift^2
     + (novel_shift - novel_prior)^2 + (unseen_char_shift - unseen_char_prior)^2
     + (disagree_shift - disagree_prior)^2 + (lost_char_shift - lost_char_prior)^2). Without
     ``novel`` (None), ``novel_shift`` is 0; without ``unseen``, ``unseen_char_shift`` is; and so on
     for ``disagree`` and ``lost``.
+
+    ``scale_floor`` (None: none) bounds ``a`` from below: confidence must rise with the model's
+    certainty. Validation rows whose few errors are all near-certain (label noise: a target that
+    contradicts its own input) otherwise fit ``a`` at about 0, every row gets the same confidence
+    and the ranking is gone. Where the fit falls below the floor, ``a`` is held at it and the rest
+    refitted (the objective is convex, so that is the bounded minimum).
 
     Newton's method with a backtracking line search: on nearly separable validation data (a model
     that is right on every confident row) plain Newton steps overshoot to absurd scales, while
@@ -107,15 +113,27 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
                          *(np.zeros(len(x)) if f is None else np.asarray(f, dtype=np.float64) for f, _ in flags)],
                         axis=1)
 
+    w = _newton(features, y, start, prior, steps, np.zeros(len(x)))
+    if scale_floor is not None and w[0] < scale_floor:  # hold a at the floor, refit the rest around it
+        w = np.array([scale_floor, *_newton(features[:, 1:], y, start[1:], prior, steps, scale_floor * x)])
+    return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]),
+                       novel_shift=float(w[4]), unseen_char_shift=float(w[5]), disagree_shift=float(w[6]),
+                       lost_char_shift=float(w[7]))
+
+
+def _newton(features: np.ndarray, y: np.ndarray, start: np.ndarray, prior: float, steps: int,
+            offset: np.ndarray) -> np.ndarray:
+    """argmin over w of NLL(sigmoid(features @ w + offset)) + prior/2 * |w - start|^2: Newton's method with a
+    backtracking line search."""
     def objective(w: np.ndarray) -> float:
-        z = features @ w
+        z = features @ w + offset
         nll = np.sum(np.logaddexp(0.0, z) - y * z)  # -log-likelihood of sigmoid(z), stable
         return float(nll + 0.5 * prior * np.sum((w - start) ** 2))
 
     w = start.copy()
     value = objective(w)
     for _ in range(steps):
-        p = _sigmoid(features @ w)
+        p = _sigmoid(features @ w + offset)
         grad = features.T @ (p - y) + prior * (w - start)
         hess = (features * (p * (1 - p))[:, None]).T @ features + prior * np.eye(len(start))
         delta = np.linalg.solve(hess, grad)
@@ -127,6 +145,4 @@ def fit_calibration(logprob: np.ndarray, correct: np.ndarray, prior: float = 1.0
         w, value = w - step * delta, trial
         if np.abs(step * delta).max() < 1e-9:
             break
-    return Calibration(scale=float(w[0]), shift=float(w[1]), known_shift=float(w[2]), snap_shift=float(w[3]),
-                       novel_shift=float(w[4]), unseen_char_shift=float(w[5]), disagree_shift=float(w[6]),
-                       lost_char_shift=float(w[7]))
+    return w
