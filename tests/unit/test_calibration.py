@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -211,3 +213,48 @@ def test_an_output_losing_an_unseen_character_falls_below_a_cleaning_threshold_h
     conf = fitted.confidence(sure, lost=np.array([True, False]))
     assert conf[0] < 0.5 < 0.99 < conf[1]
     assert fit_calibration(logprob, correct).lost_char_shift == 0.0  # without the flags, no term
+
+
+def _near_certain_errors(seed: int = 0):
+    """121 validation rows, 4 of them wrong and among the most certain (label noise: a target that
+    contradicts its own input, learned as it was written), 117 right at every certainty; a
+    novel-layout flag on 20 right ones. As in the dates cell that flattened (200 pairs, seed 2)."""
+    rng = np.random.default_rng(seed)
+    logprob = -np.exp(rng.uniform(np.log(1e-6), np.log(0.3), 121))
+    correct = np.ones(121, dtype=bool)
+    wrong = [3, 40, 77, 110]
+    correct[wrong] = False
+    logprob[wrong] = -1e-6
+    novel = np.zeros(121, dtype=bool)
+    novel[50:70] = True
+    return logprob, correct, novel
+
+
+def test_near_certain_errors_flatten_the_scale_without_a_floor():
+    logprob, correct, novel = _near_certain_errors()
+    fitted = fit_calibration(logprob, correct, novel=novel, novel_prior=-3.0)
+    assert abs(fitted.scale) < 0.1  # the fault the floor is for: the model's certainty no longer counts
+
+
+@pytest.mark.parametrize("floor", [0.1, 0.5])
+def test_a_scale_floor_keeps_confidence_rising_with_certainty(floor):
+    logprob, correct, novel = _near_certain_errors()
+    fitted = fit_calibration(logprob, correct, novel=novel, novel_prior=-3.0, scale_floor=floor)
+    assert fitted.scale == floor
+    conf = fitted.confidence(np.array([-1e-1, -1e-3, -1e-6]), novel=np.zeros(3, dtype=bool))
+    assert conf[0] < conf[1] < conf[2]
+    # the rest is refitted around the held scale: the bounded minimum, not the unbounded fit's other weights
+    unbounded = fit_calibration(logprob, correct, novel=novel, novel_prior=-3.0)
+    assert fitted.shift != pytest.approx(unbounded.shift, abs=1e-3)
+    # and it is a minimum: moving the shift either way from it fits the rows worse (with the same prior)
+    def objective(shift: float) -> float:
+        c = replace(fitted, shift=shift).confidence(logprob, novel=novel)
+        return _nll(c, correct) * len(c) + 0.5 * (shift ** 2 + (fitted.novel_shift + 3.0) ** 2)
+    assert objective(fitted.shift) < min(objective(fitted.shift - 0.05), objective(fitted.shift + 0.05))
+
+
+def test_a_scale_floor_below_the_fit_changes_nothing():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.02, 0.995, 2000)
+    correct = rng.random(2000) < p
+    assert fit_calibration(np.log(p), correct, scale_floor=0.25) == fit_calibration(np.log(p), correct)
