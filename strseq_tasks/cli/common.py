@@ -249,7 +249,7 @@ def print_metrics(metrics: dict, reliability: list[dict] | None = None) -> None:
 def read_known(paths: list[Path], column: str | None, max_distance: int, extra: list[str] = ()):
     """Known values from files (and ``extra`` values, e.g. the pairs' targets), or exit clearly."""
     from strseq_tasks.core.known import KnownValues
-    from strseq_tasks.data.files import read_corpus
+    from strseq_tasks.data.corpus import read_corpus
 
     if max_distance < 0:
         fail(f"--max-distance must be >= 0, got {max_distance}")

@@ -216,7 +216,7 @@ def pretrain(
     The LM folder can then be fine-tuned into a normalizer: `strseq train --pretrained OUT`.
     """
     # long: one typer option a line (15 of them); the body reads, pretrains and reports
-    from strseq_tasks.data.files import read_corpus
+    from strseq_tasks.data.corpus import read_corpus
 
     setup_logging(quiet)
     files = [*corpus, *(more or [])]

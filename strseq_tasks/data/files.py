@@ -11,7 +11,8 @@ Rows are counted from 1 after the header (row 1 is the first data row); errors a
 physical line (encoding and NUL-byte errors, found before parsing, name only the line).
 Blank lines (empty, or only spaces and tabs) are skipped (write an empty value in a one-column
 file as ``""``).
-Values are normalized to Unicode NFC when they are read.
+Values are normalized to Unicode NFC when they are read. A value holding a NUL character (a
+JSON Lines or Parquet file's can) is refused: no CSV file or PostgreSQL text can hold it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import csv
 import importlib.util
 import io
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from strseq_tasks.core.pairs import PairsError, check_pairs
-from strseq_tasks.core.vocab import normalize_text
 from strseq_tasks.data.safe_files import write_atomically
 from strseq_tasks.errors import StrseqError
-from strseq_tasks.params import MAX_LEN
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")  # JSON Lines: one JSON object a line, its keys the columns
@@ -71,10 +69,10 @@ def _decode_csv(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise InputFileError(path, "the file is empty (expected a header row)")
-    return _decode_utf8(path, data)
+    return decode_utf8(path, data)
 
 
-def _decode_utf8(path: Path, data: bytes) -> str:
+def decode_utf8(path: Path, data: bytes) -> str:
     nul = data.find(b"\x00")
     if nul >= 0:
         raise InputFileError(path, "contains a NUL byte (is it a binary or UTF-16 file?)",
@@ -143,7 +141,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     """One JSON object a line (blank lines skipped); a key some objects lack is null in them."""
     records = []
     # split at LF only: U+2028 and friends are legal, unescaped, inside a JSON string
-    for number, line in enumerate(_decode_utf8(path, path.read_bytes()).split("\n"), start=1):
+    for number, line in enumerate(decode_utf8(path, path.read_bytes()).split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -259,12 +257,24 @@ def _check_text_column(path: Path, frame: pd.DataFrame, column: str) -> None:
     nulls = values.isna().to_numpy().nonzero()[0]
     if len(nulls):
         raise InputFileError(path, "missing value (null)", row=int(nulls[0]) + 1, column=column)
-    if isinstance(values.dtype, pd.StringDtype):
-        return  # a string column's values are text or null (a CSV's columns are all such)
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
-                                 row=i + 1, column=column)
+    if not isinstance(values.dtype, pd.StringDtype):  # a string column's values are text or null (as a CSV's)
+        for i, value in enumerate(values):
+            check_text_value(path, value, i + 1, column)
+    nul = values.str.contains("\x00", regex=False).to_numpy().nonzero()[0]
+    if len(nul):
+        raise InputFileError(path, NUL_VALUE, row=int(nul[0]) + 1, column=column)
+
+
+NUL_VALUE = ("holds a NUL character (U+0000), which no CSV file or PostgreSQL text value can hold: "
+             "remove it from the value")
+
+
+def check_text_value(path: Path, value: object, row: int, column: str) -> None:
+    """A value read from a table is text without a NUL character (a JSON Lines or Parquet file's can be anything)."""
+    if not isinstance(value, str):
+        raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}", row=row, column=column)
+    if "\x00" in value:
+        raise InputFileError(path, NUL_VALUE, row=row, column=column)
 
 
 @dataclass(frozen=True)
@@ -328,72 +338,3 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> None:
 def write_text(text: str, path: Path | str) -> None:
     """Write a UTF-8 text file (a JSON report) atomically."""
     write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-LINE_ENDS = re.compile(r"\r\n|\r|\n")  # only these end a line (str.splitlines also splits on U+2028, ...)
-
-
-@dataclass(frozen=True)
-class CorpusReport:
-    texts: list[str]
-    sources: list[dict]  # per file: path, column (tables), strings kept
-    blank: int  # blank lines / empty or null values skipped
-    too_long: int  # strings longer than max_len skipped
-
-
-def _corpus_column(path: Path, frame: pd.DataFrame, column: str | None) -> str:
-    if column is not None:
-        if column not in frame.columns:
-            found = ", ".join(map(str, frame.columns)) or "none"
-            raise ColumnError(path, f"no column {column!r} (found: {found})")
-        return column
-    if len(frame.columns) == 1:
-        return str(frame.columns[0])
-    if "input" in frame.columns:
-        return "input"
-    raise ColumnError(path, f"has several columns ({', '.join(map(str, frame.columns))}) and none was named")
-
-
-def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len: int = MAX_LEN.default) -> CorpusReport:
-    """Unlabeled strings for language-model pretraining, in file order (repeats kept).
-
-    Text files give one string per line (UTF-8; CRLF and CR line ends are accepted); CSV and
-    Parquet files give one column (``column``, or the only column, or ``input``). Blank and
-    null values are skipped, and so are strings longer than ``max_len`` (both counted).
-    """
-    texts: list[str] = []
-    sources: list[dict] = []
-    blank = too_long = 0
-    for raw in paths:
-        path = Path(raw)
-        suffix = path.suffix.lower()
-        if suffix in PARQUET_SUFFIXES or suffix in JSONL_SUFFIXES or suffix == ".csv":
-            frame = read_table(path, ())
-            name = _corpus_column(path, frame, column)
-            values = frame[name]
-            for i, value in enumerate(values):
-                if value is not None and not isinstance(value, str) and not pd.isna(value):
-                    raise InputFileError(path, f"expected text, found {type(value).__name__} {value!r}",
-                                         row=i + 1, column=name)
-            candidates = [v for v in values if isinstance(v, str)]
-            blank += len(values) - len(candidates)
-            where = {"path": str(path), "column": name}
-        else:
-            if not path.is_file():
-                raise not_a_file(path)
-            candidates = LINE_ENDS.split(_decode_utf8(path, path.read_bytes()))
-            where = {"path": str(path)}
-        kept = 0
-        for value in candidates:
-            value = normalize_text(value)
-            if not value.strip():
-                blank += 1
-            elif len(value) > max_len:
-                too_long += 1
-            else:
-                texts.append(value)
-                kept += 1
-        sources.append({**where, "strings": kept})
-    if not texts:
-        raise InputFileError(", ".join(map(str, paths)), "no usable strings (every value was blank or too long)")
-    return CorpusReport(texts, sources, blank, too_long)

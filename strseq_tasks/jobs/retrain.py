@@ -172,7 +172,8 @@ def preflight(params: RetrainParams) -> None:
     and the known-values files can be read, and --pretrained is a pretrained model or an LM. The CLI
     runs it before Prefect starts (a mistake is one error line and no flow run); the flow runs it
     first too, so a scheduled retrain fails in seconds, not after hours of training."""
-    from strseq_tasks.data.files import InputFileError, read_corpus
+    from strseq_tasks.data.corpus import read_corpus
+    from strseq_tasks.data.files import InputFileError
     from strseq_tasks.data.sources import read_pair_frame, read_strings
     from strseq_tasks.learn.transfer import is_transducer, load_transducer
     from strseq_tasks.serve.bundle import LM_FILES, read_manifest
@@ -222,7 +223,7 @@ def read_known(files: Sequence[str], pairs: Sequence[Pair]):
     if not files:
         return None
     from strseq_tasks.core.known import KnownValues
-    from strseq_tasks.data.files import read_corpus
+    from strseq_tasks.data.corpus import read_corpus
 
     return KnownValues([*read_corpus(files, max_len=10_000).texts, *(b for _, b in pairs)])
 

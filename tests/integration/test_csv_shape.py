@@ -5,6 +5,7 @@ one field too many, and `predict` wrote `input` = the id column, exit 0)."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -185,3 +186,23 @@ def test_a_header_that_differs_only_in_case_or_spaces_is_pointed_at(header, near
     assert_refused(proc, str(source), "missing column(s) input", f"{near} differs from 'input' only in case or spaces",
                    "--input-column")
     assert listing(tmp_path) == ["inputs.csv"]
+
+
+@pytest.mark.parametrize("command", ["predict", "pretrain"])
+def test_a_nul_character_in_a_json_lines_value_is_refused(command, tiny_bundle, tmp_path, ledger):
+    """A CSV with a NUL byte is refused as binary; a JSON Lines value may hold "\\u0000", which strseq
+    then wrote into a CSV output its own reader refused (and PostgreSQL text cannot hold)."""
+    source = tmp_path / "inputs.jsonl"
+    source.write_text("".join(json.dumps({"input": f"value {i}" + ("\0x" if i == 2 else "")}) + "\n"
+                              for i in range(30)), encoding="utf-8")
+    before = fingerprint(source)
+    if command == "predict":
+        proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
+    else:
+        proc = run_strseq("pretrain", "--corpus", source, "--out", tmp_path / "lm", "--max-minutes", 0.02,
+                          "--max-epochs", 1)
+    ledger("hostile input", f"{command}: a JSON Lines value holding a NUL character", "jsonl",
+           rows_lost=0 if proc.returncode == 2 else 1, error=error_line(proc))
+    assert_refused(proc, str(source), "row 3", "column 'input'", "NUL character")
+    assert fingerprint(source) == before
+    assert listing(tmp_path) == ["inputs.jsonl"]

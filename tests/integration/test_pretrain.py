@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from strseq_tasks.data.files import InputFileError, read_corpus
+from strseq_tasks.data.corpus import read_corpus
+from strseq_tasks.data.files import InputFileError
 from strseq_tasks.learn.build import train_bundle
 from strseq_tasks.learn.lm_bundle import LM_FILES, MANIFEST, default_lm_path, load_lm, pretrain_bundle
 from strseq_tasks.learn.pretraining import PretrainConfig
