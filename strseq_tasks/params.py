@@ -41,6 +41,8 @@ class Param:
                   if v is not None}
         if "default_factory" not in extra:
             extra["default"] = self.default  # ... (Ellipsis): required
+        if isinstance(self.default, float):  # "nan" and "inf" parse as floats: say so, not that nan > 1
+            extra.setdefault("allow_inf_nan", False)
         return Field(description=self.help, **bounds, **extra)
 
 

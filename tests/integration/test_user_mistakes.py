@@ -120,6 +120,8 @@ CASES = [
      "invalid model name"),
     ("option-out-of-range", "retrain: a gate outside 0..1 (--max-harm 2)",
      lambda s: s.retrain(**{"--max-harm": "2"}), "--max-harm"),
+    ("threshold-nan", "clean: --threshold nan (a float that is no number)",
+     lambda s: s.clean(**{"--threshold": "nan"}), "--threshold: Input should be a finite number"),
     ("predict-alias-typo", "predict: model alias misspelled",
      lambda s: ["predict", "--model", f"{s.registry}/names@prodution", "--input", s.root / "inputs.csv",
                 "--out", s.root / "out.csv"], "no alias 'prodution'"),
