@@ -316,26 +316,32 @@ def floor_variants(val: list[dict], test: list[dict]) -> dict[str, dict[str, flo
 
 def floor_table(rows_dir: Path) -> tuple[dict, str]:
     """``floor_variants`` of every cell of a ``--rows`` folder (by ``family-pairs-sSEED``) and a markdown
-    table: per floor, coverage at 99% / harm at 0.9 / review at 0.9 per family, mean over its cells."""
+    table: per family and size (mean over its seeds) and floor, coverage at 99% / harm at 0.9 / review
+    at 0.9; then the mean coverage per floor and the cells whose fit fell below it."""
     cells = {}
     for path in sorted(rows_dir.glob("*.json")):
         cell = json.loads(path.read_text(encoding="utf-8"))
         if "validation" in cell:
             cells[path.stem] = floor_variants(cell["validation"], cell["test_scored"])
-    families = sorted({stem.rsplit("-", 2)[0] for stem in cells})
-    lines = ["| floor | " + " | ".join(families) + " | mean coverage | cells below the floor |",
-             "|---|" + "---|" * len(families) + "---:|---|"]
-    for floor in ("none", *(f"{f:g}" for f in FLOORS if f is not None)):
-        texts, coverages = [], []
-        for family in families:
-            runs = [v[floor] for stem, v in cells.items() if stem.rsplit("-", 2)[0] == family]
-            mean = {k: 100 * float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "scale"}
-            coverages.append(mean["coverage_at_99"])
+    floors = ["none", *(f"{f:g}" for f in FLOORS if f is not None)]
+    groups = sorted({stem.rsplit("-", 1)[0] for stem in cells},
+                    key=lambda g: (g.rsplit("-", 1)[0], int(g.rsplit("-", 1)[1])))
+    lines = ["| family, pairs | seeds | " + " | ".join(f"floor {f}" for f in floors) + " |",
+             "|---|---:|" + "---|" * len(floors)]
+    coverage = defaultdict(list)
+    for group in groups:
+        runs = [v for stem, v in cells.items() if stem.rsplit("-", 1)[0] == group]
+        texts = []
+        for floor in floors:
+            mean = {k: 100 * float(np.mean([r[floor][k] for r in runs])) for k in runs[0][floor] if k != "scale"}
+            coverage[floor].append(mean["coverage_at_99"])
             texts.append(f"{mean['coverage_at_99']:.1f} / {mean['harm_at_threshold']:.1f} / "
                          f"{mean['review_at_threshold']:.1f}")
-        below = [f"{stem} ({v['none']['scale']:.2f})" for stem, v in cells.items()
-                 if floor != "none" and v["none"]["scale"] < float(floor)]
-        lines.append(f"| {floor} | " + " | ".join(texts) + f" | {np.mean(coverages):.1f} | {', '.join(below)} |")
+        lines.append(f"| {group.replace('-', ', ')} | {len(runs)} | " + " | ".join(texts) + " |")
+    lines.append("| mean coverage | | " + " | ".join(f"{np.mean(coverage[f]):.1f}" for f in floors) + " |")
+    lines.append("| cells below the floor (fitted weight) | | " + " | ".join(
+        ", ".join(f"{stem} ({v['none']['scale']:.2f})" for stem, v in cells.items()
+                  if floor != "none" and v["none"]["scale"] < float(floor)) for floor in floors) + " |")
     return cells, "\n".join(lines)
 
 

@@ -62,3 +62,26 @@ def test_cells_are_read_from_a_rows_folder_and_checked_against_the_bundles_calib
     assert cells["names-200-s7"]["refit_is_served"] and not cells["dates-1000-s0"]["refit_is_served"]
     table = study.leave_one_out_table(cells)
     assert "| names | 200 | 1 | 90.0 / 0.0 / 10.0 | +0.0 | +0.0 | +0.0 | -90.0 |" in table, table
+
+
+def flattening_rows() -> tuple[list[dict], list[dict]]:
+    """Validation rows whose only errors are among the most certain (label noise) and test rows where
+    the model's certainty is what separates right from wrong: without a floor the fitted weight is
+    about 0 and every test row gets the same confidence; with one, the certain rows come first."""
+    val = [row(f"v{i}", f"v{i}", 1 - 10 ** -(1 + 4 * i / 60)) for i in range(60)] + \
+        [row("x", f"w{i}", 1 - 1e-6) for i in range(3)]
+    test = [row(f"t{i}", f"t{i}", 1 - 1e-5) for i in range(80)] + [row("wrong", f"u{i}", 0.9) for i in range(20)]
+    return val, test
+
+
+def test_a_floor_under_the_scale_restores_the_ranking_a_flat_fit_loses(tmp_path):
+    val, test = flattening_rows()
+    out = study.floor_variants(val, test)
+    assert set(out) == {"none", *(f"{f:g}" for f in study.FLOORS if f is not None)}
+    assert out["none"]["scale"] < 0.05 and out["none"]["coverage_at_99"] == 0.0
+    assert out["0.5"]["scale"] == 0.5 and out["0.5"]["coverage_at_99"] == pytest.approx(0.8)
+    (tmp_path / "dates-200-s2.json").write_text(json.dumps({"validation": val, "test_scored": test}))
+    cells, table = study.floor_table(tmp_path)
+    assert list(cells) == ["dates-200-s2"]
+    assert table.splitlines()[2].startswith("| dates, 200 | 1 | 0.0 / ")
+    assert "dates-200-s2 (" in table.splitlines()[-1]
