@@ -8,7 +8,8 @@ comma must be quoted), and so are a header name that is empty (a trailing comma)
 a closing quote, and a file that reads as one column whose header and first rows all split alike
 by a tab, semicolon or pipe (another separator's table). Nothing is padded, shifted or made an index.
 Rows are counted from 1 after the header (row 1 is the first data row); errors also name the
-physical line (encoding and NUL-byte errors, found before parsing, name only the line).
+physical line (encoding and NUL-byte errors, found before parsing, name only the line). A file
+that is not text (compressed, a workbook, UTF-16: ``NOT_TEXT``) is named as what it is.
 Blank lines (empty, or only spaces and tabs) are skipped (write an empty value in a one-column
 file as ``""``).
 Values are normalized to Unicode NFC when they are read. A value holding a NUL character (a
@@ -72,7 +73,25 @@ def _decode_csv(path: Path) -> str:
     return decode_utf8(path, data)
 
 
+# files users hand over as text that are not: their first bytes, what they are, what to do
+NOT_TEXT = (
+    (b"\x1f\x8b", "a gzip-compressed file, not text", "decompress it first (gunzip)"),
+    (b"PK\x03\x04", "a ZIP archive, not text (an Excel .xlsx workbook is one)",
+     "save the sheet as CSV UTF-8, or unzip it"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel .xls workbook, not text", "save the sheet as CSV UTF-8"),
+    (b"PAR1", "a Parquet file, not text", "give it a .parquet suffix"),
+    (b"SQLite format 3\x00", "an SQLite database, not text", "clean its table with strseq clean --db sqlite:///PATH"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file, not text", "decompress it first (unxz)"),
+    (b"(\xb5/\xfd", "a zstd-compressed file, not text", "decompress it first (unzstd)"),
+    (b"\xff\xfe", "UTF-16 text, not UTF-8", "re-save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text, not UTF-8", "re-save it as UTF-8"),
+)
+
+
 def decode_utf8(path: Path, data: bytes) -> str:
+    for magic, what, todo in NOT_TEXT:
+        if data.startswith(magic):
+            raise InputFileError(path, f"is {what}: {todo}")
     nul = data.find(b"\x00")
     if nul >= 0:
         raise InputFileError(path, "contains a NUL byte (is it a binary or UTF-16 file?)",

@@ -5,8 +5,11 @@ Rows are counted from 1 after the header; encoding and NUL-byte errors name the 
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +44,14 @@ BAD_PAIRS = {
     "too_many_fields_line_3": (HEADER + GOOD + b"mary,Mary,extra\n", [], ["line 3", "CSV"]),
 }
 
+def _zip_bytes() -> bytes:
+    """A ZIP archive as an .xlsx workbook starts (its first entry)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+    return buffer.getvalue()
+
+
 # the same failures for `predict`, whose file needs an `input` column only
 BAD_INPUTS = {
     "empty_file": (b"", ["empty"]),
@@ -49,6 +60,11 @@ BAD_INPUTS = {
     "latin1_line_3": (b"input,id\nsally,1\n" + "Ren\xe9,2\n".encode("latin-1"), ["line 3", "UTF-8"]),
     "nul_byte_line_3": (b"input,id\nsally,1\nAnn\x00,2\n", ["line 3", "NUL"]),
     "unclosed_quote": (b'input,id\nsally,1\n"Ann Lee,2\nBo,3\n', ["CSV"]),
+    # files handed over as CSV that are not text: named by what they are, not as "a NUL byte at line 1"
+    "gzip_compressed": (gzip.compress(b"input,id\nsally,1\n"), ["gzip-compressed", "gunzip"]),
+    "excel_workbook": (_zip_bytes(), ["ZIP archive", "xlsx", "CSV UTF-8"]),
+    "utf16": ("input,id\nsally,1\n".encode("utf-16"), ["UTF-16", "re-save it as UTF-8"]),
+    "sqlite_database": (b"SQLite format 3\x00" + bytes(84), ["SQLite database", "strseq clean --db"]),
 }
 
 
