@@ -59,7 +59,7 @@ def read_corpus(paths: Sequence[Path | str], column: str | None = None, max_len:
     for raw in paths:
         path = Path(raw)
         suffix = path.suffix.lower()
-        if suffix in PARQUET_SUFFIXES or suffix in JSONL_SUFFIXES or suffix == ".csv":
+        if suffix in PARQUET_SUFFIXES or suffix in (*JSONL_SUFFIXES, ".json") or suffix == ".csv":
             frame = read_table(path, ())
             name = _corpus_column(path, frame, column)
             values = frame[name]

@@ -140,7 +140,7 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several unrelated types for a bad file
             raise InputFileError(path, f"cannot be read as Parquet: {exc}") from None
-    elif path.suffix.lower() in JSONL_SUFFIXES:
+    elif path.suffix.lower() in (*JSONL_SUFFIXES, ".json"):  # BigQuery, among others, exports JSON Lines as .json
         frame = _read_jsonl(path)
     else:
         frame = _read_csv(path)
@@ -159,21 +159,37 @@ def read_table(path: Path | str, required: Sequence[str]) -> pd.DataFrame:
 def _read_jsonl(path: Path) -> pd.DataFrame:
     """One JSON object a line (blank lines skipped); a key some objects lack is null in them."""
     records = []
+    text = decode_utf8(path, path.read_bytes())
     # split at LF only: U+2028 and friends are legal, unescaped, inside a JSON string
-    for number, line in enumerate(decode_utf8(path, path.read_bytes()).split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputFileError(path, f"is not valid JSON Lines ({exc.msg} at column {exc.colno})",
-                                 line=number) from None
+            raise _one_json_document(path, text, records) or InputFileError(
+                path, f"is not valid JSON Lines ({exc.msg} at column {exc.colno})", line=number) from None
         if not isinstance(record, dict):
-            raise InputFileError(path, f"each line must be a JSON object, found {type(record).__name__}", line=number)
+            raise _one_json_document(path, text, records) or InputFileError(
+                path, f"each line must be a JSON object, found {type(record).__name__}", line=number)
         records.append(record)
     if not records:
         raise InputFileError(path, "the file is empty (expected one JSON object a line)")
     return pd.DataFrame.from_records(records)
+
+
+def _one_json_document(path: Path, text: str, records: list) -> InputFileError | None:
+    """The error for a file that is one JSON document (an array of objects, pretty-printed) rather
+    than JSON Lines, or None."""
+    if records:
+        return None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    what = {list: "an array", dict: "an object"}.get(type(document), f"a {type(document).__name__}")
+    return InputFileError(path, f"is one JSON document ({what}), not JSON Lines: write one JSON object a line "
+                                "(jq -c '.[]' turns an array of objects into JSON Lines)")
 
 
 def _jsonl(frame: pd.DataFrame) -> str:

@@ -206,3 +206,21 @@ def test_a_nul_character_in_a_json_lines_value_is_refused(command, tiny_bundle, 
     assert_refused(proc, str(source), "row 3", "column 'input'", "NUL character")
     assert fingerprint(source) == before
     assert listing(tmp_path) == ["inputs.jsonl"]
+
+
+@pytest.mark.parametrize("name, text, read", [
+    ("inputs.json", '{"input": "foo"}\n{"input": "bar"}\n', True),  # JSON Lines under .json (a BigQuery export)
+    ("inputs.json", json.dumps([{"input": "foo"}, {"input": "bar"}]), False),
+    ("inputs.jsonl", json.dumps([{"input": "foo"}, {"input": "bar"}], indent=2), False),  # pretty-printed
+], ids=["json-lines-as-json", "array", "pretty-printed-array"])
+def test_json_lines_under_json_is_read_and_one_json_document_is_named(name, text, read, tiny_bundle, tmp_path):
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    proc = run_strseq("predict", "--model", tiny_bundle, "--input", source, "--out", tmp_path / "out.csv")
+    if read:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+            assert [row["input"] for row in csv.DictReader(f)] == ["foo", "bar"]
+    else:
+        assert_refused(proc, str(source), "one JSON document (an array), not JSON Lines", "jq -c '.[]'")
+        assert listing(tmp_path) == [name]
