@@ -256,12 +256,19 @@ def reflect_table(engine: sa.Engine, table: str, key: str, column: str, output_c
     (a dry run never adds it: it reads the missing column as empty)."""
     # long: one check of the reflected table after another, each with its own message, in the order a user fixes them
     def load() -> sa.Table:
+        inspector = sa.inspect(engine)
+        if schema is not None and schema not in (schemas := inspector.get_schema_names()):
+            raise DatabaseJobError(f"no schema {schema!r} (schemas: {', '.join(schemas)})")
         try:
             with _quiet_reflection():
                 return sa.Table(table, sa.MetaData(schema=schema), autoload_with=engine)
         except sa.exc.NoSuchTableError:
-            names = sa.inspect(engine).get_table_names(schema=schema)
-            raise DatabaseJobError(f"no table {table!r} (tables: {', '.join(names) or 'none'})") from None
+            names = inspector.get_table_names(schema=schema)
+            where = f" in schema {schema!r}" if schema else ""
+            dotted = (f"; a table in schema {table.split('.')[0]!r} is named with --schema "
+                      f"{table.split('.')[0]} --table {table.split('.', 1)[1]}") if "." in table and not schema else ""
+            raise DatabaseJobError(f"no table {table!r}{where} (tables: {', '.join(names) or 'none'}){dotted}") \
+                from None
 
     reflected = load()
 

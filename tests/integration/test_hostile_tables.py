@@ -165,6 +165,22 @@ def test_cleaning_the_key_column_in_place_is_refused(database_url, ledger):
     engine.dispose()
 
 
+def test_a_schema_written_into_the_table_name_or_misspelled_is_pointed_at(database_url):
+    engine = sa.create_engine(database_url)
+    make(engine, ["CREATE TABLE people (k TEXT PRIMARY KEY, name TEXT)"], [{"k": "1", "name": "ANN"}])
+    with engine.connect() as conn:
+        schema = "main" if engine.dialect.name == "sqlite" else \
+            conn.execute(sa.text("SELECT current_schema()")).scalar()
+    with pytest.raises(DatabaseJobError, match=f"is named with --schema {schema} --table people"):
+        reflect_table(engine, f"{schema}.people", "k", "name", "name_clean")
+    with pytest.raises(DatabaseJobError, match=f"no table 'peple' in schema '{schema}' \\(tables: people\\)"):
+        reflect_table(engine, "peple", "k", "name", "name_clean", schema=schema)
+    with pytest.raises(DatabaseJobError, match=f"no schema '{schema}x' \\(schemas: .*{schema}"):
+        reflect_table(engine, "people", "k", "name", "name_clean", schema=f"{schema}x")
+    assert reflect_table(engine, "people", "k", "name", None, schema=schema).table.name == "people"
+    engine.dispose()
+
+
 NULL_KEYS = {
     "sqlite": ["CREATE TABLE people (k TEXT PRIMARY KEY, name TEXT)"],  # SQLite lets a TEXT primary key be NULL
     "postgresql": ["CREATE TABLE people (k TEXT UNIQUE, name TEXT)"],
