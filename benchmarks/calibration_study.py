@@ -28,6 +28,12 @@ and reports coverage at 99% precision on the cell's test rows, per family (mean 
 - ``default, disagrees without what words become``: the default terms, the word flag without its
   newest check (an output lacking what every pair holding a word or fraction rewrote it into:
   "1433pound" -> "1433 pb" where the pairs wrote "lb"), against ``default`` with it.
+- ``default, disagrees: also a last word outside a closed class, unseen mass M``: the word flag
+  also raised for an output whose last word no training target ended in, where the targets' last
+  words are a closed class (a street type, a unit, a legal form: the Good-Turing estimate of an
+  unseen last word, the share of targets whose last word is theirs alone, at most M;
+  ``words.closed_last``), against ``default (disagrees: also what words become)`` without it; for
+  these the script also reports harm and the share sent to review at ``THRESHOLD``.
 - ``default, lost chars P``: the default terms and ``lost_char_shift`` with prior P for outputs
   lacking a letter or digit of the input no training input held (``shapes.lost_chars``: an Irish
   "Ó" dropped as if it were a middle initial); ``P = none`` is the default before it. For these
@@ -73,7 +79,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from strseq_tasks.core.calibration import _logit_of_logprob, _sigmoid, fit_calibration  # noqa: E402
 from strseq_tasks.core.metrics import coverage_at_precision, harm_at_threshold  # noqa: E402
-from strseq_tasks.core.shapes import WordTreatment, lost_chars  # noqa: E402
+from strseq_tasks.core.shapes import lost_chars  # noqa: E402
+from strseq_tasks.core.words import MAX_UNSEEN_LAST, WordTreatment, closed_last  # noqa: E402
 from strseq_tasks.learn.training import TrainConfig, split_for_training  # noqa: E402
 
 PRIORS = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0)
@@ -82,6 +89,7 @@ SLOPES = (0.0, -0.25, -0.5, -0.75, -1.0)
 STRENGTHS = (1.0, 3.0, 10.0, 30.0)
 LOST_PRIORS = (None, 0.0, -2.0, -5.0, -8.0, -12.0, -20.0)
 FLOORS = (None, 0.05, 0.1, 0.25, 0.5, 0.75)
+LAST_UNSEEN = (0.02, 0.05, 0.1, 0.2)
 THRESHOLD = 0.9  # the cleaning job's default
 WORD = re.compile(r"[^\W\d_]+")
 
@@ -178,7 +186,7 @@ def _lost_variants(val: list[dict], test: list[dict], chars: set[str], treatment
         lost = lost_chars([r["input"] for r in rows], [r["output"] for r in rows], known)
         flags.append((lp, ok, d, {"novel": new, "unseen": unseen, "disagree": dis, "lost": lost}))
     (v_lp, v_ok, v_d, v_flags), (t_lp, t_ok, t_d, t_flags) = flags
-    priors = TrainConfig().priors()
+    priors = TrainConfig().calibration_settings()
     for prior in LOST_PRIORS:
         given = dict(v_flags, lost=None) if prior is None else v_flags
         fitted = fit_calibration(v_lp, v_ok, distance=v_d, **given, **dict(priors, lost_char_prior=prior or 0.0))
@@ -236,21 +244,30 @@ def study(rows_dir: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, 
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
         for strength in STRENGTHS:
             fitted = fit_calibration(v_lp, v_ok, prior=strength, distance=v_d, novel=v_new, unseen=v_chars,
-                                     disagree=v_dis, **TrainConfig().priors())
+                                     disagree=v_dis, **TrainConfig().calibration_settings())
             table[f"default terms, prior strength {strength:g}"][family].append(
                 coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
         for slope in SLOPES:
             table[f"novel -3, unseen chars -2, disagrees -2, its slope {slope:g}"][family].append(
                 _slope_coverage(val, test, chars, treatment, slope))
-        for variant, words in (("default, disagrees without what words become", replace(treatment, rewrites=None)),
-                               ("default (disagrees: also what words become)", treatment)):
+        targets = [b for _, b in train]
+        before_rewrites = replace(treatment, rewrites=None, last=None)
+        for variant, words in (("default, disagrees without what words become", before_rewrites),
+                               ("default (disagrees: also what words become)", replace(treatment, last=None)),
+                               *((f"default, disagrees: also a last word outside a closed class, unseen mass "
+                                  f"{mu:g}{' (default)' if mu == MAX_UNSEEN_LAST else ''}",
+                                  replace(treatment, last=closed_last(targets, mu))) for mu in LAST_UNSEEN)):
             v_dis, t_dis = ([words.disagrees(r["input"], r["output"]) for r in rows] for rows in (val, test))
             fitted = fit_calibration(v_lp, v_ok, distance=v_d, novel=v_new, unseen=v_chars, disagree=v_dis,
-                                     **TrainConfig().priors())
-            table[variant][family].append(
-                coverage_at_precision(t_ok, fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis), 0.99))
+                                     **TrainConfig().calibration_settings())
+            conf = fitted.confidence(t_lp, t_d, t_new, t_chars, t_dis)
+            table[variant][family].append(coverage_at_precision(t_ok, conf, 0.99))
+            harm = harm_at_threshold([r["input"] for r in test], [r["output"] for r in test],
+                                     [r["target"] for r in test], conf, THRESHOLD)
+            at_threshold["harm"][variant][family].append(0.0 if np.isnan(harm) else harm)
+            at_threshold["review"][variant][family].append(float(np.mean(conf < THRESHOLD)))
         _lost_variants(val, test, chars, treatment, table, at_threshold, family)
-        before = replace(treatment, rewrites=None)
+        before = replace(treatment, last=None)
         for r in test:
             if treatment.disagrees(r["input"], r["output"]) and not before.disagrees(r["input"], r["output"]):
                 newest[family][0] += 1
@@ -271,7 +288,7 @@ def _stored_flags(rows: list[dict]) -> dict[str, np.ndarray | None]:
 def default_calibration(val: list[dict]):
     """The calibration training fits on these validation rows: every term at its default prior."""
     lp, ok, d = _columns(val, set())[:3]
-    return fit_calibration(lp, ok, distance=d, **_stored_flags(val), **TrainConfig().priors())
+    return fit_calibration(lp, ok, distance=d, **_stored_flags(val), **TrainConfig().calibration_settings())
 
 
 def leave_one_out(val: list[dict], test: list[dict]) -> dict[str, dict[str, float]]:
@@ -285,7 +302,7 @@ def leave_one_out(val: list[dict], test: list[dict]) -> dict[str, dict[str, floa
         if left is not None and (v_flags[left] is None or t_flags[left] is None):
             continue  # rows from before the flag: nothing to leave out
         fitted = fit_calibration(v_lp, v_ok, distance=v_d, **{k: None if k == left else f for k, f in v_flags.items()},
-                                 **TrainConfig().priors())
+                                 **TrainConfig().calibration_settings())
         conf = fitted.confidence(t_lp, t_d, **{k: None if k == left else f for k, f in t_flags.items()})
         harm = harm_at_threshold([r["input"] for r in test], [r["output"] for r in test],
                                  [r["target"] for r in test], conf, THRESHOLD)
@@ -303,7 +320,8 @@ def floor_variants(val: list[dict], test: list[dict]) -> dict[str, dict[str, flo
     v_flags, t_flags = _stored_flags(val), _stored_flags(test)
     out = {}
     for floor in FLOORS:
-        fitted = fit_calibration(v_lp, v_ok, distance=v_d, **v_flags, **dict(TrainConfig().priors(), scale_floor=floor))
+        fitted = fit_calibration(v_lp, v_ok, distance=v_d, **v_flags,
+                                 **dict(TrainConfig().calibration_settings(), scale_floor=floor))
         conf = fitted.confidence(t_lp, t_d, **t_flags)
         harm = harm_at_threshold([r["input"] for r in test], [r["output"] for r in test],
                                  [r["target"] for r in test], conf, THRESHOLD)
@@ -431,7 +449,8 @@ def main() -> None:
         raise SystemExit(f"error: {args.rows} holds no cells written by column_accuracy.py --rows")
     print("coverage at 99% precision (%), mean over the seeds\n")
     print(markdown(table))
-    print("\ntest rows only the newest word check (what words become) flags, and of them wrong, over the seeds: "
+    print("\ntest rows only the newest word check (a last word outside a closed class) flags, and of them wrong, "
+          "over the seeds: "
           + ", ".join(f"{family} {n} ({wrong})" for family, (n, wrong) in sorted(newest.items())))
     for what, by_variant in at_threshold.items():
         print(f"\n{what} at confidence {THRESHOLD:g} (%), mean over the seeds\n")

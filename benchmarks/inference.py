@@ -52,8 +52,8 @@ def torch_predict(bundle: Path):
     from safetensors.torch import load_model
 
     from strseq_tasks.core.vocab import CharVocab
+    from strseq_tasks.learn.decoding_choices import predict_torch
     from strseq_tasks.learn.model import ModelConfig, Seq2Seq
-    from strseq_tasks.learn.training import predict_torch
 
     torch.set_num_threads(1)
     manifest = read_manifest(bundle)

@@ -66,7 +66,7 @@ from benchmarks.column_accuracy import (
 )
 from benchmarks.columns import FAMILIES, draw  # noqa: E402
 from strseq_tasks.core.metrics import summarize  # noqa: E402
-from strseq_tasks.core.shapes import WordTreatment  # noqa: E402
+from strseq_tasks.core.words import WordTreatment  # noqa: E402
 from strseq_tasks.jobs.clean_plan import REVIEWED, new_words, outcome  # noqa: E402
 from strseq_tasks.jobs.review_queue import teaching_order, with_decisions  # noqa: E402
 from strseq_tasks.learn.build import DEFAULT_PRETRAINED  # noqa: E402

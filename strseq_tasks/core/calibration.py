@@ -19,7 +19,7 @@ shift from alone, and a real column holds more (the column benchmark's developme
 the prior; docs/benchmarks.md, "Confidence on layouts the pairs do not have"). Inputs holding a
 character no training input held get ``unseen_char_shift``, prior ``unseen_char_prior``, chosen
 the same way; outputs that treat an input word unlike every training pair did
-(``shapes.WordTreatment``) get ``disagree_shift``, prior ``disagree_prior``; outputs that lose a
+(``words.WordTreatment``) get ``disagree_shift``, prior ``disagree_prior``; outputs that lose a
 letter or digit beyond ASCII that no training input held (``shapes.lost_chars``: the model
 discarded what no pair showed it discard) get ``lost_char_shift``, prior ``lost_char_prior``,
 strong enough to outweigh a model that is sure of itself: its certainty says nothing about a

@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from strseq_tasks.core.shapes import word_case
+from strseq_tasks.core.words import word_case
 
 _DIGIT_RUN = re.compile("[0-9]+")
 _LETTER_RUN = re.compile(r"[^\W\d_]+")

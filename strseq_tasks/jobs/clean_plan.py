@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from strseq_tasks.core.metrics import char_diff
-from strseq_tasks.core.shapes import ASCII_ALNUM, Familiar, WordTreatment, lost_letters, text_shape
+from strseq_tasks.core.shapes import ASCII_ALNUM, Familiar, lost_letters, text_shape
 from strseq_tasks.core.vocab import normalize_text
+from strseq_tasks.core.words import WordTreatment, last_word
 from strseq_tasks.data.batches import NOT_TEXT
 from strseq_tasks.data.db import key_text, value_hash
 
@@ -70,7 +71,9 @@ def signals(value: str | None, suggestion: str | None, familiar: Familiar | None
             said.append(f"character{'s' * (len(unseen) > 1)} no pair held: {_listed(unseen)}")
         if suggestion is not None and (lost := lost_letters(value, suggestion, known | ASCII_ALNUM)):
             said.append(f"the suggestion drops {_listed(lost)}, which no pair held")
-    if suggestion is not None and familiar.words is not None and familiar.words.disagrees(value, suggestion):
+    if suggestion is not None and familiar.words is not None and familiar.words.ends_outside(suggestion):
+        said.append(f"the suggestion ends in a word no pair's target ended in ('{last_word(suggestion)}')")
+    elif suggestion is not None and familiar.words is not None and familiar.words.disagrees(value, suggestion):
         said.append("the suggestion treats a word unlike the pairs did")
     return "; ".join(said)
 

@@ -25,12 +25,13 @@ from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.metrics import jsonable, reliability_table, summarize
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
 from strseq_tasks.errors import StrseqError
+from strseq_tasks.learn.decoding_choices import predict_torch
 from strseq_tasks.learn.export import ParityError, check_parity, describe_graphs, export_onnx
 from strseq_tasks.learn.int8 import METHOD, judge_int8, quantize_graphs
 from strseq_tasks.learn.lm import extend_vocab, initialize_from_lm
 from strseq_tasks.learn.lm_bundle import load_lm
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, build_model
-from strseq_tasks.learn.training import EpochReport, FitResult, TrainConfig, fit, predict_torch
+from strseq_tasks.learn.training import EpochReport, FitResult, TrainConfig, fit
 from strseq_tasks.learn.transfer import (
     default_pretrained_path,
     initialize_from_transducer,
@@ -121,7 +122,7 @@ def add_int8(folder: Path, vocab: CharVocab, result: FitResult, pairs: Sequence[
     n_val = len(result.val_set)
     outputs, logprob, distance = int8[0][:n_val], int8[1][:n_val], int8[2][:n_val]
     calibration = (fit_calibration(logprob, [o == t for o, t in zip(outputs, targets[:n_val])], distance=distance,
-                                   **result.familiar.flags(inputs[:n_val], outputs), **cfg.priors())
+                                   **result.familiar.flags(inputs[:n_val], outputs), **cfg.calibration_settings())
                    if n_val else result.calibration)
     log.info("int8 graphs accepted: %d of %d outputs differ from fp32 (%.2f%%), exact match %.2f%% vs %.2f%% "
              "(%.1f s); the bundle serves int8", verdict.changed, verdict.rows, 100 * verdict.changed_share,

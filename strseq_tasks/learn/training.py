@@ -23,18 +23,14 @@ from strseq_tasks.core.batching import encode_sources, encode_targets
 from strseq_tasks.core.calibration import Calibration, fit_calibration
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.shapes import Familiar, ShapeLog
-from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, spaces_rule, upper_char
-from strseq_tasks.learn.model import Seq2Seq, TorchStepper, sequence_loss
+from strseq_tasks.learn.decoding_choices import choose_identity_margin, choose_known_prior, predict_torch
+from strseq_tasks.learn.model import Seq2Seq, sequence_loss
 from strseq_tasks.params import INT8_MAX_CHANGED, MAX_EPOCHS, SEED, TRAIN_PRECISION, TRAIN_THREADS
 
 Pair = tuple[str, str]
 T = TypeVar("T")
 
-# Candidate margins (nats) by which an answer must beat leaving the input unchanged.
-IDENTITY_MARGINS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
-# Candidate weights of the known values' list-order prior (nats per log-rank; see known.log_prior).
-KNOWN_PRIORS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -71,14 +67,19 @@ class TrainConfig:
     unseen_char_prior: float = -2.0
     disagree_prior: float = -2.0
     lost_char_prior: float = -12.0
+    # the least weight calibration may give the model's certainty (fit_calibration's scale_floor: validation rows
+    # whose few errors are all near-certain fit it at ~0 and every row gets the same confidence; chosen on dev draws)
+    calibration_scale_floor: float = 0.25
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         if self.precision not in ("int8", "fp32"):
             raise ValueError(f"precision must be int8 or fp32, not {self.precision!r}")
 
-    def priors(self) -> dict:  # the calibration terms' prior means, as fit_calibration takes them
-        return {k: getattr(self, k) for k in ("novel_prior", "unseen_char_prior", "disagree_prior", "lost_char_prior")}
+    def calibration_settings(self) -> dict:
+        """The terms' prior means and the scale's floor, as fit_calibration takes them."""
+        priors = ("novel_prior", "unseen_char_prior", "disagree_prior", "lost_char_prior")
+        return {**{k: getattr(self, k) for k in priors}, "scale_floor": self.calibration_scale_floor}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -203,30 +204,6 @@ def _lr_factor(epoch: float, cfg: TrainConfig) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def predict_torch(model: Seq2Seq, vocab: CharVocab, texts: Sequence[str], beam: int = 1, batch_size: int = 64,
-                  identity_margin: float | None = None, known: KnownValues | None = None,
-                  known_prior: float = 0.0, spaces: str = SPACES_KEEP):
-    """Outputs, log-probabilities and known-value distances from PyTorch, through the shared
-    decoder (see ``transduce``)."""
-    was_training = model.training
-    model.eval()
-    try:
-        return transduce(
-            texts,
-            vocab,
-            lambda s: TorchStepper(model, s.ids, s.lengths, s.copy_map),
-            model.cfg.max_len,
-            beam=beam,
-            batch_size=batch_size,
-            identity_margin=identity_margin,
-            known=known,
-            known_prior=known_prior,
-            spaces=spaces,
-        )
-    finally:
-        model.train(was_training)
-
-
 def _val_loss(model: Seq2Seq, vocab: CharVocab, pairs: Sequence[Pair], batch_size: int) -> float:
     model.eval()
     total, count = 0.0, 0
@@ -336,7 +313,8 @@ def _fit(model, vocab, pairs, cfg, on_epoch, known) -> FitResult:
         margin, outputs, logprob, distance = choose_identity_margin(model, vocab, val_inputs, val_targets,
                                                                     cfg.harm_cost, known, prior)
         calibration = fit_calibration(logprob, np.array([o == t for o, t in zip(outputs, val_targets)]),
-                                      distance=distance, **familiar.flags(val_inputs, outputs), **cfg.priors())
+                                      distance=distance, **familiar.flags(val_inputs, outputs),
+                                      **cfg.calibration_settings())
     return FitResult(model, history, best_epoch + 1, calibration, kinds, val, stopped, margin, prior, val_set,
                      spaces, familiar)
 
@@ -348,53 +326,3 @@ def _read_as(spaces: str, pairs: Sequence[Pair], protected: dict[str, str] | Non
         return list(pairs)
     read = ((read_text(a, spaces), b) for a, b in pairs)
     return list(dict.fromkeys((a, b) for a, b in read if a and (protected or {}).get(a, b) == b))
-
-
-def choose_known_prior(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
-                       known: KnownValues) -> float:
-    """The weight of the list-order prior (``known.log_prior``) with the best validation exact
-    match on the rows where it can matter (several known values equally near); ties: the
-    smaller weight, so a list whose order says nothing gets 0."""
-    rows = [i for i, text in enumerate(inputs) if (near := known.near(text)) is not None and len(near.values) > 1]
-    if not rows:
-        return 0.0
-    texts, wanted = [inputs[i] for i in rows], [targets[i] for i in rows]
-    best = (-1.0, 0.0)
-    for weight in KNOWN_PRIORS:
-        outputs = predict_torch(model, vocab, texts, known=known, known_prior=weight)[0]
-        exact = float(np.mean([o == t for o, t in zip(outputs, wanted)]))
-        if exact > best[0]:
-            best = (exact, weight)
-    return best[1]
-
-
-def pick_margin(trials: Sequence[tuple[float, int, int]], harm_cost: float) -> float:
-    """The margin of least validation cost among ``(margin, wrong, harmed)`` trials: its wrong
-    outputs, a clean input it changed counting ``harm_cost`` times (it is among the wrong ones
-    once already); ties go to the larger margin (the more conservative)."""
-    if not trials:
-        raise ValueError("no margins to choose from")
-    return min(trials, key=lambda t: (t[1] + (harm_cost - 1) * t[2], -t[0]))[0]
-
-
-def choose_identity_margin(model: Seq2Seq, vocab: CharVocab, inputs: Sequence[str], targets: Sequence[str],
-                           harm_cost: float, known: KnownValues | None = None, known_prior: float = 0.0):
-    """The identity margin (see ``transduce``) of least validation cost (``pick_margin``: wrong
-    outputs, a changed clean input counting ``harm_cost`` times), decoding with the ``known``
-    values if any.
-
-    A cost rather than a cap on the harm rate: with 30 clean validation rows, one changed row is
-    3% harm, and a 1% cap forced the largest margin, which left most dirty inputs unchanged
-    (names, 200 pairs: 84.5% exact match on the test set instead of 97.4%).
-    """
-    clean = [i == t for i, t in zip(inputs, targets)]
-    trials, decoded = [], {}
-    for margin in IDENTITY_MARGINS:
-        outputs, logprob, distance = predict_torch(model, vocab, inputs, identity_margin=margin, known=known,
-                                                   known_prior=known_prior)
-        wrong = sum(o != t for o, t in zip(outputs, targets))
-        harmed = sum(o != i for o, i, c in zip(outputs, inputs, clean) if c)
-        trials.append((margin, wrong, harmed))
-        decoded[margin] = (outputs, logprob, distance)
-    margin = pick_margin(trials, harm_cost)
-    return (margin, *decoded[margin])

@@ -34,9 +34,10 @@ from safetensors.torch import save_model
 
 from strseq_tasks import __version__
 from strseq_tasks.core.vocab import SPECIALS, CharVocab
+from strseq_tasks.learn.decoding_choices import predict_torch
 from strseq_tasks.learn.lm_bundle import load_weights
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, sequence_loss
-from strseq_tasks.learn.training import _tensors, hide_characters, length_batches, predict_torch
+from strseq_tasks.learn.training import _tensors, hide_characters, length_batches
 from strseq_tasks.serve.bundle import VOCAB_FILE, WEIGHTS_FILE, read_manifest, write_bundle
 from strseq_tasks.serve.bundle_schema import TRANSDUCER_FORMAT, read_vocab
 

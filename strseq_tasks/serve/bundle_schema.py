@@ -18,8 +18,9 @@ from pathlib import Path
 
 from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.core.shapes import CASING_KEYS, MAX_SHAPES, MAX_WORDS
+from strseq_tasks.core.shapes import MAX_SHAPES
 from strseq_tasks.core.vocab import SPACES_COLLAPSE, SPACES_KEEP, SPECIALS, CharVocab
+from strseq_tasks.core.words import CASING_KEYS, MAX_WORDS
 from strseq_tasks.errors import StrseqError
 from strseq_tasks.serve.identity import content_sha256, left_out
 
@@ -41,7 +42,7 @@ MAX_CALIBRATION = 1e6  # |a|, |b| and the shifts of the Platt scaling
 VOCAB_FORMAT = "strseq-charvocab/1"
 MODEL_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden", "attn_dim", "loc_filters", "loc_kernel")
 LM_SIZES = ("emb_dim", "case_dim", "enc_hidden", "dec_hidden")
-_WORD_KEY = re.compile("[0-9a-f]{16}")  # core.shapes.WordTreatment.key
+_WORD_KEY = re.compile("[0-9a-f]{16}")  # core.words.WordTreatment.key
 CALIBRATION_KEYS = tuple(Calibration().to_dict())
 MANIFEST_NAME = "manifest.json"
 
@@ -115,23 +116,19 @@ def _calibration(data, field: str) -> None:
 def _decoding(decoding) -> None:
     if decoding is None:  # optional, as every field below that the runtime has a default for
         return
-    beam = _get(decoding, "decoding", "beam", required=False)
-    if beam is not None:
-        _int(beam, "decoding.beam", 1, MAX_BEAM)
-    margin = _get(decoding, "decoding", "identity_margin", required=False)
-    if margin is not None:
-        _number(margin, "decoding.identity_margin", 0.0, 1e6)
+    for key, check, low, high in (("beam", _int, 1, MAX_BEAM), ("identity_margin", _number, 0.0, 1e6)):
+        if (value := _get(decoding, "decoding", key, required=False)) is not None:
+            check(value, f"decoding.{key}", low, high)
     spaces = _get(decoding, "decoding", "spaces", required=False)
     if spaces is not None and spaces not in (SPACES_KEEP, SPACES_COLLAPSE):
         raise _Invalid("decoding.spaces", f"must be {SPACES_KEEP!r} or {SPACES_COLLAPSE!r}, not {spaces!r}")
     shapes = _get(decoding, "decoding", "shapes", required=False)
-    if shapes is not None:
-        if not isinstance(shapes, list) or len(shapes) > MAX_SHAPES:
-            raise _Invalid("decoding.shapes", f"must be a list of at most {MAX_SHAPES:,} shapes")
-        for i, shape in enumerate(shapes):
-            if not isinstance(shape, str) or len(shape) > MAX_LEN_CEILING:
-                raise _Invalid(f"decoding.shapes[{i}]", f"must be a string of at most {MAX_LEN_CEILING} characters, "
-                                                        f"not {shape!r}"[:200])
+    if shapes is not None and (not isinstance(shapes, list) or len(shapes) > MAX_SHAPES):
+        raise _Invalid("decoding.shapes", f"must be a list of at most {MAX_SHAPES:,} shapes")
+    for i, shape in enumerate(shapes or ()):
+        if not isinstance(shape, str) or len(shape) > MAX_LEN_CEILING:
+            raise _Invalid(f"decoding.shapes[{i}]", f"must be a string of at most {MAX_LEN_CEILING} characters, "
+                                                    f"not {shape!r}"[:200])
     chars = _get(decoding, "decoding", "input_chars", required=False)
     if chars is not None and (not isinstance(chars, str) or len(chars) > MAX_VOCAB):
         raise _Invalid("decoding.input_chars", f"must be a string of at most {MAX_VOCAB:,} characters")
@@ -152,9 +149,10 @@ def _decoding(decoding) -> None:
                                  or not all(isinstance(k, str) and _WORD_KEY.fullmatch(k) for k in rewrites)):
         raise _Invalid("decoding.word_rewrites", f"must be an object of at most {MAX_WORDS:,} word keys "
                                                  "(16 hex digits each), each with a list of word keys")
+    last = _get(decoding, "decoding", "word_last", required=False)  # a list of word keys (since 2026-12-08)
     for where, listed in [(f"{name}.{k}", v) for name, lists in (("words", words), ("word_cases", cases),
                                                                   ("word_rewrites", rewrites))
-                          for k, v in (lists or {}).items()]:
+                          for k, v in (lists or {}).items()] + ([("word_last", last)] if last is not None else []):
         if (not isinstance(listed, list) or len(listed) > MAX_WORDS
                 or not all(isinstance(w, str) and _WORD_KEY.fullmatch(w) for w in listed)):
             raise _Invalid(f"decoding.{where}", f"must be a list of at most {MAX_WORDS:,} keys of 16 hex digits")

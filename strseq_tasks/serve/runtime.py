@@ -25,9 +25,10 @@ from strseq_tasks.core.calibration import Calibration
 from strseq_tasks.core.decoding import State
 from strseq_tasks.core.known import KnownValues
 from strseq_tasks.core.program_book import MAP_CONFIRM, ProgramBook, pick_rows
-from strseq_tasks.core.shapes import Familiar, WordTreatment, lost_chars, unseen_chars
+from strseq_tasks.core.shapes import Familiar, lost_chars, unseen_chars
 from strseq_tasks.core.transduce import transduce
 from strseq_tasks.core.vocab import SPACES_KEEP, CharVocab, lower_char, read_text, upper_char
+from strseq_tasks.core.words import WordTreatment
 from strseq_tasks.serve.bundle import GRAPH_FILES, KNOWN_FILE, BundleError, read_manifest
 from strseq_tasks.serve.bundle_schema import read_known, read_vocab
 from strseq_tasks.serve.identity import left_out

@@ -134,6 +134,8 @@ MODEL_CASES = {
                                     "decoding.word_rewrites"),
     "word rewritten into plain text": (*manifest("decoding", "word_rewrites", value={"0123456789abcdef": ["lb"]}),
                                        "decoding.word_rewrites.0123456789abcdef"),
+    "last words in plain text": (*manifest("decoding", "word_last", value=["pkwy", "st"]), "decoding.word_last"),
+    "last words an object": (*manifest("decoding", "word_last", value={"0123456789abcdef": []}), "decoding.word_last"),
     "words with an unknown list": (*manifest("decoding", "words", value={"always_rewritten": [], "ever_rewritten": [],
                                                                          "kept": []}), "decoding.words"),
     "disagree_shift text": (*manifest("calibration", "disagree_shift", value="-2"), "calibration.disagree_shift"),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from strseq_tasks.core.known import KnownValues
-from strseq_tasks.learn.training import KNOWN_PRIORS
+from strseq_tasks.learn.decoding_choices import KNOWN_PRIORS
 from strseq_tasks.serve.bundle import KNOWN_FILE, BundleError
 from strseq_tasks.serve.runtime import Normalizer
 

@@ -19,9 +19,9 @@ import torch
 from safetensors.torch import load_model
 
 from strseq_tasks.core.vocab import EOS, CharVocab, read_text
+from strseq_tasks.learn.decoding_choices import predict_torch
 from strseq_tasks.learn.export import ParityError, check_parity, export_onnx
 from strseq_tasks.learn.model import ModelConfig, Seq2Seq, TorchStepper
-from strseq_tasks.learn.training import predict_torch
 from strseq_tasks.serve.runtime import Normalizer, OrtStepper, open_sessions
 
 UNSEEN = [

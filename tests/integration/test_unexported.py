@@ -17,8 +17,9 @@ import pytest
 from fixtures.data import TINY_SIZES, write_pairs
 
 import strseq_tasks.learn.build as pipeline
+from strseq_tasks.learn.decoding_choices import predict_torch
 from strseq_tasks.learn.export import ParityError
-from strseq_tasks.learn.training import TrainConfig, predict_torch
+from strseq_tasks.learn.training import TrainConfig
 from strseq_tasks.learn.unexported import export_kept, load_kept
 from strseq_tasks.serve.bundle import BundleError
 

@@ -136,3 +136,12 @@ def test_signals_say_what_set_a_row_apart_from_the_pairs():
     plan = plan_batch([(1, "Loretto Ó Scanaill", None)], [Prediction("Loretto Scanaill", 0.4, "ok")],
                       target(familiar=familiar), NOW, sample_room=0)
     assert "the suggestion drops 'Ó', which no pair held" in plan.review[0]["signals"]
+
+
+def test_a_suggestion_ending_outside_the_targets_closed_class_of_last_words_says_so():
+    pairs = [(f"{n} {name} {raw}", f"{n} {name} {clean}") for n, name in ((12, "Oak"), (7, "Mill"), (301, "Rocha"))
+             for raw, clean in (("Street", "St"), ("Av", "Ave"), ("Pkwy", "Pkwy"), ("Trail", "Trl"))]
+    familiar = Familiar(None, None, Familiar.of(None, pairs).words)
+    assert signals("18067 Oak Pky", "18067 Oak Pky", familiar) == (
+        "the suggestion ends in a word no pair's target ended in ('pky')")
+    assert signals("18067 Oak Pkwy", "18067 Oak Pkwy", familiar) == ""

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import learning_loop as loop  # noqa: E402
-from strseq_tasks.core.shapes import WordTreatment  # noqa: E402
+from strseq_tasks.core.words import WordTreatment  # noqa: E402
 from strseq_tasks.jobs.clean_plan import REVIEWED, outcome  # noqa: E402
 from strseq_tasks.jobs.review_queue import teaching_order  # noqa: E402
 from strseq_tasks.serve.runtime import Prediction  # noqa: E402

@@ -1,10 +1,11 @@
-"""Choosing the identity margin on validation (``training.pick_margin``)."""
+"""Choosing the identity margin on validation (``decoding_choices.pick_margin``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from strseq_tasks.learn.training import TrainConfig, pick_margin
+from strseq_tasks.learn.decoding_choices import pick_margin
+from strseq_tasks.learn.training import TrainConfig
 
 
 def test_one_harmed_row_does_not_force_the_largest_margin():

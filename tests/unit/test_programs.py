@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from strseq_tasks.core.program_book import INDUCE_ROWS, VERIFY_ROWS, ProgramBook, ShapeBook, pick_rows
 from strseq_tasks.core.programs import Program, induce, shape_of, tokens
-from strseq_tasks.core.shapes import WordTreatment
+from strseq_tasks.core.words import WordTreatment
 
 SURNAMES = ["SMITH", "JONES", "BROWN", "TAYLOR", "WILSON", "DAVIES", "EVANS", "THOMAS", "JOHNSON", "ROBERTS",
             "WALKER", "WRIGHT", "ROBINSON", "THOMPSON", "WHITE", "HUGHES", "EDWARDS", "GREEN", "HALL", "WOOD",

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-import strseq_tasks.core.shapes as shapes
+import strseq_tasks.core.words as words_module
 from strseq_tasks.core.shapes import (
     MAX_DIGITS,
     Familiar,
-    WordTreatment,
     lost_chars,
     novel,
     shapes_of,
     text_shape,
     unseen_chars,
 )
+from strseq_tasks.core.words import WordTreatment
 
 
 @pytest.mark.parametrize("text, shape", [
@@ -153,7 +153,8 @@ def test_an_output_treating_trailing_zeros_unlike_every_pair_disagrees():
     # one such pair, or pairs that differ: no rule
     assert WordTreatment.of([("~37.40 oz", "37.4 oz")]).zeros is None
     assert WordTreatment.of([("~37.40 oz", "37.4 oz"), ("1.90 oz", "1.90 oz")]).zeros is None
-    stored = WordTreatment.from_dict(dropped.to_dict(), dropped.cases_dict(), dropped.rewrites_dict(), dropped.zeros)
+    stored = WordTreatment.from_dict(dropped.to_dict(), dropped.cases_dict(), dropped.rewrites_dict(), dropped.zeros,
+                                     dropped.manifest()["word_last"])
     assert stored == dropped
     # as a manifest's decoding holds it, and a manifest without words
     assert dropped.manifest()["trailing_zeros"] == "dropped"
@@ -162,6 +163,38 @@ def test_an_output_treating_trailing_zeros_unlike_every_pair_disagrees():
 
 
 def test_more_words_than_a_bundle_keeps_turn_the_word_term_off(monkeypatch):
-    monkeypatch.setattr(shapes, "MAX_WORDS", 3)
+    monkeypatch.setattr(words_module, "MAX_WORDS", 3)
     assert WordTreatment.of(ADDRESSES) is None
     assert Familiar.of(None, ADDRESSES).flags(["x"], ["y"])["disagree"] is None
+
+
+STREETS = [(f"{n} {name} {raw}", f"{n} {name} {clean}") for n, name in ((12, "Oak"), (7, "Mill"), (301, "Rocha"))
+           for raw, clean in (("Street", "St"), ("Av", "Ave"), ("Pkwy", "Pkwy"), ("Trail", "Trl"))]
+
+
+def test_an_output_ending_outside_a_closed_class_of_last_words_disagrees():
+    """The targets end in a street type, four of them, each often: a closed class. An output ending
+    in another word ("Pky", copied from an input no pair held) treats the word unlike the pairs."""
+    treatment = WordTreatment.of(STREETS)
+    assert treatment.last == {WordTreatment.key(w) for w in ("st", "ave", "pkwy", "trl")}
+    assert treatment.disagrees("18067 Oak Pky", "18067 Oak Pky")
+    assert not treatment.disagrees("18067 Oak Pkwy", "18067 Oak Pkwy")
+    assert not treatment.disagrees("18067 Elm St", "18067 ELM ST")  # any case
+    assert not treatment.disagrees("18067", "18067")  # no last word: nothing to say
+    # a surname is an open class: most targets' last word is theirs alone
+    names = [(f"{a} {b}".lower(), f"{a} {b}") for a, b in zip(["Ann", "Bo", "Cy", "Dee", "Eve"] * 4,
+                                                              [f"Surname{chr(97 + i)}" for i in range(20)])]
+    assert WordTreatment.of(names).last is None
+    assert not WordTreatment.of(names).disagrees("zoe quux", "Zoe Quux")
+
+
+def test_the_closed_class_is_read_with_good_turing_and_kept_in_the_manifest():
+    one_off = STREETS + [("5 Elm Way", "5 Elm Way")]  # 1 of 13 targets ends in a word of its own: 0.077
+    assert words_module.closed_last(b for _, b in one_off) is not None
+    assert words_module.closed_last((b for _, b in one_off), max_unseen=0.05) is None
+    treatment = WordTreatment.of(STREETS)
+    assert treatment.manifest()["word_last"] == sorted(treatment.last)
+    assert WordTreatment.from_manifest(treatment.manifest()) == treatment
+    before = {k: v for k, v in treatment.manifest().items() if k != "word_last"}  # a bundle from before it
+    assert WordTreatment.from_manifest(before).last is None
+    assert not WordTreatment.from_manifest(before).disagrees("18067 Oak Pky", "18067 Oak Pky")

@@ -11,8 +11,8 @@ import torch
 
 from strseq_tasks.core.vocab import CharVocab
 from strseq_tasks.learn.build import initial_model
+from strseq_tasks.learn.decoding_choices import predict_torch
 from strseq_tasks.learn.model import build_model
-from strseq_tasks.learn.training import predict_torch
 from strseq_tasks.learn.transfer import (
     VOCAB_ROWS,
     TransferConfig,
